@@ -1,0 +1,104 @@
+package manager
+
+import (
+	"context"
+	"sync"
+	"time"
+
+	"github.com/goproc/manager/internal/callctx"
+)
+
+// callContext is the context.Context a method runs under on the server.
+//
+// It is built to keep the common call free of goroutine hand-offs: a
+// request is executed on the goroutine that read it, and only if the
+// method asks for ctx.Done() — which a method does when it is about to
+// wait — does the connection start another goroutine to go on reading
+// (so that the cancel frame for this call, and other calls, can arrive).
+// A method that never waits never pays for that.
+type callContext struct {
+	conn   *serverConn
+	id     uint64
+	caller callctx.Caller
+
+	mu      sync.Mutex    // guards the fields below
+	done    chan struct{} // made on the first Done call
+	err     error         // context.Canceled once cancelled or finished
+	cause   error         // why it was cancelled, reported instead of err
+	running bool          // the method is executing on the reading goroutine
+	blocked bool          // Done was called while running: reading moved on
+}
+
+var _ context.Context = (*callContext)(nil)
+
+var closedChan = func() chan struct{} { c := make(chan struct{}); close(c); return c }()
+
+func (c *callContext) Deadline() (time.Time, bool) { return time.Time{}, false }
+
+// Done returns the channel closed when the caller gives up (a cancel
+// frame), its connection closes, the server shuts down, or the call
+// finishes. Its first call while the method runs marks the call as
+// blocking and hands the connection's reading to a new goroutine.
+func (c *callContext) Done() <-chan struct{} {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.done != nil {
+		return c.done
+	}
+	if c.err != nil {
+		c.done = closedChan
+		return c.done
+	}
+	c.done = make(chan struct{})
+	if c.running && !c.blocked {
+		c.blocked = true
+		c.conn.startBlocking(c)
+	}
+	return c.done
+}
+
+func (c *callContext) Err() error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.err
+}
+
+func (c *callContext) Value(key any) any {
+	if callctx.IsCallerKey(key) {
+		return c.caller
+	}
+	return c.conn.baseCtx.Value(key)
+}
+
+// cancel ends the context with cause (reported to the caller in place of
+// context.Canceled); the first cancel wins.
+func (c *callContext) cancel(cause error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.err != nil {
+		return
+	}
+	c.err, c.cause = context.Canceled, cause
+	if c.done != nil && c.done != closedChan {
+		close(c.done)
+	}
+}
+
+// finish marks the method as returned and reports whether it blocked
+// (in which case another goroutine now reads the connection).
+func (c *callContext) finish() (blocked bool) {
+	c.mu.Lock()
+	c.running = false
+	blocked = c.blocked
+	c.mu.Unlock()
+	c.cancel(nil)
+	return blocked
+}
+
+// reportedCause is the error to report when the method failed because its
+// context ended, or nil to report the method's own error.
+func (c *callContext) reportedCause() error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.cause
+}

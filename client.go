@@ -1,0 +1,441 @@
+package manager
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"net"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/vmihailenco/msgpack/v5"
+
+	"github.com/goproc/manager/internal/callctx"
+	"github.com/goproc/manager/internal/errs"
+	"github.com/goproc/manager/internal/wire"
+)
+
+// maxIdleConns is how many idle connections a client keeps. A call holds
+// a connection for its whole round trip (so a lone caller writes and
+// reads on its own goroutine, with no hand-off); concurrent callers each
+// take one, and the pool grows to match, keeping this many between bursts.
+const maxIdleConns = 16
+
+// cancelGrace bounds how long a call whose context ended waits for the
+// server to confirm the withdrawal (or report that the call completed
+// first). Past it the connection is dropped.
+const cancelGrace = 2 * time.Second
+
+// probeTimeout bounds the dial that tells a lost connection from a gone
+// manager.
+const probeTimeout = time.Second
+
+// A Client is a session with a manager: one process's connection(s) to
+// it. Everything a session holds (locks, semaphore permits, references to
+// objects) is released when the session ends: when Close is called or the
+// process exits.
+//
+// A Client is safe for concurrent use: concurrent calls run in parallel
+// on a pool of connections.
+type Client struct {
+	network, addr string
+	key           []byte
+	opts          options
+	session       callctx.SessionID
+	info          wire.ServerInfo
+	maxFrame      int
+
+	handles atomic.Uint64 // last proxy handle id issued
+	closing atomic.Bool   // Shutdown began: refuse new calls with ErrClosed
+
+	mu    sync.Mutex // guards idle, conns and err
+	idle  []*clientConn
+	conns map[*clientConn]struct{}
+	err   error         // ErrClosed or ErrManagerGone once the client is done
+	done  chan struct{} // closed when err is set
+
+	watchDone chan struct{} // closed when the watcher goroutine exits
+}
+
+// clientConn is one connection of a client's pool. It is used by one
+// call at a time.
+type clientConn struct {
+	nc     net.Conn
+	r      *wire.Reader
+	w      wire.Buffer
+	enc    *msgpack.Encoder
+	dec    *msgpack.Decoder
+	res    bytes.Reader
+	msg    wire.Message
+	nextID uint64
+}
+
+// Connect opens a session with the manager serving at network, addr
+// ("unix" and a socket path, or "tcp" and "host:port"), proving that it
+// holds key. ctx bounds dialing and the handshake only, like
+// net.Dialer.DialContext; the session lasts until Close.
+//
+// A wrong key gives an error satisfying errors.Is(err, ErrAuthFailed).
+func Connect(ctx context.Context, network, addr string, key []byte, opts ...Option) (*Client, error) {
+	o := buildOptions(opts)
+	c := &Client{
+		network:   network,
+		addr:      addr,
+		key:       append([]byte(nil), key...),
+		opts:      o,
+		maxFrame:  o.maxFrame,
+		conns:     map[*clientConn]struct{}{},
+		done:      make(chan struct{}),
+		watchDone: make(chan struct{}),
+	}
+	rand.Read(c.session[:])
+	// The first connection is the session's anchor: nothing is sent on
+	// it, and a goroutine reads it only to learn at once when the manager
+	// goes away, so that every call can fail fast with ErrManagerGone.
+	watch, err := c.dial(ctx)
+	if err != nil {
+		return nil, err
+	}
+	c.maxFrame = min(c.maxFrame, c.info.MaxFrame)
+	go c.watch(watch)
+	registerClient(c)
+	return c, nil
+}
+
+// dial opens and authenticates a new connection.
+func (c *Client) dial(ctx context.Context) (*clientConn, error) {
+	var d net.Dialer
+	nc, err := d.DialContext(ctx, c.network, c.addr)
+	if err != nil {
+		return nil, fmt.Errorf("dial manager: %w", err)
+	}
+	if c.opts.tls != nil {
+		nc = tls.Client(nc, c.opts.tls)
+	}
+	deadline, ok := ctx.Deadline()
+	if !ok {
+		deadline = time.Now().Add(c.opts.handshakeTimeout)
+	}
+	nc.SetDeadline(deadline)
+	r := wire.NewReader(nc, c.opts.maxFrame)
+	info, err := wire.ClientHandshake(nc, r, c.key, c.session)
+	if err != nil {
+		nc.Close()
+		if ctx.Err() != nil {
+			return nil, fmt.Errorf("connect to manager: %w", ctx.Err())
+		}
+		return nil, fmt.Errorf("connect to manager at %s: %w", c.addr, err)
+	}
+	nc.SetDeadline(time.Time{})
+	c.info = info
+	cc := &clientConn{nc: nc, r: r, dec: msgpack.NewDecoder(nil)}
+	cc.enc = msgpack.NewEncoder(&cc.w)
+	decoderOwners.Store(cc.dec, c)
+
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.err != nil {
+		cc.close()
+		return nil, c.err
+	}
+	c.conns[cc] = struct{}{}
+	return cc, nil
+}
+
+func (cc *clientConn) close() {
+	decoderOwners.Delete(cc.dec)
+	cc.nc.Close()
+}
+
+// watch reads the anchor connection until it fails, then marks the
+// manager gone (unless the client was closed first).
+func (c *Client) watch(cc *clientConn) {
+	defer close(c.watchDone)
+	for {
+		if _, err := cc.r.ReadFrame(); err != nil {
+			c.fail(ErrManagerGone)
+			return
+		}
+	}
+}
+
+// fail ends the client with err (ErrClosed or ErrManagerGone) unless it
+// has ended already, closing every connection so that calls in flight
+// return at once.
+func (c *Client) fail(err error) {
+	c.mu.Lock()
+	if c.err != nil {
+		c.mu.Unlock()
+		return
+	}
+	c.err = err
+	close(c.done)
+	conns := c.conns
+	c.conns, c.idle = map[*clientConn]struct{}{}, nil
+	c.mu.Unlock()
+	for cc := range conns {
+		cc.close()
+	}
+}
+
+// Close ends the session: the server releases everything it held. Calls
+// in flight fail with ErrClosed. Close may be called more than once.
+func (c *Client) Close() error {
+	c.closing.Store(true)
+	c.fail(ErrClosed)
+	<-c.watchDone
+	unregisterClient(c)
+	return nil
+}
+
+// Done returns a channel that is closed when the client can no longer
+// make calls: it was closed, or the manager is gone (Err says which).
+func (c *Client) Done() <-chan struct{} { return c.done }
+
+// Err returns nil while the client works, then ErrClosed or
+// ErrManagerGone.
+func (c *Client) Err() error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.err
+}
+
+// Addr returns the address of the manager the client is connected to.
+func (c *Client) Addr() net.Addr { return addr{c.network, c.addr} }
+
+// ManagerPid returns the process id of the manager process (for a remote
+// manager, a pid on its machine).
+func (c *Client) ManagerPid() int { return c.info.Pid }
+
+type addr struct{ network, address string }
+
+func (a addr) Network() string { return a.network }
+func (a addr) String() string  { return a.address }
+
+func (c *Client) getConn(ctx context.Context) (*clientConn, error) {
+	if c.closing.Load() {
+		return nil, ErrClosed
+	}
+	c.mu.Lock()
+	if c.err != nil {
+		err := c.err
+		c.mu.Unlock()
+		return nil, err
+	}
+	if n := len(c.idle); n > 0 {
+		cc := c.idle[n-1]
+		c.idle = c.idle[:n-1]
+		c.mu.Unlock()
+		return cc, nil
+	}
+	c.mu.Unlock()
+	return c.dial(ctx)
+}
+
+func (c *Client) putConn(cc *clientConn) {
+	c.mu.Lock()
+	if c.err == nil && len(c.idle) < maxIdleConns {
+		c.idle = append(c.idle, cc)
+		c.mu.Unlock()
+		return
+	}
+	delete(c.conns, cc)
+	c.mu.Unlock()
+	cc.close()
+}
+
+// dropConn closes a connection that can no longer be trusted.
+func (c *Client) dropConn(cc *clientConn) {
+	c.mu.Lock()
+	delete(c.conns, cc)
+	c.mu.Unlock()
+	cc.close()
+}
+
+// call sends one request and waits for its response, decoding the result
+// into out (a pointer, or nil to discard it).
+func (c *Client) call(ctx context.Context, object, handle uint64, method string, out any, args ...any) error {
+	cc, err := c.getConn(ctx)
+	if err != nil {
+		return err
+	}
+	id := cc.nextID
+	cc.nextID++
+	wire.BeginRequest(&cc.w, id, object, handle, method)
+	cc.w.ArrayHeader(len(args))
+	for i, a := range args {
+		if err := cc.enc.Encode(a); err != nil {
+			c.putConn(cc)
+			return fmt.Errorf("manager: %s: encode argument %d: %w", method, i+1, err)
+		}
+	}
+	frame, err := cc.w.Finish(c.maxFrame)
+	if err != nil {
+		c.putConn(cc)
+		return fmt.Errorf("%s: %w", method, err)
+	}
+	resp, err := cc.roundTrip(ctx, frame, id)
+	if err != nil {
+		return c.callFailed(ctx, cc, method, err)
+	}
+	if f := resp.Failure; f != nil {
+		err := c.failureError(ctx, method, f)
+		c.putConn(cc)
+		return err
+	}
+	if out != nil {
+		cc.res.Reset(resp.Result)
+		cc.dec.Reset(&cc.res)
+		err = cc.dec.Decode(out)
+	}
+	c.putConn(cc)
+	if err != nil {
+		return fmt.Errorf("manager: %s: decode result into %T: %w", method, out, err)
+	}
+	return nil
+}
+
+// failureError turns a failure response into the error the caller sees.
+func (c *Client) failureError(ctx context.Context, method string, f *wire.Failure) error {
+	if f.Remote {
+		return &RemoteError{Method: method, Type: f.Type, Message: f.Message, code: f.Code}
+	}
+	sentinel := errs.FromCode(f.Code)
+	if errors.Is(sentinel, context.Canceled) && ctx.Err() != nil {
+		return fmt.Errorf("manager: %s: %w", method, ctx.Err())
+	}
+	return &callError{sentinel: sentinel, msg: f.Message}
+}
+
+// callError is an error of the call machinery reported by the server.
+type callError struct {
+	sentinel error
+	msg      string
+}
+
+func (e *callError) Error() string { return e.msg }
+func (e *callError) Unwrap() error { return e.sentinel }
+
+// callFailed handles a call whose connection failed, and says why.
+func (c *Client) callFailed(ctx context.Context, cc *clientConn, method string, err error) error {
+	c.dropConn(cc)
+	if ctxErr := ctx.Err(); ctxErr != nil {
+		return fmt.Errorf("manager: %s: %w", method, ctxErr)
+	}
+	if c.closing.Load() {
+		return ErrClosed
+	}
+	if cerr := c.Err(); cerr != nil {
+		return cerr
+	}
+	// A broken connection: is the manager gone, or only this connection?
+	pctx, cancel := context.WithTimeout(context.Background(), probeTimeout)
+	defer cancel()
+	probe, perr := c.dial(pctx)
+	if perr != nil {
+		if c.closing.Load() {
+			return ErrClosed
+		}
+		c.fail(ErrManagerGone)
+		return c.Err()
+	}
+	c.putConn(probe)
+	return fmt.Errorf("manager: %s: connection lost during the call (it may or may not have run): %w", method, err)
+}
+
+var longAgo = time.Unix(1, 0)
+
+// roundTrip writes a request frame and reads until its response. If ctx
+// ends while waiting, it asks the server to withdraw the call and waits
+// (up to cancelGrace) for the outcome: the call either completed first
+// (its result is returned, so nothing it did is lost) or was withdrawn.
+func (cc *clientConn) roundTrip(ctx context.Context, frame []byte, id uint64) (*wire.Response, error) {
+	var interrupted chan struct{}
+	var stop func() bool
+	if ctx.Done() != nil {
+		if err := ctx.Err(); err != nil {
+			return nil, err
+		}
+		interrupted = make(chan struct{})
+		stop = context.AfterFunc(ctx, func() {
+			cc.nc.SetDeadline(longAgo)
+			close(interrupted)
+		})
+	}
+	// disarm makes sure the interrupt cannot fire later, and clears it if
+	// it fired, so the connection can be reused.
+	disarm := func() {
+		if stop != nil && !stop() {
+			<-interrupted
+			cc.nc.SetDeadline(time.Time{})
+		}
+		stop = nil
+	}
+	defer disarm()
+
+	if _, err := cc.nc.Write(frame); err != nil {
+		return nil, err // a partial write poisons the connection
+	}
+	cancelled := false
+	for {
+		body, err := cc.r.ReadFrame()
+		if err != nil {
+			if cancelled || !isTimeout(err) || ctx.Err() == nil {
+				return nil, err
+			}
+			disarm()
+			cancelled = true
+			var w wire.Buffer
+			wire.AppendCancel(&w, id)
+			cancelFrame, _ := w.Finish(0)
+			cc.nc.SetDeadline(time.Now().Add(cancelGrace))
+			if _, err := cc.nc.Write(cancelFrame); err != nil {
+				return nil, err
+			}
+			continue
+		}
+		if err := wire.Decode(body, &cc.msg, nil); err != nil {
+			return nil, err
+		}
+		if cc.msg.Kind != wire.KindResponse || cc.msg.Response.ID != id {
+			continue // not ours: a stale reply can never be taken for this one
+		}
+		if cancelled {
+			cc.nc.SetDeadline(time.Time{})
+		}
+		return &cc.msg.Response, nil
+	}
+}
+
+func isTimeout(err error) bool {
+	var t interface{ Timeout() bool }
+	return errors.As(err, &t) && t.Timeout()
+}
+
+// Session is what the constructors of shared objects take: a *Manager or
+// a *Client.
+type Session interface {
+	client() *Client
+}
+
+func (c *Client) client() *Client { return c }
+
+// NumObjects returns the number of live objects in the manager, like
+// Python's _number_of_objects: for tests and for debugging leaks.
+func (c *Client) NumObjects(ctx context.Context) (int, error) {
+	var n int
+	err := c.call(ctx, 0, 0, "count", &n)
+	return n, err
+}
+
+// Delete removes the name of a named object (see Open); the object is
+// freed once no proxy refers to it. It reports whether the name existed.
+func (c *Client) Delete(ctx context.Context, name string) (bool, error) {
+	var ok bool
+	err := c.call(ctx, 0, 0, "delete", &ok, name)
+	return ok, err
+}

@@ -1,0 +1,258 @@
+package manager
+
+import (
+	"context"
+	"fmt"
+	"reflect"
+	"runtime/debug"
+
+	"github.com/vmihailenco/msgpack/v5"
+
+	"github.com/goproc/manager/internal/errs"
+	"github.com/goproc/manager/internal/wire"
+)
+
+// result is what a successful call sends back: a reflect.Value from a
+// method, or a plain Go value from a control method.
+type result struct {
+	value reflect.Value
+	plain any
+}
+
+func (r *result) encode(enc *msgpack.Encoder) error {
+	switch {
+	case r == nil:
+		return enc.EncodeNil()
+	case r.value.IsValid():
+		return enc.EncodeValue(r.value)
+	default:
+		return enc.Encode(r.plain)
+	}
+}
+
+// invoke executes a request: a control method on object 0, or a method of
+// a shared object. Errors of the call machinery come back non-remote;
+// errors the method returned (or a panic in it) come back remote.
+func (s *Server) invoke(ctx *callContext, c *serverConn, req *wire.Request) (*result, *wire.Failure) {
+	if req.Object == 0 {
+		res, err := s.control(ctx, c, string(req.Method), req.Args)
+		if err != nil {
+			return nil, failureOf(err, false)
+		}
+		return res, nil
+	}
+	o, err := s.objects.get(req.Object)
+	if err != nil {
+		return nil, failureOf(err, false)
+	}
+	mi := o.typ.methods[string(req.Method)]
+	if mi == nil {
+		err := errs.NoSuchMethod
+		if o.typ.all[string(req.Method)] {
+			err = errs.NotExposed
+		}
+		return nil, failureOf(fmt.Errorf("%w: %s.%s", err, o.typ.id, req.Method), false)
+	}
+	in := make([]reflect.Value, 1, 2+len(mi.in))
+	in[0] = o.recv
+	if mi.takeCtx {
+		in = append(in, reflect.ValueOf(context.Context(ctx)))
+	}
+	in, err = c.decodeArgs(req.Args, mi.in, in)
+	if err != nil {
+		return nil, failureOf(fmt.Errorf("%w: %s.%s: %v", errs.BadArguments, o.typ.id, mi.name, err), false)
+	}
+	if !o.typ.concurrent {
+		o.mu.Lock()
+		defer o.mu.Unlock()
+	}
+	out, err := s.callSafely(mi.fn, in, o.typ.id+"."+mi.name)
+	if err != nil {
+		return nil, failureOf(err, true)
+	}
+	var res *result
+	if mi.result {
+		res = &result{value: out[0]}
+		if mi.returns != "" {
+			p, err := s.wrapResult(out[0], mi.returns)
+			if err != nil {
+				return nil, failureOf(err, false)
+			}
+			res = &result{plain: p}
+		}
+	}
+	if mi.err {
+		if errv := out[len(out)-1]; !errv.IsNil() {
+			return nil, failureOf(errv.Interface().(error), true)
+		}
+	}
+	return res, nil
+}
+
+// callSafely calls fn, turning a panic into an error.
+func (s *Server) callSafely(fn reflect.Value, in []reflect.Value, what string) (out []reflect.Value, err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			s.log.Error("manager: method panicked", "method", what, "panic", p, "stack", string(debug.Stack()))
+			err = &panicError{msg: fmt.Sprint(p)}
+		}
+	}()
+	return fn.Call(in), nil
+}
+
+// panicError is a panic in a method, reported to its caller.
+type panicError struct{ msg string }
+
+func (e *panicError) Error() string { return "panic: " + e.msg }
+
+// decodeArgs decodes a msgpack array of arguments into values of the
+// given types, appending them to in.
+func (c *serverConn) decodeArgs(args []byte, types []reflect.Type, in []reflect.Value) ([]reflect.Value, error) {
+	c.argBuf.Reset(args)
+	c.dec.Reset(&c.argBuf)
+	n, err := c.dec.DecodeArrayLen()
+	if err != nil {
+		return nil, err
+	}
+	if n != len(types) {
+		return nil, fmt.Errorf("got %d arguments, want %d", n, len(types))
+	}
+	for i, t := range types {
+		v := reflect.New(t).Elem()
+		if err := c.dec.DecodeValue(v); err != nil {
+			return nil, fmt.Errorf("argument %d (%s): %v", i+1, t, err)
+		}
+		in = append(in, v)
+	}
+	return in, nil
+}
+
+// wrapResult stores a method's result as a new shared object of typeid
+// (Returns) and returns a proxy to send in its place.
+func (s *Server) wrapResult(v reflect.Value, typeid string) (*Proxy, error) {
+	t, ok := lookupType(typeid)
+	if !ok {
+		return nil, fmt.Errorf("%w: type %q (Returns names it)", errs.NotRegistered, typeid)
+	}
+	if v.Type() != t.goType {
+		return nil, fmt.Errorf("%w: result is a %s, but %q is registered for %s", errs.WrongType, v.Type(), typeid, t.goType)
+	}
+	o := s.objects.add(t, v)
+	return s.proxyFor(o), nil
+}
+
+// proxyFor returns an unbound proxy naming o, to send to a client.
+func (s *Server) proxyFor(o *object) *Proxy {
+	return &Proxy{ref: wire.ProxyRef{Server: s.id, ID: o.id, TypeID: o.typ.id}}
+}
+
+// construct builds a new object of type t from encoded ctor arguments.
+func (s *Server) construct(ctx context.Context, t *typeInfo, dec *msgpack.Decoder, nargs int) (reflect.Value, error) {
+	if nargs != len(t.ctorIn) {
+		return reflect.Value{}, fmt.Errorf("%w: New(%q): got %d arguments, want %d", errs.BadArguments, t.id, nargs, len(t.ctorIn))
+	}
+	in := make([]reflect.Value, 0, 1+nargs)
+	if t.ctorCtx {
+		in = append(in, reflect.ValueOf(ctx))
+	}
+	for i, pt := range t.ctorIn {
+		v := reflect.New(pt).Elem()
+		if err := dec.DecodeValue(v); err != nil {
+			return reflect.Value{}, fmt.Errorf("%w: New(%q): argument %d (%s): %v", errs.BadArguments, t.id, i+1, pt, err)
+		}
+		in = append(in, v)
+	}
+	out, err := s.callSafely(t.ctor, in, t.id+" constructor")
+	if err == nil && t.ctorErr && !out[1].IsNil() {
+		err = out[1].Interface().(error)
+	}
+	if err != nil {
+		return reflect.Value{}, fmt.Errorf("New(%q): %w", t.id, err)
+	}
+	return out[0], nil
+}
+
+// control executes the server's own methods (object 0).
+func (s *Server) control(ctx context.Context, c *serverConn, method string, args []byte) (*result, error) {
+	c.argBuf.Reset(args)
+	dec := c.dec
+	dec.Reset(&c.argBuf)
+	n, err := dec.DecodeArrayLen()
+	if err != nil {
+		return nil, fmt.Errorf("%w: %v", errs.BadArguments, err)
+	}
+	str := func() (string, error) {
+		if n == 0 {
+			return "", fmt.Errorf("%w: %s: missing argument", errs.BadArguments, method)
+		}
+		n--
+		v, err := dec.DecodeString()
+		if err != nil {
+			return "", fmt.Errorf("%w: %s: %v", errs.BadArguments, method, err)
+		}
+		return v, nil
+	}
+	switch method {
+	case "ping", "pin":
+		// pin: the references were taken when the request was read.
+		return nil, nil
+	case "count":
+		return &result{plain: s.objects.len()}, nil
+	case "new", "open":
+		var name string
+		if method == "open" {
+			if name, err = str(); err != nil {
+				return nil, err
+			}
+		}
+		typeid, err := str()
+		if err != nil {
+			return nil, err
+		}
+		t, ok := lookupType(typeid)
+		if !ok {
+			return nil, fmt.Errorf("%w: type %q in the manager process (register it in an init function of the program that starts the manager)", errs.NotRegistered, typeid)
+		}
+		if name != "" {
+			if o := s.objects.named(name); o != nil {
+				return s.openExisting(o, typeid)
+			}
+		}
+		v, err := s.construct(ctx, t, dec, n)
+		if err != nil {
+			return nil, err
+		}
+		if name == "" {
+			return &result{plain: s.proxyFor(s.objects.add(t, v))}, nil
+		}
+		o, existed := s.objects.addNamed(t, v, name)
+		if existed {
+			return s.openExisting(o, typeid)
+		}
+		return &result{plain: s.proxyFor(o)}, nil
+	case "decref":
+		if n != 1 {
+			return nil, fmt.Errorf("%w: decref takes 1 argument", errs.BadArguments)
+		}
+		id, err := dec.DecodeUint64()
+		if err != nil {
+			return nil, fmt.Errorf("%w: decref: %v", errs.BadArguments, err)
+		}
+		s.objects.decref(id, c.session)
+		return nil, nil
+	case "delete":
+		name, err := str()
+		if err != nil {
+			return nil, err
+		}
+		return &result{plain: s.objects.deleteName(name)}, nil
+	}
+	return nil, fmt.Errorf("%w: server method %q", errs.NoSuchMethod, method)
+}
+
+func (s *Server) openExisting(o *object, typeid string) (*result, error) {
+	if o.typ.id != typeid {
+		return nil, fmt.Errorf("%w: %q is a %s, not a %s", errs.WrongType, o.name, o.typ.id, typeid)
+	}
+	return &result{plain: s.proxyFor(o)}, nil
+}

@@ -1,0 +1,329 @@
+package manager
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"os/signal"
+	"runtime/debug"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/vmihailenco/msgpack/v5"
+
+	"github.com/goproc/manager/internal/errs"
+	"github.com/goproc/manager/internal/proc"
+	"github.com/goproc/manager/internal/wire"
+)
+
+// forkGrace is how long a worker has to exit after SIGTERM (its Fork
+// context ended) before it is killed.
+const forkGrace = 5 * time.Second
+
+// orphanGrace is how long a worker whose parent died has to return
+// before it exits anyway.
+const orphanGrace = time.Second
+
+// A WorkerFunc is the body of a worker process started by Fork. ctx ends
+// when the worker should stop: its Fork context ended (SIGTERM), its
+// parent died, or the manager went away. c is the worker's own session
+// with the parent's manager; args are Fork's arguments.
+type WorkerFunc func(ctx context.Context, c *Client, args Args) error
+
+// Args are the arguments a worker was forked with.
+type Args interface {
+	// Decode decodes the arguments, in order, into the pointers given;
+	// fewer pointers than arguments decode a prefix. Proxies decode
+	// usable, bound to the worker's session.
+	Decode(ptrs ...any) error
+	// Len returns the number of arguments.
+	Len() int
+}
+
+var workers = struct {
+	mu sync.RWMutex // guards m
+	m  map[string]WorkerFunc
+}{m: map[string]WorkerFunc{}}
+
+// RegisterWorker makes fn startable by name with Fork. Call it from an
+// init function, so that the worker process (the same binary,
+// re-executed) knows it too. It panics on a duplicate name.
+func RegisterWorker(name string, fn WorkerFunc) {
+	if name == "" || fn == nil {
+		panic("manager: RegisterWorker: empty name or nil func")
+	}
+	workers.mu.Lock()
+	defer workers.mu.Unlock()
+	if _, dup := workers.m[name]; dup {
+		panic(fmt.Sprintf("manager: RegisterWorker(%q): name already registered: register each worker once, from one init function", name))
+	}
+	workers.m[name] = fn
+}
+
+func lookupWorker(name string) (WorkerFunc, bool) {
+	workers.mu.RLock()
+	defer workers.mu.RUnlock()
+	fn, ok := workers.m[name]
+	return fn, ok
+}
+
+// Init runs this process's role if it was started by the library (as a
+// manager process or a forked worker) and then exits the process; in the
+// program's original process it returns false at once. Call it first in
+// main, and in TestMain, before anything else runs:
+//
+//	func main() {
+//		manager.Init()
+//		...
+//	}
+//
+// Go cannot fork, so Start and Fork re-execute the program's own binary;
+// Init is where that copy finds out what to do.
+func Init() bool {
+	switch role := proc.Role(); role {
+	case "":
+		return false
+	case proc.RoleServer:
+		os.Exit(runServer())
+	case proc.RoleWorker:
+		os.Exit(runWorker())
+	default:
+		fmt.Fprintf(os.Stderr, "manager: unknown process role %q in %s\n", role, proc.EnvRole)
+		os.Exit(2)
+	}
+	return true
+}
+
+// workerConfig is what Fork sends a worker; workerResult its answer.
+type workerConfig struct {
+	Worker   string
+	Args     [][]byte
+	Network  string
+	Address  string
+	Key      []byte
+	MaxFrame int
+}
+
+type workerResult struct {
+	Err string
+}
+
+// A Process is a worker process started by Fork.
+type Process struct {
+	worker string
+	cmd    *exec.Cmd
+	done   chan struct{}
+	err    error // set before done is closed
+}
+
+// Fork starts a worker process running the worker registered as name
+// with RegisterWorker, connected to the same manager as c, and passes it
+// args (msgpack-encodable values; proxies arrive usable). The process
+// lives until the worker returns; when ctx ends it is sent SIGTERM (its
+// WorkerFunc's ctx ends) and killed 5 s later if still running. It also
+// exits when this process dies.
+//
+// The worker's stdout and stderr are this process's.
+func (c *Client) Fork(ctx context.Context, name string, args ...any) (*Process, error) {
+	if _, ok := lookupWorker(name); !ok {
+		return nil, fmt.Errorf("%w: worker %q (call RegisterWorker in an init function)", ErrNotRegistered, name)
+	}
+	cfg := workerConfig{Worker: name, Network: c.network, Address: c.addr, Key: c.key, MaxFrame: c.maxFrame}
+	hasProxies := false
+	for i, a := range args {
+		b, err := msgpack.Marshal(a)
+		if err != nil {
+			return nil, fmt.Errorf("manager: Fork(%q): encode argument %d: %w", name, i+1, err)
+		}
+		wire.Scan(b, func(wire.ProxyRef) { hasProxies = true })
+		cfg.Args = append(cfg.Args, b)
+	}
+	if hasProxies {
+		// Reference the objects before they leave this process, so none
+		// can be freed while the worker starts (CPython gh-119937).
+		raw := make([]any, len(cfg.Args))
+		for i, b := range cfg.Args {
+			raw[i] = msgpack.RawMessage(b)
+		}
+		if err := c.call(ctx, 0, 0, "pin", nil, raw...); err != nil {
+			return nil, fmt.Errorf("manager: Fork(%q): %w", name, err)
+		}
+	}
+	child, err := proc.Start(ctx, proc.RoleWorker, func(cmd *exec.Cmd) {
+		cmd.Cancel = func() error { return cmd.Process.Signal(syscall.SIGTERM) }
+		cmd.WaitDelay = forkGrace
+	})
+	if err != nil {
+		return nil, fmt.Errorf("manager: Fork(%q): %w", name, err)
+	}
+	p := &Process{worker: name, cmd: child.Cmd, done: make(chan struct{})}
+	if err := proc.Send(child.Config, &cfg); err != nil {
+		child.Cmd.Process.Kill()
+	}
+	go p.reap(child)
+	return p, nil
+}
+
+// reap collects the worker's result and exit status. The config pipe
+// stays open until the worker has exited: it is the worker's lifeline.
+func (p *Process) reap(child *proc.Child) {
+	var res workerResult
+	resErr := proc.Recv(proc.NewReader(child.Report), &res)
+	child.Report.Close()
+	waitErr := p.cmd.Wait()
+	child.Config.Close()
+	if waitErr == nil && resErr == nil && res.Err == "" {
+		close(p.done)
+		return
+	}
+	e := &ExitError{Worker: p.worker, Pid: p.cmd.Process.Pid, Message: res.Err, ExitCode: -1}
+	if st := p.cmd.ProcessState; st != nil {
+		e.ExitCode = st.ExitCode()
+		if ws, ok := st.Sys().(syscall.WaitStatus); ok && ws.Signaled() {
+			e.Signal = ws.Signal()
+		}
+	}
+	p.err = e
+	close(p.done)
+}
+
+// Pid returns the worker's process id.
+func (p *Process) Pid() int { return p.cmd.Process.Pid }
+
+// Done returns a channel closed when the worker has exited.
+func (p *Process) Done() <-chan struct{} { return p.done }
+
+// Wait blocks until the worker exits and returns nil if its WorkerFunc
+// returned nil, or an *ExitError with the error text it returned, or its
+// exit status or signal. Bound it with Done and a select where needed.
+func (p *Process) Wait() error {
+	<-p.done
+	return p.err
+}
+
+// Signal sends sig to the worker.
+func (p *Process) Signal(sig os.Signal) error { return p.cmd.Process.Signal(sig) }
+
+// ExitError reports a worker that did not finish cleanly. It satisfies
+// errors.Is(err, ErrProcessExited).
+type ExitError struct {
+	Worker   string
+	Pid      int
+	Message  string    // the error the WorkerFunc returned, if it did
+	ExitCode int       // -1 when killed by a signal
+	Signal   os.Signal // the signal that killed it, if any
+}
+
+// Error describes how the worker ended.
+func (e *ExitError) Error() string {
+	switch {
+	case e.Message != "":
+		return fmt.Sprintf("manager: worker %q (pid %d): %s", e.Worker, e.Pid, e.Message)
+	case e.Signal != nil:
+		return fmt.Sprintf("manager: worker %q (pid %d) killed by signal: %v", e.Worker, e.Pid, e.Signal)
+	default:
+		return fmt.Sprintf("manager: worker %q (pid %d) exited with status %d", e.Worker, e.Pid, e.ExitCode)
+	}
+}
+
+// Is reports whether target is ErrProcessExited.
+func (e *ExitError) Is(target error) bool { return target == errs.ProcessExited }
+
+// forkArgs are a worker's arguments, each still encoded.
+type forkArgs [][]byte
+
+func (a forkArgs) Len() int { return len(a) }
+
+func (a forkArgs) Decode(ptrs ...any) error {
+	if len(ptrs) > len(a) {
+		return fmt.Errorf("manager: Args.Decode: %d pointers for %d arguments", len(ptrs), len(a))
+	}
+	for i, p := range ptrs {
+		if err := msgpack.NewDecoder(bytes.NewReader(a[i])).Decode(p); err != nil {
+			return fmt.Errorf("manager: Args.Decode: argument %d into %T: %w", i+1, p, err)
+		}
+	}
+	return nil
+}
+
+// runWorker is a worker process's main.
+func runWorker() int {
+	ignoreInterrupt()
+	r := proc.NewReader(proc.ConfigPipe()) // one *os.File per descriptor: a second would close it when collected
+	report := proc.ReportPipe()
+	var cfg workerConfig
+	if err := proc.Recv(r, &cfg); err != nil {
+		fmt.Fprintf(os.Stderr, "manager: worker: read configuration: %v\n", err)
+		return 2
+	}
+	fn, ok := lookupWorker(cfg.Worker)
+	if !ok {
+		proc.Send(report, &workerResult{Err: fmt.Sprintf("%v: worker %q is not registered in the worker process", ErrNotRegistered, cfg.Worker)})
+		return 1
+	}
+
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	// The lifeline: EOF on the config pipe means the parent is gone.
+	go func() {
+		for {
+			if _, err := r.ReadFrame(); err != nil {
+				break
+			}
+		}
+		cancel()
+		time.Sleep(orphanGrace) // then exit even if fn ignores ctx
+		os.Exit(3)
+	}()
+	terms := make(chan os.Signal, 1)
+	signal.Notify(terms, syscall.SIGTERM)
+	go func() {
+		<-terms
+		cancel()
+	}()
+
+	dctx, dcancel := context.WithTimeout(ctx, 10*time.Second)
+	c, err := Connect(dctx, cfg.Network, cfg.Address, cfg.Key, WithMaxFrameSize(cfg.MaxFrame))
+	dcancel()
+	if err != nil {
+		proc.Send(report, &workerResult{Err: err.Error()})
+		return 1
+	}
+	defer c.Close()
+	go func() {
+		select {
+		case <-c.Done(): // the manager went away
+			cancel()
+		case <-ctx.Done():
+		}
+	}()
+
+	err = runWorkerFunc(ctx, fn, c, forkArgs(cfg.Args))
+	res := workerResult{}
+	if err != nil {
+		res.Err = err.Error()
+	}
+	proc.Send(report, &res)
+	if err != nil {
+		return 1
+	}
+	return 0
+}
+
+func runWorkerFunc(ctx context.Context, fn WorkerFunc, c *Client, args Args) (err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			fmt.Fprintf(os.Stderr, "manager: worker panicked: %v\n%s", p, debug.Stack())
+			err = fmt.Errorf("panic: %v", p)
+		}
+	}()
+	return fn(ctx, c, args)
+}
+
+// ignoreInterrupt makes a child process ignore the terminal's SIGINT:
+// Ctrl-C goes to the whole process group, and the parent, not its
+// children, decides what it means (it shuts them down in order).
+func ignoreInterrupt() { signal.Ignore(os.Interrupt) }

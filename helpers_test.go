@@ -1,0 +1,62 @@
+package manager_test
+
+import (
+	"context"
+	"errors"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/goproc/manager"
+)
+
+// testTimeout bounds every test: a bug fails it instead of hanging CI.
+const testTimeout = 30 * time.Second
+
+// testContext returns a context that ends with the test or after
+// testTimeout.
+func testContext(t testing.TB) context.Context {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), testTimeout)
+	t.Cleanup(cancel)
+	return ctx
+}
+
+// startManager starts a manager process (or an in-process one with
+// manager.InProcess()) and shuts it down when the test ends.
+func startManager(t testing.TB, opts ...manager.Option) *manager.Manager {
+	t.Helper()
+	ctx := testContext(t)
+	m, err := manager.Start(ctx, opts...)
+	require.NoError(t, err)
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		require.NoError(t, m.Shutdown(ctx))
+	})
+	return m
+}
+
+// waitProcess waits for p within ctx.
+func waitProcess(ctx context.Context, t testing.TB, p *manager.Process) error {
+	t.Helper()
+	select {
+	case <-p.Done():
+		return p.Wait()
+	case <-ctx.Done():
+		p.Signal(killSignal)
+		<-p.Done()
+		return errors.New("worker did not exit in time")
+	}
+}
+
+// Counter is the custom type most tests share.
+type Counter struct {
+	mu sync.Mutex
+	n  int64
+}
+
+func (c *Counter) Add(d int64) int64 { c.mu.Lock(); defer c.mu.Unlock(); c.n += d; return c.n }
+func (c *Counter) Get() int64         { c.mu.Lock(); defer c.mu.Unlock(); return c.n }

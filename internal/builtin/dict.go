@@ -1,0 +1,421 @@
+package builtin
+
+import (
+	"fmt"
+	"sync"
+
+	"github.com/vmihailenco/msgpack/v5"
+
+	"github.com/goproc/manager/internal/errs"
+)
+
+// LoadResult is a value and whether there was one. Each method that
+// returns it says what OK means (found, loaded, popped). It travels as a
+// two-element array [value, ok]; Value is nil when OK is false.
+type LoadResult struct {
+	_msgpack struct{} `msgpack:",as_array"`
+	// Value is the encoded value, or nil.
+	Value msgpack.RawMessage
+	// OK reports whether Value is meaningful.
+	OK bool
+}
+
+// VersionedValue is a value with its version, as returned by the
+// LoadVersion methods. It travels as a three-element array
+// [value, version, ok]. A version is never 0 for a value that exists;
+// Version is 0 and OK false when there is no value.
+type VersionedValue struct {
+	_msgpack struct{} `msgpack:",as_array"`
+	// Value is the encoded value, or nil.
+	Value msgpack.RawMessage
+	// Version identifies this state of the value; pass it to
+	// StoreIfVersion.
+	Version uint64
+	// OK reports whether the value exists.
+	OK bool
+}
+
+// Pair is a key and its value. It travels as a two-element array
+// [key, value], both in their encoded form.
+type Pair struct {
+	_msgpack struct{} `msgpack:",as_array"`
+	// Key is the encoded key.
+	Key msgpack.RawMessage
+	// Value is the encoded value.
+	Value msgpack.RawMessage
+}
+
+// Dict is the server side of a shared dictionary: encoded keys to encoded
+// values, in insertion order like a Python dict (overwriting a key keeps
+// its place; deleting and re-adding moves it to the end).
+//
+// Keys and values are compared as bytes (see the package doc). Every
+// entry carries a version, unique across the dict and changed by every
+// write to the entry, for optimistic read-modify-write with LoadVersion
+// and StoreIfVersion.
+//
+// A Dict is safe for concurrent use. No method blocks.
+type Dict struct {
+	core dictCore
+}
+
+// NewDict returns a dict holding items, stored in order as by Update (a
+// later duplicate key overwrites an earlier one). items may be nil.
+func NewDict(items []Pair) (*Dict, error) {
+	d := &Dict{}
+	d.core.init()
+	for _, it := range items {
+		d.core.store(string(it.Key), it.Value)
+	}
+	return d, nil
+}
+
+// Load returns the value stored under key; OK reports whether it was
+// present.
+func (d *Dict) Load(key msgpack.RawMessage) LoadResult {
+	d.core.mu.Lock()
+	defer d.core.mu.Unlock()
+	if e, ok := d.core.m[string(key)]; ok {
+		return LoadResult{Value: e.value, OK: true}
+	}
+	return LoadResult{}
+}
+
+// Store sets the value for key.
+func (d *Dict) Store(key, value msgpack.RawMessage) {
+	d.core.mu.Lock()
+	defer d.core.mu.Unlock()
+	d.core.store(string(key), value)
+}
+
+// LoadOrStore returns the existing value for key if present (OK true,
+// "loaded"); otherwise it stores value and returns it with OK false.
+func (d *Dict) LoadOrStore(key, value msgpack.RawMessage) LoadResult {
+	d.core.mu.Lock()
+	defer d.core.mu.Unlock()
+	if e, ok := d.core.m[string(key)]; ok {
+		return LoadResult{Value: e.value, OK: true}
+	}
+	d.core.store(string(key), value)
+	return LoadResult{Value: value}
+}
+
+// SetDefault is Python's dict.setdefault: the same as LoadOrStore. It
+// returns the value now stored under key; OK reports whether it was
+// already there.
+func (d *Dict) SetDefault(key, value msgpack.RawMessage) LoadResult {
+	return d.LoadOrStore(key, value)
+}
+
+// LoadAndDelete deletes key and returns the value it had; OK reports
+// whether it was present.
+func (d *Dict) LoadAndDelete(key msgpack.RawMessage) LoadResult {
+	d.core.mu.Lock()
+	defer d.core.mu.Unlock()
+	if e, ok := d.core.delete(string(key)); ok {
+		return LoadResult{Value: e.value, OK: true}
+	}
+	return LoadResult{}
+}
+
+// Pop is Python's dict.pop without a default: the same as LoadAndDelete.
+// OK false means the key was absent (Python would raise KeyError).
+func (d *Dict) Pop(key msgpack.RawMessage) LoadResult {
+	return d.LoadAndDelete(key)
+}
+
+// Delete deletes key and reports whether it was present.
+func (d *Dict) Delete(key msgpack.RawMessage) bool {
+	d.core.mu.Lock()
+	defer d.core.mu.Unlock()
+	_, ok := d.core.delete(string(key))
+	return ok
+}
+
+// Swap stores value under key and returns the previous value; OK reports
+// whether there was one.
+func (d *Dict) Swap(key, value msgpack.RawMessage) LoadResult {
+	d.core.mu.Lock()
+	defer d.core.mu.Unlock()
+	var prev LoadResult
+	if e, ok := d.core.m[string(key)]; ok {
+		prev = LoadResult{Value: e.value, OK: true}
+	}
+	d.core.store(string(key), value)
+	return prev
+}
+
+// CompareAndSwap stores newValue under key if key is present and its value
+// is byte-equal to old, and reports whether it did. An absent key is
+// never swapped.
+func (d *Dict) CompareAndSwap(key, old, newValue msgpack.RawMessage) bool {
+	d.core.mu.Lock()
+	defer d.core.mu.Unlock()
+	e, ok := d.core.m[string(key)]
+	if !ok || string(e.value) != string(old) {
+		return false
+	}
+	d.core.store(string(key), newValue)
+	return true
+}
+
+// CompareAndDelete deletes key if it is present and its value is
+// byte-equal to old, and reports whether it did.
+func (d *Dict) CompareAndDelete(key, old msgpack.RawMessage) bool {
+	d.core.mu.Lock()
+	defer d.core.mu.Unlock()
+	e, ok := d.core.m[string(key)]
+	if !ok || string(e.value) != string(old) {
+		return false
+	}
+	d.core.delete(string(key))
+	return true
+}
+
+// Clear deletes every entry.
+func (d *Dict) Clear() {
+	d.core.mu.Lock()
+	defer d.core.mu.Unlock()
+	d.core.clear()
+}
+
+// Len returns the number of entries.
+func (d *Dict) Len() int {
+	d.core.mu.Lock()
+	defer d.core.mu.Unlock()
+	return len(d.core.m)
+}
+
+// Has reports whether key is present (Python's "key in d").
+func (d *Dict) Has(key msgpack.RawMessage) bool {
+	d.core.mu.Lock()
+	defer d.core.mu.Unlock()
+	_, ok := d.core.m[string(key)]
+	return ok
+}
+
+// Keys returns every key, in insertion order, in one call.
+func (d *Dict) Keys() []msgpack.RawMessage {
+	d.core.mu.Lock()
+	defer d.core.mu.Unlock()
+	out := make([]msgpack.RawMessage, 0, len(d.core.m))
+	for _, e := range d.core.order {
+		if e != nil {
+			out = append(out, msgpack.RawMessage(e.key))
+		}
+	}
+	return out
+}
+
+// Values returns every value, in the insertion order of their keys, in one
+// call.
+func (d *Dict) Values() []msgpack.RawMessage {
+	d.core.mu.Lock()
+	defer d.core.mu.Unlock()
+	out := make([]msgpack.RawMessage, 0, len(d.core.m))
+	for _, e := range d.core.order {
+		if e != nil {
+			out = append(out, e.value)
+		}
+	}
+	return out
+}
+
+// Items returns every [key, value] pair, in insertion order, in one call:
+// a consistent snapshot.
+func (d *Dict) Items() []Pair {
+	d.core.mu.Lock()
+	defer d.core.mu.Unlock()
+	out := make([]Pair, 0, len(d.core.m))
+	for _, e := range d.core.order {
+		if e != nil {
+			out = append(out, Pair{Key: msgpack.RawMessage(e.key), Value: e.value})
+		}
+	}
+	return out
+}
+
+// Copy is Python's dict.copy: the same snapshot as Items, which the client
+// turns into a new local or shared dict.
+func (d *Dict) Copy() []Pair {
+	return d.Items()
+}
+
+// Update stores every pair, in order, atomically: no other call sees some
+// of them stored and others not. A later duplicate key overwrites an
+// earlier one, as in Python.
+func (d *Dict) Update(items []Pair) {
+	d.core.mu.Lock()
+	defer d.core.mu.Unlock()
+	for _, it := range items {
+		d.core.store(string(it.Key), it.Value)
+	}
+}
+
+// PopItem removes and returns the most recently inserted pair (Python's
+// popitem is LIFO). On an empty dict it returns an error wrapping
+// errs.Empty.
+func (d *Dict) PopItem() (Pair, error) {
+	d.core.mu.Lock()
+	defer d.core.mu.Unlock()
+	e := d.core.last()
+	if e == nil {
+		return Pair{}, fmt.Errorf("%w: popitem(): dictionary is empty", errs.Empty)
+	}
+	d.core.delete(e.key)
+	return Pair{Key: msgpack.RawMessage(e.key), Value: e.value}, nil
+}
+
+// LoadVersion returns the value stored under key with its version. For an
+// absent key it returns OK false and Version 0.
+func (d *Dict) LoadVersion(key msgpack.RawMessage) VersionedValue {
+	d.core.mu.Lock()
+	defer d.core.mu.Unlock()
+	return d.core.loadVersion(string(key))
+}
+
+// StoreIfVersion stores value under key only if the entry is still at
+// version — it has not been written since LoadVersion returned version —
+// and reports whether it stored. Version 0 means "only if absent". A
+// client builds an atomic Modify on this: load with version, compute,
+// store if version, retry on false.
+func (d *Dict) StoreIfVersion(key msgpack.RawMessage, version uint64, value msgpack.RawMessage) bool {
+	d.core.mu.Lock()
+	defer d.core.mu.Unlock()
+	return d.core.storeIfVersion(string(key), version, value)
+}
+
+// Add atomically adds delta, an encoded integer or float, to the number
+// stored under key and returns the new value, encoded. An absent key
+// counts as zero of delta's kind. The sum keeps the stored value's kind
+// (see the numeric rules on Value.Add); a stored value that is not a
+// number, a float delta added to an integer, or an integer overflow
+// returns an error wrapping errs.BadArguments and changes nothing.
+func (d *Dict) Add(key, delta msgpack.RawMessage) (msgpack.RawMessage, error) {
+	d.core.mu.Lock()
+	defer d.core.mu.Unlock()
+	return d.core.add(string(key), delta)
+}
+
+// dictEntry is one entry of a dictCore.
+type dictEntry struct {
+	key     string             // the encoded key (or a Namespace name)
+	value   msgpack.RawMessage // the encoded value
+	version uint64             // changes on every write; never 0
+	pos     int                // index in dictCore.order
+}
+
+// dictCore is an insertion-ordered map with per-entry versions, shared by
+// Dict and Namespace. Its methods assume the caller holds mu, except init.
+//
+// Order is kept the way CPython does it: entries are appended to order, a
+// deleted entry leaves a nil hole, and holes are squeezed out when they
+// outnumber live entries, so every operation is amortised O(1).
+type dictCore struct {
+	mu sync.Mutex // guards every field below, and the entries they point to
+
+	m     map[string]*dictEntry
+	order []*dictEntry // insertion order, with nil holes
+	holes int          // number of nil holes in order
+	seq   uint64       // last version handed out
+}
+
+func (c *dictCore) init() {
+	c.m = make(map[string]*dictEntry)
+}
+
+// store sets key to value, keeping key's place if present, and gives the
+// entry a new version.
+func (c *dictCore) store(key string, value msgpack.RawMessage) {
+	c.seq++
+	if e, ok := c.m[key]; ok {
+		e.value, e.version = value, c.seq
+		return
+	}
+	e := &dictEntry{key: key, value: value, version: c.seq, pos: len(c.order)}
+	c.m[key] = e
+	c.order = append(c.order, e)
+}
+
+// delete removes key and returns its entry.
+func (c *dictCore) delete(key string) (*dictEntry, bool) {
+	e, ok := c.m[key]
+	if !ok {
+		return nil, false
+	}
+	delete(c.m, key)
+	c.order[e.pos] = nil
+	c.holes++
+	// Trailing holes are dropped at once, so last stays O(1) for PopItem.
+	for len(c.order) > 0 && c.order[len(c.order)-1] == nil {
+		c.order = c.order[:len(c.order)-1]
+		c.holes--
+	}
+	if c.holes > len(c.m) {
+		c.compact()
+	}
+	return e, true
+}
+
+// compact squeezes the holes out of order.
+func (c *dictCore) compact() {
+	live := make([]*dictEntry, 0, len(c.m))
+	for _, e := range c.order {
+		if e != nil {
+			e.pos = len(live)
+			live = append(live, e)
+		}
+	}
+	c.order, c.holes = live, 0
+}
+
+// last returns the most recently inserted entry, or nil.
+func (c *dictCore) last() *dictEntry {
+	if len(c.order) == 0 {
+		return nil
+	}
+	return c.order[len(c.order)-1] // never a hole: delete trims them
+}
+
+// clear deletes every entry. Versions keep counting up, so a version
+// loaded before Clear never matches an entry stored after it.
+func (c *dictCore) clear() {
+	clear(c.m)
+	c.order, c.holes = nil, 0
+}
+
+func (c *dictCore) loadVersion(key string) VersionedValue {
+	if e, ok := c.m[key]; ok {
+		return VersionedValue{Value: e.value, Version: e.version, OK: true}
+	}
+	return VersionedValue{}
+}
+
+func (c *dictCore) storeIfVersion(key string, version uint64, value msgpack.RawMessage) bool {
+	e, ok := c.m[key]
+	switch {
+	case version == 0 && ok, version != 0 && (!ok || e.version != version):
+		return false
+	}
+	c.store(key, value)
+	return true
+}
+
+func (c *dictCore) add(key string, delta msgpack.RawMessage) (msgpack.RawMessage, error) {
+	var cur msgpack.RawMessage
+	if e, ok := c.m[key]; ok {
+		cur = e.value
+	} else {
+		zero, err := numericZeroLike(delta)
+		if err != nil {
+			return nil, fmt.Errorf("add delta: %w", err)
+		}
+		cur = zero
+	}
+	sum, err := numericAddTo(cur, delta)
+	if err != nil {
+		return nil, err
+	}
+	c.store(key, sum)
+	return sum, nil
+}

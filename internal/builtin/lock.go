@@ -1,0 +1,473 @@
+package builtin
+
+import (
+	"context"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/goproc/manager/internal/callctx"
+	"github.com/goproc/manager/internal/errs"
+)
+
+// Lock is a shared mutual-exclusion lock, the server side of Python's
+// multiprocessing Manager().Lock(). It is owned by the caller's session
+// (one client process): any goroutine of that process may release it, and
+// another Acquire from the same process waits like any other caller, as
+// Python's Lock does. Waiters are served in arrival order.
+//
+// When the holder's session ends, the lock is handed to the next waiter
+// (or freed) and marked abandoned: the next successful Acquire or
+// TryAcquire holds the lock and also returns an error wrapping
+// errs.Abandoned, exactly once.
+//
+// Lock is safe for concurrent use.
+type Lock struct {
+	core lockCore
+}
+
+// NewLock returns a free Lock.
+func NewLock() (*Lock, error) {
+	return &Lock{}, nil
+}
+
+// Acquire takes the lock for the caller's session, blocking until it is
+// free and every earlier waiter has had its turn. It returns nil, or an
+// error wrapping errs.Abandoned when the previous holder's session ended
+// holding the lock (the caller holds the lock in both cases). When ctx
+// ends first, Acquire returns an error wrapping ctx.Err() and the lock
+// is not held by the caller.
+func (l *Lock) Acquire(ctx context.Context) error {
+	return l.core.acquire(ctx, l.core.ownerOf(ctx))
+}
+
+// TryAcquire takes the lock if it is free and nobody waits for it, and
+// never blocks. It returns true when the caller now holds the lock, with
+// an error wrapping errs.Abandoned when the previous holder died holding
+// it; otherwise false and nil.
+func (l *Lock) TryAcquire(ctx context.Context) (bool, error) {
+	return l.core.tryAcquire(l.core.ownerOf(ctx))
+}
+
+// Release frees the lock, handing it to the longest waiter if there is
+// one. It does not block. It returns an error wrapping errs.NotHeld when
+// the caller's session does not hold the lock.
+func (l *Lock) Release(ctx context.Context) error {
+	return l.core.release(l.core.ownerOf(ctx))
+}
+
+// Locked reports whether some session holds the lock. It does not block.
+func (l *Lock) Locked() bool {
+	return l.core.locked()
+}
+
+// ReleaseSession releases the lock if session s holds it, marking it
+// abandoned, so that a dead process never keeps it. It implements
+// callctx.SessionReleaser and is meant for the server only.
+func (l *Lock) ReleaseSession(s callctx.SessionID) {
+	l.core.releaseSession(s)
+}
+
+// RLock is a shared reentrant lock, the server side of Python's
+// Manager().RLock(). It is owned by the caller's proxy handle: the
+// holding handle may acquire it again (each Acquire adds a level, each
+// Release removes one, and the lock is free when none is left), while
+// other handles, even in the same process, wait. Waiters are served in
+// arrival order.
+//
+// When the session of the holding handle ends, the lock is handed on
+// (or freed) and marked abandoned, as for [Lock].
+//
+// RLock is safe for concurrent use.
+type RLock struct {
+	core lockCore
+}
+
+// NewRLock returns a free RLock.
+func NewRLock() (*RLock, error) {
+	return &RLock{core: lockCore{reentrant: true}}, nil
+}
+
+// Acquire takes one level of the lock for the caller's handle. It returns
+// at once when the handle already holds the lock; otherwise it blocks
+// until the lock is free and every earlier waiter has had its turn. It
+// returns nil, or an error wrapping errs.Abandoned when the previous
+// holder's session ended holding the lock (the caller holds the lock in
+// both cases). When ctx ends first, Acquire returns an error wrapping
+// ctx.Err() and the lock is not held by the caller.
+func (r *RLock) Acquire(ctx context.Context) error {
+	return r.core.acquire(ctx, r.core.ownerOf(ctx))
+}
+
+// TryAcquire takes one level of the lock if the caller's handle holds it
+// already, or if it is free and nobody waits for it. It never blocks. It
+// returns true when the caller now holds the lock, with an error wrapping
+// errs.Abandoned when the previous holder died holding it; otherwise
+// false and nil.
+func (r *RLock) TryAcquire(ctx context.Context) (bool, error) {
+	return r.core.tryAcquire(r.core.ownerOf(ctx))
+}
+
+// Release removes one level held by the caller's handle, and frees the
+// lock (handing it to the longest waiter) when no level is left. It does
+// not block. It returns an error wrapping errs.NotHeld when the caller's
+// handle does not hold the lock.
+func (r *RLock) Release(ctx context.Context) error {
+	return r.core.release(r.core.ownerOf(ctx))
+}
+
+// Locked reports whether some handle holds the lock. It does not block.
+func (r *RLock) Locked() bool {
+	return r.core.locked()
+}
+
+// ReleaseSession releases every level of the lock if it is held through a
+// handle of session s, marking it abandoned. It implements
+// callctx.SessionReleaser and is meant for the server only.
+func (r *RLock) ReleaseSession(s callctx.SessionID) {
+	r.core.releaseSession(s)
+}
+
+// lockOwner says who holds a lockCore: a session (Lock, and a Condition on
+// its own Lock), or a session's proxy handle (RLock).
+type lockOwner struct {
+	session callctx.SessionID
+	handle  uint64
+}
+
+type lockWaiterState uint8
+
+const (
+	lockQueued    lockWaiterState = iota // in lockCore.waiters
+	lockGranted                          // handed the lock by handOffLocked
+	lockWithdrawn                        // removed by someone else: session ended, restore timed out or was cancelled
+)
+
+// lockWaiter is one caller waiting for a lockCore. Every field but ready
+// is guarded by the core's mu.
+type lockWaiter struct {
+	who    lockOwner
+	levels int       // levels to hold once granted: 1, or a Condition.Wait's saved levels
+	park   *lockPark // non-nil when a Condition.Wait restores its levels
+	ready  chan struct{}
+	state  lockWaiterState
+	gen    uint64 // lockCore.gen when granted
+	// abandoned is set when the lock came to this waiter from a dead
+	// session; the waiter reports it, or gives it back with the lock.
+	abandoned bool
+}
+
+// lockPark records a Condition.Wait that released the lock and will take
+// its levels back. It is guarded by the core's mu.
+type lockPark struct {
+	who    lockOwner
+	levels int // levels still to restore; lowered by release, zeroed by releaseSession
+	// waitDone is the Done channel of the Wait's ctx: once closed, the
+	// waiter's client has given up on the reply, and a Release by the
+	// same owner cancels the pending restore instead of failing.
+	waitDone <-chan struct{}
+	waiter   *lockWaiter // the restore waiter while it is queued
+}
+
+// lockCore is the one implementation of owner-keyed, optionally
+// reentrant, fair locking behind Lock, RLock and Condition. The lock is
+// handed directly to the first waiter under mu, so a newcomer cannot
+// overtake a waiter, and a waiter that gives up gives the lock on.
+type lockCore struct {
+	reentrant bool // set at construction
+
+	mu        sync.Mutex // guards the fields below
+	owner     lockOwner
+	count     int    // levels held by owner; 0 means free
+	gen       uint64 // bumped whenever owner changes
+	abandoned bool   // a holder's session ended; reported to the next acquirer
+	waiters   []*lockWaiter
+	parked    []*lockPark
+}
+
+// ownerOf returns the owner key of the caller of ctx.
+func (l *lockCore) ownerOf(ctx context.Context) lockOwner {
+	c, _ := callctx.From(ctx)
+	o := lockOwner{session: c.Session}
+	if l.reentrant {
+		o.handle = c.Handle
+	}
+	return o
+}
+
+func (l *lockCore) locked() bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.count > 0
+}
+
+// heldBy reports whether who holds the lock.
+func (l *lockCore) heldBy(who lockOwner) bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.count > 0 && l.owner == who
+}
+
+// takeLocked tries to give who levels of the lock without waiting: when
+// it is free and nobody waits, or when who holds a reentrant lock. ok
+// reports success; err wraps errs.Abandoned when the lock came from a
+// dead session.
+func (l *lockCore) takeLocked(who lockOwner, levels int) (ok bool, err error) {
+	switch {
+	case l.count == 0 && len(l.waiters) == 0:
+		l.owner, l.count = who, levels
+		l.gen++
+		if l.abandoned {
+			l.abandoned = false
+			return true, lockAbandonedErr()
+		}
+		return true, nil
+	case l.reentrant && l.count > 0 && l.owner == who:
+		l.count += levels
+		return true, nil
+	}
+	return false, nil
+}
+
+func lockAbandonedErr() error {
+	return fmt.Errorf("acquire: %w", errs.Abandoned)
+}
+
+func (l *lockCore) tryAcquire(who lockOwner) (bool, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.takeLocked(who, 1)
+}
+
+func (l *lockCore) acquire(ctx context.Context, who lockOwner) error {
+	l.mu.Lock()
+	if ok, err := l.takeLocked(who, 1); ok {
+		l.mu.Unlock()
+		return err
+	}
+	w := &lockWaiter{who: who, levels: 1, ready: make(chan struct{})}
+	l.waiters = append(l.waiters, w)
+	l.mu.Unlock()
+
+	select {
+	case <-ctx.Done():
+	case <-w.ready:
+	}
+
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	switch {
+	case w.state == lockQueued:
+		l.removeWaiterLocked(w)
+		return fmt.Errorf("acquire: %w", ctx.Err())
+	case w.state == lockWithdrawn || l.gen != w.gen:
+		return lockLostErr(ctx)
+	case ctx.Err() != nil:
+		// The lock was handed over as ctx ended: the caller has given up
+		// on the reply, so give the lock on rather than keep it for nobody.
+		l.giveBackLocked(w)
+		return fmt.Errorf("acquire: %w", ctx.Err())
+	case w.abandoned:
+		return lockAbandonedErr()
+	}
+	return nil
+}
+
+// lockLostErr is returned by a waiter whose lock was taken back before it
+// could return: its session ended (so nobody reads the reply), or a
+// caller of the same session released the lock meanwhile.
+func lockLostErr(ctx context.Context) error {
+	if err := ctx.Err(); err != nil {
+		return fmt.Errorf("acquire: %w", err)
+	}
+	return fmt.Errorf("acquire: %w: the lock was released on this session's behalf before the call returned", errs.NotHeld)
+}
+
+// giveBackLocked undoes the grant of the lock to w, which still owns it.
+func (l *lockCore) giveBackLocked(w *lockWaiter) {
+	if w.abandoned {
+		l.abandoned = true // nobody has been told yet
+	}
+	l.count -= w.levels
+	if l.count <= 0 {
+		l.handOffLocked()
+	}
+}
+
+func (l *lockCore) removeWaiterLocked(w *lockWaiter) {
+	for i, x := range l.waiters {
+		if x == w {
+			l.waiters = append(l.waiters[:i], l.waiters[i+1:]...)
+			return
+		}
+	}
+}
+
+// withdrawLocked removes a queued waiter on behalf of someone else and
+// wakes it.
+func (l *lockCore) withdrawLocked(w *lockWaiter) {
+	l.removeWaiterLocked(w)
+	w.state = lockWithdrawn
+	close(w.ready)
+}
+
+// handOffLocked gives the lock, which its owner has let go, to the first
+// waiter, or frees it.
+func (l *lockCore) handOffLocked() {
+	l.gen++
+	if len(l.waiters) == 0 {
+		l.owner, l.count = lockOwner{}, 0
+		return
+	}
+	w := l.waiters[0]
+	l.waiters[0] = nil
+	l.waiters = l.waiters[1:]
+	l.owner, l.count = w.who, w.levels
+	w.state, w.gen = lockGranted, l.gen
+	w.abandoned, l.abandoned = l.abandoned, false
+	close(w.ready)
+}
+
+func (l *lockCore) release(who lockOwner) error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.count > 0 && l.owner == who {
+		l.count--
+		if l.count == 0 {
+			l.handOffLocked()
+		}
+		return nil
+	}
+	// A Condition.Wait whose ctx ended is taking the lock back for this
+	// owner. Its client has already returned the ctx error, believes it
+	// holds the lock (Python semantics) and is releasing it: cancel one
+	// pending level instead of leaving it to be restored for nobody.
+	for _, p := range l.parked {
+		if p.who != who || p.levels == 0 || !lockChanClosed(p.waitDone) {
+			continue
+		}
+		p.levels--
+		if w := p.waiter; w != nil && w.state == lockQueued {
+			w.levels--
+			if w.levels == 0 {
+				l.withdrawLocked(w)
+			}
+		}
+		return nil
+	}
+	return fmt.Errorf("release: %w", errs.NotHeld)
+}
+
+func lockChanClosed(c <-chan struct{}) bool {
+	select {
+	case <-c:
+		return true
+	default:
+		return false
+	}
+}
+
+func (l *lockCore) releaseSession(s callctx.SessionID) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	for i := 0; i < len(l.waiters); {
+		if w := l.waiters[i]; w.who.session == s {
+			l.withdrawLocked(w)
+			continue
+		}
+		i++
+	}
+	for _, p := range l.parked {
+		if p.who.session == s {
+			p.levels = 0
+		}
+	}
+	if l.count > 0 && l.owner.session == s {
+		l.abandoned = true
+		l.handOffLocked()
+	}
+}
+
+// park releases every level who holds, for Condition.Wait, and records
+// them so that restore can take them back. done is the Done channel of
+// the Wait's ctx.
+func (l *lockCore) park(who lockOwner, done <-chan struct{}) (*lockPark, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.count == 0 || l.owner != who {
+		return nil, errs.NotHeld
+	}
+	p := &lockPark{who: who, levels: l.count, waitDone: done}
+	l.parked = append(l.parked, p)
+	l.handOffLocked()
+	return p, nil
+}
+
+func (l *lockCore) unparkLocked(p *lockPark) {
+	for i, x := range l.parked {
+		if x == p {
+			l.parked = append(l.parked[:i], l.parked[i+1:]...)
+			return
+		}
+	}
+}
+
+// restore takes back the levels p released, waiting in line like any
+// acquirer. While ctx lives it waits for as long as it takes; once ctx
+// has ended it waits at most grace more, so that a Wait that gave up
+// still ends holding the lock (Python semantics) but never blocks
+// forever. A grant is never given back here, even when ctx has ended.
+// held reports whether the caller holds the lock again; err wraps
+// errs.Abandoned when it came from a dead session. The restore is given
+// up early when the owner's session ends or, after ctx ended, when the
+// owner releases the lock it believes it holds (see release).
+func (l *lockCore) restore(ctx context.Context, p *lockPark, grace time.Duration) (held bool, err error) {
+	l.mu.Lock()
+	if p.levels == 0 {
+		l.unparkLocked(p)
+		l.mu.Unlock()
+		return false, nil
+	}
+	if ok, err := l.takeLocked(p.who, p.levels); ok {
+		l.unparkLocked(p)
+		l.mu.Unlock()
+		return true, err
+	}
+	w := &lockWaiter{who: p.who, levels: p.levels, park: p, ready: make(chan struct{})}
+	p.waiter = w
+	l.waiters = append(l.waiters, w)
+	l.mu.Unlock()
+
+	done := ctx.Done()
+	var expired <-chan time.Time
+wait:
+	for {
+		select {
+		case <-w.ready:
+			break wait
+		case <-done:
+			done = nil
+			t := time.NewTimer(grace)
+			defer t.Stop()
+			expired = t.C
+		case <-expired:
+			l.mu.Lock()
+			if w.state == lockQueued {
+				l.withdrawLocked(w)
+			}
+			l.mu.Unlock()
+			break wait
+		}
+	}
+
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.unparkLocked(p)
+	if w.state != lockGranted || l.gen != w.gen {
+		return false, nil
+	}
+	if w.abandoned {
+		return true, lockAbandonedErr()
+	}
+	return true, nil
+}

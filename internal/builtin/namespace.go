@@ -1,0 +1,118 @@
+package builtin
+
+import (
+	"maps"
+	"slices"
+
+	"github.com/vmihailenco/msgpack/v5"
+)
+
+// Namespace is the server side of a shared namespace, Python's
+// manager.Namespace(): named attributes, each holding an encoded value.
+// Attributes keep the order in which they were first set, and each
+// carries a version like a Dict entry, for optimistic read-modify-write.
+//
+// A Namespace is safe for concurrent use. No method blocks.
+type Namespace struct {
+	core dictCore // keyed by the attribute name itself (not encoded)
+}
+
+// NewNamespace returns a namespace with the given attributes (Python's
+// Namespace(**kwargs)); attrs may be nil. Since a Go map has no order, the
+// initial attributes are ordered by name.
+func NewNamespace(attrs map[string]msgpack.RawMessage) (*Namespace, error) {
+	n := &Namespace{}
+	n.core.init()
+	for _, name := range slices.Sorted(maps.Keys(attrs)) {
+		n.core.store(name, attrs[name])
+	}
+	return n, nil
+}
+
+// Get returns the value of attribute name; OK reports whether it is set
+// (Python would raise AttributeError).
+func (n *Namespace) Get(name string) LoadResult {
+	n.core.mu.Lock()
+	defer n.core.mu.Unlock()
+	if e, ok := n.core.m[name]; ok {
+		return LoadResult{Value: e.value, OK: true}
+	}
+	return LoadResult{}
+}
+
+// Set sets attribute name to value.
+func (n *Namespace) Set(name string, value msgpack.RawMessage) {
+	n.core.mu.Lock()
+	defer n.core.mu.Unlock()
+	n.core.store(name, value)
+}
+
+// Delete deletes attribute name and reports whether it was set.
+func (n *Namespace) Delete(name string) bool {
+	n.core.mu.Lock()
+	defer n.core.mu.Unlock()
+	_, ok := n.core.delete(name)
+	return ok
+}
+
+// Has reports whether attribute name is set (Python's hasattr).
+func (n *Namespace) Has(name string) bool {
+	n.core.mu.Lock()
+	defer n.core.mu.Unlock()
+	_, ok := n.core.m[name]
+	return ok
+}
+
+// Names returns the names of all attributes, in the order they were first
+// set, in one call.
+func (n *Namespace) Names() []string {
+	n.core.mu.Lock()
+	defer n.core.mu.Unlock()
+	out := make([]string, 0, len(n.core.m))
+	for _, e := range n.core.order {
+		if e != nil {
+			out = append(out, e.key)
+		}
+	}
+	return out
+}
+
+// Items returns every attribute and its value in one call, as a
+// consistent snapshot (Python's vars(ns)). The map has no order; Names
+// gives the order.
+func (n *Namespace) Items() map[string]msgpack.RawMessage {
+	n.core.mu.Lock()
+	defer n.core.mu.Unlock()
+	out := make(map[string]msgpack.RawMessage, len(n.core.m))
+	for name, e := range n.core.m {
+		out[name] = e.value
+	}
+	return out
+}
+
+// Add atomically adds delta, an encoded integer or float, to the number in
+// attribute name and returns the new value, encoded. An unset attribute
+// counts as zero of delta's kind. The rules and errors are those of
+// Dict.Add.
+func (n *Namespace) Add(name string, delta msgpack.RawMessage) (msgpack.RawMessage, error) {
+	n.core.mu.Lock()
+	defer n.core.mu.Unlock()
+	return n.core.add(name, delta)
+}
+
+// LoadVersion returns the value of attribute name with its version; for
+// an unset attribute, OK false and Version 0.
+func (n *Namespace) LoadVersion(name string) VersionedValue {
+	n.core.mu.Lock()
+	defer n.core.mu.Unlock()
+	return n.core.loadVersion(name)
+}
+
+// StoreIfVersion sets attribute name to value only if it is still at
+// version (0: only if unset), and reports whether it did. See
+// Dict.StoreIfVersion.
+func (n *Namespace) StoreIfVersion(name string, version uint64, value msgpack.RawMessage) bool {
+	n.core.mu.Lock()
+	defer n.core.mu.Unlock()
+	return n.core.storeIfVersion(name, version, value)
+}

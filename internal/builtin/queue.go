@@ -1,0 +1,500 @@
+package builtin
+
+import (
+	"context"
+	"fmt"
+	"sync"
+
+	"github.com/vmihailenco/msgpack/v5"
+
+	"github.com/goproc/manager/internal/callctx"
+	"github.com/goproc/manager/internal/errs"
+)
+
+// Queue is a shared FIFO queue, the server side of Python's
+// Manager().Queue(maxsize). Items are stored as their msgpack encoding
+// and returned as is. Waiting callers are served in arrival order: an
+// item is handed straight to the longest-waiting Get, and a slot to the
+// longest-waiting Put.
+//
+// Delivery is at most once: an item returned by Get is gone from the
+// queue, even if the process that got it dies before using it. Use
+// [JoinableQueue] for at-least-once delivery.
+//
+// An item given back by a Get that was withdrawn at the moment it
+// received it goes back to the front; this may leave the queue above
+// maxsize for a while, and Put waits until it is below again.
+//
+// Queue is safe for concurrent use.
+type Queue struct {
+	maxsize int // <= 0: unbounded
+
+	mu      sync.Mutex // guards the fields below
+	items   queueDeque
+	getters []*queueWaiter // FIFO; only non-empty while items is empty
+	putters []*queueWaiter // FIFO; only non-empty while the queue is full
+	seq     uint64         // last number given to an entry or delivery
+	tasks   *queueTasks    // JoinableQueue's bookkeeping; nil for a Queue
+}
+
+// queueWaiter is a blocked Get or Put; its fields but ready are guarded
+// by Queue.mu.
+type queueWaiter struct {
+	session  callctx.SessionID  // the getter's session
+	item     msgpack.RawMessage // a putter's item, or the item handed to a getter
+	seq      uint64             // a putter's entry number
+	delivery *queueDelivery     // JoinableQueue: the record of the item handed to a getter
+	ready    chan struct{}      // closed when served
+	served   bool
+}
+
+// NewQueue returns an empty Queue holding at most maxsize items, or any
+// number when maxsize <= 0.
+func NewQueue(maxsize int) (*Queue, error) {
+	return &Queue{maxsize: maxsize}, nil
+}
+
+// Put appends item (one msgpack-encoded value), blocking while the queue
+// is full. It returns nil once the item is in the queue or handed to a
+// waiting Get. When ctx ends first, Put returns an error wrapping
+// ctx.Err() and the item is not in the queue.
+func (q *Queue) Put(ctx context.Context, item msgpack.RawMessage) error {
+	q.mu.Lock()
+	if !q.fullLocked() {
+		q.insertLocked(item)
+		q.mu.Unlock()
+		return nil
+	}
+	q.seq++
+	w := &queueWaiter{item: item, seq: q.seq, ready: make(chan struct{})}
+	q.putters = append(q.putters, w)
+	q.mu.Unlock()
+
+	select {
+	case <-ctx.Done():
+	case <-w.ready:
+	}
+
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	if !w.served {
+		q.putters = queueRemoveWaiter(q.putters, w)
+		return fmt.Errorf("put: %w", ctx.Err())
+	}
+	if ctx.Err() != nil && q.items.remove(w.seq) {
+		// Admitted just as ctx ended, and nobody has got it yet: take
+		// it out again, since the caller has given up on the reply.
+		q.tasks.done()
+		q.admitLocked()
+		return fmt.Errorf("put: %w", ctx.Err())
+	}
+	return nil
+}
+
+// TryPut appends item if the queue is not full, and never blocks. It
+// returns an error wrapping errs.Full when the queue is full.
+func (q *Queue) TryPut(item msgpack.RawMessage) error {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	if q.fullLocked() {
+		return fmt.Errorf("put: %w", errs.Full)
+	}
+	q.insertLocked(item)
+	return nil
+}
+
+// Get removes and returns the item at the front of the queue (its
+// msgpack encoding), blocking while the queue is empty. When ctx ends
+// first, Get returns an error wrapping ctx.Err() and consumes nothing.
+func (q *Queue) Get(ctx context.Context) (msgpack.RawMessage, error) {
+	c, _ := callctx.From(ctx)
+	q.mu.Lock()
+	if item, ok := q.popLocked(c.Session); ok {
+		q.mu.Unlock()
+		return item, nil
+	}
+	w := &queueWaiter{session: c.Session, ready: make(chan struct{})}
+	q.getters = append(q.getters, w)
+	q.mu.Unlock()
+
+	select {
+	case <-ctx.Done():
+	case <-w.ready:
+	}
+
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	if !w.served {
+		q.getters = queueRemoveWaiter(q.getters, w)
+		return nil, fmt.Errorf("get: %w", ctx.Err())
+	}
+	if ctx.Err() != nil {
+		// Handed an item just as ctx ended: the caller has given up on
+		// the reply, so the item goes back rather than being lost.
+		q.ungetLocked(w)
+		return nil, fmt.Errorf("get: %w", ctx.Err())
+	}
+	return w.item, nil
+}
+
+// TryGet removes and returns the item at the front of the queue, and
+// never blocks. It returns an error wrapping errs.Empty when the queue
+// is empty.
+func (q *Queue) TryGet(ctx context.Context) (msgpack.RawMessage, error) {
+	c, _ := callctx.From(ctx)
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	if item, ok := q.popLocked(c.Session); ok {
+		return item, nil
+	}
+	return nil, fmt.Errorf("get: %w", errs.Empty)
+}
+
+// Len returns the number of items in the queue (Python's qsize). It does
+// not block.
+func (q *Queue) Len() int {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	return q.items.len()
+}
+
+// Empty reports whether the queue holds no item. It does not block.
+func (q *Queue) Empty() bool {
+	return q.Len() == 0
+}
+
+// Full reports whether the queue is bounded and holds maxsize items or
+// more. It does not block.
+func (q *Queue) Full() bool {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	return q.fullLocked()
+}
+
+// Cap returns the maxsize the queue was created with (0 or less means
+// unbounded). It does not block.
+func (q *Queue) Cap() int {
+	return q.maxsize
+}
+
+func (q *Queue) fullLocked() bool {
+	return q.maxsize > 0 && q.items.len() >= q.maxsize
+}
+
+// insertLocked adds a new item: to the longest-waiting getter, else at
+// the back.
+func (q *Queue) insertLocked(item msgpack.RawMessage) {
+	q.tasks.added()
+	if len(q.getters) > 0 {
+		q.handLocked(item)
+		return
+	}
+	q.seq++
+	q.items.pushBack(queueEntry{item: item, seq: q.seq})
+}
+
+// handLocked gives item to the longest-waiting getter.
+func (q *Queue) handLocked(item msgpack.RawMessage) {
+	w := q.getters[0]
+	q.getters[0] = nil
+	q.getters = q.getters[1:]
+	w.item, w.served = item, true
+	w.delivery = q.deliverLocked(w.session, item)
+	close(w.ready)
+}
+
+// popLocked takes the front item for a Get by session s, and lets a
+// waiting Put in.
+func (q *Queue) popLocked(s callctx.SessionID) (msgpack.RawMessage, bool) {
+	e, ok := q.items.popFront()
+	if !ok {
+		return nil, false
+	}
+	q.admitLocked()
+	q.deliverLocked(s, e.item)
+	return e.item, true
+}
+
+// admitLocked moves waiting putters' items in while there is room.
+func (q *Queue) admitLocked() {
+	for len(q.putters) > 0 && !q.fullLocked() {
+		w := q.putters[0]
+		q.putters[0] = nil
+		q.putters = q.putters[1:]
+		w.served = true
+		q.tasks.added()
+		q.items.pushBack(queueEntry{item: w.item, seq: w.seq})
+		close(w.ready)
+	}
+}
+
+func (q *Queue) deliverLocked(s callctx.SessionID, item msgpack.RawMessage) *queueDelivery {
+	if q.tasks == nil {
+		return nil
+	}
+	q.seq++
+	return q.tasks.deliver(s, item, q.seq)
+}
+
+// ungetLocked puts back the item handed to getter w, which is giving up:
+// to the next getter, else at the front.
+func (q *Queue) ungetLocked(w *queueWaiter) {
+	if d := w.delivery; d != nil {
+		if d.requeued {
+			return // ReleaseSession has put it back already
+		}
+		q.tasks.forget(d)
+	}
+	if len(q.getters) > 0 {
+		q.handLocked(w.item)
+		return
+	}
+	q.seq++
+	q.items.pushFront(queueEntry{item: w.item, seq: q.seq})
+}
+
+func queueRemoveWaiter(ws []*queueWaiter, w *queueWaiter) []*queueWaiter {
+	for i, x := range ws {
+		if x == w {
+			return append(ws[:i], ws[i+1:]...)
+		}
+	}
+	return ws
+}
+
+// JoinableQueue is a shared FIFO queue that counts unfinished tasks, the
+// server side of Python's Manager().JoinableQueue(maxsize). It has every
+// method of [Queue] plus TaskDone and Join.
+//
+// Delivery is at least once: the queue remembers, per session, the items
+// the session took with Get or TryGet and has not acknowledged with
+// TaskDone. When the session ends (its process died or closed), those
+// items go back to the front of the queue in their original order, still
+// counted as unfinished, so another consumer gets them and Join still
+// completes. An item may so be delivered twice when a process dies after
+// finishing the work but before TaskDone.
+//
+// JoinableQueue is safe for concurrent use.
+type JoinableQueue struct {
+	Queue
+}
+
+// NewJoinableQueue returns an empty JoinableQueue holding at most maxsize
+// items, or any number when maxsize <= 0.
+func NewJoinableQueue(maxsize int) (*JoinableQueue, error) {
+	jq := &JoinableQueue{Queue: Queue{maxsize: maxsize}}
+	jq.tasks = &queueTasks{taken: make(map[callctx.SessionID][]*queueDelivery)}
+	return jq, nil
+}
+
+// TaskDone acknowledges one item got from the queue: the oldest item the
+// caller's session got and has not acknowledged or, if it has none, the
+// oldest unacknowledged item of any session (so an item may be got in one
+// process and finished in another). It does not block. When no got item
+// is unacknowledged it returns an error wrapping errs.BadArguments, like
+// Python's "task_done() called too many times"; unlike Python, TaskDone
+// counts against Gets rather than Puts, so a TaskDone before any Get is
+// such an error rather than a silent miscount.
+func (q *JoinableQueue) TaskDone(ctx context.Context) error {
+	c, _ := callctx.From(ctx)
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	if !q.tasks.ack(c.Session) {
+		return fmt.Errorf("task done: %w: called more times than items were got (task_done() called too many times)", errs.BadArguments)
+	}
+	q.tasks.done()
+	return nil
+}
+
+// Join blocks until every item put in the queue has been got and
+// acknowledged with TaskDone. It returns at once when nothing is
+// unfinished, and an error wrapping ctx.Err() when ctx ends first.
+func (q *JoinableQueue) Join(ctx context.Context) error {
+	q.mu.Lock()
+	if q.tasks.unfinished == 0 {
+		q.mu.Unlock()
+		return nil
+	}
+	if q.tasks.joined == nil {
+		q.tasks.joined = make(chan struct{})
+	}
+	joined := q.tasks.joined
+	q.mu.Unlock()
+
+	select {
+	case <-joined:
+		return nil
+	case <-ctx.Done():
+		return fmt.Errorf("join: %w", ctx.Err())
+	}
+}
+
+// ReleaseSession puts the items session s got and did not acknowledge
+// back at the front of the queue, in the order they were got, handing
+// them to waiting Gets first. The unfinished count does not change. It
+// implements callctx.SessionReleaser and is meant for the server only.
+func (q *JoinableQueue) ReleaseSession(s callctx.SessionID) {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	ds := q.tasks.taken[s]
+	delete(q.tasks.taken, s)
+	for _, d := range ds {
+		d.requeued = true
+	}
+	for len(ds) > 0 && len(q.getters) > 0 {
+		q.handLocked(ds[0].item)
+		ds = ds[1:]
+	}
+	entries := make([]queueEntry, len(ds))
+	for i, d := range ds {
+		q.seq++
+		entries[i] = queueEntry{item: d.item, seq: q.seq}
+	}
+	q.items.pushFront(entries...)
+}
+
+// queueTasks is JoinableQueue's bookkeeping, guarded by Queue.mu. Its
+// methods do nothing on a nil receiver (a plain Queue). unfinished is the
+// number of items in the queue plus the items got and not acknowledged.
+type queueTasks struct {
+	unfinished int
+	taken      map[callctx.SessionID][]*queueDelivery // per session, oldest first
+	joined     chan struct{}                          // closed when unfinished drops to 0; nil if no Join waits
+}
+
+// queueDelivery records an item got by a session and not acknowledged.
+type queueDelivery struct {
+	item     msgpack.RawMessage
+	seq      uint64 // delivery order
+	session  callctx.SessionID
+	requeued bool // put back by ReleaseSession
+}
+
+func (t *queueTasks) added() {
+	if t != nil {
+		t.unfinished++
+	}
+}
+
+func (t *queueTasks) done() {
+	if t == nil {
+		return
+	}
+	t.unfinished--
+	if t.unfinished == 0 && t.joined != nil {
+		close(t.joined)
+		t.joined = nil
+	}
+}
+
+func (t *queueTasks) deliver(s callctx.SessionID, item msgpack.RawMessage, seq uint64) *queueDelivery {
+	d := &queueDelivery{item: item, seq: seq, session: s}
+	t.taken[s] = append(t.taken[s], d)
+	return d
+}
+
+// forget drops the record of d, whose item is being put back.
+func (t *queueTasks) forget(d *queueDelivery) {
+	ds := t.taken[d.session]
+	for i, x := range ds {
+		if x == d {
+			ds = append(ds[:i], ds[i+1:]...)
+			break
+		}
+	}
+	if len(ds) == 0 {
+		delete(t.taken, d.session)
+		return
+	}
+	t.taken[d.session] = ds
+}
+
+// ack drops the oldest record of session s, or else the oldest record
+// of any session, and reports whether there was one.
+func (t *queueTasks) ack(s callctx.SessionID) bool {
+	if len(t.taken[s]) == 0 {
+		var oldest *queueDelivery
+		for _, ds := range t.taken {
+			if oldest == nil || ds[0].seq < oldest.seq {
+				oldest = ds[0]
+			}
+		}
+		if oldest == nil {
+			return false
+		}
+		s = oldest.session
+	}
+	ds := t.taken[s]
+	ds[0] = nil
+	if len(ds) == 1 {
+		delete(t.taken, s)
+	} else {
+		t.taken[s] = ds[1:]
+	}
+	return true
+}
+
+// queueEntry is an item in the queue. seq identifies it, so that a Put
+// withdrawn just after its item went in can find and remove it.
+type queueEntry struct {
+	item msgpack.RawMessage
+	seq  uint64
+}
+
+// queueDeque is a double-ended queue of entries: buf[head:] in order.
+type queueDeque struct {
+	buf  []queueEntry
+	head int
+}
+
+func (d *queueDeque) len() int { return len(d.buf) - d.head }
+
+func (d *queueDeque) pushBack(e queueEntry) {
+	if d.head > 0 && len(d.buf) == cap(d.buf) && d.head*2 >= len(d.buf) {
+		// Reuse the consumed front half instead of growing.
+		n := copy(d.buf, d.buf[d.head:])
+		clear(d.buf[n:])
+		d.buf, d.head = d.buf[:n], 0
+	}
+	d.buf = append(d.buf, e)
+}
+
+// pushFront puts es before the front entry, keeping their order.
+func (d *queueDeque) pushFront(es ...queueEntry) {
+	if len(es) <= d.head {
+		d.head -= len(es)
+		copy(d.buf[d.head:], es)
+		return
+	}
+	buf := make([]queueEntry, 0, len(es)+d.len()+1)
+	buf = append(buf, es...)
+	buf = append(buf, d.buf[d.head:]...)
+	d.buf, d.head = buf, 0
+}
+
+func (d *queueDeque) popFront() (queueEntry, bool) {
+	if d.len() == 0 {
+		return queueEntry{}, false
+	}
+	e := d.buf[d.head]
+	d.buf[d.head] = queueEntry{}
+	d.head++
+	if d.head == len(d.buf) {
+		d.buf, d.head = d.buf[:0], 0
+	}
+	return e, true
+}
+
+// remove deletes the entry numbered seq, searching from the back, where
+// a just-admitted item is, and reports whether it was there.
+func (d *queueDeque) remove(seq uint64) bool {
+	for i := len(d.buf) - 1; i >= d.head; i-- {
+		if d.buf[i].seq == seq {
+			copy(d.buf[i:], d.buf[i+1:])
+			d.buf[len(d.buf)-1] = queueEntry{}
+			d.buf = d.buf[:len(d.buf)-1]
+			return true
+		}
+	}
+	return false
+}

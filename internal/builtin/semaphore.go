@@ -1,0 +1,212 @@
+package builtin
+
+import (
+	"context"
+	"fmt"
+	"sync"
+
+	"github.com/goproc/manager/internal/callctx"
+	"github.com/goproc/manager/internal/errs"
+)
+
+// Semaphore is a shared counting semaphore, the server side of Python's
+// Manager().Semaphore(value). Acquire takes one permit, waiting in
+// arrival order when none is free; Release gives permits back.
+//
+// Permits are counted per session: when a session ends, the permits it
+// acquired and did not release are returned. As in Python, any caller may
+// release, even without having acquired: a session's Release first pays
+// back the permits that session holds, and any surplus is counted against
+// nobody (it raises the count, and no other session's holding is reduced,
+// so if that session later ends its permits are returned too). Use
+// [BoundedSemaphore] to catch releases beyond the initial value.
+//
+// Semaphore is safe for concurrent use.
+type Semaphore struct {
+	initial int
+	bounded bool
+
+	mu      sync.Mutex // guards the fields below
+	value   int        // free permits
+	held    map[callctx.SessionID]int
+	waiters []*semaphoreWaiter // FIFO; only non-empty while value is 0
+}
+
+// semaphoreWaiter is a blocked Acquire; its fields but ready are guarded
+// by Semaphore.mu.
+type semaphoreWaiter struct {
+	session callctx.SessionID
+	ready   chan struct{} // closed when served
+	served  bool
+}
+
+// NewSemaphore returns a Semaphore with value free permits. A negative
+// value is an error wrapping errs.BadArguments.
+func NewSemaphore(value int) (*Semaphore, error) {
+	s := &Semaphore{}
+	if err := s.init(value, false); err != nil {
+		return nil, err
+	}
+	return s, nil
+}
+
+func (s *Semaphore) init(value int, bounded bool) error {
+	if value < 0 {
+		return fmt.Errorf("new semaphore: %w: initial value %d must be >= 0", errs.BadArguments, value)
+	}
+	s.initial, s.value, s.bounded = value, value, bounded
+	s.held = make(map[callctx.SessionID]int)
+	return nil
+}
+
+// BoundedSemaphore is a Semaphore that refuses to be released above its
+// initial value, the server side of Python's Manager().BoundedSemaphore.
+// It has every method of [Semaphore]; Release returns an error wrapping
+// errs.OverReleased, and changes nothing, when it would raise the count
+// above the initial value. Permits returned for an ended session never
+// raise it above the initial value either.
+//
+// BoundedSemaphore is safe for concurrent use.
+type BoundedSemaphore struct {
+	Semaphore
+}
+
+// NewBoundedSemaphore returns a BoundedSemaphore with value free permits,
+// value being also its upper bound. A negative value is an error wrapping
+// errs.BadArguments.
+func NewBoundedSemaphore(value int) (*BoundedSemaphore, error) {
+	b := &BoundedSemaphore{}
+	if err := b.init(value, true); err != nil {
+		return nil, err
+	}
+	return b, nil
+}
+
+// Acquire takes one permit for the caller's session, blocking until one
+// is free and every earlier waiter has been served. When ctx ends first,
+// it returns an error wrapping ctx.Err() and takes nothing.
+func (s *Semaphore) Acquire(ctx context.Context) error {
+	c, _ := callctx.From(ctx)
+	s.mu.Lock()
+	if s.takeLocked(c.Session) {
+		s.mu.Unlock()
+		return nil
+	}
+	w := &semaphoreWaiter{session: c.Session, ready: make(chan struct{})}
+	s.waiters = append(s.waiters, w)
+	s.mu.Unlock()
+
+	select {
+	case <-ctx.Done():
+	case <-w.ready:
+	}
+
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if !w.served {
+		for i, x := range s.waiters {
+			if x == w {
+				s.waiters = append(s.waiters[:i], s.waiters[i+1:]...)
+				break
+			}
+		}
+		return fmt.Errorf("acquire: %w", ctx.Err())
+	}
+	if ctx.Err() != nil {
+		// Served just as ctx ended: the caller has given up on the
+		// reply, so the permit goes on to the next waiter.
+		s.payBackLocked(w.session, 1)
+		s.value++
+		s.dispatchLocked()
+		return fmt.Errorf("acquire: %w", ctx.Err())
+	}
+	return nil
+}
+
+// TryAcquire takes one permit for the caller's session if one is free
+// and nobody waits, and reports whether it did. It never blocks.
+func (s *Semaphore) TryAcquire(ctx context.Context) bool {
+	c, _ := callctx.From(ctx)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.takeLocked(c.Session)
+}
+
+// Release gives back n permits (n >= 1, else an error wrapping
+// errs.BadArguments), waking as many waiters. They are first counted
+// against the permits the caller's session holds, and the rest against
+// nobody. On a BoundedSemaphore, releasing above the initial value
+// returns an error wrapping errs.OverReleased and changes nothing. It
+// does not block.
+func (s *Semaphore) Release(ctx context.Context, n int) error {
+	if n < 1 {
+		return fmt.Errorf("release: %w: n is %d, want n >= 1", errs.BadArguments, n)
+	}
+	c, _ := callctx.From(ctx)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.bounded && s.value+n > s.initial {
+		return fmt.Errorf("release: %w: %d free + %d released > initial value %d", errs.OverReleased, s.value, n, s.initial)
+	}
+	s.payBackLocked(c.Session, n)
+	s.value += n
+	s.dispatchLocked()
+	return nil
+}
+
+// Value returns the number of free permits. It does not block.
+func (s *Semaphore) Value() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.value
+}
+
+// ReleaseSession returns the permits session s acquired and did not
+// release. It implements callctx.SessionReleaser and is meant for the
+// server only.
+func (s *Semaphore) ReleaseSession(id callctx.SessionID) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	n := s.held[id]
+	if n == 0 {
+		return
+	}
+	delete(s.held, id)
+	s.value += n
+	if s.bounded && s.value > s.initial {
+		s.value = s.initial
+	}
+	s.dispatchLocked()
+}
+
+func (s *Semaphore) takeLocked(id callctx.SessionID) bool {
+	if s.value == 0 || len(s.waiters) > 0 {
+		return false
+	}
+	s.value--
+	s.held[id]++
+	return true
+}
+
+// payBackLocked lowers the permits session id holds by up to n.
+func (s *Semaphore) payBackLocked(id callctx.SessionID, n int) {
+	h := s.held[id]
+	if h <= n {
+		delete(s.held, id)
+		return
+	}
+	s.held[id] = h - n
+}
+
+// dispatchLocked hands free permits to waiters, longest waiting first.
+func (s *Semaphore) dispatchLocked() {
+	for s.value > 0 && len(s.waiters) > 0 {
+		w := s.waiters[0]
+		s.waiters[0] = nil
+		s.waiters = s.waiters[1:]
+		s.value--
+		s.held[w.session]++
+		w.served = true
+		close(w.ready)
+	}
+}

@@ -1,0 +1,130 @@
+// Package proc holds the operating-system side of the manager's child
+// processes: re-executing the program's own binary in a role, handing the
+// child its configuration over an inherited pipe, and the child's side of
+// that pipe, which doubles as a lifeline: when the parent dies, the
+// child reads EOF and shuts down (Pdeathsig alone would fire when the
+// parent *thread* that started the child exits: golang/go#27505).
+package proc
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+
+	"github.com/vmihailenco/msgpack/v5"
+
+	"github.com/goproc/manager/internal/wire"
+)
+
+// EnvRole is the environment variable that tells a re-executed binary its
+// role. It carries only the role's name: secrets travel over the pipes.
+const EnvRole = "GOPROC_MANAGER_ROLE"
+
+// The roles.
+const (
+	RoleServer = "server"
+	RoleWorker = "worker"
+)
+
+// The descriptors a child inherits (ExtraFiles start at 3).
+const (
+	fdConfig = 3 // parent → child: configuration, then lifeline
+	fdReport = 4 // child → parent: readiness or result
+)
+
+// maxMessage bounds pipe messages (worker arguments travel in one).
+const maxMessage = 256 << 20
+
+// Child is a started child process with its two pipes.
+type Child struct {
+	Cmd *exec.Cmd
+	// Config is the write end of the configuration pipe. Keep it open for
+	// the child's life: closing it (or dying) tells the child to stop.
+	Config *os.File
+	// Report is the read end of the child's report pipe.
+	Report *os.File
+}
+
+// Start re-executes this binary in role. ctx, if not nil, kills the child
+// as exec.CommandContext does; configure cmd further with setup before it
+// starts.
+func Start(ctx context.Context, role string, setup func(*exec.Cmd)) (*Child, error) {
+	exe, err := os.Executable()
+	if err != nil {
+		return nil, fmt.Errorf("find own executable: %w", err)
+	}
+	cfgR, cfgW, err := os.Pipe()
+	if err != nil {
+		return nil, err
+	}
+	repR, repW, err := os.Pipe()
+	if err != nil {
+		cfgR.Close()
+		cfgW.Close()
+		return nil, err
+	}
+	var cmd *exec.Cmd
+	if ctx != nil {
+		cmd = exec.CommandContext(ctx, exe)
+	} else {
+		cmd = exec.Command(exe)
+	}
+	cmd.Env = append(os.Environ(), EnvRole+"="+role)
+	cmd.Stdin = nil
+	cmd.Stdout, cmd.Stderr = os.Stdout, os.Stderr
+	cmd.ExtraFiles = []*os.File{cfgR, repW}
+	if setup != nil {
+		setup(cmd)
+	}
+	err = cmd.Start()
+	cfgR.Close()
+	repW.Close()
+	if err != nil {
+		cfgW.Close()
+		repR.Close()
+		return nil, fmt.Errorf("start %s process: %w", role, err)
+	}
+	return &Child{Cmd: cmd, Config: cfgW, Report: repR}, nil
+}
+
+// Role returns the role this process was started in, or "".
+func Role() string { return os.Getenv(EnvRole) }
+
+// ConfigPipe and ReportPipe are a child's ends of its pipes.
+func ConfigPipe() *os.File { return os.NewFile(fdConfig, "manager-config") }
+
+// ReportPipe is the child's end of the report pipe.
+func ReportPipe() *os.File { return os.NewFile(fdReport, "manager-report") }
+
+// Send writes v as one frame.
+func Send(w io.Writer, v any) error {
+	var buf wire.Buffer
+	buf.Begin()
+	if err := msgpack.NewEncoder(&buf).Encode(v); err != nil {
+		return err
+	}
+	frame, err := buf.Finish(maxMessage)
+	if err != nil {
+		return err
+	}
+	_, err = w.Write(frame)
+	return err
+}
+
+// Recv reads one frame written by Send into v.
+func Recv(r *wire.Reader, v any) error {
+	body, err := r.ReadFrame()
+	if err != nil {
+		return err
+	}
+	if err := wire.Scan(body, nil); err != nil {
+		return fmt.Errorf("bad message on pipe: %w", err)
+	}
+	return msgpack.NewDecoder(bytes.NewReader(body)).Decode(v)
+}
+
+// NewReader returns a frame reader for a pipe.
+func NewReader(r io.Reader) *wire.Reader { return wire.NewReader(r, maxMessage) }

@@ -1,0 +1,179 @@
+package wire
+
+import (
+	"errors"
+	"fmt"
+
+	"github.com/goproc/manager/internal/errs"
+)
+
+// Kind is the type of a message.
+type Kind uint8
+
+// The message kinds.
+const (
+	KindRequest  Kind = 1
+	KindResponse Kind = 2
+	KindCancel   Kind = 3
+)
+
+const (
+	statusOK    = 0
+	statusError = 1
+)
+
+// Request is a decoded request. Method and Args alias the frame they were
+// parsed from.
+type Request struct {
+	ID     uint64
+	Object uint64
+	Handle uint64
+	Method []byte
+	// Args is the msgpack array of arguments, exactly as sent.
+	Args []byte
+}
+
+// Failure is the error half of a response.
+type Failure struct {
+	// Remote is true when the method itself returned the error or
+	// panicked; false for errors of the call machinery (no such object…).
+	Remote bool
+	// Code names a library sentinel (see internal/errs), or is empty.
+	Code string
+	// Type is the Go type of the original error, for messages.
+	Type string
+	// Message is the original error's text.
+	Message string
+}
+
+// Response is a decoded response. Result aliases the frame.
+type Response struct {
+	ID      uint64
+	Result  []byte   // set on success: one msgpack value
+	Failure *Failure // set on failure
+}
+
+// Message is any decoded message: exactly one of the pointers is set.
+type Message struct {
+	Kind     Kind
+	Request  Request
+	Response Response
+	CancelID uint64
+}
+
+// errMalformed wraps every envelope decoding error.
+var errMalformed = errs.Protocol
+
+// BeginRequest writes a request's envelope up to its arguments into w.
+// The caller then appends the arguments as one msgpack array.
+func BeginRequest(w *Buffer, id, object, handle uint64, method string) {
+	w.Begin()
+	b := appendArrayHeader(w.b, 6)
+	b = append(b, byte(KindRequest))
+	b = appendUint(b, id)
+	b = appendUint(b, object)
+	b = appendUint(b, handle)
+	w.b = appendString(b, method)
+}
+
+// BeginResponse writes a success response's envelope into w; the caller
+// then appends the result as one msgpack value.
+func BeginResponse(w *Buffer, id uint64) {
+	w.Begin()
+	b := appendArrayHeader(w.b, 4)
+	b = append(b, byte(KindResponse))
+	b = appendUint(b, id)
+	w.b = append(b, statusOK)
+}
+
+// AppendFailure writes a whole failure response into w.
+func AppendFailure(w *Buffer, id uint64, f *Failure) {
+	w.Begin()
+	b := appendArrayHeader(w.b, 4)
+	b = append(b, byte(KindResponse))
+	b = appendUint(b, id)
+	b = append(b, statusError)
+	b = appendArrayHeader(b, 4)
+	b = appendBool(b, f.Remote)
+	b = appendString(b, f.Code)
+	b = appendString(b, f.Type)
+	w.b = appendString(b, f.Message)
+}
+
+// AppendCancel writes a whole cancel message into w.
+func AppendCancel(w *Buffer, id uint64) {
+	w.Begin()
+	b := appendArrayHeader(w.b, 2)
+	b = append(b, byte(KindCancel))
+	w.b = appendUint(b, id)
+}
+
+// Decode parses a frame body into m. Embedded payloads (a request's
+// arguments, a response's result) are checked with [Scan] and reported to
+// onProxy (which may be nil). A malformed body gives an error wrapping
+// errs.Protocol; it is not sticky: the frame boundary is intact, so the
+// connection can go on.
+func Decode(body []byte, m *Message, onProxy func(ProxyRef)) error {
+	p := parser{b: body}
+	n := p.arrayHeader()
+	kind := Kind(p.uint())
+	if p.err != nil {
+		return fmt.Errorf("%w: %v", errMalformed, p.err)
+	}
+	m.Kind = kind
+	switch {
+	case kind == KindRequest && n == 6:
+		r := &m.Request
+		r.ID = p.uint()
+		r.Object = p.uint()
+		r.Handle = p.uint()
+		r.Method = p.str()
+		r.Args = p.b
+		if p.err != nil {
+			return fmt.Errorf("%w: request: %v", errMalformed, p.err)
+		}
+		if len(r.Args) == 0 || r.Args[0]&0xf0 != 0x90 && r.Args[0] != 0xdc && r.Args[0] != 0xdd {
+			return fmt.Errorf("%w: request %d: arguments are not a msgpack array", errMalformed, r.ID)
+		}
+		if err := Scan(r.Args, onProxy); err != nil {
+			return fmt.Errorf("%w: request %d arguments: %v", errMalformed, r.ID, err)
+		}
+	case kind == KindResponse && n == 4:
+		r := &m.Response
+		r.ID = p.uint()
+		status := p.uint()
+		r.Result, r.Failure = nil, nil
+		switch {
+		case p.err != nil:
+		case status == statusOK:
+			r.Result = p.b
+			if err := Scan(r.Result, onProxy); err != nil {
+				return fmt.Errorf("%w: response %d result: %v", errMalformed, r.ID, err)
+			}
+		case status == statusError:
+			if p.arrayHeader() != 4 && p.err == nil {
+				p.fail(errors.New("failure is not a 4-element array"))
+			}
+			r.Failure = &Failure{Remote: p.bool(), Code: string(p.str()), Type: string(p.str()), Message: string(p.str())}
+			if p.err == nil && len(p.b) != 0 {
+				p.fail(errors.New("trailing bytes"))
+			}
+		default:
+			p.fail(fmt.Errorf("unknown status %d", status))
+		}
+		if p.err != nil {
+			return fmt.Errorf("%w: response: %v", errMalformed, p.err)
+		}
+	case kind == KindCancel && n == 2:
+		m.CancelID = p.uint()
+		if p.err == nil && len(p.b) != 0 {
+			p.fail(errors.New("trailing bytes"))
+		}
+		if p.err != nil {
+			return fmt.Errorf("%w: cancel: %v", errMalformed, p.err)
+		}
+	default:
+		return fmt.Errorf("%w: unknown message kind %d with %d fields", errMalformed, kind, n)
+	}
+	return nil
+}

@@ -1,0 +1,223 @@
+package wire
+
+import (
+	"errors"
+	"fmt"
+)
+
+// MaxDepth is the deepest nesting of arrays and maps a payload may have.
+const MaxDepth = 64
+
+// ProxyExtID is the msgpack extension type that carries a proxy.
+const ProxyExtID int8 = 7
+
+// ProxyRef is what an encoded proxy names: an object on a server.
+type ProxyRef struct {
+	Server [16]byte // the id of the server that owns the object
+	ID     uint64   // the object's id on that server
+	TypeID string
+}
+
+// AppendProxy appends the extension payload of a proxy (without the ext
+// header) to b.
+func AppendProxy(b []byte, r ProxyRef) []byte {
+	b = appendArrayHeader(b, 3)
+	b = append(b, 0xc4, 16)
+	b = append(b, r.Server[:]...)
+	b = appendUint(b, r.ID)
+	return appendString(b, r.TypeID)
+}
+
+// ParseProxy parses an extension payload written by AppendProxy.
+func ParseProxy(payload []byte) (ProxyRef, error) {
+	var r ProxyRef
+	p := parser{b: payload}
+	if p.arrayHeader() != 3 && p.err == nil {
+		p.fail(errors.New("proxy is not a 3-element array"))
+	}
+	srv := p.bin()
+	r.ID = p.uint()
+	r.TypeID = string(p.str())
+	if p.err == nil && len(srv) != len(r.Server) {
+		p.fail(fmt.Errorf("proxy server id of %d bytes", len(srv)))
+	}
+	if p.err == nil && len(p.b) != 0 {
+		p.fail(errors.New("trailing bytes in proxy"))
+	}
+	if p.err != nil {
+		return ProxyRef{}, fmt.Errorf("malformed proxy: %w", p.err)
+	}
+	copy(r.Server[:], srv)
+	return r, nil
+}
+
+// Scan checks that b holds exactly one well-formed msgpack value whose
+// every length fits in the bytes that follow it, nested at most MaxDepth
+// deep, and calls onProxy (if not nil) for every proxy extension in it.
+//
+// Only after Scan accepts a payload may a decoder see it: a container
+// header can then never claim more elements than there are bytes, which
+// bounds what any decoder allocates by the frame size.
+func Scan(b []byte, onProxy func(ProxyRef)) error {
+	s := scanner{b: b, onProxy: onProxy}
+	if err := s.value(0); err != nil {
+		return err
+	}
+	if len(s.b) != 0 {
+		return fmt.Errorf("%d trailing bytes after the value", len(s.b))
+	}
+	return nil
+}
+
+type scanner struct {
+	b       []byte
+	onProxy func(ProxyRef)
+}
+
+func (s *scanner) need(n uint64) error {
+	if n > uint64(len(s.b)) {
+		return fmt.Errorf("length %d exceeds the %d bytes left", n, len(s.b))
+	}
+	return nil
+}
+
+func (s *scanner) skip(n uint64) error {
+	if err := s.need(n); err != nil {
+		return err
+	}
+	s.b = s.b[n:]
+	return nil
+}
+
+// size reads a big-endian length of w bytes.
+func (s *scanner) size(w int) (uint64, error) {
+	if err := s.need(uint64(w)); err != nil {
+		return 0, err
+	}
+	var n uint64
+	for _, c := range s.b[:w] {
+		n = n<<8 | uint64(c)
+	}
+	s.b = s.b[w:]
+	return n, nil
+}
+
+func (s *scanner) value(depth int) error {
+	if len(s.b) == 0 {
+		return errShort
+	}
+	c := s.b[0]
+	s.b = s.b[1:]
+	switch {
+	case c <= 0x7f || c >= 0xe0 || c == 0xc0 || c == 0xc2 || c == 0xc3:
+		return nil
+	case c&0xf0 == 0x80:
+		return s.container(uint64(c&0x0f)*2, depth)
+	case c&0xf0 == 0x90:
+		return s.container(uint64(c&0x0f), depth)
+	case c&0xe0 == 0xa0:
+		return s.skip(uint64(c & 0x1f))
+	}
+	switch c {
+	case 0xc4, 0xd9: // bin8, str8
+		return s.sized(1)
+	case 0xc5, 0xda:
+		return s.sized(2)
+	case 0xc6, 0xdb:
+		return s.sized(4)
+	case 0xc7:
+		return s.ext(1)
+	case 0xc8:
+		return s.ext(2)
+	case 0xc9:
+		return s.ext(4)
+	case 0xca:
+		return s.skip(4)
+	case 0xcb:
+		return s.skip(8)
+	case 0xcc, 0xd0:
+		return s.skip(1)
+	case 0xcd, 0xd1:
+		return s.skip(2)
+	case 0xce, 0xd2:
+		return s.skip(4)
+	case 0xcf, 0xd3:
+		return s.skip(8)
+	case 0xd4:
+		return s.fixext(1)
+	case 0xd5:
+		return s.fixext(2)
+	case 0xd6:
+		return s.fixext(4)
+	case 0xd7:
+		return s.fixext(8)
+	case 0xd8:
+		return s.fixext(16)
+	case 0xdc, 0xdd: // array16, array32
+		n, err := s.size(2 << (c - 0xdc))
+		if err != nil {
+			return err
+		}
+		return s.container(n, depth)
+	case 0xde, 0xdf: // map16, map32
+		n, err := s.size(2 << (c - 0xde))
+		if err != nil {
+			return err
+		}
+		return s.container(2*n, depth)
+	}
+	return fmt.Errorf("invalid msgpack type byte 0x%02x", c)
+}
+
+func (s *scanner) sized(w int) error {
+	n, err := s.size(w)
+	if err != nil {
+		return err
+	}
+	return s.skip(n)
+}
+
+// container checks n nested values. Every value takes at least one byte,
+// so n is refused at once when it exceeds the bytes left.
+func (s *scanner) container(n uint64, depth int) error {
+	if depth >= MaxDepth {
+		return fmt.Errorf("nested deeper than %d", MaxDepth)
+	}
+	if err := s.need(n); err != nil {
+		return err
+	}
+	for i := uint64(0); i < n; i++ {
+		if err := s.value(depth + 1); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (s *scanner) ext(w int) error {
+	n, err := s.size(w)
+	if err != nil {
+		return err
+	}
+	return s.fixext(n)
+}
+
+func (s *scanner) fixext(n uint64) error {
+	if err := s.need(n + 1); err != nil {
+		return err
+	}
+	typ := int8(s.b[0])
+	payload := s.b[1 : 1+n]
+	s.b = s.b[1+n:]
+	if typ != ProxyExtID {
+		return nil
+	}
+	r, err := ParseProxy(payload)
+	if err != nil {
+		return err
+	}
+	if s.onProxy != nil {
+		s.onProxy(r)
+	}
+	return nil
+}

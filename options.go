@@ -1,0 +1,93 @@
+package manager
+
+import (
+	"crypto/tls"
+	"log/slog"
+	"time"
+
+	"github.com/goproc/manager/internal/wire"
+)
+
+// An Option configures Start, NewServer or Connect. Options that do not
+// apply to a call are ignored by it.
+type Option interface {
+	apply(*options)
+}
+
+type optionFunc func(*options)
+
+func (f optionFunc) apply(o *options) { f(o) }
+
+type options struct {
+	network, address string
+	key              []byte
+	inProcess        bool
+	logger           *slog.Logger
+	maxFrame         int
+	handshakeTimeout time.Duration
+	tls              *tls.Config
+}
+
+func buildOptions(opts []Option) options {
+	o := options{
+		logger:           slog.New(slog.DiscardHandler),
+		maxFrame:         wire.DefaultMaxFrameSize,
+		handshakeTimeout: 10 * time.Second,
+	}
+	for _, opt := range opts {
+		if opt != nil {
+			opt.apply(&o)
+		}
+	}
+	return o
+}
+
+// WithAddress sets where a server listens ("unix" and a socket path, or
+// "tcp" and "host:port"). The default is a Unix socket in a new private
+// directory. A TCP server requires WithAuthKey.
+func WithAddress(network, address string) Option {
+	return optionFunc(func(o *options) { o.network, o.address = network, address })
+}
+
+// WithAuthKey sets the shared key that clients must prove they hold. The
+// default for a local manager is 32 random bytes, passed to forked
+// workers through an inherited pipe (never argv or the environment).
+func WithAuthKey(key []byte) Option {
+	return optionFunc(func(o *options) { o.key = append([]byte(nil), key...) })
+}
+
+// InProcess makes Start serve from a goroutine of the calling process
+// instead of a separate manager process. It suits tests and programs that
+// cannot register their types in init functions. By default Start spawns
+// a manager process.
+func InProcess() Option {
+	return optionFunc(func(o *options) { o.inProcess = true })
+}
+
+// WithLogger sets the logger for connection-level events (per-call events
+// are logged at Debug level). The default discards everything.
+func WithLogger(l *slog.Logger) Option {
+	return optionFunc(func(o *options) {
+		if l != nil {
+			o.logger = l
+		}
+	})
+}
+
+// WithMaxFrameSize sets the largest message, in bytes, that a side sends
+// or accepts (default 64 MiB). Both sides enforce it: a call whose
+// request is too large fails with ErrFrameTooLarge before it is sent.
+func WithMaxFrameSize(n int) Option {
+	return optionFunc(func(o *options) {
+		if n < wire.MinMaxFrameSize {
+			n = wire.MinMaxFrameSize
+		}
+		o.maxFrame = n
+	})
+}
+
+// WithHandshakeTimeout bounds how long a server waits for a new
+// connection to authenticate (default 10 s).
+func WithHandshakeTimeout(d time.Duration) Option {
+	return optionFunc(func(o *options) { o.handshakeTimeout = d })
+}

@@ -1,0 +1,186 @@
+package manager
+
+import (
+	"context"
+	"fmt"
+	"reflect"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/vmihailenco/msgpack/v5"
+
+	"github.com/goproc/manager/internal/errs"
+	"github.com/goproc/manager/internal/wire"
+)
+
+// closeTimeout bounds the call Proxy.Close makes.
+const closeTimeout = 5 * time.Second
+
+// A Proxy is a handle to a shared object in a manager: its type, its id
+// and the client session it is used through. Every method call on it is
+// one request to the manager. The typed proxies (Dict, Queue, …) wrap one.
+//
+// A Proxy can be passed to Fork, to Call and to methods of other shared
+// objects, and stored inside them: it travels as a msgpack extension and
+// arrives usable in the other process. The object stays alive while any
+// process holds a proxy to it (see Close), or while it has a name.
+//
+// A Proxy is safe for concurrent use.
+type Proxy struct {
+	c      *Client
+	ref    wire.ProxyRef
+	handle uint64
+	closed atomic.Bool
+}
+
+func newProxy(c *Client, ref wire.ProxyRef) *Proxy {
+	p := &Proxy{c: c, ref: ref}
+	if c != nil {
+		p.handle = c.handles.Add(1)
+	}
+	return p
+}
+
+// TypeID returns the typeid the object was registered under.
+func (p *Proxy) TypeID() string { return p.ref.TypeID }
+
+// ID returns the object's id in its manager.
+func (p *Proxy) ID() uint64 { return p.ref.ID }
+
+// Client returns the session the proxy makes its calls through, or nil
+// for a proxy decoded in a process with no session to its manager.
+func (p *Proxy) Client() *Client { return p.c }
+
+// String describes the proxy, for logs.
+func (p *Proxy) String() string { return fmt.Sprintf("%s#%d", p.ref.TypeID, p.ref.ID) }
+
+// Close gives back this proxy's reference to the object; the object is
+// freed once no process holds one (named objects live until deleted).
+// Calls through the proxy fail afterwards. Close blocks for one round
+// trip, at most a few seconds; it may be called more than once.
+func (p *Proxy) Close() error {
+	if p == nil || p.c == nil || p.closed.Swap(true) {
+		return nil
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), closeTimeout)
+	defer cancel()
+	err := p.c.call(ctx, 0, 0, "decref", nil, p.ref.ID)
+	if p.c.Err() != nil {
+		return nil // the session is over: the server released everything
+	}
+	return err
+}
+
+// invoke calls method with args and decodes its result into out (a
+// pointer, or nil).
+func (p *Proxy) invoke(ctx context.Context, method string, out any, args ...any) error {
+	if p == nil {
+		return fmt.Errorf("manager: %s on a nil proxy", method)
+	}
+	if p.c == nil {
+		return fmt.Errorf("manager: %s: proxy %s belongs to a manager this process is not connected to (Connect to it first)", method, p)
+	}
+	if p.closed.Load() {
+		return fmt.Errorf("manager: %s: proxy %s: %w", method, p, ErrClosed)
+	}
+	return p.c.call(ctx, p.ref.ID, p.handle, method, out, args...)
+}
+
+// Call calls the exported method named method of p's object with args and
+// returns its result, decoded as R. Use any for R to decode into generic
+// Go values, or struct{} to ignore the result. A method that returned an
+// error gives a *RemoteError.
+//
+// Call blocks until the method returns or ctx ends; a method that waits
+// (on its own ctx) is then withdrawn on the server.
+func Call[R any](ctx context.Context, p *Proxy, method string, args ...any) (R, error) {
+	var r R
+	err := p.invoke(ctx, method, &r, args...)
+	return r, err
+}
+
+// New creates a new shared object of the type registered as typeid,
+// passing args to its constructor, and returns a proxy to it. The object
+// is freed once every proxy to it is closed.
+func New(ctx context.Context, s Session, typeid string, args ...any) (*Proxy, error) {
+	c := s.client()
+	var p *Proxy
+	if err := c.call(ctx, 0, 0, "new", &p, append([]any{typeid}, args...)...); err != nil {
+		return nil, err
+	}
+	return p, nil
+}
+
+// Open returns a proxy to the object named name, creating it (as New
+// would, with args) if there is none. Unrelated processes find the same
+// object by name. A named object lives until Client.Delete or the
+// manager's shutdown. An existing object of another type gives
+// ErrWrongType.
+func Open(ctx context.Context, s Session, name, typeid string, args ...any) (*Proxy, error) {
+	if name == "" {
+		return nil, fmt.Errorf("manager: Open: empty name")
+	}
+	c := s.client()
+	var p *Proxy
+	if err := c.call(ctx, 0, 0, "open", &p, append([]any{name, typeid}, args...)...); err != nil {
+		return nil, err
+	}
+	return p, nil
+}
+
+// Proxies travel as a msgpack extension. Decoding binds a proxy to the
+// client whose connection received it (so its reference belongs to the
+// right session); a proxy decoded elsewhere (Fork arguments, a user's own
+// msgpack.Unmarshal) binds to this process's client of the same manager.
+func init() {
+	msgpack.RegisterExtEncoder(wire.ProxyExtID, (*Proxy)(nil), func(_ *msgpack.Encoder, v reflect.Value) ([]byte, error) {
+		p := v.Interface().(*Proxy)
+		if p == nil {
+			return nil, fmt.Errorf("manager: cannot encode a nil *Proxy")
+		}
+		return wire.AppendProxy(nil, p.ref), nil
+	})
+	msgpack.RegisterExtDecoder(wire.ProxyExtID, (*Proxy)(nil), func(d *msgpack.Decoder, v reflect.Value, n int) error {
+		if n > 1024 {
+			return fmt.Errorf("%w: proxy of %d bytes", errs.Protocol, n)
+		}
+		buf := make([]byte, n)
+		if err := d.ReadFull(buf); err != nil {
+			return err
+		}
+		ref, err := wire.ParseProxy(buf)
+		if err != nil {
+			return fmt.Errorf("%w: %v", errs.Protocol, err)
+		}
+		c, _ := decoderOwners.Load(d)
+		owner, _ := c.(*Client)
+		if owner == nil || owner.info.ID != ref.Server {
+			owner = clientFor(ref.Server)
+		}
+		p := v.Interface().(*Proxy)
+		p.c, p.ref, p.handle = owner, ref, 0
+		if owner != nil {
+			p.handle = owner.handles.Add(1)
+		}
+		return nil
+	})
+}
+
+// decoderOwners maps each client connection's result decoder to its
+// client, so the extension decoder can tell which session a proxy
+// arrived on.
+var decoderOwners sync.Map // *msgpack.Decoder → *Client
+
+// clients maps a manager's server id to this process's client of it.
+var clients sync.Map // [16]byte → *Client
+
+func registerClient(c *Client) { clients.Store(c.info.ID, c) }
+
+func unregisterClient(c *Client) { clients.CompareAndDelete(c.info.ID, c) }
+
+func clientFor(server [16]byte) *Client {
+	c, _ := clients.Load(server)
+	cl, _ := c.(*Client)
+	return cl
+}

@@ -1,0 +1,212 @@
+package manager
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"io"
+	"net"
+	"sync"
+
+	"github.com/vmihailenco/msgpack/v5"
+
+	"github.com/goproc/manager/internal/callctx"
+	"github.com/goproc/manager/internal/errs"
+	"github.com/goproc/manager/internal/wire"
+)
+
+// serverConn is one authenticated client connection.
+//
+// Exactly one goroutine reads the connection at a time. It executes each
+// request itself; when a method blocks (see callContext) a new goroutine
+// takes over reading and the old one finishes the call and exits. So a
+// connection has one reader plus one goroutine per blocked call.
+type serverConn struct {
+	srv     *Server
+	nc      net.Conn
+	r       *wire.Reader
+	session callctx.SessionID
+	baseCtx context.Context // carries the object resolver
+
+	// Used only by the goroutine currently reading:
+	dec    *msgpack.Decoder
+	argBuf bytes.Reader
+	msg    wire.Message
+
+	wmu sync.Mutex // guards w, enc and writes to nc
+	w   wire.Buffer
+	enc *msgpack.Encoder
+
+	mu      sync.Mutex              // guards blocked and closed
+	blocked map[uint64]*callContext // calls waiting in a method, by request id
+	closed  bool
+
+	handlers sync.WaitGroup // blocked calls still running
+}
+
+func newServerConn(s *Server, nc net.Conn, r *wire.Reader, session callctx.SessionID) *serverConn {
+	c := &serverConn{
+		srv:     s,
+		nc:      nc,
+		r:       r,
+		session: session,
+		baseCtx: callctx.WithResolver(context.Background(), s.objects.resolve),
+		dec:     msgpack.NewDecoder(nil),
+		blocked: map[uint64]*callContext{},
+	}
+	c.enc = msgpack.NewEncoder(&c.w)
+	return c
+}
+
+// readLoop reads and executes requests until the connection ends or a
+// blocked call hands reading to a new goroutine.
+func (c *serverConn) readLoop() {
+	for {
+		body, err := c.r.ReadFrame()
+		if err != nil {
+			c.close(err)
+			return
+		}
+		m := &c.msg
+		if err := wire.Decode(body, m, c.pin); err != nil {
+			// The frame boundary is intact, so the connection goes on;
+			// a request whose id we read gets the error as its reply.
+			c.srv.log.Debug("manager: malformed message", "err", err)
+			if m.Kind == wire.KindRequest {
+				c.reply(m.Request.ID, nil, failureOf(err, false))
+			}
+			continue
+		}
+		switch m.Kind {
+		case wire.KindRequest:
+			if c.handle(&m.Request) {
+				return // a blocked call moved reading to a new goroutine
+			}
+		case wire.KindCancel:
+			c.mu.Lock()
+			cc := c.blocked[m.CancelID]
+			c.mu.Unlock()
+			if cc != nil {
+				cc.cancel(context.Canceled)
+			}
+		default:
+			c.srv.log.Debug("manager: unexpected message kind from client", "kind", m.Kind)
+		}
+	}
+}
+
+// pin gives the session a reference to each proxy its request carries,
+// before the request runs, so an object handed to another process (or
+// stored in another object) cannot be freed in transit.
+func (c *serverConn) pin(r wire.ProxyRef) {
+	if r.Server == c.srv.id {
+		c.srv.objects.incref(r.ID, c.session)
+	}
+}
+
+// handle executes one request and reports whether the call blocked.
+func (c *serverConn) handle(req *wire.Request) (blocked bool) {
+	if c.srv.closing.Load() {
+		c.reply(req.ID, nil, failureOf(errs.Closed, false))
+		return false
+	}
+	c.srv.running.Add(1)
+	cc := &callContext{conn: c, id: req.ID, caller: callctx.Caller{Session: c.session, Handle: req.Handle}, running: true}
+	res, fail := c.srv.invoke(cc, c, req)
+	blocked = cc.finish()
+	if fail != nil {
+		if cause := cc.reportedCause(); cause != nil && (fail.Code == "canceled" || fail.Remote && errors.Is(errs.FromCode(fail.Code), context.Canceled)) {
+			fail = failureOf(cause, false)
+		}
+	}
+	c.reply(req.ID, res, fail)
+	c.srv.running.Add(-1)
+	if blocked {
+		c.mu.Lock()
+		delete(c.blocked, req.ID)
+		c.mu.Unlock()
+		c.handlers.Done()
+	}
+	return blocked
+}
+
+// startBlocking is called (by callContext.Done, under its lock) when a
+// method is about to wait: the call is registered for cancellation and a
+// new goroutine takes over reading the connection.
+func (c *serverConn) startBlocking(cc *callContext) {
+	// Only the reading goroutine closes a connection, and it is busy
+	// running this method, so the connection cannot have closed yet.
+	c.mu.Lock()
+	c.blocked[cc.id] = cc
+	c.handlers.Add(1)
+	c.mu.Unlock()
+	if c.srv.closing.Load() {
+		cc.err, cc.cause = context.Canceled, errs.Closed
+		close(cc.done)
+	}
+	c.srv.wg.Add(1)
+	go func() {
+		defer c.srv.wg.Done()
+		c.readLoop()
+	}()
+}
+
+// reply sends the response to request id.
+func (c *serverConn) reply(id uint64, res *result, fail *wire.Failure) {
+	c.wmu.Lock()
+	defer c.wmu.Unlock()
+	if fail == nil {
+		wire.BeginResponse(&c.w, id)
+		start := c.w.BodyLen()
+		if err := res.encode(c.enc); err != nil {
+			fail = failureOf(err, true)
+		} else {
+			// Every proxy the reply carries gives the session a reference
+			// (owned by the proxy it decodes into, given back by Close).
+			wire.Scan(c.w.Body()[start:], func(r wire.ProxyRef) {
+				if r.Server == c.srv.id {
+					c.srv.objects.incref(r.ID, c.session)
+				}
+			})
+		}
+	}
+	if fail != nil {
+		wire.AppendFailure(&c.w, id, fail)
+	}
+	frame, err := c.w.Finish(c.srv.opts.maxFrame)
+	if err != nil {
+		wire.AppendFailure(&c.w, id, failureOf(err, false))
+		frame, _ = c.w.Finish(0)
+	}
+	if _, err := c.nc.Write(frame); err != nil {
+		c.srv.log.Debug("manager: write reply", "err", err)
+	}
+}
+
+// cancelBlocked cancels every blocked call with cause.
+func (c *serverConn) cancelBlocked(cause error) {
+	c.mu.Lock()
+	calls := make([]*callContext, 0, len(c.blocked))
+	for _, cc := range c.blocked {
+		calls = append(calls, cc)
+	}
+	c.mu.Unlock()
+	for _, cc := range calls {
+		cc.cancel(cause)
+	}
+}
+
+// close ends the connection after a read error: blocked calls are
+// withdrawn, and once they have returned the session may end.
+func (c *serverConn) close(err error) {
+	if !errors.Is(err, io.EOF) && !errors.Is(err, net.ErrClosed) {
+		c.srv.log.Debug("manager: connection closed", "err", err)
+	}
+	c.mu.Lock()
+	c.closed = true
+	c.mu.Unlock()
+	c.cancelBlocked(context.Canceled)
+	c.handlers.Wait()
+	c.nc.Close()
+	c.srv.connClosed(c)
+}
