@@ -38,6 +38,12 @@ func init() {
 
 func TestMain(m *testing.M) {
 	manager.Init()
+	// Under -race every process sleeps 1 s at exit so that late race
+	// reports can print; the children we start need not, and the
+	// no-orphan tests time how fast they exit.
+	if os.Getenv("GORACE") == "" {
+		os.Setenv("GORACE", "atexit_sleep_ms=0")
+	}
 	goleak.VerifyTestMain(m)
 }
 

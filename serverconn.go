@@ -106,12 +106,15 @@ func (c *serverConn) pin(r wire.ProxyRef) {
 
 // handle executes one request and reports whether the call blocked.
 func (c *serverConn) handle(req *wire.Request) (blocked bool) {
+	// req lives in c.msg, which the next reader overwrites once the call
+	// blocks: keep what is needed after the method in locals.
+	id := req.ID
 	if c.srv.closing.Load() {
-		c.reply(req.ID, nil, failureOf(errs.Closed, false))
+		c.reply(id, nil, failureOf(errs.Closed, false))
 		return false
 	}
 	c.srv.running.Add(1)
-	cc := &callContext{conn: c, id: req.ID, caller: callctx.Caller{Session: c.session, Handle: req.Handle}, running: true}
+	cc := &callContext{conn: c, id: id, caller: callctx.Caller{Session: c.session, Handle: req.Handle}, running: true}
 	res, fail := c.srv.invoke(cc, c, req)
 	blocked = cc.finish()
 	if fail != nil {
@@ -119,11 +122,11 @@ func (c *serverConn) handle(req *wire.Request) (blocked bool) {
 			fail = failureOf(cause, false)
 		}
 	}
-	c.reply(req.ID, res, fail)
+	c.reply(id, res, fail)
 	c.srv.running.Add(-1)
 	if blocked {
 		c.mu.Lock()
-		delete(c.blocked, req.ID)
+		delete(c.blocked, id)
 		c.mu.Unlock()
 		c.handlers.Done()
 	}

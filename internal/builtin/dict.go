@@ -393,8 +393,11 @@ func (c *dictCore) loadVersion(key string) VersionedValue {
 
 func (c *dictCore) storeIfVersion(key string, version uint64, value msgpack.RawMessage) bool {
 	e, ok := c.m[key]
-	switch {
-	case version == 0 && ok, version != 0 && (!ok || e.version != version):
+	if version == 0 {
+		if ok {
+			return false // "only if absent", and it is present
+		}
+	} else if !ok || e.version != version {
 		return false
 	}
 	c.store(key, value)

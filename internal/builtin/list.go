@@ -498,7 +498,7 @@ func listSortKeys(items []msgpack.RawMessage) ([]listKeyed, error) {
 		if err != nil {
 			return nil, fmt.Errorf("sort element %d: %w", k, err)
 		}
-		if key.isStr != keyed[0].key.isStr && k > 0 {
+		if k > 0 && key.isStr != keyed[0].key.isStr {
 			return nil, fmt.Errorf("%w: sort: cannot compare strings with numbers (elements 0 and %d)", errs.BadArguments, k)
 		}
 		keyed[k] = listKeyed{key: key, value: raw}

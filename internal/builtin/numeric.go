@@ -33,7 +33,7 @@ const (
 // (if it fits) the same width.
 type numericValue struct {
 	kind numericKind
-	code byte    // the msgpack code (the first byte)
+	code byte     // the msgpack code (the first byte)
 	i    *big.Int // the value, for the integer kinds
 	f    float64  // the value, for numericFloat
 }

@@ -170,3 +170,25 @@ func TestNumericZeroLike(t *testing.T) {
 	_, err := numericZeroLike(containerEncode(t, "x"))
 	assert.ErrorIs(t, err, errs.BadArguments)
 }
+
+func FuzzNumericAddTo(f *testing.F) {
+	f.Add([]byte{5}, []byte{3})
+	f.Add([]byte{0xd3, 0, 0, 0, 0, 0, 0, 0, 1}, []byte{0xcb, 0x3f, 0xe0, 0, 0, 0, 0, 0, 0})
+	f.Add([]byte{0xcf, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff}, []byte{1})
+	f.Add([]byte{0xca, 0, 0, 0, 0}, []byte{0xff})
+	f.Add([]byte{0xa1, 'x'}, []byte{1})
+	f.Add([]byte{}, []byte{0xd0})
+	f.Fuzz(func(t *testing.T, cur, delta []byte) {
+		sum, err := numericAddTo(cur, delta)
+		if err != nil {
+			assert.ErrorIs(t, err, errs.BadArguments)
+			return
+		}
+		// A sum is always one well-formed number, in cur's family.
+		got, err := numericDecode(sum)
+		require.NoError(t, err)
+		c, err := numericDecode(cur)
+		require.NoError(t, err)
+		assert.Equal(t, c.kind == numericFloat, got.kind == numericFloat)
+	})
+}

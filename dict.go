@@ -1,0 +1,379 @@
+package manager
+
+import (
+	"context"
+)
+
+type dictKind struct{}
+
+func (dictKind) typeID() string { return typeDict }
+
+// A Dict is a proxy to a shared dictionary in a manager, Python's
+// manager.dict(): keys of type K to values of type V, kept in insertion
+// order. Its methods follow sync.Map's names (Load, Store, LoadOrStore,
+// LoadAndDelete, Delete, Swap, CompareAndSwap, CompareAndDelete, Range,
+// Clear), plus Len, Has, Keys, Values, Items, Copy, Update, PopItem, and
+// two that Python lacks: Modify (an atomic read-modify-write) and Add
+// (an atomic numeric add).
+//
+// # Copy semantics
+//
+// Load returns a copy of the stored value, and Store stores a copy: a
+// change to a loaded value (a nested map, a slice) changes nothing in the
+// manager until it is stored back. Loading, changing and storing from two
+// processes at once loses one of the changes — Python's
+// d['k']['x'] = 1 trap. Use Modify for such updates: it retries until
+// the value it changed is still the one stored, so no update is lost.
+//
+// Keys and values travel msgpack-encoded and are compared by their
+// encoding (equal values of one Go type encode equally; maps are encoded
+// with sorted entries for that reason). The type parameters are not
+// checked against the shared object: two proxies with different K or V
+// may refer to one dict, and decoding then fails or converts as msgpack
+// does.
+//
+// Every method makes one round trip to the manager (Modify makes two or
+// more) and takes ctx first; none blocks on other callers. A Dict is safe
+// for concurrent use, and can be passed to Fork or stored in another
+// shared object.
+type Dict[K comparable, V any] struct {
+	handle[dictKind]
+}
+
+// A Pair is a key and its value, as Dict.Items returns them.
+type Pair[K comparable, V any] struct {
+	_msgpack struct{} `msgpack:",as_array"`
+	Key      K
+	Value    V
+}
+
+// loadResult mirrors builtin.LoadResult with a typed value.
+type loadResult[V any] struct {
+	_msgpack struct{} `msgpack:",as_array"`
+	Value    V
+	OK       bool
+}
+
+// versionedValue mirrors builtin.VersionedValue with a typed value.
+type versionedValue[V any] struct {
+	_msgpack struct{} `msgpack:",as_array"`
+	Value    V
+	Version  uint64
+	OK       bool
+}
+
+// pairArg is a pair as an argument: key and value already encoded.
+type pairArg struct {
+	_msgpack struct{} `msgpack:",as_array"`
+	Key      any
+	Value    any
+}
+
+// NewDict creates an empty shared dictionary in the manager of s and
+// returns a proxy to it. The dictionary is freed once every proxy to it,
+// in every process, is closed (or its process has exited). It blocks for
+// one round trip.
+func NewDict[K comparable, V any](ctx context.Context, s Session) (*Dict[K, V], error) {
+	h, err := newObject[dictKind](ctx, s, "", false, nil)
+	if err != nil {
+		return nil, err
+	}
+	return &Dict[K, V]{h}, nil
+}
+
+// OpenDict returns a proxy to the shared dictionary named name, creating
+// an empty one if there is none, so that unrelated processes find the same
+// dictionary. It lives until Client.Delete(name) or the manager's
+// shutdown. A name taken by an object of another type gives an error
+// satisfying errors.Is(err, ErrWrongType). It blocks for one round trip.
+func OpenDict[K comparable, V any](ctx context.Context, s Session, name string) (*Dict[K, V], error) {
+	h, err := newObject[dictKind](ctx, s, name, true, nil)
+	if err != nil {
+		return nil, err
+	}
+	return &Dict[K, V]{h}, nil
+}
+
+// Load returns the value stored under key and true, or the zero V and
+// false when key is absent (Python's d[key] and d.get(key)). The value is
+// a copy: see the type's doc.
+func (d *Dict[K, V]) Load(ctx context.Context, key K) (value V, ok bool, err error) {
+	k, err := encodeValue(key)
+	if err != nil {
+		return value, false, err
+	}
+	var r loadResult[V]
+	err = d.call(ctx, "Load", &r, k)
+	return r.Value, r.OK, err
+}
+
+// Store sets the value for key (Python's d[key] = value).
+func (d *Dict[K, V]) Store(ctx context.Context, key K, value V) error {
+	k, v, err := encodePair(key, value)
+	if err != nil {
+		return err
+	}
+	return d.call(ctx, "Store", nil, k, v)
+}
+
+// LoadOrStore returns the existing value for key and true if it is
+// present; otherwise it stores value and returns it and false (Python's
+// d.setdefault(key, value)). It is atomic.
+func (d *Dict[K, V]) LoadOrStore(ctx context.Context, key K, value V) (actual V, loaded bool, err error) {
+	k, v, err := encodePair(key, value)
+	if err != nil {
+		return actual, false, err
+	}
+	var r loadResult[V]
+	if err := d.call(ctx, "LoadOrStore", &r, k, v); err != nil {
+		return actual, false, err
+	}
+	if !r.OK {
+		return value, false, nil
+	}
+	return r.Value, true, nil
+}
+
+// LoadAndDelete deletes key and returns the value it had and true, or the
+// zero V and false when it was absent (Python's d.pop(key)). It is atomic.
+func (d *Dict[K, V]) LoadAndDelete(ctx context.Context, key K) (value V, loaded bool, err error) {
+	k, err := encodeValue(key)
+	if err != nil {
+		return value, false, err
+	}
+	var r loadResult[V]
+	err = d.call(ctx, "LoadAndDelete", &r, k)
+	return r.Value, r.OK, err
+}
+
+// Delete deletes key and reports whether it was present (Python's
+// del d[key], which raises KeyError where this returns false).
+func (d *Dict[K, V]) Delete(ctx context.Context, key K) (bool, error) {
+	k, err := encodeValue(key)
+	if err != nil {
+		return false, err
+	}
+	var ok bool
+	err = d.call(ctx, "Delete", &ok, k)
+	return ok, err
+}
+
+// Swap stores value under key and returns the previous value and true,
+// or the zero V and false when key was absent. It is atomic.
+func (d *Dict[K, V]) Swap(ctx context.Context, key K, value V) (previous V, loaded bool, err error) {
+	k, v, err := encodePair(key, value)
+	if err != nil {
+		return previous, false, err
+	}
+	var r loadResult[V]
+	err = d.call(ctx, "Swap", &r, k, v)
+	return r.Value, r.OK, err
+}
+
+// CompareAndSwap stores newValue under key if key is present with a value
+// equal to old (compared by encoding), and reports whether it did. It is
+// atomic.
+func (d *Dict[K, V]) CompareAndSwap(ctx context.Context, key K, old, newValue V) (bool, error) {
+	k, o, err := encodePair(key, old)
+	if err != nil {
+		return false, err
+	}
+	n, err := encodeValue(newValue)
+	if err != nil {
+		return false, err
+	}
+	var ok bool
+	err = d.call(ctx, "CompareAndSwap", &ok, k, o, n)
+	return ok, err
+}
+
+// CompareAndDelete deletes key if it is present with a value equal to old
+// (compared by encoding), and reports whether it did. It is atomic.
+func (d *Dict[K, V]) CompareAndDelete(ctx context.Context, key K, old V) (bool, error) {
+	k, o, err := encodePair(key, old)
+	if err != nil {
+		return false, err
+	}
+	var ok bool
+	err = d.call(ctx, "CompareAndDelete", &ok, k, o)
+	return ok, err
+}
+
+// Modify atomically replaces the value under key with fn(old, ok), where
+// ok reports whether key was present, and returns the value stored. It is
+// the safe way to update a value in place (a nested map, a counter of any
+// type), where Load, change and Store could lose a concurrent update.
+//
+// Modify reads the value with its version, calls fn, and stores the
+// result only if the entry has not changed meanwhile; otherwise it reads
+// again and calls fn again. So fn may run several times and must have no
+// side effects; it may change old (a fresh copy each time) and return it.
+// An error from fn stops Modify, which returns it and stores nothing.
+// Modify makes at least two round trips and gives up when ctx ends.
+func (d *Dict[K, V]) Modify(ctx context.Context, key K, fn func(old V, ok bool) (V, error)) (V, error) {
+	var zero V
+	k, err := encodeValue(key)
+	if err != nil {
+		return zero, err
+	}
+	for {
+		var cur versionedValue[V]
+		if err := d.call(ctx, "LoadVersion", &cur, k); err != nil {
+			return zero, err
+		}
+		next, err := fn(cur.Value, cur.OK)
+		if err != nil {
+			return zero, err
+		}
+		v, err := encodeValue(next)
+		if err != nil {
+			return zero, err
+		}
+		var stored bool
+		if err := d.call(ctx, "StoreIfVersion", &stored, k, cur.Version, v); err != nil {
+			return zero, err
+		}
+		if stored {
+			return next, nil
+		}
+	}
+}
+
+// Add atomically adds delta to the number stored under key (an absent key
+// counts as zero) and returns the sum. V must be an integer or float
+// type; otherwise, or if the stored value is not a number or the integer
+// sum overflows, Add returns an error satisfying
+// errors.Is(err, ErrBadArguments) and changes nothing.
+func (d *Dict[K, V]) Add(ctx context.Context, key K, delta V) (V, error) {
+	var sum V
+	k, v, err := encodePair(key, delta)
+	if err != nil {
+		return sum, err
+	}
+	err = d.call(ctx, "Add", &sum, k, v)
+	return sum, err
+}
+
+// Has reports whether key is present (Python's key in d).
+func (d *Dict[K, V]) Has(ctx context.Context, key K) (bool, error) {
+	k, err := encodeValue(key)
+	if err != nil {
+		return false, err
+	}
+	var ok bool
+	err = d.call(ctx, "Has", &ok, k)
+	return ok, err
+}
+
+// Len returns the number of entries (Python's len(d)).
+func (d *Dict[K, V]) Len(ctx context.Context) (int, error) {
+	var n int
+	err := d.call(ctx, "Len", &n)
+	return n, err
+}
+
+// Keys returns every key, in insertion order, in one round trip
+// (Python's d.keys() and iter(d)).
+func (d *Dict[K, V]) Keys(ctx context.Context) ([]K, error) {
+	var keys []K
+	err := d.call(ctx, "Keys", &keys)
+	return keys, err
+}
+
+// Values returns every value, in the insertion order of their keys, in
+// one round trip (Python's d.values()).
+func (d *Dict[K, V]) Values(ctx context.Context) ([]V, error) {
+	var values []V
+	err := d.call(ctx, "Values", &values)
+	return values, err
+}
+
+// Items returns every key and value, in insertion order, in one round
+// trip: a consistent snapshot (Python's d.items()).
+func (d *Dict[K, V]) Items(ctx context.Context) ([]Pair[K, V], error) {
+	var items []Pair[K, V]
+	err := d.call(ctx, "Items", &items)
+	return items, err
+}
+
+// Copy returns a snapshot of the dictionary as a Go map, in one round
+// trip (Python's d.copy(), which returns a plain dict).
+func (d *Dict[K, V]) Copy(ctx context.Context) (map[K]V, error) {
+	items, err := d.Items(ctx)
+	if err != nil {
+		return nil, err
+	}
+	m := make(map[K]V, len(items))
+	for _, it := range items {
+		m[it.Key] = it.Value
+	}
+	return m, nil
+}
+
+// Range takes a snapshot of the dictionary in one round trip, then calls
+// fn for each key and value in insertion order until fn returns false.
+// Changes made meanwhile (by fn or anyone) do not affect the iteration.
+func (d *Dict[K, V]) Range(ctx context.Context, fn func(key K, value V) bool) error {
+	items, err := d.Items(ctx)
+	if err != nil {
+		return err
+	}
+	for _, it := range items {
+		if !fn(it.Key, it.Value) {
+			break
+		}
+	}
+	return nil
+}
+
+// Update stores every entry of m atomically: no caller sees some stored
+// and others not (Python's d.update(m)). New keys are added in m's
+// iteration order, which Go leaves unspecified; use UpdatePairs to choose
+// it.
+func (d *Dict[K, V]) Update(ctx context.Context, m map[K]V) error {
+	pairs := make([]Pair[K, V], 0, len(m))
+	for k, v := range m {
+		pairs = append(pairs, Pair[K, V]{Key: k, Value: v})
+	}
+	return d.UpdatePairs(ctx, pairs)
+}
+
+// UpdatePairs stores every pair, in order, atomically (Python's
+// d.update(iterable_of_pairs)); a later duplicate key overwrites an
+// earlier one.
+func (d *Dict[K, V]) UpdatePairs(ctx context.Context, pairs []Pair[K, V]) error {
+	args := make([]pairArg, len(pairs))
+	for i, p := range pairs {
+		k, v, err := encodePair(p.Key, p.Value)
+		if err != nil {
+			return err
+		}
+		args[i] = pairArg{Key: k, Value: v}
+	}
+	return d.call(ctx, "Update", nil, args)
+}
+
+// PopItem removes and returns the most recently inserted entry (Python's
+// d.popitem(), which is LIFO). On an empty dictionary it returns an error
+// satisfying errors.Is(err, ErrEmpty).
+func (d *Dict[K, V]) PopItem(ctx context.Context) (K, V, error) {
+	var p Pair[K, V]
+	err := d.call(ctx, "PopItem", &p)
+	return p.Key, p.Value, err
+}
+
+// Clear deletes every entry (Python's d.clear()).
+func (d *Dict[K, V]) Clear(ctx context.Context) error {
+	return d.call(ctx, "Clear", nil)
+}
+
+// encodePair encodes a key and a value as call arguments.
+func encodePair[K, V any](key K, value V) (k, v any, err error) {
+	if k, err = encodeValue(key); err != nil {
+		return nil, nil, err
+	}
+	if v, err = encodeValue(value); err != nil {
+		return nil, nil, err
+	}
+	return k, v, nil
+}

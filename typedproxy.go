@@ -1,0 +1,361 @@
+package manager
+
+import (
+	"bytes"
+	"context"
+	"encoding"
+	"errors"
+	"fmt"
+	"reflect"
+	"slices"
+	"sync"
+
+	"github.com/vmihailenco/msgpack/v5"
+)
+
+// This file is the plumbing every typed proxy (Dict, Queue, Lock, …)
+// shares: the handle that wraps a *Proxy (Close, Proxy, msgpack encoding,
+// the typeid check on decoding), construction, and the encoding of user
+// values as call arguments.
+
+// A kind names the typeid a typed proxy stands for. Each typed proxy
+// embeds a handle parameterised by its own zero-size kind, so that a
+// decoded handle knows which typeid to insist on.
+type kind interface {
+	typeID() string
+}
+
+// subtypes lists, for a typeid, the other typeids whose objects a proxy of
+// it may also refer to: the server-side type has every method of the
+// other (a JoinableQueue is a Queue, a BoundedSemaphore a Semaphore).
+var subtypes = map[string][]string{
+	typeQueue:     {typeJoinableQueue},
+	typeSemaphore: {typeBoundedSemaphore},
+}
+
+// handle is the part of a typed proxy that wraps its *Proxy. The methods
+// below are promoted to every typed proxy.
+type handle[K kind] struct {
+	p *Proxy
+}
+
+// Proxy returns the untyped proxy underneath, for Call and for passing
+// the object around untyped. It is nil for a zero value.
+func (h *handle[K]) Proxy() *Proxy { return h.p }
+
+// Close gives back this proxy's reference to the shared object; an
+// unnamed object is freed once no proxy in any process refers to it
+// (a named one lives until Client.Delete). Calls through the proxy fail
+// afterwards. Close blocks for at most one round trip to the manager, may
+// be called more than once, and is safe for concurrent use.
+func (h *handle[K]) Close() error { return h.p.Close() }
+
+// EncodeMsgpack encodes the proxy as a proxy reference (a msgpack
+// extension), so that it can be passed to Fork or stored in another
+// shared object; it implements msgpack.CustomEncoder.
+func (h *handle[K]) EncodeMsgpack(enc *msgpack.Encoder) error {
+	if h.p == nil {
+		var k K
+		return fmt.Errorf("manager: cannot encode a %s proxy that was never created (use New%s or Open%s)", k.typeID(), k.typeID(), k.typeID())
+	}
+	return enc.Encode(h.p)
+}
+
+// DecodeMsgpack decodes a proxy reference encoded by EncodeMsgpack, bound
+// to this process's session with the same manager. A reference to an
+// object of another type gives an error satisfying
+// errors.Is(err, ErrWrongType). It implements msgpack.CustomDecoder.
+func (h *handle[K]) DecodeMsgpack(dec *msgpack.Decoder) error {
+	var k K
+	return h.decodeAs(dec, k.typeID())
+}
+
+// decodeAs decodes a proxy reference and checks that its object is a
+// typeid (or one of its subtypes). A proxy of the wrong type is closed,
+// so the reference its decoding took is given back.
+func (h *handle[K]) decodeAs(dec *msgpack.Decoder, typeid string) error {
+	var p *Proxy
+	if err := dec.Decode(&p); err != nil {
+		return err
+	}
+	if p == nil {
+		h.p = nil
+		return nil
+	}
+	if got := p.TypeID(); got != typeid && !slices.Contains(subtypes[typeid], got) {
+		p.Close()
+		return fmt.Errorf("%w: the proxy refers to a %s object (#%d), not a %s", ErrWrongType, got, p.ID(), typeid)
+	}
+	h.p = p
+	return nil
+}
+
+// isTypedProxy marks the typed proxies, for needsCanonical.
+func (h *handle[K]) isTypedProxy() {}
+
+// call invokes method on the object, decoding its result into out (a
+// pointer, or nil).
+func (h *handle[K]) call(ctx context.Context, method string, out any, args ...any) error {
+	return h.p.invoke(ctx, method, out, args...)
+}
+
+// newObject creates a shared object of typeid (New), or gets or creates
+// the one named name (Open) when name is given, and returns its handle.
+func newObject[K kind](ctx context.Context, s Session, name string, open bool, args ...any) (handle[K], error) {
+	var k K
+	var p *Proxy
+	var err error
+	if open {
+		p, err = Open(ctx, s, name, k.typeID(), args...)
+	} else {
+		p, err = New(ctx, s, k.typeID(), args...)
+	}
+	return handle[K]{p: p}, err
+}
+
+// encodeValue returns a user value ready to be passed as a call argument.
+//
+// The server compares values by their encoded bytes (map keys, Contains,
+// CompareAndSwap…), so equal values must encode to equal bytes. msgpack
+// encodes a Go map in its random iteration order; a value whose type may
+// hold a map is therefore encoded here, with the entries of every map
+// sorted by their encoded keys. Any other value is passed as is and
+// encoded by the connection, with no extra copy.
+func encodeValue[T any](v T) (any, error) {
+	if !needsCanonical(reflect.TypeFor[T]()) {
+		return v, nil
+	}
+	return canonicalEncoding(v)
+}
+
+// encodeValues is encodeValue for each element of vs.
+func encodeValues[T any](vs []T) ([]any, error) {
+	out := make([]any, len(vs))
+	for i, v := range vs {
+		var err error
+		if out[i], err = encodeValue(v); err != nil {
+			return nil, err
+		}
+	}
+	return out, nil
+}
+
+var encodeBuffers = sync.Pool{New: func() any { return new(bytes.Buffer) }}
+
+// canonicalEncoding encodes v with every map's entries sorted by their
+// encoded key bytes.
+func canonicalEncoding(v any) (msgpack.RawMessage, error) {
+	buf := encodeBuffers.Get().(*bytes.Buffer)
+	defer encodeBuffers.Put(buf)
+	buf.Reset()
+	enc := msgpack.GetEncoder()
+	defer msgpack.PutEncoder(enc)
+	enc.Reset(buf)
+	if err := enc.Encode(v); err != nil {
+		return nil, fmt.Errorf("manager: encode %T: %w", v, err)
+	}
+	out, rest, err := appendCanonical(make([]byte, 0, buf.Len()), buf.Bytes(), 0)
+	if err == nil && len(rest) != 0 {
+		err = errors.New("trailing bytes")
+	}
+	if err != nil {
+		return nil, fmt.Errorf("manager: canonical encoding of %T: %w", v, err)
+	}
+	return out, nil
+}
+
+var (
+	canonicalTypes   sync.Map // reflect.Type → bool: the cache of needsCanonical
+	customEncoder    = reflect.TypeFor[msgpack.CustomEncoder]()
+	msgpackMarshaler = reflect.TypeFor[msgpack.Marshaler]()
+	binaryMarshaler  = reflect.TypeFor[encoding.BinaryMarshaler]()
+	textMarshaler    = reflect.TypeFor[encoding.TextMarshaler]()
+	proxyType        = reflect.TypeFor[*Proxy]()
+)
+
+// needsCanonical reports whether values of type t may encode a map (and
+// so need canonicalEncoding). Interfaces and types that encode themselves
+// may; proxies never do.
+func needsCanonical(t reflect.Type) bool {
+	if t == nil {
+		return true // an interface type parameter holding nothing
+	}
+	if v, ok := canonicalTypes.Load(t); ok {
+		return v.(bool)
+	}
+	v := mayHoldMap(t, map[reflect.Type]bool{})
+	canonicalTypes.Store(t, v)
+	return v
+}
+
+func mayHoldMap(t reflect.Type, seen map[reflect.Type]bool) bool {
+	if seen[t] {
+		return false // a recursive type: the first visit decides
+	}
+	seen[t] = true
+	if t == proxyType {
+		return false
+	}
+	if _, ok := reflect.New(t).Elem().Interface().(interface{ isTypedProxy() }); ok {
+		return false
+	}
+	if t.Kind() == reflect.Pointer {
+		if _, ok := reflect.New(t.Elem()).Interface().(interface{ isTypedProxy() }); ok {
+			return false
+		}
+	}
+	for _, i := range []reflect.Type{customEncoder, msgpackMarshaler, binaryMarshaler, textMarshaler} {
+		if t.Implements(i) || reflect.PointerTo(t).Implements(i) {
+			return true // it encodes itself: it could be anything
+		}
+	}
+	switch t.Kind() {
+	case reflect.Map, reflect.Interface:
+		return true
+	case reflect.Pointer, reflect.Slice, reflect.Array:
+		return mayHoldMap(t.Elem(), seen)
+	case reflect.Struct:
+		for i := 0; i < t.NumField(); i++ {
+			if mayHoldMap(t.Field(i).Type, seen) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+var errShortValue = errors.New("value cut short")
+
+// appendCanonical appends the first msgpack value of src to dst with the
+// entries of every map in it sorted by their encoded keys, and returns
+// the bytes after that value. Extension payloads (proxies among them) are
+// copied as they are.
+func appendCanonical(dst, src []byte, depth int) (out, rest []byte, err error) {
+	if depth > 10000 {
+		return nil, nil, errors.New("value nested too deep")
+	}
+	if len(src) == 0 {
+		return nil, nil, errShortValue
+	}
+	c := src[0]
+	var n int      // elements (arrays) or entries (maps)
+	var header int // bytes of the header before the elements
+	isMap := false
+	switch {
+	case c <= 0x7f || c >= 0xe0: // fixints
+		return append(dst, c), src[1:], nil
+	case c >= 0x80 && c <= 0x8f:
+		n, header, isMap = int(c&0x0f), 1, true
+	case c >= 0x90 && c <= 0x9f:
+		n, header = int(c&0x0f), 1
+	case c == 0xde || c == 0xdf || c == 0xdc || c == 0xdd:
+		size := 2
+		if c == 0xdf || c == 0xdd {
+			size = 4
+		}
+		if len(src) < 1+size {
+			return nil, nil, errShortValue
+		}
+		n, header, isMap = int(bigEndian(src[1:1+size])), 1+size, c == 0xde || c == 0xdf
+	default:
+		size, err := scalarSize(src)
+		if err != nil {
+			return nil, nil, err
+		}
+		return append(dst, src[:size]...), src[size:], nil
+	}
+	dst = append(dst, src[:header]...)
+	src = src[header:]
+	if !isMap {
+		for i := 0; i < n; i++ {
+			if dst, src, err = appendCanonical(dst, src, depth+1); err != nil {
+				return nil, nil, err
+			}
+		}
+		return dst, src, nil
+	}
+	// Canonicalise each key and value into a scratch buffer, noting where
+	// each entry starts, where its key ends and where it ends, then append
+	// the entries sorted by key bytes.
+	if n > len(src)/2 {
+		return nil, nil, errShortValue // every entry takes two bytes at least
+	}
+	offsets := make([][3]int, n)
+	var scratch []byte
+	for i := range offsets {
+		start := len(scratch)
+		if scratch, src, err = appendCanonical(scratch, src, depth+1); err != nil {
+			return nil, nil, err
+		}
+		keyEnd := len(scratch)
+		if scratch, src, err = appendCanonical(scratch, src, depth+1); err != nil {
+			return nil, nil, err
+		}
+		offsets[i] = [3]int{start, keyEnd, len(scratch)}
+	}
+	slices.SortStableFunc(offsets, func(a, b [3]int) int {
+		return bytes.Compare(scratch[a[0]:a[1]], scratch[b[0]:b[1]])
+	})
+	for _, o := range offsets {
+		dst = append(dst, scratch[o[0]:o[2]]...)
+	}
+	return dst, src, nil
+}
+
+// scalarSize returns the encoded size of the scalar (non-container)
+// msgpack value at the start of src.
+func scalarSize(src []byte) (int, error) {
+	c := src[0]
+	size := 0
+	switch {
+	case c >= 0xa0 && c <= 0xbf: // fixstr
+		size = 1 + int(c&0x1f)
+	case c == 0xc0 || c == 0xc2 || c == 0xc3:
+		size = 1
+	case c == 0xcc || c == 0xd0:
+		size = 2
+	case c == 0xcd || c == 0xd1:
+		size = 3
+	case c == 0xca || c == 0xce || c == 0xd2:
+		size = 5
+	case c == 0xcb || c == 0xcf || c == 0xd3:
+		size = 9
+	case c >= 0xd4 && c <= 0xd8: // fixext 1, 2, 4, 8, 16
+		size = 2 + 1<<(c-0xd4)
+	case c == 0xc4 || c == 0xd9: // bin8, str8
+		size = 2 + lengthAt(src, 1, 1)
+	case c == 0xc5 || c == 0xda:
+		size = 3 + lengthAt(src, 1, 2)
+	case c == 0xc6 || c == 0xdb:
+		size = 5 + lengthAt(src, 1, 4)
+	case c == 0xc7: // ext8: length, type, payload
+		size = 3 + lengthAt(src, 1, 1)
+	case c == 0xc8:
+		size = 4 + lengthAt(src, 1, 2)
+	case c == 0xc9:
+		size = 6 + lengthAt(src, 1, 4)
+	default:
+		return 0, fmt.Errorf("unknown msgpack code 0x%02x", c)
+	}
+	if size < 1 || size > len(src) {
+		return 0, errShortValue
+	}
+	return size, nil
+}
+
+// lengthAt reads a big-endian length of size bytes at src[at:], or a
+// length too large to fit when src is cut short.
+func lengthAt(src []byte, at, size int) int {
+	if len(src) < at+size {
+		return len(src) + 1
+	}
+	return int(bigEndian(src[at : at+size]))
+}
+
+func bigEndian(b []byte) uint64 {
+	var v uint64
+	for _, c := range b {
+		v = v<<8 | uint64(c)
+	}
+	return v
+}
