@@ -59,6 +59,8 @@ var (
 	ErrNotSupported = errs.NotSupported
 	// ErrProcessExited: a worker process exited unsuccessfully.
 	ErrProcessExited = errs.ProcessExited
+	// ErrNoAuthKey: a server was asked to serve on TCP without WithAuthKey.
+	ErrNoAuthKey = errs.NoAuthKey
 )
 
 // RemoteError is an error that a shared object's method returned, or a

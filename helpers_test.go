@@ -59,4 +59,4 @@ type Counter struct {
 }
 
 func (c *Counter) Add(d int64) int64 { c.mu.Lock(); defer c.mu.Unlock(); c.n += d; return c.n }
-func (c *Counter) Get() int64         { c.mu.Lock(); defer c.mu.Unlock(); return c.n }
+func (c *Counter) Get() int64        { c.mu.Lock(); defer c.mu.Unlock(); return c.n }

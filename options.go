@@ -91,3 +91,16 @@ func WithMaxFrameSize(n int) Option {
 func WithHandshakeTimeout(d time.Duration) Option {
 	return optionFunc(func(o *options) { o.handshakeTimeout = d })
 }
+
+// WithTLS makes connections run over TLS with config, for managers that
+// are reached across machines. On a server (NewServer, or Start with
+// InProcess) config must hold a certificate; on a client (Connect) it
+// holds the roots that verify the server, and its ServerName defaults to
+// the host of the address dialled. Both sides must use it. The key is
+// still required and still checked, inside TLS: TLS keeps the traffic
+// private, the key decides who may call. The default is no TLS, which
+// suits Unix sockets and trusted networks. A manager process started by
+// Start (without InProcess) does not serve TLS.
+func WithTLS(config *tls.Config) Option {
+	return optionFunc(func(o *options) { o.tls = config })
+}

@@ -29,6 +29,8 @@ type Server struct {
 	objects *objectTable
 	log     *slog.Logger
 
+	keyGiven bool // WithAuthKey was given: required to serve TCP
+
 	closing atomic.Bool  // set by Shutdown: refuse new calls
 	running atomic.Int64 // calls executing now, for graceful Shutdown
 
@@ -38,6 +40,8 @@ type Server struct {
 	sessions  map[callctx.SessionID]int // open connections per session
 	done      chan struct{}             // closed when Shutdown has finished
 
+	handshaking map[net.Conn]struct{} // guarded by mu: accepted, not yet authenticated
+
 	wg sync.WaitGroup // every goroutine the server started
 }
 
@@ -46,17 +50,20 @@ type Server struct {
 // makes a random one; read it with AuthKey.
 func NewServer(opts ...Option) (*Server, error) {
 	o := buildOptions(opts)
-	if len(o.key) == 0 {
+	keyGiven := len(o.key) > 0
+	if !keyGiven {
 		o.key = wire.NewKey()
 	}
 	s := &Server{
-		opts:      o,
-		objects:   newObjectTable(),
-		log:       o.logger,
-		listeners: map[net.Listener]struct{}{},
-		conns:     map[*serverConn]struct{}{},
-		sessions:  map[callctx.SessionID]int{},
-		done:      make(chan struct{}),
+		opts:        o,
+		keyGiven:    keyGiven,
+		objects:     newObjectTable(),
+		log:         o.logger,
+		listeners:   map[net.Listener]struct{}{},
+		handshaking: map[net.Conn]struct{}{},
+		conns:       map[*serverConn]struct{}{},
+		sessions:    map[callctx.SessionID]int{},
+		done:        make(chan struct{}),
 	}
 	rand.Read(s.id[:])
 	return s, nil
@@ -70,8 +77,13 @@ func (s *Server) AuthKey() []byte { return append([]byte(nil), s.opts.key...) }
 func (s *Server) NumObjects() int { return s.objects.len() }
 
 // Serve accepts connections on l and serves them until Shutdown, then
-// returns ErrClosed. It closes l when it returns.
+// returns ErrClosed. It closes l when it returns. A TCP listener needs a
+// key given with WithAuthKey (see ListenAndServe).
 func (s *Server) Serve(l net.Listener) error {
+	if err := s.checkListener(l); err != nil {
+		l.Close()
+		return err
+	}
 	s.mu.Lock()
 	if s.closing.Load() {
 		s.mu.Unlock()
@@ -139,6 +151,11 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	for l := range s.listeners {
 		l.Close()
 	}
+	// Peers still in the handshake hold no calls: cut them off now
+	// rather than wait out their handshake deadline.
+	for nc := range s.handshaking {
+		nc.Close()
+	}
 	conns := make([]*serverConn, 0, len(s.conns))
 	for c := range s.conns {
 		conns = append(conns, c)
@@ -185,14 +202,33 @@ func (s *Server) Close() error {
 	return nil
 }
 
-// serveConn authenticates nc and then serves it.
-func (s *Server) serveConn(nc net.Conn) {
-	r := wire.NewReader(nc, s.opts.maxFrame)
-	nc.SetDeadline(time.Now().Add(s.opts.handshakeTimeout))
-	session, err := wire.ServerHandshake(nc, r, s.opts.key, wire.ServerHello{ID: s.id, MaxFrame: s.opts.maxFrame, Pid: os.Getpid()})
+// serveConn authenticates a new connection and then serves it.
+func (s *Server) serveConn(raw net.Conn) {
+	s.mu.Lock()
+	if s.closing.Load() {
+		s.mu.Unlock()
+		raw.Close()
+		return
+	}
+	s.handshaking[raw] = struct{}{}
+	s.mu.Unlock()
+
+	// One deadline covers TLS and the key handshake: a peer that stalls
+	// anywhere before authenticating is cut off.
+	raw.SetDeadline(time.Now().Add(s.opts.handshakeTimeout))
+	var session [16]byte
+	var r *wire.Reader
+	nc, err := s.secure(raw)
+	if err == nil {
+		r = wire.NewReader(nc, s.opts.maxFrame)
+		session, err = wire.ServerHandshake(nc, r, s.opts.key, wire.ServerHello{ID: s.id, MaxFrame: s.opts.maxFrame, Pid: os.Getpid()})
+	}
+	s.mu.Lock()
+	delete(s.handshaking, raw)
+	s.mu.Unlock()
 	if err != nil {
-		s.log.Info("manager: handshake refused", "remote", nc.RemoteAddr().String(), "err", err)
-		nc.Close()
+		s.log.Info("manager: handshake refused", "remote", raw.RemoteAddr().String(), "err", err)
+		raw.Close()
 		return
 	}
 	nc.SetDeadline(time.Time{})

@@ -359,3 +359,11 @@ func bigEndian(b []byte) uint64 {
 	}
 	return v
 }
+
+// decodeInto decodes a value in a call result into ptr with the
+// connection's own decoder (so proxies in it bind to the right session).
+// A nil value leaves *ptr unchanged: msgpack sets a nil *decodeInto field
+// to nil without calling DecodeMsgpack.
+type decodeInto struct{ ptr any }
+
+func (d *decodeInto) DecodeMsgpack(dec *msgpack.Decoder) error { return dec.Decode(d.ptr) }

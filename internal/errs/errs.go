@@ -51,6 +51,7 @@ var (
 	WrongType       = newErr("wrong_type", "manager: the proxy refers to an object of another type")
 	NotSupported    = newErr("not_supported", "manager: not supported on this platform")
 	ProcessExited   = newErr("process_exited", "manager: process exited")
+	NoAuthKey       = newErr("no_auth_key", "manager: a TCP server needs an explicit key: pass WithAuthKey(key) to NewServer, and the same key to Connect")
 )
 
 // Context codes carry context.Canceled and context.DeadlineExceeded.

@@ -13,6 +13,7 @@ import (
 	"io"
 	"os"
 	"os/exec"
+	"syscall"
 
 	"github.com/vmihailenco/msgpack/v5"
 
@@ -35,6 +36,12 @@ const (
 	fdReport = 4 // child → parent: readiness or result
 )
 
+// FirstExtraFD is the child's descriptor for the first file a setup
+// function appends to cmd.ExtraFiles after the two pipes (Fork passes
+// shared memory and pipe ends that way): the i-th such file is
+// FirstExtraFD+i in the child.
+const FirstExtraFD = fdReport + 1
+
 // maxMessage bounds pipe messages (worker arguments travel in one).
 const maxMessage = 256 << 20
 
@@ -50,7 +57,8 @@ type Child struct {
 
 // Start re-executes this binary in role. ctx, if not nil, kills the child
 // as exec.CommandContext does; configure cmd further with setup before it
-// starts.
+// starts. setup may append files to cmd.ExtraFiles (never replace the
+// two pipes): they arrive from FirstExtraFD on.
 func Start(ctx context.Context, role string, setup func(*exec.Cmd)) (*Child, error) {
 	exe, err := os.Executable()
 	if err != nil {
@@ -124,6 +132,20 @@ func Recv(r *wire.Reader, v any) error {
 		return fmt.Errorf("bad message on pipe: %w", err)
 	}
 	return msgpack.NewDecoder(bytes.NewReader(body)).Decode(v)
+}
+
+// DupCloseOnExec duplicates fd into a new close-on-exec descriptor. The
+// fork lock keeps a child started concurrently from inheriting the
+// descriptor between the dup and the flag.
+func DupCloseOnExec(fd int) (int, error) {
+	syscall.ForkLock.RLock()
+	defer syscall.ForkLock.RUnlock()
+	nfd, err := syscall.Dup(fd)
+	if err != nil {
+		return -1, err
+	}
+	syscall.CloseOnExec(nfd)
+	return nfd, nil
 }
 
 // NewReader returns a frame reader for a pipe.

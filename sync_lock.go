@@ -1,0 +1,190 @@
+package manager
+
+import (
+	"context"
+)
+
+type lockKind struct{}
+
+func (lockKind) typeID() string { return typeLock }
+
+type rlockKind struct{}
+
+func (rlockKind) typeID() string { return typeRLock }
+
+// A Lock is a proxy to a shared mutual-exclusion lock in a manager,
+// Python's manager.Lock().
+//
+// The lock is held by a client session — one process — not by a
+// goroutine or a proxy: any goroutine of the holding process may release
+// it, and another Acquire from that process waits like any other caller.
+// Releasing a lock the process does not hold is an error (ErrNotHeld),
+// where Python allows it. Waiters are served in arrival order.
+//
+// If the holding process dies or closes its session, the lock is released
+// and marked abandoned: the next Acquire or TryAcquire to succeed holds
+// the lock and also returns an error satisfying
+// errors.Is(err, ErrAbandoned), once, so the new holder knows the state
+// the lock protects may be half-updated.
+//
+// A Lock is safe for concurrent use, and can be passed to Fork or stored
+// in another shared object.
+type Lock struct {
+	handle[lockKind]
+}
+
+// NewLock creates a free shared lock and returns a proxy to it. The lock
+// is freed once every proxy to it, in every process, is closed (or its
+// process has exited). It blocks for one round trip.
+func NewLock(ctx context.Context, s Session) (*Lock, error) {
+	h, err := newObject[lockKind](ctx, s, "", false)
+	if err != nil {
+		return nil, err
+	}
+	return &Lock{h}, nil
+}
+
+// OpenLock returns a proxy to the shared lock named name, creating a free
+// one if there is none. It lives until Client.Delete(name) or the
+// manager's shutdown. A name taken by an object of another type gives an
+// error satisfying errors.Is(err, ErrWrongType). It blocks for one round
+// trip.
+func OpenLock(ctx context.Context, s Session, name string) (*Lock, error) {
+	h, err := newObject[lockKind](ctx, s, name, true)
+	if err != nil {
+		return nil, err
+	}
+	return &Lock{h}, nil
+}
+
+// Acquire takes the lock for this process, blocking until it is free and
+// every earlier waiter has had its turn (Python's lock.acquire(); ctx's
+// deadline is the timeout). It returns nil, or an error satisfying
+// errors.Is(err, ErrAbandoned) when the previous holder died holding the
+// lock; the caller holds the lock in both cases. When ctx ends first it
+// returns an error satisfying errors.Is(err, ctx.Err()), and the lock is
+// not held: the waiting call is withdrawn in the manager.
+func (l *Lock) Acquire(ctx context.Context) error {
+	return l.call(ctx, "Acquire", nil)
+}
+
+// TryAcquire takes the lock if it is free and nobody waits for it, and
+// never blocks (Python's lock.acquire(blocking=False)). It reports
+// whether the caller now holds the lock; when it does, the error may
+// satisfy errors.Is(err, ErrAbandoned) as for Acquire.
+func (l *Lock) TryAcquire(ctx context.Context) (bool, error) {
+	var ok bool
+	err := l.call(ctx, "TryAcquire", &ok)
+	return ok, err
+}
+
+// Release frees the lock, handing it to the longest waiter (Python's
+// lock.release()). It does not block. It returns an error satisfying
+// errors.Is(err, ErrNotHeld) when this process does not hold the lock.
+func (l *Lock) Release(ctx context.Context) error {
+	return l.call(ctx, "Release", nil)
+}
+
+// Locked reports whether some process holds the lock. It does not block.
+func (l *Lock) Locked(ctx context.Context) (bool, error) {
+	var ok bool
+	err := l.call(ctx, "Locked", &ok)
+	return ok, err
+}
+
+// conditionLock makes Lock a ConditionLock.
+func (l *Lock) conditionLock() *Proxy {
+	if l == nil {
+		return nil
+	}
+	return l.p
+}
+
+// An RLock is a proxy to a shared reentrant lock in a manager, Python's
+// manager.RLock().
+//
+// The lock is held by a proxy: the proxy that holds it may acquire it
+// again (each Acquire adds a level, each Release removes one), while
+// every other proxy waits — even another proxy to the same lock in the
+// same process (OpenRLock, or a proxy decoded from a shared object). All
+// goroutines using one proxy share its ownership. Releasing through a
+// proxy that does not hold the lock is an error (ErrNotHeld).
+//
+// If the process of the holding proxy dies or closes its session, the
+// lock is released and marked abandoned, as for Lock (ErrAbandoned).
+//
+// An RLock is safe for concurrent use, and can be passed to Fork or
+// stored in another shared object (the proxy that arrives is a new
+// owner).
+type RLock struct {
+	handle[rlockKind]
+}
+
+// NewRLock creates a free shared reentrant lock and returns a proxy to
+// it. The lock is freed once every proxy to it, in every process, is
+// closed (or its process has exited). It blocks for one round trip.
+func NewRLock(ctx context.Context, s Session) (*RLock, error) {
+	h, err := newObject[rlockKind](ctx, s, "", false)
+	if err != nil {
+		return nil, err
+	}
+	return &RLock{h}, nil
+}
+
+// OpenRLock returns a new proxy to the shared reentrant lock named name,
+// creating a free one if there is none. Each call returns a distinct
+// owner. The lock lives until Client.Delete(name) or the manager's
+// shutdown. A name taken by an object of another type gives an error
+// satisfying errors.Is(err, ErrWrongType). It blocks for one round trip.
+func OpenRLock(ctx context.Context, s Session, name string) (*RLock, error) {
+	h, err := newObject[rlockKind](ctx, s, name, true)
+	if err != nil {
+		return nil, err
+	}
+	return &RLock{h}, nil
+}
+
+// Acquire takes one level of the lock for this proxy (Python's
+// rlock.acquire(); ctx's deadline is the timeout). It returns at once
+// when the proxy holds the lock already; otherwise it blocks until the
+// lock is free and every earlier waiter has had its turn. It returns nil,
+// or an error satisfying errors.Is(err, ErrAbandoned) (the caller holds
+// the lock in both cases). When ctx ends first it returns an error
+// satisfying errors.Is(err, ctx.Err()), and the lock is not held.
+func (r *RLock) Acquire(ctx context.Context) error {
+	return r.call(ctx, "Acquire", nil)
+}
+
+// TryAcquire takes one level of the lock if this proxy holds it already,
+// or if it is free and nobody waits, and never blocks (Python's
+// rlock.acquire(blocking=False)). It reports whether the proxy now holds
+// the lock, with an error satisfying errors.Is(err, ErrAbandoned) as for
+// Acquire.
+func (r *RLock) TryAcquire(ctx context.Context) (bool, error) {
+	var ok bool
+	err := r.call(ctx, "TryAcquire", &ok)
+	return ok, err
+}
+
+// Release removes one level held by this proxy, freeing the lock when
+// none is left (Python's rlock.release()). It does not block. It returns
+// an error satisfying errors.Is(err, ErrNotHeld) when this proxy does not
+// hold the lock.
+func (r *RLock) Release(ctx context.Context) error {
+	return r.call(ctx, "Release", nil)
+}
+
+// Locked reports whether some proxy holds the lock. It does not block.
+func (r *RLock) Locked(ctx context.Context) (bool, error) {
+	var ok bool
+	err := r.call(ctx, "Locked", &ok)
+	return ok, err
+}
+
+// conditionLock makes RLock a ConditionLock.
+func (r *RLock) conditionLock() *Proxy {
+	if r == nil {
+		return nil
+	}
+	return r.p
+}

@@ -1,0 +1,132 @@
+package manager
+
+import (
+	"context"
+
+	"github.com/vmihailenco/msgpack/v5"
+)
+
+type semaphoreKind struct{}
+
+func (semaphoreKind) typeID() string { return typeSemaphore }
+
+type boundedSemaphoreKind struct{}
+
+func (boundedSemaphoreKind) typeID() string { return typeBoundedSemaphore }
+
+// A Semaphore is a proxy to a shared counting semaphore in a manager,
+// Python's manager.Semaphore(value). Acquire takes a permit, waiting in
+// arrival order while none is free; Release gives one back.
+//
+// Permits are counted per process (client session): when a process dies
+// or closes its session, the permits it acquired and did not release are
+// returned. As in Python, any process may Release, even one that did not
+// acquire; use a BoundedSemaphore to catch releases beyond the initial
+// value.
+//
+// A Semaphore is safe for concurrent use, and can be passed to Fork or
+// stored in another shared object. A proxy to a BoundedSemaphore decodes
+// into a Semaphore too.
+type Semaphore struct {
+	handle[semaphoreKind]
+}
+
+// NewSemaphore creates a shared semaphore with value free permits
+// (value >= 0, else an error satisfying errors.Is(err, ErrBadArguments))
+// and returns a proxy to it. The semaphore is freed once every proxy to
+// it, in every process, is closed (or its process has exited). It blocks
+// for one round trip.
+func NewSemaphore(ctx context.Context, s Session, value int) (*Semaphore, error) {
+	h, err := newObject[semaphoreKind](ctx, s, "", false, value)
+	if err != nil {
+		return nil, err
+	}
+	return &Semaphore{h}, nil
+}
+
+// OpenSemaphore returns a proxy to the shared semaphore named name,
+// creating it with value free permits if there is none (value is ignored
+// otherwise). It lives until Client.Delete(name) or the manager's
+// shutdown. A name taken by an object of another type gives an error
+// satisfying errors.Is(err, ErrWrongType). It blocks for one round trip.
+func OpenSemaphore(ctx context.Context, s Session, name string, value int) (*Semaphore, error) {
+	h, err := newObject[semaphoreKind](ctx, s, name, true, value)
+	if err != nil {
+		return nil, err
+	}
+	return &Semaphore{h}, nil
+}
+
+// Acquire takes one permit for this process, blocking until one is free
+// and every earlier waiter has been served (Python's sem.acquire(); ctx's
+// deadline is the timeout). When ctx ends first it returns an error
+// satisfying errors.Is(err, ctx.Err()) and takes nothing.
+func (s *Semaphore) Acquire(ctx context.Context) error {
+	return s.call(ctx, "Acquire", nil)
+}
+
+// TryAcquire takes one permit if one is free and nobody waits, and
+// reports whether it did; it never blocks (Python's
+// sem.acquire(blocking=False)).
+func (s *Semaphore) TryAcquire(ctx context.Context) (bool, error) {
+	var ok bool
+	err := s.call(ctx, "TryAcquire", &ok)
+	return ok, err
+}
+
+// Release gives back one permit, waking the longest waiter (Python's
+// sem.release()). It does not block. On a BoundedSemaphore, releasing
+// above the initial value returns an error satisfying
+// errors.Is(err, ErrOverReleased) and changes nothing.
+func (s *Semaphore) Release(ctx context.Context) error {
+	return s.call(ctx, "Release", nil, 1)
+}
+
+// Value returns the number of free permits. It does not block.
+func (s *Semaphore) Value(ctx context.Context) (int, error) {
+	var n int
+	err := s.call(ctx, "Value", &n)
+	return n, err
+}
+
+// A BoundedSemaphore is a Semaphore that refuses to be released above its
+// initial value, Python's manager.BoundedSemaphore(value): such a Release
+// returns an error satisfying errors.Is(err, ErrOverReleased). It has
+// every method of Semaphore, is safe for concurrent use, and can be
+// passed to Fork or stored in another shared object.
+type BoundedSemaphore struct {
+	Semaphore
+}
+
+// NewBoundedSemaphore creates a shared bounded semaphore with value free
+// permits, value being also its upper bound, and returns a proxy to it.
+// The semaphore is freed once every proxy to it, in every process, is
+// closed (or its process has exited). It blocks for one round trip.
+func NewBoundedSemaphore(ctx context.Context, s Session, value int) (*BoundedSemaphore, error) {
+	h, err := newObject[boundedSemaphoreKind](ctx, s, "", false, value)
+	if err != nil {
+		return nil, err
+	}
+	return &BoundedSemaphore{Semaphore{handle[semaphoreKind]{h.p}}}, nil
+}
+
+// OpenBoundedSemaphore returns a proxy to the shared bounded semaphore
+// named name, creating it with value free permits if there is none
+// (value is ignored otherwise). It lives until Client.Delete(name) or the
+// manager's shutdown. A name taken by an object of another type gives an
+// error satisfying errors.Is(err, ErrWrongType). It blocks for one round
+// trip.
+func OpenBoundedSemaphore(ctx context.Context, s Session, name string, value int) (*BoundedSemaphore, error) {
+	h, err := newObject[boundedSemaphoreKind](ctx, s, name, true, value)
+	if err != nil {
+		return nil, err
+	}
+	return &BoundedSemaphore{Semaphore{handle[semaphoreKind]{h.p}}}, nil
+}
+
+// DecodeMsgpack decodes a proxy reference to a BoundedSemaphore; a
+// reference to any other type gives an error satisfying
+// errors.Is(err, ErrWrongType). It implements msgpack.CustomDecoder.
+func (s *BoundedSemaphore) DecodeMsgpack(dec *msgpack.Decoder) error {
+	return s.decodeAs(dec, typeBoundedSemaphore)
+}
