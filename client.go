@@ -157,7 +157,11 @@ func (c *Client) watch(cc *clientConn) {
 	defer close(c.watchDone)
 	for {
 		if _, err := cc.r.ReadFrame(); err != nil {
-			c.fail(ErrManagerGone)
+			if c.closing.Load() {
+				c.fail(ErrClosed) // our own Shutdown stopped the manager
+			} else {
+				c.fail(ErrManagerGone)
+			}
 			return
 		}
 	}

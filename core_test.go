@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -115,10 +116,7 @@ func TestParentAndWorkersShareState(t *testing.T) {
 }
 
 func TestBlockedCallDoesNotStallOthers(t *testing.T) {
-	for _, mode := range []struct {
-		name string
-		opts []manager.Option
-	}{{"process", nil}, {"in-process", []manager.Option{manager.InProcess()}}} {
+	for _, mode := range managerModes {
 		t.Run(mode.name, func(t *testing.T) {
 			ctx := testContext(t)
 			m := startManager(t, mode.opts...)
@@ -291,10 +289,7 @@ func TestNamedObjects(t *testing.T) {
 }
 
 func TestShutdownRemovesSocketAndRefusesCalls(t *testing.T) {
-	for _, mode := range []struct {
-		name string
-		opts []manager.Option
-	}{{"process", nil}, {"in-process", []manager.Option{manager.InProcess()}}} {
+	for _, mode := range managerModes {
 		t.Run(mode.name, func(t *testing.T) {
 			ctx := testContext(t)
 			m, err := manager.Start(ctx, mode.opts...)
@@ -372,7 +367,7 @@ func TestManagerExitsWithItsParent(t *testing.T) {
 
 // processAlive reports whether pid names a live (not zombie) process.
 func processAlive(pid int) bool {
-	b, err := os.ReadFile("/proc/" + itoa(pid) + "/stat")
+	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
 	if err != nil {
 		return false
 	}
@@ -380,20 +375,6 @@ func processAlive(pid int) bool {
 	s := string(b)
 	i := strings.LastIndexByte(s, ')')
 	return i < 0 || i+2 >= len(s) || s[i+2] != 'Z'
-}
-
-func itoa(n int) string { return strings.TrimSpace(strings.Repeat(" ", 0) + fmtInt(n)) }
-
-func fmtInt(n int) string {
-	if n == 0 {
-		return "0"
-	}
-	var b []byte
-	for n > 0 {
-		b = append([]byte{byte('0' + n%10)}, b...)
-		n /= 10
-	}
-	return string(b)
 }
 
 func TestFrameTooLarge(t *testing.T) {

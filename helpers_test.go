@@ -60,3 +60,13 @@ type Counter struct {
 
 func (c *Counter) Add(d int64) int64 { c.mu.Lock(); defer c.mu.Unlock(); c.n += d; return c.n }
 func (c *Counter) Get() int64        { c.mu.Lock(); defer c.mu.Unlock(); return c.n }
+
+// managerModes are the two ways to run a manager; tests of behaviour that
+// must hold for both run once per mode.
+var managerModes = []struct {
+	name string
+	opts []manager.Option
+}{
+	{"process", nil},
+	{"in-process", []manager.Option{manager.InProcess()}},
+}
