@@ -25,6 +25,20 @@ import (
 // take one, and the pool grows to match, keeping this many between bursts.
 const maxIdleConns = 16
 
+// socketBuffer is the send buffer asked for on Unix-socket connections,
+// so that a large value (a 1 MiB store) goes in one write rather than in
+// steps of the default ~208 KiB, each waiting for the peer to read. The
+// kernel caps it at net.core.wmem_max, and uses the memory only while
+// data is in flight.
+const socketBuffer = 4 << 20
+
+// growSendBuffer applies socketBuffer to a Unix-socket connection.
+func growSendBuffer(nc net.Conn) {
+	if uc, ok := nc.(*net.UnixConn); ok {
+		uc.SetWriteBuffer(socketBuffer) // best effort: the default works too
+	}
+}
+
 // cancelGrace bounds how long a call whose context ended waits for the
 // server to confirm the withdrawal (or report that the call completed
 // first). Past it the connection is dropped.
@@ -59,6 +73,7 @@ type Client struct {
 	done  chan struct{} // closed when err is set
 
 	watchDone chan struct{} // closed when the watcher goroutine exits
+	anchor    *clientConn   // the connection the watcher reads
 }
 
 // clientConn is one connection of a client's pool. It is used by one
@@ -72,6 +87,13 @@ type clientConn struct {
 	res    bytes.Reader
 	msg    wire.Message
 	nextID uint64
+
+	// interrupt (made on first use, then reused by every call) ends a
+	// blocked read when the call's context ends, and reports that it ran
+	// on interrupted (buffered 1): arming a call's cancellation then costs
+	// only context.AfterFunc's own allocations.
+	interrupt   func()
+	interrupted chan struct{}
 }
 
 // Connect opens a session with the manager serving at network, addr
@@ -101,6 +123,7 @@ func Connect(ctx context.Context, network, addr string, key []byte, opts ...Opti
 		return nil, err
 	}
 	c.maxFrame = min(c.maxFrame, c.info.MaxFrame)
+	c.anchor = watch
 	go c.watch(watch)
 	registerClient(c)
 	return c, nil
@@ -114,7 +137,7 @@ func (c *Client) dial(ctx context.Context) (*clientConn, error) {
 		return nil, fmt.Errorf("dial manager: %w", err)
 	}
 	if c.opts.tls != nil {
-		nc = tls.Client(nc, c.opts.tls)
+		nc = tls.Client(nc, tlsClientConfig(c.opts.tls, c.addr))
 	}
 	deadline, ok := ctx.Deadline()
 	if !ok {
@@ -128,10 +151,18 @@ func (c *Client) dial(ctx context.Context) (*clientConn, error) {
 		if ctx.Err() != nil {
 			return nil, fmt.Errorf("connect to manager: %w", ctx.Err())
 		}
+		if ok && isTimeout(err) {
+			// The socket's deadline was ctx's, whose own timer may not
+			// have fired yet.
+			return nil, fmt.Errorf("connect to manager: %w", context.DeadlineExceeded)
+		}
 		return nil, fmt.Errorf("connect to manager at %s: %w", c.addr, err)
 	}
 	nc.SetDeadline(time.Time{})
-	c.info = info
+	growSendBuffer(nc)
+	if c.info == (wire.ServerInfo{}) {
+		c.info = info // the first dial, in Connect, before c is shared: later dials only read it
+	}
 	cc := &clientConn{nc: nc, r: r, dec: msgpack.NewDecoder(nil)}
 	cc.enc = msgpack.NewEncoder(&cc.w)
 	decoderOwners.Store(cc.dec, c)
@@ -157,10 +188,12 @@ func (c *Client) watch(cc *clientConn) {
 	defer close(c.watchDone)
 	for {
 		if _, err := cc.r.ReadFrame(); err != nil {
+			// The manager closed its side: calls in flight get what
+			// it sent them before, so they are not interrupted.
 			if c.closing.Load() {
-				c.fail(ErrClosed) // our own Shutdown stopped the manager
+				c.end(ErrClosed, false) // our own Shutdown stopped the manager
 			} else {
-				c.fail(ErrManagerGone)
+				c.end(ErrManagerGone, false)
 			}
 			return
 		}
@@ -170,7 +203,16 @@ func (c *Client) watch(cc *clientConn) {
 // fail ends the client with err (ErrClosed or ErrManagerGone) unless it
 // has ended already, closing every connection so that calls in flight
 // return at once.
-func (c *Client) fail(err error) {
+func (c *Client) fail(err error) { c.end(err, true) }
+
+// end ends the client with err unless it has ended already. It closes
+// the idle connections and the anchor, and, with interrupt, the busy ones
+// too, so that calls in flight return at once. Without interrupt a busy
+// connection is closed when its call ends: that is for when the manager
+// has closed its side (it died, or shut down), so that a reply it sent
+// before, such as a blocked call's ErrClosed or an executing call's
+// result, is read rather than lost, and then the connection reads EOF.
+func (c *Client) end(err error, interrupt bool) {
 	c.mu.Lock()
 	if c.err != nil {
 		c.mu.Unlock()
@@ -178,9 +220,18 @@ func (c *Client) fail(err error) {
 	}
 	c.err = err
 	close(c.done)
-	conns := c.conns
+	conns, idle := c.conns, c.idle
 	c.conns, c.idle = map[*clientConn]struct{}{}, nil
 	c.mu.Unlock()
+	if !interrupt {
+		conns = map[*clientConn]struct{}{}
+		for _, cc := range idle {
+			conns[cc] = struct{}{}
+		}
+		if c.anchor != nil {
+			conns[c.anchor] = struct{}{}
+		}
+	}
 	for cc := range conns {
 		cc.close()
 	}
@@ -237,7 +288,36 @@ func (c *Client) getConn(ctx context.Context) (*clientConn, error) {
 		return cc, nil
 	}
 	c.mu.Unlock()
-	return c.dial(ctx)
+	cc, err := c.dial(ctx)
+	if err != nil {
+		return nil, c.dialFailed(ctx, err)
+	}
+	return cc, nil
+}
+
+// dialFailed says why a call could not open a connection. When the
+// manager has died, the watcher sees its anchor connection close at once
+// (all of a dead process's sockets close together), so a failed dial
+// waits for that, briefly, to report ErrManagerGone rather than a
+// transport error; a dial that failed for another reason (too many open
+// files) is reported as it is, and the client goes on.
+func (c *Client) dialFailed(ctx context.Context, err error) error {
+	if ctx.Err() == nil && !errors.Is(err, context.DeadlineExceeded) && !errors.Is(err, context.Canceled) {
+		t := time.NewTimer(probeTimeout)
+		select {
+		case <-c.done:
+		case <-ctx.Done():
+		case <-t.C:
+		}
+		t.Stop()
+	}
+	if c.closing.Load() {
+		return ErrClosed
+	}
+	if cerr := c.Err(); cerr != nil {
+		return cerr
+	}
+	return err
 }
 
 func (c *Client) putConn(cc *clientConn) {
@@ -263,6 +343,9 @@ func (c *Client) dropConn(cc *clientConn) {
 // call sends one request and waits for its response, decoding the result
 // into out (a pointer, or nil to discard it).
 func (c *Client) call(ctx context.Context, object, handle uint64, method string, out any, args ...any) error {
+	if err := ctx.Err(); err != nil {
+		return fmt.Errorf("manager: %s: %w", method, err) // before taking a connection it would have to drop
+	}
 	cc, err := c.getConn(ctx)
 	if err != nil {
 		return err
@@ -294,7 +377,7 @@ func (c *Client) call(ctx context.Context, object, handle uint64, method string,
 	if out != nil {
 		cc.res.Reset(resp.Result)
 		cc.dec.Reset(&cc.res)
-		err = cc.dec.Decode(out)
+		err = decodeResult(cc.dec, out)
 	}
 	c.putConn(cc)
 	if err != nil {
@@ -327,14 +410,16 @@ func (e *callError) Unwrap() error { return e.sentinel }
 // callFailed handles a call whose connection failed, and says why.
 func (c *Client) callFailed(ctx context.Context, cc *clientConn, method string, err error) error {
 	c.dropConn(cc)
-	if ctxErr := ctx.Err(); ctxErr != nil {
-		return fmt.Errorf("manager: %s: %w", method, ctxErr)
-	}
+	// The client's end comes first: a worker's ctx is cancelled because
+	// the manager went away, and its calls must say so, not "canceled".
 	if c.closing.Load() {
 		return ErrClosed
 	}
 	if cerr := c.Err(); cerr != nil {
 		return cerr
+	}
+	if ctxErr := ctx.Err(); ctxErr != nil {
+		return fmt.Errorf("manager: %s: %w", method, ctxErr)
 	}
 	// A broken connection: is the manager gone, or only this connection?
 	pctx, cancel := context.WithTimeout(context.Background(), probeTimeout)
@@ -358,23 +443,26 @@ var longAgo = time.Unix(1, 0)
 // (up to cancelGrace) for the outcome: the call either completed first
 // (its result is returned, so nothing it did is lost) or was withdrawn.
 func (cc *clientConn) roundTrip(ctx context.Context, frame []byte, id uint64) (*wire.Response, error) {
-	var interrupted chan struct{}
 	var stop func() bool
 	if ctx.Done() != nil {
 		if err := ctx.Err(); err != nil {
 			return nil, err
 		}
-		interrupted = make(chan struct{})
-		stop = context.AfterFunc(ctx, func() {
-			cc.nc.SetDeadline(longAgo)
-			close(interrupted)
-		})
+		if cc.interrupt == nil {
+			cc.interrupted = make(chan struct{}, 1)
+			cc.interrupt = func() {
+				cc.nc.SetDeadline(longAgo)
+				cc.interrupted <- struct{}{}
+			}
+		}
+		stop = context.AfterFunc(ctx, cc.interrupt)
 	}
 	// disarm makes sure the interrupt cannot fire later, and clears it if
-	// it fired, so the connection can be reused.
+	// it fired (taking its token, so the next call starts clean), so the
+	// connection can be reused.
 	disarm := func() {
 		if stop != nil && !stop() {
-			<-interrupted
+			<-cc.interrupted
 			cc.nc.SetDeadline(time.Time{})
 		}
 		stop = nil

@@ -32,6 +32,10 @@ func (dictKind) typeID() string { return typeDict }
 // may refer to one dict, and decoding then fails or converts as msgpack
 // does.
 //
+// Values may be proxies (a Dict[string, *List[int]]): each proxy a
+// method returns holds a reference to its object; Close it when done, or
+// it is given back when this process's session ends.
+//
 // Every method makes one round trip to the manager (Modify makes two or
 // more) and takes ctx first; none blocks on other callers. A Dict is safe
 // for concurrent use, and can be passed to Fork or stored in another
@@ -103,8 +107,10 @@ func (d *Dict[K, V]) Load(ctx context.Context, key K) (value V, ok bool, err err
 		return value, false, err
 	}
 	var r loadResult[V]
-	err = d.call(ctx, "Load", &r, k)
-	return r.Value, r.OK, err
+	if err := d.call(ctx, "Load", &r, k); err != nil {
+		return value, false, err
+	}
+	return r.Value, r.OK, nil
 }
 
 // Store sets the value for key (Python's d[key] = value).
@@ -142,8 +148,10 @@ func (d *Dict[K, V]) LoadAndDelete(ctx context.Context, key K) (value V, loaded 
 		return value, false, err
 	}
 	var r loadResult[V]
-	err = d.call(ctx, "LoadAndDelete", &r, k)
-	return r.Value, r.OK, err
+	if err := d.call(ctx, "LoadAndDelete", &r, k); err != nil {
+		return value, false, err
+	}
+	return r.Value, r.OK, nil
 }
 
 // Delete deletes key and reports whether it was present (Python's
@@ -166,8 +174,10 @@ func (d *Dict[K, V]) Swap(ctx context.Context, key K, value V) (previous V, load
 		return previous, false, err
 	}
 	var r loadResult[V]
-	err = d.call(ctx, "Swap", &r, k, v)
-	return r.Value, r.OK, err
+	if err := d.call(ctx, "Swap", &r, k, v); err != nil {
+		return previous, false, err
+	}
+	return r.Value, r.OK, nil
 }
 
 // CompareAndSwap stores newValue under key if key is present with a value
@@ -245,13 +255,15 @@ func (d *Dict[K, V]) Modify(ctx context.Context, key K, fn func(old V, ok bool) 
 // sum overflows, Add returns an error satisfying
 // errors.Is(err, ErrBadArguments) and changes nothing.
 func (d *Dict[K, V]) Add(ctx context.Context, key K, delta V) (V, error) {
-	var sum V
+	var sum, zero V
 	k, v, err := encodePair(key, delta)
 	if err != nil {
-		return sum, err
+		return zero, err
 	}
-	err = d.call(ctx, "Add", &sum, k, v)
-	return sum, err
+	if err := d.call(ctx, "Add", &sum, k, v); err != nil {
+		return zero, err
+	}
+	return sum, nil
 }
 
 // Has reports whether key is present (Python's key in d).
@@ -357,9 +369,11 @@ func (d *Dict[K, V]) UpdatePairs(ctx context.Context, pairs []Pair[K, V]) error 
 // d.popitem(), which is LIFO). On an empty dictionary it returns an error
 // satisfying errors.Is(err, ErrEmpty).
 func (d *Dict[K, V]) PopItem(ctx context.Context) (K, V, error) {
-	var p Pair[K, V]
-	err := d.call(ctx, "PopItem", &p)
-	return p.Key, p.Value, err
+	var p, zero Pair[K, V]
+	if err := d.call(ctx, "PopItem", &p); err != nil {
+		return zero.Key, zero.Value, err
+	}
+	return p.Key, p.Value, nil
 }
 
 // Clear deletes every entry (Python's d.clear()).

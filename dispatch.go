@@ -53,7 +53,13 @@ func (s *Server) invoke(ctx *callContext, c *serverConn, req *wire.Request) (*re
 		}
 		return nil, failureOf(fmt.Errorf("%w: %s.%s", err, o.typ.id, req.Method), false)
 	}
-	in := make([]reflect.Value, 1, 2+len(mi.in))
+	// Most methods take a receiver, maybe a ctx and two arguments: their
+	// argument list stays on the stack.
+	var inBuf [4]reflect.Value
+	in := inBuf[:1]
+	if n := 2 + len(mi.in); n > len(inBuf) {
+		in = make([]reflect.Value, 1, n)
+	}
 	in[0] = o.recv
 	if mi.takeCtx {
 		in = append(in, reflect.ValueOf(context.Context(ctx)))
@@ -66,7 +72,7 @@ func (s *Server) invoke(ctx *callContext, c *serverConn, req *wire.Request) (*re
 		o.mu.Lock()
 		defer o.mu.Unlock()
 	}
-	out, err := s.callSafely(mi.fn, in, o.typ.id+"."+mi.name)
+	out, err := s.callSafely(mi.fn, in, o.typ.id, "."+mi.name)
 	if err != nil {
 		return nil, failureOf(err, true)
 	}
@@ -89,10 +95,13 @@ func (s *Server) invoke(ctx *callContext, c *serverConn, req *wire.Request) (*re
 	return res, nil
 }
 
-// callSafely calls fn, turning a panic into an error.
-func (s *Server) callSafely(fn reflect.Value, in []reflect.Value, what string) (out []reflect.Value, err error) {
+// callSafely calls fn, turning a panic into an error. what+suffix names
+// the function for the log; the two are joined only after a panic, so
+// that a call allocates no name.
+func (s *Server) callSafely(fn reflect.Value, in []reflect.Value, what, suffix string) (out []reflect.Value, err error) {
 	defer func() {
 		if p := recover(); p != nil {
+			what := what + suffix
 			s.log.Error("manager: method panicked", "method", what, "panic", p, "stack", string(debug.Stack()))
 			err = &panicError{msg: fmt.Sprint(p)}
 		}
@@ -119,12 +128,36 @@ func (c *serverConn) decodeArgs(args []byte, types []reflect.Type, in []reflect.
 	}
 	for i, t := range types {
 		v := reflect.New(t).Elem()
-		if err := c.dec.DecodeValue(v); err != nil {
+		if err := decodeValue(c.dec, v); err != nil {
 			return nil, fmt.Errorf("argument %d (%s): %v", i+1, t, err)
 		}
 		in = append(in, v)
 	}
 	return in, nil
+}
+
+// decodeValue decodes the next value into v. msgpack/v5 panics on some
+// well-formed payloads (a map whose key is a list, decoded into a
+// map[any]any: "hash of unhashable type"), and a peer's bytes must never
+// crash the server: the panic becomes an error.
+func decodeValue(dec *msgpack.Decoder, v reflect.Value) (err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			err = fmt.Errorf("undecodable value: %v", p)
+		}
+	}()
+	return dec.DecodeValue(v)
+}
+
+// decodeResult is decodeValue for a pointer, keeping msgpack's fast paths
+// for common types: a client decodes results another client stored.
+func decodeResult(dec *msgpack.Decoder, ptr any) (err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			err = fmt.Errorf("undecodable value: %v", p)
+		}
+	}()
+	return dec.Decode(ptr)
 }
 
 // wrapResult stores a method's result as a new shared object of typeid
@@ -157,12 +190,12 @@ func (s *Server) construct(ctx context.Context, t *typeInfo, dec *msgpack.Decode
 	}
 	for i, pt := range t.ctorIn {
 		v := reflect.New(pt).Elem()
-		if err := dec.DecodeValue(v); err != nil {
+		if err := decodeValue(dec, v); err != nil {
 			return reflect.Value{}, fmt.Errorf("%w: New(%q): argument %d (%s): %v", errs.BadArguments, t.id, i+1, pt, err)
 		}
 		in = append(in, v)
 	}
-	out, err := s.callSafely(t.ctor, in, t.id+" constructor")
+	out, err := s.callSafely(t.ctor, in, t.id, " constructor")
 	if err == nil && t.ctorErr && !out[1].IsNil() {
 		err = out[1].Interface().(error)
 	}

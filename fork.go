@@ -105,6 +105,7 @@ type workerConfig struct {
 	Address  string
 	Key      []byte
 	MaxFrame int
+	Files    int // inherited files (see fileCarrier), from proc.FirstExtraFD on
 }
 
 type workerResult struct {
@@ -121,7 +122,9 @@ type Process struct {
 
 // Fork starts a worker process running the worker registered as name
 // with RegisterWorker, connected to the same manager as c, and passes it
-// args (msgpack-encodable values; proxies arrive usable). The process
+// args (msgpack-encodable values; proxies arrive usable; SharedValue,
+// SharedArray, SharedLock and PipeEnd arguments are inherited as open
+// descriptors, and arrive usable too). The process
 // lives until the worker returns; when ctx ends it is sent SIGTERM (its
 // WorkerFunc's ctx ends) and killed 5 s later if still running. It also
 // exits when this process dies.
@@ -133,7 +136,18 @@ func (c *Client) Fork(ctx context.Context, name string, args ...any) (*Process, 
 	}
 	cfg := workerConfig{Worker: name, Network: c.network, Address: c.addr, Key: c.key, MaxFrame: c.maxFrame}
 	hasProxies := false
+	var files []*os.File // inherited by the child after the two pipes
 	for i, a := range args {
+		if fc, ok := a.(fileCarrier); ok {
+			ref, fs, release, err := fc.forkArg(len(files))
+			if err != nil {
+				return nil, fmt.Errorf("manager: Fork(%q): argument %d: %w", name, i+1, err)
+			}
+			if release != nil {
+				defer release() // after the child has its copies
+			}
+			a, files = ref, append(files, fs...)
+		}
 		b, err := msgpack.Marshal(a)
 		if err != nil {
 			return nil, fmt.Errorf("manager: Fork(%q): encode argument %d: %w", name, i+1, err)
@@ -141,6 +155,7 @@ func (c *Client) Fork(ctx context.Context, name string, args ...any) (*Process, 
 		wire.Scan(b, func(wire.ProxyRef) { hasProxies = true })
 		cfg.Args = append(cfg.Args, b)
 	}
+	cfg.Files = len(files)
 	if hasProxies {
 		// Reference the objects before they leave this process, so none
 		// can be freed while the worker starts (CPython gh-119937).
@@ -155,6 +170,7 @@ func (c *Client) Fork(ctx context.Context, name string, args ...any) (*Process, 
 	child, err := proc.Start(ctx, proc.RoleWorker, func(cmd *exec.Cmd) {
 		cmd.Cancel = func() error { return cmd.Process.Signal(syscall.SIGTERM) }
 		cmd.WaitDelay = forkGrace
+		cmd.ExtraFiles = append(cmd.ExtraFiles, files...)
 	})
 	if err != nil {
 		return nil, fmt.Errorf("manager: Fork(%q): %w", name, err)
@@ -264,6 +280,7 @@ func runWorker() int {
 		proc.Send(report, &workerResult{Err: fmt.Sprintf("%v: worker %q is not registered in the worker process", ErrNotRegistered, cfg.Worker)})
 		return 1
 	}
+	initInherited(cfg.Files)
 
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()

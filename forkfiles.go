@@ -48,24 +48,23 @@ func initInherited(n int) {
 	}
 }
 
-// inheritedFD returns a descriptor, owned by the caller, for the i-th file
-// Fork passed to this worker: the inherited descriptor itself the first
-// time, a duplicate after that (an argument may be decoded more than once).
+// inheritedFD hands over the i-th file Fork passed to this worker: the
+// caller owns the descriptor from then on. Each can be taken once (an
+// argument holding one decodes once): a duplicate kept back would hold a
+// pipe open after its user closed it, and the peer would never see EOF.
 func inheritedFD(i int) (int, error) {
 	inherited.mu.Lock()
 	defer inherited.mu.Unlock()
-	if i < 0 || i >= inherited.n {
-		if inherited.n == 0 {
-			return -1, fmt.Errorf("manager: no inherited descriptor %d: shared memory and pipe ends decode only in a worker they were passed to as arguments of Fork", i)
-		}
+	switch {
+	case inherited.n == 0:
+		return -1, fmt.Errorf("manager: no inherited descriptor %d: shared memory and pipe ends decode only in a worker they were passed to as arguments of Fork", i)
+	case i < 0 || i >= inherited.n:
 		return -1, fmt.Errorf("manager: no inherited descriptor %d (the worker was given %d)", i, inherited.n)
+	case inherited.taken[i]:
+		return -1, fmt.Errorf("manager: inherited descriptor %d was decoded already (decode each shared value or pipe end argument once)", i)
 	}
-	fd := proc.FirstExtraFD + i
-	if !inherited.taken[i] {
-		inherited.taken[i] = true
-		return fd, nil
-	}
-	return proc.DupCloseOnExec(fd)
+	inherited.taken[i] = true
+	return proc.FirstExtraFD + i, nil
 }
 
 // errCarried is the error a file-carrying value gives when asked to be

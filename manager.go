@@ -260,7 +260,13 @@ func (m *Manager) Shutdown(ctx context.Context) error {
 
 func (m *Manager) shutdown(ctx context.Context) error {
 	m.Client.closing.Store(true)
-	defer m.Client.Close()
+	defer func() {
+		// The manager is down and has closed its side of every
+		// connection: calls in flight read the replies it sent them
+		// (an executing call's result) before their connections close.
+		m.Client.end(ErrClosed, false)
+		m.Client.Close()
+	}()
 	if m.srv != nil {
 		err := m.srv.Shutdown(ctx)
 		os.RemoveAll(m.dir)

@@ -16,9 +16,9 @@ func (namespaceKind) typeID() string { return typeNamespace }
 // Vars.
 //
 // Get returns a copy: ns.x.append(1) in Python, like Get, change and Set
-// here, is not atomic and can lose a concurrent update; use a Dict and
-// its Modify for values updated from several processes, or Add for
-// counters.
+// here, is not atomic and can lose a concurrent update. For values that
+// several processes update, use a Value or a Dict, whose Modify and Add
+// are atomic.
 //
 // Every method makes one round trip to the manager and takes ctx first;
 // none blocks on other callers. A Namespace is safe for concurrent use,
@@ -108,14 +108,4 @@ func (n *Namespace) Vars(ctx context.Context, ptr any) error {
 		return fmt.Errorf("%w: Namespace.Vars: nil pointer", ErrBadArguments)
 	}
 	return n.call(ctx, "Items", ptr)
-}
-
-// Add atomically adds delta to the integer in attribute name (an unset
-// attribute counts as 0) and returns the sum. An attribute that does not
-// hold an integer, or an overflow, gives an error satisfying
-// errors.Is(err, ErrBadArguments) and changes nothing.
-func (n *Namespace) Add(ctx context.Context, name string, delta int64) (int64, error) {
-	var sum int64
-	err := n.call(ctx, "Add", &sum, name, delta)
-	return sum, err
 }

@@ -32,14 +32,12 @@ type Proxy struct {
 	ref    wire.ProxyRef
 	handle uint64
 	closed atomic.Bool
-}
-
-func newProxy(c *Client, ref wire.ProxyRef) *Proxy {
-	p := &Proxy{c: c, ref: ref}
-	if c != nil {
-		p.handle = c.handles.Add(1)
-	}
-	return p
+	// ownsRef is true when the server counted a reference for this proxy
+	// (it arrived in a reply to this session), which Close gives back. A
+	// proxy decoded elsewhere (Fork arguments) is kept alive by the
+	// sender's pin instead, and its Close must not drop a reference that
+	// belongs to another proxy of the same session.
+	ownsRef bool
 }
 
 // TypeID returns the typeid the object was registered under.
@@ -60,7 +58,7 @@ func (p *Proxy) String() string { return fmt.Sprintf("%s#%d", p.ref.TypeID, p.re
 // Calls through the proxy fail afterwards. Close blocks for one round
 // trip, at most a few seconds; it may be called more than once.
 func (p *Proxy) Close() error {
-	if p == nil || p.c == nil || p.closed.Swap(true) {
+	if p == nil || p.c == nil || p.closed.Swap(true) || !p.ownsRef {
 		return nil
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), closeTimeout)
@@ -155,11 +153,12 @@ func init() {
 		}
 		c, _ := decoderOwners.Load(d)
 		owner, _ := c.(*Client)
-		if owner == nil || owner.info.ID != ref.Server {
+		inReply := owner != nil && owner.info.ID == ref.Server
+		if !inReply {
 			owner = clientFor(ref.Server)
 		}
 		p := v.Interface().(*Proxy)
-		p.c, p.ref, p.handle = owner, ref, 0
+		p.c, p.ref, p.handle, p.ownsRef = owner, ref, 0, inReply
 		if owner != nil {
 			p.handle = owner.handles.Add(1)
 		}

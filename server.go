@@ -171,9 +171,21 @@ func (s *Server) Shutdown(ctx context.Context) error {
 		c.nc.Close()
 	}
 	s.mu.Unlock()
+	if err != nil {
+		// Forced: a method still executing cannot be stopped (nothing
+		// can stop a goroutine), so, like net/http's Shutdown, return
+		// when ctx ends rather than wait for it. Its connection is
+		// closed: its goroutine ends as soon as it returns, and done is
+		// closed then.
+		go func() {
+			s.wg.Wait()
+			close(s.done)
+		}()
+		return err
+	}
 	s.wg.Wait()
 	close(s.done)
-	return err
+	return nil
 }
 
 // waitIdle waits, polling, until no call is executing or ctx ends.

@@ -42,6 +42,10 @@ type serverConn struct {
 	closed  bool
 
 	handlers sync.WaitGroup // blocked calls still running
+
+	// pinFn is c.pin as a func value, made once: a method value made per
+	// call would be a heap allocation on every request and reply.
+	pinFn func(wire.ProxyRef)
 }
 
 func newServerConn(s *Server, nc net.Conn, r *wire.Reader, session callctx.SessionID) *serverConn {
@@ -55,6 +59,8 @@ func newServerConn(s *Server, nc net.Conn, r *wire.Reader, session callctx.Sessi
 		blocked: map[uint64]*callContext{},
 	}
 	c.enc = msgpack.NewEncoder(&c.w)
+	c.pinFn = c.pin
+	growSendBuffer(nc)
 	return c
 }
 
@@ -68,7 +74,7 @@ func (c *serverConn) readLoop() {
 			return
 		}
 		m := &c.msg
-		if err := wire.Decode(body, m, c.pin); err != nil {
+		if err := wire.Decode(body, m, c.pinFn); err != nil {
 			// The frame boundary is intact, so the connection goes on;
 			// a request whose id we read gets the error as its reply.
 			c.srv.log.Debug("manager: malformed message", "err", err)
@@ -166,11 +172,7 @@ func (c *serverConn) reply(id uint64, res *result, fail *wire.Failure) {
 		} else {
 			// Every proxy the reply carries gives the session a reference
 			// (owned by the proxy it decodes into, given back by Close).
-			wire.Scan(c.w.Body()[start:], func(r wire.ProxyRef) {
-				if r.Server == c.srv.id {
-					c.srv.objects.incref(r.ID, c.session)
-				}
-			})
+			wire.Scan(c.w.Body()[start:], c.pinFn)
 		}
 	}
 	if fail != nil {

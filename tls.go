@@ -30,7 +30,7 @@ func tlsClientConfig(config *tls.Config, addr string) *tls.Config {
 	}
 	host, _, err := net.SplitHostPort(addr)
 	if err != nil {
-		host = addr // a Unix socket path: ServerName must be set by the caller
+		return config // a Unix socket path: the caller must set ServerName
 	}
 	c := config.Clone()
 	c.ServerName = host

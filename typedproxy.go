@@ -71,8 +71,10 @@ func (h *handle[K]) DecodeMsgpack(dec *msgpack.Decoder) error {
 }
 
 // decodeAs decodes a proxy reference and checks that its object is a
-// typeid (or one of its subtypes). A proxy of the wrong type is closed,
-// so the reference its decoding took is given back.
+// typeid (or one of its subtypes). A proxy of the wrong type that arrived
+// in a call's result is closed, giving back the reference the manager
+// took for it; one decoded elsewhere (Fork arguments, msgpack.Unmarshal)
+// holds no reference of its own, so closing it would drop someone else's.
 func (h *handle[K]) decodeAs(dec *msgpack.Decoder, typeid string) error {
 	var p *Proxy
 	if err := dec.Decode(&p); err != nil {
@@ -83,7 +85,9 @@ func (h *handle[K]) decodeAs(dec *msgpack.Decoder, typeid string) error {
 		return nil
 	}
 	if got := p.TypeID(); got != typeid && !slices.Contains(subtypes[typeid], got) {
-		p.Close()
+		if _, fromReply := decoderOwners.Load(dec); fromReply {
+			p.Close()
+		}
 		return fmt.Errorf("%w: the proxy refers to a %s object (#%d), not a %s", ErrWrongType, got, p.ID(), typeid)
 	}
 	h.p = p

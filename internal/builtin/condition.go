@@ -11,8 +11,11 @@ import (
 )
 
 // conditionRestoreGrace bounds how long a Condition.Wait whose ctx has
-// ended still waits to take its lock back (see Condition.Wait).
-const conditionRestoreGrace = 10 * time.Second
+// ended still waits to take its lock back (see Condition.Wait). It must
+// stay well below the client's cancelGrace (2 s), the time a client whose
+// ctx ended waits for the outcome of the call: so the client always
+// learns whether it holds the lock again.
+const conditionRestoreGrace = time.Second
 
 // Condition is a shared condition variable, the server side of Python's
 // Manager().Condition(lock). It works on a lock: its own [Lock], or an
@@ -102,7 +105,7 @@ func (c *Condition) Release(ctx context.Context) error {
 // still takes the lock back before returning, as Python's wait does after
 // a timeout: the caller holds the lock again and the error wraps
 // ctx.Err(). So that it never blocks forever, it waits for the lock at
-// most 10 seconds past the end of ctx; if it could not get it by then (or
+// most 1 second past the end of ctx; if it could not get it by then (or
 // the caller's session ended, or the caller meanwhile released the lock it
 // believed it held), the error also wraps errs.NotHeld and the caller does
 // not hold the lock.
@@ -110,7 +113,7 @@ func (c *Condition) Wait(ctx context.Context) error {
 	who := c.lock.ownerOf(ctx)
 	w := &conditionWaiter{session: who.session, ready: make(chan struct{})}
 	c.mu.Lock()
-	p, err := c.lock.park(who, ctx.Done())
+	p, err := c.lock.park(ctx, who)
 	if err != nil {
 		c.mu.Unlock()
 		return fmt.Errorf("condition wait: %w", err)

@@ -108,9 +108,11 @@ func TestConditionNeedsTheLock(t *testing.T) {
 	ctx := syncTestCtx(t)
 	c, err := NewCondition(ctx, 0)
 	require.NoError(t, err)
-	a, b := syncAs(ctx, 1, 0), syncAs(ctx, 2, 0)
+	counter := &syncDoneCounter{Context: ctx}
+	a, b := syncAs(counter, 1, 0), syncAs(ctx, 2, 0)
 
 	assert.ErrorIs(t, c.Wait(a), errs.NotHeld)
+	assert.Equal(t, int32(0), counter.calls.Load(), "a Wait refused at once never touches Done")
 	assert.ErrorIs(t, c.Notify(a, 1), errs.NotHeld)
 	assert.ErrorIs(t, c.NotifyAll(a), errs.NotHeld)
 	assert.ErrorIs(t, c.Release(a), errs.NotHeld)
@@ -318,12 +320,25 @@ func TestConditionNotifyAtCancel(t *testing.T) {
 	ctx := syncTestCtx(t)
 	c, err := NewCondition(ctx, 0)
 	require.NoError(t, err)
+	// waitThenRelease waits, then releases the lock it holds again (after
+	// a cancelled Wait too), so the two waiters can re-acquire in any order.
+	waitThenRelease := func(ctx context.Context, who context.Context) <-chan error {
+		require.NoError(t, c.Acquire(who))
+		before := c.testWaiting()
+		ch := syncErrChan(func() error {
+			err := c.Wait(ctx)
+			if rerr := c.Release(who); rerr != nil {
+				return rerr
+			}
+			return err
+		})
+		syncEventually(t, func() bool { return c.testWaiting() == before+1 }, "Wait is waiting")
+		return ch
+	}
 	w1, w2 := syncAs(ctx, 1, 0), syncAs(ctx, 2, 0)
-	require.NoError(t, c.Acquire(w1))
 	w1ctx, cancel := context.WithCancel(w1)
-	first := conditionWaitAsync(t, c, w1ctx)
-	require.NoError(t, c.Acquire(w2))
-	second := conditionWaitAsync(t, c, w2)
+	first := waitThenRelease(w1ctx, w1)
+	second := waitThenRelease(w2, w2)
 
 	c.mu.Lock()
 	cancel()
@@ -331,9 +346,8 @@ func TestConditionNotifyAtCancel(t *testing.T) {
 	c.mu.Unlock()
 
 	assert.ErrorIs(t, syncRecv(t, ctx, first), context.Canceled)
-	require.NoError(t, c.Release(w1))
 	assert.NoError(t, syncRecv(t, ctx, second), "the notification went on to the second waiter")
-	require.NoError(t, c.Release(w2))
+	assert.False(t, c.lock.locked())
 }
 
 func TestConditionReleaseSession(t *testing.T) {

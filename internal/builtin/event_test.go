@@ -49,13 +49,29 @@ func TestEventWaitWakesAll(t *testing.T) {
 		}()
 	}
 	syncEventually(t, e.testWaiting, "waiters are waiting")
-	e.Set()
-	e.Clear() // waiters that were waiting when Set ran still see it
+	e.Set() // late waiters see the flag set
 	wg.Wait()
 	close(results)
 	for ok := range results {
 		assert.True(t, ok)
 	}
+}
+
+func TestEventSetThenClearStillWakes(t *testing.T) {
+	ctx := syncTestCtx(t)
+	e, err := NewEvent()
+	require.NoError(t, err)
+	got := make(chan bool, 1)
+	go func() {
+		ok, err := e.Wait(ctx)
+		assert.NoError(t, err)
+		got <- ok
+	}()
+	// The channel exists once the only waiter has taken it.
+	syncEventually(t, e.testWaiting, "Wait is waiting")
+	e.Set()
+	e.Clear() // as in Python, a waiter that was waiting when Set ran returns true
+	assert.True(t, syncRecv(t, ctx, got))
 	assert.False(t, e.IsSet())
 }
 

@@ -388,16 +388,16 @@ func (l *lockCore) releaseSession(s callctx.SessionID) {
 	}
 }
 
-// park releases every level who holds, for Condition.Wait, and records
-// them so that restore can take them back. done is the Done channel of
-// the Wait's ctx.
-func (l *lockCore) park(who lockOwner, done <-chan struct{}) (*lockPark, error) {
+// park releases every level who holds, for Condition.Wait (whose ctx is
+// ctx), and records them so that restore can take them back.
+func (l *lockCore) park(ctx context.Context, who lockOwner) (*lockPark, error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if l.count == 0 || l.owner != who {
 		return nil, errs.NotHeld
 	}
-	p := &lockPark{who: who, levels: l.count, waitDone: done}
+	// Wait is going to block: only now is ctx.Done touched.
+	p := &lockPark{who: who, levels: l.count, waitDone: ctx.Done()}
 	l.parked = append(l.parked, p)
 	l.handOffLocked()
 	return p, nil

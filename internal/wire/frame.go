@@ -23,10 +23,16 @@ const MinMaxFrameSize = 1 << 10
 // readChunk is how much a Reader asks the connection for at once.
 const readChunk = 32 << 10
 
-// keepBuffer is the largest buffer a Reader keeps between frames; a
-// larger one (left by a big frame) is dropped so that one large value
-// does not pin its memory for the connection's life.
+// keepBuffer is the largest buffer a Reader or Buffer keeps for good; a
+// larger one (left by a big frame) is dropped once keepFrames frames in a
+// row have been small, so that one large value does not pin its memory
+// for the connection's life, while a stream of large values (each store
+// of 1 MiB answered by a small reply) reuses its buffer instead of
+// allocating, zeroing and page-faulting a fresh one every frame.
 const keepBuffer = 1 << 20
+
+// keepFrames is how many small frames in a row release a large buffer.
+const keepFrames = 2
 
 // Reader reads frames from a byte stream.
 //
@@ -44,14 +50,19 @@ type Reader struct {
 	off int // start of unread data in buf
 	end int // end of unread data in buf
 	err error
+
+	small int // frames read since the last one larger than keepBuffer
 }
 
 // NewReader returns a Reader that refuses frames larger than max bytes.
+// It allocates its buffer on the first read, no larger than the limit in
+// force then: a connection that is still in the handshake (limit
+// HandshakeMaxFrame) costs about 1 KiB, not readChunk.
 func NewReader(r io.Reader, max int) *Reader {
 	if max <= 0 {
 		max = DefaultMaxFrameSize
 	}
-	return &Reader{r: r, max: max, buf: make([]byte, readChunk)}
+	return &Reader{r: r, max: max}
 }
 
 // SetMax changes the frame size limit. A server lowers it until a peer has
@@ -68,8 +79,8 @@ func (r *Reader) ReadFrame() ([]byte, error) {
 	if r.err != nil {
 		return nil, r.err
 	}
-	if r.off == r.end && cap(r.buf) > keepBuffer {
-		r.buf, r.off, r.end = make([]byte, readChunk), 0, 0
+	if r.off == r.end && cap(r.buf) > keepBuffer && r.small >= keepFrames {
+		r.buf, r.off, r.end = nil, 0, 0
 	}
 	if err := r.fill(HeaderSize); err != nil {
 		return nil, err
@@ -84,6 +95,10 @@ func (r *Reader) ReadFrame() ([]byte, error) {
 	}
 	body := r.buf[r.off+HeaderSize : r.off+HeaderSize+n]
 	r.off += HeaderSize + n
+	r.small++
+	if HeaderSize+n > keepBuffer {
+		r.small = 0
+	}
 	if r.off == r.end {
 		r.off, r.end = 0, 0
 	}
@@ -101,7 +116,7 @@ func (r *Reader) fill(n int) error {
 	}
 	if n > len(r.buf)-r.off {
 		// Make room: move unread bytes to the front, growing if needed.
-		size := len(r.buf)
+		size := max(len(r.buf), min(readChunk, HeaderSize+r.max))
 		for size < n {
 			size *= 2
 		}
@@ -143,12 +158,17 @@ func isTimeout(err error) bool {
 // prefix, the Append methods and the io.Writer methods add to the body,
 // and Finish fills in the prefix. The zero value is ready to use.
 type Buffer struct {
-	b []byte
+	b     []byte
+	small int // frames begun since the last one larger than keepBuffer
 }
 
 // Begin starts a new frame, discarding any previous content.
 func (w *Buffer) Begin() {
-	if cap(w.b) > keepBuffer {
+	w.small++
+	if len(w.b) > keepBuffer { // the previous frame
+		w.small = 0
+	}
+	if cap(w.b) > keepBuffer && w.small >= keepFrames {
 		w.b = nil
 	}
 	w.b = append(w.b[:0], 0, 0, 0, 0)

@@ -112,12 +112,14 @@ func AppendCancel(w *Buffer, id uint64) {
 // arguments, a response's result) are checked with [Scan] and reported to
 // onProxy (which may be nil). A malformed body gives an error wrapping
 // errs.Protocol; it is not sticky: the frame boundary is intact, so the
-// connection can go on.
+// connection can go on. With an error, m.Kind is KindRequest only if the
+// request's id was read, so that the error can be answered.
 func Decode(body []byte, m *Message, onProxy func(ProxyRef)) error {
 	p := parser{b: body}
 	n := p.arrayHeader()
 	kind := Kind(p.uint())
 	if p.err != nil {
+		m.Kind = 0 // not answerable: a kind left from an earlier frame must not stay
 		return fmt.Errorf("%w: %v", errMalformed, p.err)
 	}
 	m.Kind = kind
@@ -125,6 +127,9 @@ func Decode(body []byte, m *Message, onProxy func(ProxyRef)) error {
 	case kind == KindRequest && n == 6:
 		r := &m.Request
 		r.ID = p.uint()
+		if p.err != nil {
+			m.Kind = 0 // no id to answer
+		}
 		r.Object = p.uint()
 		r.Handle = p.uint()
 		r.Method = p.str()
@@ -173,6 +178,7 @@ func Decode(body []byte, m *Message, onProxy func(ProxyRef)) error {
 			return fmt.Errorf("%w: cancel: %v", errMalformed, p.err)
 		}
 	default:
+		m.Kind = 0 // not answerable, even if kind says request
 		return fmt.Errorf("%w: unknown message kind %d with %d fields", errMalformed, kind, n)
 	}
 	return nil

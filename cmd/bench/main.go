@@ -1,0 +1,206 @@
+// Command bench runs the standard workloads W1–W8 (see
+// ../shared/anchors/README.md) on this library and prints one JSON object
+// per line, with the anchors' field names, so that its rows line up with
+// Python's multiprocessing.Manager, Redis and the raw-socket floor.
+//
+//	go run ./cmd/bench [-quick] [-only W1,W3] [-compare [-runs 3]] [-anchors DIR]
+//
+// With -compare it also runs, in the same invocation, Python's Manager
+// (python3 DIR/python_manager_bench.py) and the Go anchors (go run . -only
+// L1,L4,L5,L6 in DIR/go; redis-server is installed with apt-get when
+// missing), prints their rows too (with a "source" field), and then a
+// Markdown table of ratios — ours / Python, ours / Redis, ours / floor —
+// and the project's performance targets, met or not. With -runs N every
+// program runs N times, interleaved, and the table shows medians: the
+// machine is shared and noisy, so only ratios measured side by side mean
+// anything.
+//
+// Multi-process workloads fork workers of this binary (manager.Fork), so
+// main calls manager.Init first.
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"os"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"time"
+
+	"github.com/goproc/manager"
+)
+
+// workloadTimeout bounds each workload: a hung worker fails the run
+// instead of hanging it.
+const workloadTimeout = 5 * time.Minute
+
+var (
+	quick   = flag.Bool("quick", false, "about 10× smaller workloads (a smoke run, under a minute)")
+	only    = flag.String("only", "", "comma-separated workloads to run, e.g. W1,W3 (default: all)")
+	compare = flag.Bool("compare", false, "also run Python's Manager and the Go anchors (L1, L4 Redis, L5, L6) and print a table of ratios")
+	runs    = flag.Int("runs", 1, "with -compare: run everything this many times, interleaved, and report medians")
+	anchors = flag.String("anchors", "", "the anchors directory (default: ../shared/anchors from the repository root)")
+)
+
+// A workload runs once and returns its rows.
+type workload struct {
+	id  string
+	run func(ctx context.Context) ([]*row, error)
+}
+
+var workloads = []workload{
+	{"W1", runW1},
+	{"W2", runW2},
+	{"W3", runW3},
+	{"W4", runW4},
+	{"W5", runW5},
+	{"W6", runW6},
+	{"W7", runW7},
+	{"W8", runW8},
+}
+
+// n picks the full or the quick size.
+func n(full, small int) int {
+	if *quick {
+		return small
+	}
+	return full
+}
+
+func main() {
+	manager.Init() // a forked worker or the manager process runs its role here and exits
+	flag.Parse()
+	if err := run(); err != nil {
+		fmt.Fprintln(os.Stderr, "bench:", err)
+		os.Exit(1)
+	}
+}
+
+func run() error {
+	sel, err := selection(*only)
+	if err != nil {
+		return err
+	}
+	if *runs < 1 {
+		return fmt.Errorf("-runs must be at least 1")
+	}
+	emit(newRow("meta", true, "source", "manager", "go", runtime.Version(), "nproc", runtime.NumCPU(),
+		"gomaxprocs", runtime.GOMAXPROCS(0), "cpu", cpuModel(), "quick", *quick))
+	if !*compare {
+		_, err := runOurs(sel, 0)
+		return err
+	}
+	dir, err := anchorsDir()
+	if err != nil {
+		return err
+	}
+	ensureRedis()
+	var rounds []trial
+	for i := range *runs {
+		fmt.Fprintf(os.Stderr, "bench: round %d of %d\n", i+1, *runs)
+		var rd trial
+		if rd.ours, err = runOurs(sel, i); err != nil {
+			return err
+		}
+		rd.python = runPython(dir, sel, i)
+		rd.anchor = runAnchors(dir, i)
+		rounds = append(rounds, rd)
+	}
+	printComparison(os.Stdout, rounds, sel)
+	return nil
+}
+
+// runOurs runs the selected workloads once, printing and returning rows.
+func runOurs(sel []string, run int) ([]*row, error) {
+	var all []*row
+	for _, w := range workloads {
+		if !contains(sel, w.id) {
+			continue
+		}
+		start := time.Now()
+		ctx, cancel := context.WithTimeout(context.Background(), workloadTimeout)
+		rows, err := w.run(ctx)
+		cancel()
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", w.id, err)
+		}
+		for _, r := range rows {
+			r.set("quick", *quick)
+			if *runs > 1 {
+				r.set("run", run+1)
+			}
+			emit(r)
+		}
+		all = append(all, rows...)
+		fmt.Fprintf(os.Stderr, "bench: %s done in %.1fs\n", w.id, time.Since(start).Seconds())
+	}
+	return all, nil
+}
+
+// selection parses -only.
+func selection(s string) ([]string, error) {
+	var sel []string
+	for _, w := range workloads {
+		sel = append(sel, w.id)
+	}
+	if strings.TrimSpace(s) == "" {
+		return sel, nil
+	}
+	var out []string
+	for _, id := range strings.Split(s, ",") {
+		id = strings.ToUpper(strings.TrimSpace(id))
+		if !contains(sel, id) {
+			return nil, fmt.Errorf("-only: unknown workload %q (want W1 to W8)", id)
+		}
+		out = append(out, id)
+	}
+	return out, nil
+}
+
+func contains(xs []string, x string) bool {
+	for _, y := range xs {
+		if x == y {
+			return true
+		}
+	}
+	return false
+}
+
+// anchorsDir finds the anchors: -anchors, or ../shared/anchors from the
+// repository root (the directory holding go.mod, found upwards from here).
+func anchorsDir() (string, error) {
+	if *anchors != "" {
+		return *anchors, nil
+	}
+	dir, err := os.Getwd()
+	if err != nil {
+		return "", err
+	}
+	for d := dir; ; d = filepath.Dir(d) {
+		if _, err := os.Stat(filepath.Join(d, "go.mod")); err == nil {
+			a := filepath.Join(d, "..", "shared", "anchors")
+			if _, err := os.Stat(a); err != nil {
+				return "", fmt.Errorf("no anchors at %s (give -anchors DIR)", a)
+			}
+			return filepath.Clean(a), nil
+		}
+		if filepath.Dir(d) == d {
+			return "", fmt.Errorf("no go.mod above %s: run from the repository, or give -anchors DIR", dir)
+		}
+	}
+}
+
+func cpuModel() string {
+	b, err := os.ReadFile("/proc/cpuinfo")
+	if err != nil {
+		return ""
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if k, v, ok := strings.Cut(line, ":"); ok && strings.TrimSpace(k) == "model name" {
+			return strings.TrimSpace(v)
+		}
+	}
+	return ""
+}

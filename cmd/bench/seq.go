@@ -1,0 +1,266 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"fmt"
+	"runtime"
+	"sync"
+	"time"
+
+	"github.com/goproc/manager"
+)
+
+// The single-process workloads: one client (W1, W4, W6) or many
+// goroutines of one client (W8) against a manager process.
+
+// startManager starts a manager process; stop shuts it down.
+func startManager(ctx context.Context) (m *manager.Manager, stop func(), err error) {
+	m, err = manager.Start(ctx)
+	if err != nil {
+		return nil, nil, fmt.Errorf("start manager: %w", err)
+	}
+	return m, func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		m.Shutdown(ctx)
+	}, nil
+}
+
+// runW1 is dict-rtt: one client, sequential store key i = i, load key i.
+// Besides the anchors' fields it reports the client's heap allocations
+// per operation (this process only; the manager is another process).
+func runW1(ctx context.Context) ([]*row, error) {
+	iters := n(10000, 1000)
+	m, stop, err := startManager(ctx)
+	if err != nil {
+		return nil, err
+	}
+	defer stop()
+	d, err := manager.NewDict[int, int](ctx, m)
+	if err != nil {
+		return nil, err
+	}
+	// Warm up the connection, the method tables and the allocator.
+	for i := range 200 {
+		if err := d.Store(ctx, -1, i); err != nil {
+			return nil, err
+		}
+		if _, _, err := d.Load(ctx, -1); err != nil {
+			return nil, err
+		}
+	}
+	lat := make(latencies, 0, 2*iters)
+	var before, after runtime.MemStats
+	runtime.ReadMemStats(&before)
+	var x int
+	start := time.Now()
+	prev := start
+	for i := range iters {
+		if err := d.Store(ctx, i, i); err != nil {
+			return nil, err
+		}
+		now := time.Now()
+		lat = append(lat, now.Sub(prev))
+		prev = now
+		if x, _, err = d.Load(ctx, i); err != nil {
+			return nil, err
+		}
+		now = time.Now()
+		lat = append(lat, now.Sub(prev))
+		prev = now
+	}
+	el := time.Since(start)
+	runtime.ReadMemStats(&after)
+	size, err := d.Len(ctx)
+	if err != nil {
+		return nil, err
+	}
+	ops := 2 * iters
+	r := newRow("workload", "W1", "name", "dict-rtt", "iterations", iters, "ops", ops,
+		"elapsed_s", round(el.Seconds(), 4), "ops_per_s", round(float64(ops)/el.Seconds(), 1))
+	lat.addStats(r, "")
+	r.set("client_allocs_per_op", round(float64(after.Mallocs-before.Mallocs)/float64(ops), 2))
+	r.set("client_bytes_per_op", round(float64(after.TotalAlloc-before.TotalAlloc)/float64(ops), 1))
+	r.set("correct", x == iters-1 && size == iters+1)
+	return []*row{r}, nil
+}
+
+// runW4 is lock: one client, sequential acquire and release.
+func runW4(ctx context.Context) ([]*row, error) {
+	pairs := n(10000, 1000)
+	m, stop, err := startManager(ctx)
+	if err != nil {
+		return nil, err
+	}
+	defer stop()
+	l, err := manager.NewLock(ctx, m)
+	if err != nil {
+		return nil, err
+	}
+	for range 200 {
+		if err := lockPair(ctx, l); err != nil {
+			return nil, err
+		}
+	}
+	lat := make(latencies, 0, pairs)
+	start := time.Now()
+	prev := start
+	for range pairs {
+		if err := lockPair(ctx, l); err != nil {
+			return nil, err
+		}
+		now := time.Now()
+		lat = append(lat, now.Sub(prev))
+		prev = now
+	}
+	el := time.Since(start)
+	r := newRow("workload", "W4", "name", "lock", "pairs", pairs,
+		"elapsed_s", round(el.Seconds(), 4), "pairs_per_s", round(float64(pairs)/el.Seconds(), 1))
+	lat.addStats(r, "pair_")
+	r.set("p50_us", r.vals["pair_p50_us"]) // the anchors README's name
+	return []*row{r}, nil
+}
+
+func lockPair(ctx context.Context, l *manager.Lock) error {
+	if err := l.Acquire(ctx); err != nil {
+		return err
+	}
+	return l.Release(ctx)
+}
+
+// runW6 is large: sequential store and load of a 1 MiB byte value.
+func runW6(ctx context.Context) ([]*row, error) {
+	iters, size := n(200, 50), 1<<20
+	blob := make([]byte, size)
+	rand.Read(blob)
+	m, stop, err := startManager(ctx)
+	if err != nil {
+		return nil, err
+	}
+	defer stop()
+	d, err := manager.NewDict[string, []byte](ctx, m)
+	if err != nil {
+		return nil, err
+	}
+	if err := d.Store(ctx, "warm", blob); err != nil {
+		return nil, err
+	}
+	if _, _, err := d.Load(ctx, "warm"); err != nil {
+		return nil, err
+	}
+	var sets, gets latencies
+	var got []byte
+	start := time.Now()
+	for range iters {
+		a := time.Now()
+		if err := d.Store(ctx, "big", blob); err != nil {
+			return nil, err
+		}
+		b := time.Now()
+		if got, _, err = d.Load(ctx, "big"); err != nil {
+			return nil, err
+		}
+		sets, gets = append(sets, b.Sub(a)), append(gets, time.Since(b))
+	}
+	el := time.Since(start)
+	moved := 2 * iters * size
+	r := newRow("workload", "W6", "name", "large", "iterations", iters, "value_bytes", size,
+		"bytes_moved", moved, "elapsed_s", round(el.Seconds(), 4),
+		"mb_per_s", round(float64(moved)/el.Seconds()/1e6, 1),
+		"mib_per_s", round(float64(moved)/el.Seconds()/(1<<20), 1))
+	r.set("set_p50_ms", round(sets.sort().pct(50)/1e3, 3))
+	r.set("get_p50_ms", round(gets.sort().pct(50)/1e3, 3))
+	r.set("correct", bytes.Equal(got, blob))
+	return []*row{r}, nil
+}
+
+// runW8 is many goroutines: 8 goroutines of this process, each running W1
+// on its own key range through one shared proxy.
+func runW8(ctx context.Context) ([]*row, error) {
+	const goroutines = 8
+	iters := n(10000, 1000)
+	m, stop, err := startManager(ctx)
+	if err != nil {
+		return nil, err
+	}
+	defer stop()
+	d, err := manager.NewDict[int, int](ctx, m)
+	if err != nil {
+		return nil, err
+	}
+	// Warm up one connection per goroutine.
+	if err := parallel(goroutines, func(g int) error {
+		for range 100 {
+			if err := d.Store(ctx, -1-g, g); err != nil {
+				return err
+			}
+		}
+		return nil
+	}); err != nil {
+		return nil, err
+	}
+	lats := make([]latencies, goroutines)
+	start := time.Now()
+	err = parallel(goroutines, func(g int) error {
+		lat := make(latencies, 0, 2*iters)
+		base := g * iters
+		prev := time.Now()
+		for i := base; i < base+iters; i++ {
+			if err := d.Store(ctx, i, i); err != nil {
+				return err
+			}
+			now := time.Now()
+			lat = append(lat, now.Sub(prev))
+			prev = now
+			x, ok, err := d.Load(ctx, i)
+			if err != nil {
+				return err
+			}
+			if !ok || x != i {
+				return fmt.Errorf("load %d: got %d, %v", i, x, ok)
+			}
+			now = time.Now()
+			lat = append(lat, now.Sub(prev))
+			prev = now
+		}
+		lats[g] = lat
+		return nil
+	})
+	el := time.Since(start)
+	if err != nil {
+		return nil, err
+	}
+	var all latencies
+	for _, l := range lats {
+		all = append(all, l...)
+	}
+	ops := goroutines * 2 * iters
+	r := newRow("workload", "W8", "name", "many-goroutines", "goroutines", goroutines,
+		"iterations_per_goroutine", iters, "ops", ops, "elapsed_s", round(el.Seconds(), 4),
+		"ops_per_s", round(float64(ops)/el.Seconds(), 1))
+	all.addStats(r, "")
+	return []*row{r}, nil
+}
+
+// parallel runs fn(0) … fn(k-1) on k goroutines and returns the first
+// error.
+func parallel(k int, fn func(g int) error) error {
+	errs := make([]error, k)
+	var wg sync.WaitGroup
+	for g := range k {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			errs[g] = fn(g)
+		}()
+	}
+	wg.Wait()
+	for _, err := range errs {
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}

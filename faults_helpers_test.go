@@ -1,0 +1,289 @@
+package manager_test
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"sync/atomic"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/goproc/manager"
+)
+
+// Helpers of the fault tests (faults_test.go, shutdown_test.go,
+// linearizability_test.go, soak_test.go).
+
+// Slow is a custom type whose Work computes for a while without looking at
+// its ctx: an executing call, as opposed to a blocked one, which is what
+// graceful Shutdown lets finish.
+type Slow struct {
+	running atomic.Int64
+	holding atomic.Int64
+}
+
+// Hold blocks until its caller gives up: a call blocked in the manager.
+func (s *Slow) Hold(ctx context.Context) error {
+	s.holding.Add(1)
+	defer s.holding.Add(-1)
+	<-ctx.Done()
+	return ctx.Err()
+}
+
+// Holding returns the number of Hold calls waiting now.
+func (s *Slow) Holding() int64 { return s.holding.Load() }
+
+// slowWorking counts the Work calls executing in this process: for an
+// in-process manager, the test can wait for a call that Shutdown cut off
+// to end (Shutdown does not wait for it).
+var slowWorking atomic.Int64
+
+// Work runs for ms milliseconds and returns ms.
+func (s *Slow) Work(ms int) int {
+	s.running.Add(1)
+	defer s.running.Add(-1)
+	slowWorking.Add(1)
+	defer slowWorking.Add(-1)
+	time.Sleep(time.Duration(ms) * time.Millisecond) // sleep-ok: stands for a computation that ignores its ctx
+	return ms
+}
+
+// Running returns the number of Work calls executing now.
+func (s *Slow) Running() int64 { return s.running.Load() }
+
+// Delay returns s after waiting ms milliseconds, or its ctx error as soon
+// as the caller gives up: a call that can be interrupted at any point.
+func (s *Slow) Delay(ctx context.Context, str string, us int) (string, error) {
+	t := time.NewTimer(time.Duration(us) * time.Microsecond)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return str, nil
+	case <-ctx.Done():
+		return "", ctx.Err()
+	}
+}
+
+// Echo returns str at once.
+func (s *Slow) Echo(str string) string { return str }
+
+func init() {
+	manager.Register[*Slow]("FaultsSlow", func() *Slow { return &Slow{} }, manager.ConcurrentSafe())
+}
+
+// fdWarmUp makes the runtime open the descriptors it keeps for good (the
+// network poller's), so that they are not counted as a test's leak.
+func fdWarmUp(t testing.TB) {
+	t.Helper()
+	r, w, err := os.Pipe()
+	require.NoError(t, err)
+	r.Close()
+	w.Close()
+}
+
+// openFDs returns this process's open descriptors and what each names.
+func openFDs(t testing.TB) map[int]string {
+	t.Helper()
+	entries, err := os.ReadDir("/proc/self/fd")
+	require.NoError(t, err)
+	fds := map[int]string{}
+	for _, e := range entries {
+		fd, err := strconv.Atoi(e.Name())
+		if err != nil {
+			continue
+		}
+		target, err := os.Readlink(filepath.Join("/proc/self/fd", e.Name()))
+		if err != nil {
+			continue // the descriptor ReadDir itself used, now closed
+		}
+		fds[fd] = target
+	}
+	return fds
+}
+
+// checkNoFDLeak fails the test if, once it and its cleanups are over, this
+// process has more open descriptors than when checkNoFDLeak was called.
+// Call it first in a test, so that its check runs after every cleanup
+// registered later (a manager's Shutdown among them).
+func checkNoFDLeak(t testing.TB) {
+	t.Helper()
+	fdWarmUp(t)
+	before := openFDs(t)
+	t.Cleanup(func() {
+		// A worker's pipes are closed by the goroutine that reaps it,
+		// just after the process exits: give them a moment.
+		var after map[int]string
+		deadline := time.Now().Add(5 * time.Second)
+		tick := time.NewTicker(time.Millisecond)
+		defer tick.Stop()
+		for {
+			after = openFDs(t)
+			if len(after) <= len(before) || time.Now().After(deadline) {
+				break
+			}
+			<-tick.C
+		}
+		var leaked []string
+		for fd, target := range after {
+			if before[fd] != target {
+				leaked = append(leaked, fmt.Sprintf("%d→%s", fd, target))
+			}
+		}
+		slices.Sort(leaked)
+		if len(after) > len(before) {
+			t.Errorf("descriptor leak: %d open before the test, %d after; new: %v", len(before), len(after), leaked)
+		}
+	})
+}
+
+// waitUntil polls cond every millisecond until it holds, and fails the
+// test if it does not within d.
+func waitUntil(t testing.TB, d time.Duration, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(d)
+	tick := time.NewTicker(time.Millisecond)
+	defer tick.Stop()
+	for !cond() {
+		if time.Now().After(deadline) {
+			require.FailNowf(t, "timed out", "after %v: %s", d, what)
+		}
+		<-tick.C
+	}
+}
+
+// processGone reports whether pid names no live process (a zombie counts
+// as gone: it has exited and only waits to be reaped).
+func processGone(pid int) bool {
+	if err := syscall.Kill(pid, 0); err != nil {
+		return true
+	}
+	return !processAlive(pid)
+}
+
+// timeUntilGone waits (up to limit) for pid to exit and returns how long
+// that took from start, and whether it did.
+func timeUntilGone(pid int, start time.Time, limit time.Duration) (time.Duration, bool) {
+	tick := time.NewTicker(100 * time.Microsecond)
+	defer tick.Stop()
+	for !processGone(pid) {
+		if time.Since(start) > limit {
+			return time.Since(start), false
+		}
+		<-tick.C
+	}
+	return time.Since(start), true
+}
+
+// A journal is a file of JSON lines that processes append records to,
+// one write(2) each, so that what a process wrote before it was killed is
+// all there, whole, afterwards; the manager cannot carry such reports,
+// since some tests kill it.
+type journal string
+
+// newJournal returns a new, empty journal in the test's temporary
+// directory.
+func newJournal(t testing.TB, name string) journal {
+	t.Helper()
+	p := filepath.Join(t.TempDir(), name+".jsonl")
+	require.NoError(t, os.WriteFile(p, nil, 0o600))
+	return journal(p)
+}
+
+// journalWriter appends records to a journal.
+type journalWriter struct{ f *os.File }
+
+func openJournal(j journal) (*journalWriter, error) {
+	f, err := os.OpenFile(string(j), os.O_WRONLY|os.O_APPEND, 0)
+	if err != nil {
+		return nil, err
+	}
+	return &journalWriter{f: f}, nil
+}
+
+// add appends v as one line, in one write.
+func (w *journalWriter) add(v any) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+	_, err = w.f.Write(append(b, '\n'))
+	return err
+}
+
+func (w *journalWriter) Close() error { return w.f.Close() }
+
+// readJournal decodes every record of j.
+func readJournal[T any](t testing.TB, j journal) []T {
+	t.Helper()
+	f, err := os.Open(string(j))
+	require.NoError(t, err)
+	defer f.Close()
+	var out []T
+	sc := bufio.NewScanner(f)
+	sc.Buffer(nil, 1<<20)
+	for sc.Scan() {
+		var v T
+		require.NoError(t, json.Unmarshal(sc.Bytes(), &v), "journal line %q", sc.Text())
+		out = append(out, v)
+	}
+	require.NoError(t, sc.Err())
+	return out
+}
+
+// killAfter waits d (the fault's injection point, chosen at random by the
+// caller; nothing waits for it to be right) and SIGKILLs p, unless ctx
+// ends first. A process that has exited already is no error.
+func killAfter(ctx context.Context, p *manager.Process, d time.Duration) error {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	if err := p.Signal(syscall.SIGKILL); err != nil && !errors.Is(err, os.ErrProcessDone) {
+		return err
+	}
+	return nil
+}
+
+// waitDone waits for p to exit within ctx, killing it if ctx ends first,
+// and returns how it ended (as Process.Wait).
+func waitDone(ctx context.Context, p *manager.Process) error {
+	select {
+	case <-p.Done():
+	case <-ctx.Done():
+		p.Signal(syscall.SIGKILL)
+		<-p.Done()
+	}
+	return p.Wait()
+}
+
+// longContext is testContext with a longer bound, for the suites that run
+// many rounds.
+func longContext(t testing.TB, d time.Duration) context.Context {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), d)
+	t.Cleanup(cancel)
+	return ctx
+}
+
+// requireErrorIsOrNil requires err to match want, or to be nil when want
+// is nil.
+func requireErrorIsOrNil(t testing.TB, want, err error) {
+	t.Helper()
+	if want == nil {
+		require.NoError(t, err)
+		return
+	}
+	require.ErrorIs(t, err, want)
+}

@@ -1,0 +1,167 @@
+package manager
+
+import (
+	"context"
+)
+
+type eventKind struct{}
+
+func (eventKind) typeID() string { return typeEvent }
+
+type barrierKind struct{}
+
+func (barrierKind) typeID() string { return typeBarrier }
+
+// An Event is a proxy to a shared flag in a manager that callers can wait
+// for, Python's manager.Event(). It starts clear.
+//
+// An Event is safe for concurrent use, and can be passed to Fork or
+// stored in another shared object.
+type Event struct {
+	handle[eventKind]
+}
+
+// NewEvent creates a clear shared event and returns a proxy to it. The
+// event is freed once every proxy to it, in every process, is closed (or
+// its process has exited). It blocks for one round trip.
+func NewEvent(ctx context.Context, s Session) (*Event, error) {
+	h, err := newObject[eventKind](ctx, s, "", false)
+	if err != nil {
+		return nil, err
+	}
+	return &Event{h}, nil
+}
+
+// OpenEvent returns a proxy to the shared event named name, creating a
+// clear one if there is none. It lives until Client.Delete(name) or the
+// manager's shutdown. A name taken by an object of another type gives an
+// error satisfying errors.Is(err, ErrWrongType). It blocks for one round
+// trip.
+func OpenEvent(ctx context.Context, s Session, name string) (*Event, error) {
+	h, err := newObject[eventKind](ctx, s, name, true)
+	if err != nil {
+		return nil, err
+	}
+	return &Event{h}, nil
+}
+
+// Set sets the flag and wakes every waiter (Python's event.set()). It
+// does not block.
+func (e *Event) Set(ctx context.Context) error {
+	return e.call(ctx, "Set", nil)
+}
+
+// Clear clears the flag (Python's event.clear()). It does not block.
+func (e *Event) Clear(ctx context.Context) error {
+	return e.call(ctx, "Clear", nil)
+}
+
+// IsSet reports whether the flag is set (Python's event.is_set()). It
+// does not block.
+func (e *Event) IsSet(ctx context.Context) (bool, error) {
+	var ok bool
+	err := e.call(ctx, "IsSet", &ok)
+	return ok, err
+}
+
+// Wait blocks until the flag is set, returning nil at once if it is set
+// already (Python's event.wait(); ctx's deadline is the timeout). A Wait
+// waiting when Set was called returns nil even if Clear followed. When
+// ctx ends first it returns an error satisfying errors.Is(err, ctx.Err())
+// (Python's wait returning False).
+func (e *Event) Wait(ctx context.Context) error {
+	return e.call(ctx, "Wait", nil)
+}
+
+// A Barrier is a proxy to a shared barrier in a manager, Python's
+// manager.Barrier(parties): Wait blocks until parties callers, in any
+// processes, have called it, then lets them all go on. It is reusable:
+// the next Wait starts a new round.
+//
+// The barrier breaks when a waiting caller's ctx ends, when a waiting
+// caller's process dies, or when Abort is called: every waiting and later
+// Wait returns an error satisfying errors.Is(err, ErrBrokenBarrier) until
+// Reset. Python's action and timeout arguments have no counterpart: run
+// the action in the caller whose Wait returned 0, and use ctx deadlines.
+//
+// A Barrier is safe for concurrent use, and can be passed to Fork or
+// stored in another shared object.
+type Barrier struct {
+	handle[barrierKind]
+}
+
+// NewBarrier creates a shared barrier for parties callers (parties >= 1,
+// else an error satisfying errors.Is(err, ErrBadArguments)) and returns a
+// proxy to it. The barrier is freed once every proxy to it, in every
+// process, is closed (or its process has exited). It blocks for one round
+// trip.
+func NewBarrier(ctx context.Context, s Session, parties int) (*Barrier, error) {
+	h, err := newObject[barrierKind](ctx, s, "", false, parties)
+	if err != nil {
+		return nil, err
+	}
+	return &Barrier{h}, nil
+}
+
+// OpenBarrier returns a proxy to the shared barrier named name, creating
+// it for parties callers if there is none (parties is ignored otherwise).
+// It lives until Client.Delete(name) or the manager's shutdown. A name
+// taken by an object of another type gives an error satisfying
+// errors.Is(err, ErrWrongType). It blocks for one round trip.
+func OpenBarrier(ctx context.Context, s Session, name string, parties int) (*Barrier, error) {
+	h, err := newObject[barrierKind](ctx, s, name, true, parties)
+	if err != nil {
+		return nil, err
+	}
+	return &Barrier{h}, nil
+}
+
+// Wait blocks until parties callers, this one included, have called Wait
+// (Python's barrier.wait(); ctx's deadline is the timeout), then returns
+// this caller's arrival index in the round, 0 to parties-1. It returns an
+// error satisfying errors.Is(err, ErrBrokenBarrier) if the barrier is or
+// becomes broken. When ctx ends first, Wait breaks the barrier (as
+// Python's does on a timeout) and returns an error satisfying
+// errors.Is(err, ctx.Err()).
+func (b *Barrier) Wait(ctx context.Context) (int, error) {
+	var i int
+	err := b.call(ctx, "Wait", &i)
+	return i, err
+}
+
+// Abort breaks the barrier (Python's barrier.abort()): waiting and later
+// Waits fail with ErrBrokenBarrier until Reset. It does not block.
+func (b *Barrier) Abort(ctx context.Context) error {
+	return b.call(ctx, "Abort", nil)
+}
+
+// Reset returns the barrier to its initial, unbroken state (Python's
+// barrier.reset()); callers waiting in the current round get
+// ErrBrokenBarrier. It does not block.
+func (b *Barrier) Reset(ctx context.Context) error {
+	return b.call(ctx, "Reset", nil)
+}
+
+// Parties returns the number of callers needed to pass the barrier
+// (Python's barrier.parties). It does not block.
+func (b *Barrier) Parties(ctx context.Context) (int, error) {
+	var n int
+	err := b.call(ctx, "Parties", &n)
+	return n, err
+}
+
+// NWaiting returns the number of callers waiting in the current round
+// (Python's barrier.n_waiting). It does not block.
+func (b *Barrier) NWaiting(ctx context.Context) (int, error) {
+	var n int
+	err := b.call(ctx, "NWaiting", &n)
+	return n, err
+}
+
+// Broken reports whether the barrier is broken (Python's
+// barrier.broken). It does not block.
+func (b *Barrier) Broken(ctx context.Context) (bool, error) {
+	var ok bool
+	err := b.call(ctx, "Broken", &ok)
+	return ok, err
+}

@@ -1,0 +1,211 @@
+package manager_test
+
+import (
+	"context"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/goproc/manager"
+)
+
+func init() {
+	// lock.increment increments a plain (non-atomic) Value under the lock:
+	// without mutual exclusion across processes, increments would be lost.
+	manager.RegisterWorker("lock.increment", func(ctx context.Context, c *manager.Client, args manager.Args) error {
+		var lock *manager.Lock
+		var v *manager.Value[int]
+		if err := args.Decode(&lock, &v); err != nil {
+			return err
+		}
+		for j := 0; j < 25; j++ {
+			if err := lock.Acquire(ctx); err != nil {
+				return err
+			}
+			n, err := v.Load(ctx)
+			if err == nil {
+				err = v.Store(ctx, n+1)
+			}
+			if rerr := lock.Release(ctx); err == nil {
+				err = rerr
+			}
+			if err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	manager.RegisterWorker("rlock.increment", func(ctx context.Context, c *manager.Client, args manager.Args) error {
+		var lock *manager.RLock
+		var v *manager.Value[int]
+		if err := args.Decode(&lock, &v); err != nil {
+			return err
+		}
+		for j := 0; j < 25; j++ {
+			if err := lock.Acquire(ctx); err != nil {
+				return err
+			}
+			if err := lock.Acquire(ctx); err != nil { // reentrant
+				return err
+			}
+			n, err := v.Load(ctx)
+			if err == nil {
+				err = v.Store(ctx, n+1)
+			}
+			for k := 0; k < 2; k++ {
+				if rerr := lock.Release(ctx); err == nil {
+					err = rerr
+				}
+			}
+			if err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	manager.RegisterWorker("lock.acquire-and-exit", func(ctx context.Context, c *manager.Client, args manager.Args) error {
+		var lock *manager.Lock
+		if err := args.Decode(&lock); err != nil {
+			return err
+		}
+		return lock.Acquire(ctx) // and exit holding it
+	})
+}
+
+func TestLockMethods(t *testing.T) {
+	ctx := testContext(t)
+	m := startManager(t, manager.InProcess())
+	lock, err := manager.NewLock(ctx, m)
+	require.NoError(t, err)
+
+	require.NoError(t, lock.Acquire(ctx))
+	locked, err := lock.Locked(ctx)
+	require.NoError(t, err)
+	assert.True(t, locked)
+	ok, err := lock.TryAcquire(ctx)
+	require.NoError(t, err)
+	assert.False(t, ok, "a Lock is not reentrant, even for its holder")
+	require.NoError(t, lock.Release(ctx))
+	assert.ErrorIs(t, lock.Release(ctx), manager.ErrNotHeld)
+	locked, err = lock.Locked(ctx)
+	require.NoError(t, err)
+	assert.False(t, locked)
+	ok, err = lock.TryAcquire(ctx)
+	require.NoError(t, err)
+	assert.True(t, ok)
+	released := make(chan error, 1)
+	go func() { released <- lock.Release(ctx) }()
+	require.NoError(t, <-released, "any goroutine of the holding process may release")
+
+	// Another process may not release it.
+	otherProcess := secondSession(t, m)
+	theirs, err := manager.OpenLock(ctx, otherProcess, "theirs")
+	require.NoError(t, err)
+	require.NoError(t, theirs.Acquire(ctx))
+	mine, err := manager.OpenLock(ctx, m, "theirs")
+	require.NoError(t, err)
+	assert.ErrorIs(t, mine.Release(ctx), manager.ErrNotHeld)
+	require.NoError(t, theirs.Release(ctx))
+}
+
+// TestLockTimedOutAcquireIsWithdrawn checks that an Acquire that gives up
+// never leaves the lock held by a caller that went away.
+func TestLockTimedOutAcquireIsWithdrawn(t *testing.T) {
+	ctx := testContext(t)
+	m := startManager(t, manager.InProcess())
+	lock, err := manager.OpenLock(ctx, m, "l")
+	require.NoError(t, err)
+	waiter, err := manager.OpenLock(ctx, secondSession(t, m), "l")
+	require.NoError(t, err)
+
+	require.NoError(t, lock.Acquire(ctx))
+	err = waiter.Acquire(expiring(t))
+	assert.ErrorIs(t, err, context.DeadlineExceeded)
+	cancelled, cancel := context.WithCancel(ctx)
+	cancel()
+	assert.ErrorIs(t, waiter.Acquire(cancelled), context.Canceled)
+	require.NoError(t, lock.Release(ctx))
+
+	locked, err := lock.Locked(ctx)
+	require.NoError(t, err)
+	assert.False(t, locked, "the lock was not handed to the withdrawn waiter")
+	ok, err := waiter.TryAcquire(ctx)
+	require.NoError(t, err)
+	assert.True(t, ok)
+	assert.ErrorIs(t, lock.Release(ctx), manager.ErrNotHeld)
+	require.NoError(t, waiter.Release(ctx))
+}
+
+func TestLockContentionAcrossProcesses(t *testing.T) {
+	ctx := testContext(t)
+	m := startManager(t)
+	lock, err := manager.NewLock(ctx, m)
+	require.NoError(t, err)
+	v, err := manager.NewValue(ctx, m, 0)
+	require.NoError(t, err)
+	runWorkers(ctx, t, m, 4, "lock.increment", lock, v)
+	n, err := v.Load(ctx)
+	require.NoError(t, err)
+	assert.Equal(t, 100, n)
+}
+
+func TestLockAbandonedByDeadProcess(t *testing.T) {
+	ctx := testContext(t)
+	m := startManager(t, manager.InProcess())
+	lock, err := manager.NewLock(ctx, m)
+	require.NoError(t, err)
+
+	runWorkers(ctx, t, m, 1, "lock.acquire-and-exit", lock)
+	err = lock.Acquire(ctx) // waits until the manager has seen the worker go
+	assert.ErrorIs(t, err, manager.ErrAbandoned)
+	locked, err := lock.Locked(ctx)
+	require.NoError(t, err)
+	assert.True(t, locked, "the caller holds the lock despite the error")
+	require.NoError(t, lock.Release(ctx))
+	require.NoError(t, lock.Acquire(ctx), "abandonment is reported once")
+	require.NoError(t, lock.Release(ctx))
+}
+
+func TestRLockIsReentrantPerProxy(t *testing.T) {
+	ctx := testContext(t)
+	m := startManager(t, manager.InProcess())
+	r, err := manager.OpenRLock(ctx, m, "r")
+	require.NoError(t, err)
+	sameProcess, err := manager.OpenRLock(ctx, m, "r")
+	require.NoError(t, err)
+
+	require.NoError(t, r.Acquire(ctx))
+	ok, err := r.TryAcquire(ctx)
+	require.NoError(t, err)
+	assert.True(t, ok, "reentrant through the same proxy")
+	ok, err = sameProcess.TryAcquire(ctx)
+	require.NoError(t, err)
+	assert.False(t, ok, "another proxy is another owner, even in this process")
+	assert.ErrorIs(t, sameProcess.Acquire(expiring(t)), context.DeadlineExceeded)
+	assert.ErrorIs(t, sameProcess.Release(ctx), manager.ErrNotHeld)
+
+	require.NoError(t, r.Release(ctx))
+	locked, err := r.Locked(ctx)
+	require.NoError(t, err)
+	assert.True(t, locked, "one level is still held")
+	require.NoError(t, r.Release(ctx))
+	assert.ErrorIs(t, r.Release(ctx), manager.ErrNotHeld)
+	ok, err = sameProcess.TryAcquire(ctx)
+	require.NoError(t, err)
+	assert.True(t, ok, "free once every level is released, and not handed to the withdrawn waiter")
+	require.NoError(t, sameProcess.Release(ctx))
+}
+
+func TestRLockContentionAcrossProcesses(t *testing.T) {
+	ctx := testContext(t)
+	m := startManager(t, manager.InProcess())
+	lock, err := manager.NewRLock(ctx, m)
+	require.NoError(t, err)
+	v, err := manager.NewValue(ctx, m, 0)
+	require.NoError(t, err)
+	runWorkers(ctx, t, m, 4, "rlock.increment", lock, v)
+	n, err := v.Load(ctx)
+	require.NoError(t, err)
+	assert.Equal(t, 100, n)
+}
