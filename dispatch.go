@@ -114,6 +114,8 @@ type panicError struct{ msg string }
 
 func (e *panicError) Error() string { return "panic: " + e.msg }
 
+var rawMessageType = reflect.TypeFor[msgpack.RawMessage]()
+
 // decodeArgs decodes a msgpack array of arguments into values of the
 // given types, appending them to in.
 func (c *serverConn) decodeArgs(args []byte, types []reflect.Type, in []reflect.Value) ([]reflect.Value, error) {
@@ -127,6 +129,16 @@ func (c *serverConn) decodeArgs(args []byte, types []reflect.Type, in []reflect.
 		return nil, fmt.Errorf("got %d arguments, want %d", n, len(types))
 	}
 	for i, t := range types {
+		if t == rawMessageType {
+			// The built-in types take their keys and values encoded:
+			// copy them out of the frame without going through reflection.
+			raw, err := c.dec.DecodeRaw()
+			if err != nil {
+				return nil, fmt.Errorf("argument %d (%s): %v", i+1, t, err)
+			}
+			in = append(in, reflect.ValueOf(msgpack.RawMessage(raw)))
+			continue
+		}
 		v := reflect.New(t).Elem()
 		if err := decodeValue(c.dec, v); err != nil {
 			return nil, fmt.Errorf("argument %d (%s): %v", i+1, t, err)

@@ -1,7 +1,7 @@
 package manager_test
 
 import (
-	"bufio"
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -221,21 +221,20 @@ func (w *journalWriter) add(v any) error {
 
 func (w *journalWriter) Close() error { return w.f.Close() }
 
-// readJournal decodes every record of j.
+// readJournal decodes every record of j. A last line still being written
+// (no newline yet: the journal is read while processes write it) is left
+// for the next read.
 func readJournal[T any](t testing.TB, j journal) []T {
 	t.Helper()
-	f, err := os.Open(string(j))
+	b, err := os.ReadFile(string(j))
 	require.NoError(t, err)
-	defer f.Close()
+	lines := bytes.Split(b, []byte("\n"))
 	var out []T
-	sc := bufio.NewScanner(f)
-	sc.Buffer(nil, 1<<20)
-	for sc.Scan() {
+	for _, line := range lines[:len(lines)-1] {
 		var v T
-		require.NoError(t, json.Unmarshal(sc.Bytes(), &v), "journal line %q", sc.Text())
+		require.NoError(t, json.Unmarshal(line, &v), "journal line %q", line)
 		out = append(out, v)
 	}
-	require.NoError(t, sc.Err())
 	return out
 }
 

@@ -560,11 +560,12 @@ type chaosObjects struct {
 	Items     *manager.JoinableQueue[int]
 	Seen      *manager.Dict[int, int] // item → times processed
 	Lock      *manager.Lock
-	Guarded   *manager.Value[int] // incremented by Load and Store, under Lock
-	Sections  *manager.Proxy      // Counter: critical sections completed
-	Abandoned *manager.Proxy      // Counter: Acquires that reported ErrAbandoned
-	Sem       *manager.Semaphore  // chaosPermits permits
-	Stop      *manager.Event      // set when no more items will come
+	Guarded   *manager.Value[int]     // incremented by Load and Store, under Lock
+	Sections  *manager.Proxy          // Counter: critical sections completed
+	Abandoned *manager.Proxy          // Counter: Acquires that reported ErrAbandoned
+	Sem       *manager.Semaphore      // chaosPermits permits
+	Stop      *manager.Event          // set when no more items will come
+	Started   *manager.Dict[int, int] // pid → 1 once the worker works
 }
 
 const chaosPermits = 2
@@ -573,6 +574,9 @@ func init() {
 	manager.RegisterWorker("faults.chaos", func(ctx context.Context, c *manager.Client, args manager.Args) error {
 		var o chaosObjects
 		if err := args.Decode(&o); err != nil {
+			return err
+		}
+		if err := o.Started.Store(ctx, os.Getpid(), 1); err != nil {
 			return err
 		}
 		for {
@@ -658,6 +662,8 @@ func newChaosObjects(ctx context.Context, t testing.TB, m *manager.Manager) *cha
 	require.NoError(t, err)
 	o.Stop, err = manager.NewEvent(ctx, m)
 	require.NoError(t, err)
+	o.Started, err = manager.NewDict[int, int](ctx, m)
+	require.NoError(t, err)
 	return o
 }
 
@@ -689,11 +695,18 @@ func runChaos(ctx context.Context, t *testing.T, b budget) chaosStats {
 			require.NoError(t, o.Items.Put(ctx, st.items+i))
 		}
 		st.items += itemsPerRound
-		// Kill a worker at a random point of its work (or of its start).
+		// Kill a worker at a random point of its work, or, one round in
+		// five, of whatever it is doing, starting up included.
 		i := rand.IntN(len(live))
 		victim := live[i]
 		live = append(live[:i], live[i+1:]...)
-		require.NoError(t, killAfter(ctx, victim, time.Duration(rand.IntN(10000))*time.Microsecond))
+		if rand.IntN(5) > 0 {
+			waitUntil(t, 20*time.Second, "the victim works", func() bool {
+				ok, err := o.Started.Has(ctx, victim.Pid())
+				return err == nil && ok
+			})
+		}
+		require.NoError(t, killAfter(ctx, victim, time.Duration(rand.IntN(20000))*time.Microsecond))
 		var exit *manager.ExitError
 		require.ErrorAs(t, waitDone(ctx, victim), &exit)
 		require.Equal(t, syscall.SIGKILL, exit.Signal, "the victim died of the kill: %v", exit)

@@ -7,7 +7,6 @@ import (
 	"errors"
 	"fmt"
 	"hash/fnv"
-	"math"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
@@ -27,9 +26,20 @@ import (
 // (wall-clock times, comparable across processes on one machine; inputs
 // and outputs), while the parent SIGKILLs some of them. porcupine then
 // checks that each object's history is linearizable against a sequential
-// model of its type. An operation whose process was killed before it
-// returned has an unknown outcome and no return time (infinity): it may
-// have taken effect at any point after its call, or never.
+// model of its type.
+//
+// An operation cut off by a kill has an unknown outcome: it may have
+// taken effect, or not (the request may never have left the process).
+// The models allow both. Its return time is not left at infinity but
+// bounded by a fence: each worker holds a Lock of its own from before its
+// first operation, and once the parent has acquired a victim's lock (the
+// manager released it on ending the dead session), every request the
+// victim had sent has run: the manager executes what a connection carried
+// before it reads its end, and ends a session only after all of its
+// connections have ended. That is sound, and it keeps the search small
+// (with infinite return times, a killed queue operation stays concurrent
+// with everything after it, and the check of a few hundred operations
+// could run for seconds).
 
 // linRecord is one journal record: an operation's call, or its return.
 type linRecord struct {
@@ -75,7 +85,12 @@ func init() {
 		var o linObjects
 		var j journal
 		var client, ops int
-		if err := args.Decode(&o, &j, &client, &ops); err != nil {
+		var fence *manager.Lock
+		if err := args.Decode(&o, &j, &client, &ops, &fence); err != nil {
+			return err
+		}
+		// Held until the process ends: see the fence above.
+		if err := fence.Acquire(ctx); err != nil {
 			return err
 		}
 		w, err := openJournal(j)
@@ -114,8 +129,11 @@ func randomLinOp(client, seq int) linRecord {
 		r.Key = linKeys[rand.IntN(len(linKeys))]
 		r.Arg = rand.IntN(4)
 	default:
+		// More gets than puts keep the queue short, so that each put
+		// is soon seen by a get: items that stayed in the queue in an
+		// undecided order would multiply the checker's search.
 		r.Obj = "queue"
-		r.Op = []string{"put", "tryget"}[rand.IntN(2)]
+		r.Op = []string{"put", "put", "tryget", "tryget", "tryget"}[rand.IntN(5)]
 		r.Arg = client*1_000_000 + seq // every item is unique
 	}
 	return r
@@ -159,28 +177,24 @@ func runLinOp(ctx context.Context, o *linObjects, call linRecord) linRecord {
 	return r
 }
 
-// The sequential models.
+// The sequential specifications: what an operation returns and the state
+// it leaves, given the state it finds.
 
-var valueModel = porcupine.Model{
-	Init: func() any { return 0 },
-	Step: func(state, input, output any) (bool, any) {
-		st, in, out := state.(int), input.(linInput), output.(linOutput)
-		switch in.Op {
-		case "load":
-			return out.Unknown || out.Out == st, st
-		case "store":
-			return true, in.Arg
-		case "add":
-			return out.Unknown || out.Out == st+in.Arg, st + in.Arg
-		case "cas":
-			if st == in.Arg {
-				return out.Unknown || out.OK, in.Arg2
-			}
-			return out.Unknown || !out.OK, st
+func applyValue(st int, in linInput) (int, linOutput) {
+	switch in.Op {
+	case "load":
+		return st, linOutput{Out: st}
+	case "store":
+		return in.Arg, linOutput{}
+	case "add":
+		return st + in.Arg, linOutput{Out: st + in.Arg}
+	case "cas":
+		if st == in.Arg {
+			return in.Arg2, linOutput{OK: true}
 		}
-		return false, st
-	},
-	DescribeOperation: describeLinOp,
+		return st, linOutput{}
+	}
+	panic("unknown value operation " + in.Op)
 }
 
 // dictEntry is one key's state: the Dict model is partitioned by key.
@@ -189,7 +203,57 @@ type dictEntry struct {
 	ok bool
 }
 
-var dictModel = porcupine.Model{
+func applyDict(st dictEntry, in linInput) (dictEntry, linOutput) {
+	switch in.Op {
+	case "load":
+		return st, linOutput{Out: st.v, OK: st.ok}
+	case "store":
+		return dictEntry{in.Arg, true}, linOutput{}
+	case "delete":
+		return dictEntry{}, linOutput{OK: st.ok}
+	case "add":
+		return dictEntry{st.v + in.Arg, true}, linOutput{Out: st.v + in.Arg}
+	}
+	panic("unknown dict operation " + in.Op)
+}
+
+func applyQueue(st []int, in linInput) ([]int, linOutput) {
+	switch in.Op {
+	case "put":
+		return append(slices.Clip(st), in.Arg), linOutput{}
+	case "tryget":
+		if len(st) == 0 {
+			return st, linOutput{}
+		}
+		return st[1:], linOutput{Out: st[0], OK: true}
+	}
+	panic("unknown queue operation " + in.Op)
+}
+
+// linStep makes a porcupine step from a specification: an operation with
+// a known output must have returned what the specification says; one cut
+// off by a kill may have taken effect or not.
+func linStep[S any](apply func(S, linInput) (S, linOutput)) func(state, input, output any) []any {
+	return func(state, input, output any) []any {
+		st, in, out := state.(S), input.(linInput), output.(linOutput)
+		next, want := apply(st, in)
+		switch {
+		case out.Unknown:
+			return []any{st, next}
+		case out == want:
+			return []any{next}
+		}
+		return nil
+	}
+}
+
+var valueModel = (&porcupine.NondeterministicModel{
+	Init:              func() []any { return []any{0} },
+	Step:              linStep(applyValue),
+	DescribeOperation: describeLinOp,
+}).ToModel()
+
+var dictModel = (&porcupine.NondeterministicModel{
 	Partition: func(history []porcupine.Operation) [][]porcupine.Operation {
 		byKey := map[string][]porcupine.Operation{}
 		for _, op := range history {
@@ -202,40 +266,14 @@ var dictModel = porcupine.Model{
 		}
 		return out
 	},
-	Init: func() any { return dictEntry{} },
-	Step: func(state, input, output any) (bool, any) {
-		st, in, out := state.(dictEntry), input.(linInput), output.(linOutput)
-		switch in.Op {
-		case "load":
-			return out.Unknown || (out.OK == st.ok && out.Out == st.v), st
-		case "store":
-			return true, dictEntry{in.Arg, true}
-		case "delete":
-			return out.Unknown || out.OK == st.ok, dictEntry{}
-		case "add":
-			sum := st.v + in.Arg
-			return out.Unknown || out.Out == sum, dictEntry{sum, true}
-		}
-		return false, st
-	},
+	Init:              func() []any { return []any{dictEntry{}} },
+	Step:              linStep(applyDict),
 	DescribeOperation: describeLinOp,
-}
+}).ToModel()
 
-var queueModel = porcupine.Model{
-	Init: func() any { return []int(nil) },
-	Step: func(state, input, output any) (bool, any) {
-		st, in, out := state.([]int), input.(linInput), output.(linOutput)
-		switch in.Op {
-		case "put":
-			return true, append(slices.Clip(st), in.Arg)
-		case "tryget":
-			if len(st) == 0 {
-				return out.Unknown || !out.OK, st
-			}
-			return out.Unknown || (out.OK && out.Out == st[0]), st[1:]
-		}
-		return false, st
-	},
+var queueModel = (&porcupine.NondeterministicModel{
+	Init:  func() []any { return []any{[]int(nil)} },
+	Step:  linStep(applyQueue),
 	Equal: func(a, b any) bool { return slices.Equal(a.([]int), b.([]int)) },
 	// The checker caches the states it has seen: hashing them spares it
 	// most comparisons of long queues.
@@ -248,21 +286,23 @@ var queueModel = porcupine.Model{
 	},
 	DescribeOperation: describeLinOp,
 	DescribeState:     func(state any) string { return fmt.Sprint(state) },
-}
+}).ToModel()
 
 func describeLinOp(input, output any) string {
 	in, out := input.(linInput), output.(linOutput)
 	result := fmt.Sprintf("%d %v", out.Out, out.OK)
 	if out.Unknown {
-		result = "killed"
+		result = "cut off by a kill"
 	}
 	return fmt.Sprintf("%s(%s %d %d) → %s", in.Op, in.Key, in.Arg, in.Arg2, result)
 }
 
 // linHistories turns journal records into a porcupine history per object.
-// It fails the test on an operation that returned an error: none should,
-// since only whole processes are killed.
-func linHistories(t testing.TB, records []linRecord) (map[string][]porcupine.Operation, int) {
+// An operation cut off by a kill returns, with an unknown outcome, at its
+// client's fence (fences: wall-clock ns by client). It fails the test on
+// an operation that returned an error: none should, since only whole
+// processes are killed.
+func linHistories(t testing.TB, records []linRecord, fences map[int]int64) (map[string][]porcupine.Operation, int) {
 	t.Helper()
 	type key struct{ client, seq int }
 	calls := map[key]linRecord{}
@@ -281,13 +321,14 @@ func linHistories(t testing.TB, records []linRecord) (map[string][]porcupine.Ope
 			ClientId: c.Client,
 			Input:    linInput{Op: c.Op, Key: c.Key, Arg: c.Arg, Arg2: c.Arg2},
 			Call:     c.T,
-			Output:   linOutput{Unknown: true},
-			Return:   math.MaxInt64, // killed: the outcome is unknown
 		}
 		if r, ok := returns[k]; ok {
 			require.Empty(t, r.Err, "operation %s.%s of client %d failed", c.Obj, c.Op, c.Client)
 			op.Output, op.Return = linOutput{Out: r.Out, OK: r.OK}, r.T
 		} else {
+			fence, ok := fences[c.Client]
+			require.True(t, ok, "client %d has an operation cut off, but was not killed", c.Client)
+			op.Output, op.Return = linOutput{Unknown: true}, fence
 			pending++
 		}
 		histories[c.Obj] = append(histories[c.Obj], op)
@@ -322,15 +363,19 @@ func checkLinearizable(ctx context.Context, t *testing.T, cfg linearizabilityCon
 	type worker struct {
 		p      *manager.Process
 		client int
+		fence  *manager.Lock
 	}
 	var live []worker
 	clients := 0
 	fork := func() {
-		p, err := m.Fork(ctx, "faults.linear", o, j, clients, cfg.ops)
+		fence, err := manager.NewLock(ctx, m)
 		require.NoError(t, err)
-		live = append(live, worker{p, clients})
+		p, err := m.Fork(ctx, "faults.linear", o, j, clients, cfg.ops, fence)
+		require.NoError(t, err)
+		live = append(live, worker{p, clients, fence})
 		clients++
 	}
+	fences := map[int]int64{}
 	for range cfg.workers {
 		fork()
 	}
@@ -345,13 +390,18 @@ func checkLinearizable(ctx context.Context, t *testing.T, cfg linearizabilityCon
 		})
 		require.NoError(t, killAfter(ctx, victim.p, time.Duration(rand.IntN(5000))*time.Microsecond))
 		<-victim.p.Done()
+		// Abandoned, or released by a victim that had finished.
+		if err := victim.fence.Acquire(ctx); !errors.Is(err, manager.ErrAbandoned) {
+			require.NoError(t, err)
+		}
+		fences[victim.client] = time.Now().UnixNano()
 		fork()
 	}
 	for _, w := range live {
 		require.NoError(t, waitDone(ctx, w.p))
 	}
 
-	histories, pending := linHistories(t, readJournal[linRecord](t, j))
+	histories, pending := linHistories(t, readJournal[linRecord](t, j), fences)
 	total := 0
 	for _, obj := range []string{"value", "dict", "queue"} {
 		h := histories[obj]

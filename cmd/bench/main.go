@@ -26,6 +26,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"runtime/pprof"
 	"strings"
 	"time"
 
@@ -42,6 +43,8 @@ var (
 	compare = flag.Bool("compare", false, "also run Python's Manager and the Go anchors (L1, L4 Redis, L5, L6) and print a table of ratios")
 	runs    = flag.Int("runs", 1, "with -compare: run everything this many times, interleaved, and report medians")
 	anchors = flag.String("anchors", "", "the anchors directory (default: ../shared/anchors from the repository root)")
+	inProc  = flag.Bool("inprocess", false, "serve from this process (manager.InProcess) instead of a manager process: with -cpuprofile, profiles the server side of the multi-process workloads")
+	cpuProf = flag.String("cpuprofile", "", "write this process's CPU profile to `file` (the client side, or with -inprocess the server too)")
 )
 
 // A workload runs once and returns its rows.
@@ -72,7 +75,18 @@ func n(full, small int) int {
 func main() {
 	manager.Init() // a forked worker or the manager process runs its role here and exits
 	flag.Parse()
+	if *cpuProf != "" {
+		f, err := os.Create(*cpuProf)
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "bench:", err)
+			os.Exit(1)
+		}
+		pprof.StartCPUProfile(f)
+		defer f.Close()
+		defer pprof.StopCPUProfile()
+	}
 	if err := run(); err != nil {
+		pprof.StopCPUProfile()
 		fmt.Fprintln(os.Stderr, "bench:", err)
 		os.Exit(1)
 	}

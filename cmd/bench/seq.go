@@ -15,9 +15,14 @@ import (
 // The single-process workloads: one client (W1, W4, W6) or many
 // goroutines of one client (W8) against a manager process.
 
-// startManager starts a manager process; stop shuts it down.
+// startManager starts a manager process (or, with -inprocess, serves
+// from this process); stop shuts it down.
 func startManager(ctx context.Context) (m *manager.Manager, stop func(), err error) {
-	m, err = manager.Start(ctx)
+	var opts []manager.Option
+	if *inProc {
+		opts = append(opts, manager.InProcess())
+	}
+	m, err = manager.Start(ctx, opts...)
 	if err != nil {
 		return nil, nil, fmt.Errorf("start manager: %w", err)
 	}

@@ -41,9 +41,6 @@ type Region struct {
 // Ptr returns a pointer to the byte at off. off must be within the region.
 func (r *Region) Ptr(off int) unsafe.Pointer { return unsafe.Pointer(&r.mem[off]) }
 
-// Size returns the size of the mapping in bytes.
-func (r *Region) Size() int { return len(r.mem) }
-
 // File returns the memfd. It stays owned by the region.
 func (r *Region) File() *os.File { return r.file }
 

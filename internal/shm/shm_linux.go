@@ -14,9 +14,6 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// Supported reports whether this platform has shared memory regions.
-const Supported = true
-
 // Create makes a new zeroed region for n elements of elem bytes and
 // writes its header.
 func Create(kind uint32, elem, n int) (*Region, error) {

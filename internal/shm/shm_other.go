@@ -7,9 +7,6 @@ import (
 	"time"
 )
 
-// Supported reports whether this platform has shared memory regions.
-const Supported = false
-
 // Create fails with ErrNotSupported.
 func Create(kind uint32, elem, n int) (*Region, error) { return nil, ErrNotSupported }
 
