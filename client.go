@@ -94,6 +94,8 @@ type clientConn struct {
 	// only context.AfterFunc's own allocations.
 	interrupt   func()
 	interrupted chan struct{}
+	// readDeadline: a read deadline may be left from an earlier call.
+	readDeadline bool
 }
 
 // Connect opens a session with the manager serving at network, addr
@@ -162,6 +164,12 @@ func (c *Client) dial(ctx context.Context) (*clientConn, error) {
 	growSendBuffer(nc)
 	if c.info == (wire.ServerInfo{}) {
 		c.info = info // the first dial, in Connect, before c is shared: later dials only read it
+	} else if info.ID != c.info.ID {
+		// Another server answers at the address (the manager restarted):
+		// its objects are not ours, and object ids would collide.
+		nc.Close()
+		c.fail(ErrManagerGone)
+		return nil, fmt.Errorf("%w: a different manager now serves %s", ErrManagerGone, c.addr)
 	}
 	cc := &clientConn{nc: nc, r: r, dec: msgpack.NewDecoder(nil)}
 	cc.enc = msgpack.NewEncoder(&cc.w)
@@ -344,7 +352,15 @@ func (c *Client) dropConn(cc *clientConn) {
 // into out (a pointer, or nil to discard it).
 func (c *Client) call(ctx context.Context, object, handle uint64, method string, out any, args ...any) error {
 	if err := ctx.Err(); err != nil {
-		return fmt.Errorf("manager: %s: %w", method, err) // before taking a connection it would have to drop
+		// Before taking a connection it would have to drop; the client's
+		// own end (a worker's ctx ends because the manager did) comes first.
+		if c.closing.Load() {
+			return ErrClosed
+		}
+		if cerr := c.Err(); cerr != nil {
+			return cerr
+		}
+		return fmt.Errorf("manager: %s: %w", method, err)
 	}
 	cc, err := c.getConn(ctx)
 	if err != nil {
@@ -422,21 +438,51 @@ func (c *Client) callFailed(ctx context.Context, cc *clientConn, method string, 
 		return fmt.Errorf("manager: %s: %w", method, ctxErr)
 	}
 	// A broken connection: is the manager gone, or only this connection?
-	pctx, cancel := context.WithTimeout(context.Background(), probeTimeout)
-	defer cancel()
-	probe, perr := c.dial(pctx)
-	if perr != nil {
+	// If it is gone, the watcher sees its anchor connection close at once
+	// (all of a dead process's sockets close together); a failed dial of
+	// our own would prove nothing (a slow handshake, no descriptors left),
+	// so the watcher alone decides.
+	t := time.NewTimer(probeTimeout)
+	defer t.Stop()
+	select {
+	case <-c.done:
 		if c.closing.Load() {
 			return ErrClosed
 		}
-		c.fail(ErrManagerGone)
 		return c.Err()
+	case <-t.C:
 	}
-	c.putConn(probe)
 	return fmt.Errorf("manager: %s: connection lost during the call (it may or may not have run): %w", method, err)
 }
 
 var longAgo = time.Unix(1, 0)
+
+// pollFor is how long a call may wait for its reply before its context
+// is watched with context.AfterFunc, which allocates and takes the lock
+// of the context's parent on every call. Until then a read deadline (the
+// context's own, if sooner) bounds the wait, and most calls are answered
+// well within it; a cancellation in that time is seen when it elapses.
+const pollFor = time.Millisecond
+
+// pollMaxFrame is the largest request sent under that read deadline
+// alone. A request this small goes into the socket buffer at once (a
+// connection carries one call at a time, and the server has read the
+// previous one), so only the wait for the reply needs bounding; a larger
+// write could block, and its context is watched from the start.
+const pollMaxFrame = 64 << 10
+
+// watch arms the interrupt of cc's blocked reads and writes for when ctx
+// ends, and returns what stops it.
+func (cc *clientConn) watch(ctx context.Context) (stop func() bool) {
+	if cc.interrupt == nil {
+		cc.interrupted = make(chan struct{}, 1)
+		cc.interrupt = func() {
+			cc.nc.SetDeadline(longAgo)
+			cc.interrupted <- struct{}{}
+		}
+	}
+	return context.AfterFunc(ctx, cc.interrupt)
+}
 
 // roundTrip writes a request frame and reads until its response. If ctx
 // ends while waiting, it asks the server to withdraw the call and waits
@@ -444,18 +490,24 @@ var longAgo = time.Unix(1, 0)
 // (its result is returned, so nothing it did is lost) or was withdrawn.
 func (cc *clientConn) roundTrip(ctx context.Context, frame []byte, id uint64) (*wire.Response, error) {
 	var stop func() bool
+	polling := false // a read deadline of at most pollFor stands in for watch
 	if ctx.Done() != nil {
 		if err := ctx.Err(); err != nil {
 			return nil, err
 		}
-		if cc.interrupt == nil {
-			cc.interrupted = make(chan struct{}, 1)
-			cc.interrupt = func() {
-				cc.nc.SetDeadline(longAgo)
-				cc.interrupted <- struct{}{}
+		if len(frame) <= pollMaxFrame {
+			d := time.Now().Add(pollFor)
+			if cd, ok := ctx.Deadline(); ok && cd.Before(d) {
+				d = cd
 			}
+			cc.nc.SetReadDeadline(d)
+			cc.readDeadline, polling = true, true
+		} else {
+			stop = cc.watch(ctx)
 		}
-		stop = context.AfterFunc(ctx, cc.interrupt)
+	} else if cc.readDeadline {
+		cc.nc.SetReadDeadline(time.Time{})
+		cc.readDeadline = false
 	}
 	// disarm makes sure the interrupt cannot fire later, and clears it if
 	// it fired (taking its token, so the next call starts clean), so the
@@ -476,9 +528,19 @@ func (cc *clientConn) roundTrip(ctx context.Context, frame []byte, id uint64) (*
 	for {
 		body, err := cc.r.ReadFrame()
 		if err != nil {
+			if polling && isTimeout(err) && ctx.Err() == nil {
+				// A slow reply (a call that waits): watch ctx from now on.
+				// The Reader resumes a frame cut by the deadline.
+				polling = false
+				cc.nc.SetReadDeadline(time.Time{})
+				cc.readDeadline = false
+				stop = cc.watch(ctx)
+				continue
+			}
 			if cancelled || !isTimeout(err) || ctx.Err() == nil {
 				return nil, err
 			}
+			polling = false
 			disarm()
 			cancelled = true
 			var w wire.Buffer
@@ -498,6 +560,7 @@ func (cc *clientConn) roundTrip(ctx context.Context, frame []byte, id uint64) (*
 		}
 		if cancelled {
 			cc.nc.SetDeadline(time.Time{})
+			cc.readDeadline = false
 		}
 		return &cc.msg.Response, nil
 	}

@@ -136,7 +136,13 @@ func (c *serverConn) decodeArgs(args []byte, types []reflect.Type, in []reflect.
 			if err != nil {
 				return nil, fmt.Errorf("argument %d (%s): %v", i+1, t, err)
 			}
-			in = append(in, reflect.ValueOf(msgpack.RawMessage(raw)))
+			if i < len(c.rawArgs) {
+				// Addressed in place: boxing the slice would allocate.
+				c.rawArgs[i] = raw
+				in = append(in, reflect.ValueOf(&c.rawArgs[i]).Elem())
+			} else {
+				in = append(in, reflect.ValueOf(msgpack.RawMessage(raw)))
+			}
 			continue
 		}
 		v := reflect.New(t).Elem()

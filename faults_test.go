@@ -188,7 +188,7 @@ func TestManagerGoneInEveryProcess(t *testing.T) {
 		assert.True(t, r.Gone, "%s: got %q, want ErrManagerGone", r.What, r.Err)
 		assert.Less(t, took, time.Second, "%s: failed %v after the kill", r.What, took)
 	}
-	t.Logf("detect: %d calls and contexts in %d processes all saw ErrManagerGone, the slowest %v after the kill", len(all), workers+1, slowest)
+	t.Logf("detect: %d calls and contexts in %d processes ended, the slowest %v after the kill", len(all), workers+1, slowest)
 }
 
 func init() {

@@ -174,7 +174,16 @@ var decoderOwners sync.Map // *msgpack.Decoder → *Client
 // clients maps a manager's server id to this process's client of it.
 var clients sync.Map // [16]byte → *Client
 
-func registerClient(c *Client) { clients.Store(c.info.ID, c) }
+// registerClient makes c the client that proxies of its manager decoded
+// outside a reply bind to, unless another live client already is.
+func registerClient(c *Client) {
+	for {
+		prev, loaded := clients.LoadOrStore(c.info.ID, c)
+		if !loaded || prev.(*Client).Err() == nil || clients.CompareAndSwap(c.info.ID, prev, c) {
+			return
+		}
+	}
+}
 
 func unregisterClient(c *Client) { clients.CompareAndDelete(c.info.ID, c) }
 

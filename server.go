@@ -164,6 +164,9 @@ func (s *Server) Shutdown(ctx context.Context) error {
 
 	for _, c := range conns {
 		c.cancelBlocked(ErrClosed)
+		// A peer that stopped reading must not hold Shutdown up: replies
+		// still to send get a bounded time to leave.
+		c.nc.SetWriteDeadline(time.Now().Add(shutdownWriteGrace))
 	}
 	err := s.waitIdle(ctx)
 	s.mu.Lock()
@@ -203,6 +206,9 @@ func (s *Server) waitIdle(ctx context.Context) error {
 	}
 	return nil
 }
+
+// shutdownWriteGrace bounds each reply write once Shutdown has begun.
+const shutdownWriteGrace = 5 * time.Second
 
 // Close stops the server at once: like Shutdown with an expired context.
 func (s *Server) Close() error {

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"net"
 	"sync"
@@ -32,6 +33,10 @@ type serverConn struct {
 	dec    *msgpack.Decoder
 	argBuf bytes.Reader
 	msg    wire.Message
+	// rawArgs holds the encoded (msgpack.RawMessage) arguments of the
+	// request being dispatched; the method receives copies of the slices,
+	// so the next request may overwrite them.
+	rawArgs [4]msgpack.RawMessage
 
 	wmu sync.Mutex // guards w, enc and writes to nc
 	w   wire.Buffer
@@ -46,6 +51,10 @@ type serverConn struct {
 	// pinFn is c.pin as a func value, made once: a method value made per
 	// call would be a heap allocation on every request and reply.
 	pinFn func(wire.ProxyRef)
+	// collectFn is c.collect, likewise; pins are the objects the request
+	// being read carries (used only by the reading goroutine).
+	collectFn func(wire.ProxyRef)
+	pins      []uint64
 }
 
 func newServerConn(s *Server, nc net.Conn, r *wire.Reader, session callctx.SessionID) *serverConn {
@@ -60,6 +69,7 @@ func newServerConn(s *Server, nc net.Conn, r *wire.Reader, session callctx.Sessi
 	}
 	c.enc = msgpack.NewEncoder(&c.w)
 	c.pinFn = c.pin
+	c.collectFn = c.collect
 	growSendBuffer(nc)
 	return c
 }
@@ -74,7 +84,8 @@ func (c *serverConn) readLoop() {
 			return
 		}
 		m := &c.msg
-		if err := wire.Decode(body, m, c.pinFn); err != nil {
+		c.pins = c.pins[:0]
+		if err := wire.Decode(body, m, c.collectFn); err != nil {
 			// The frame boundary is intact, so the connection goes on;
 			// a request whose id we read gets the error as its reply.
 			c.srv.log.Debug("manager: malformed message", "err", err)
@@ -101,9 +112,19 @@ func (c *serverConn) readLoop() {
 	}
 }
 
+// collect notes a proxy a request carries; handle pins them once the
+// request is accepted.
+func (c *serverConn) collect(r wire.ProxyRef) {
+	if r.Server == c.srv.id {
+		c.pins = append(c.pins, r.ID)
+	}
+}
+
 // pin gives the session a reference to each proxy its request carries,
 // before the request runs, so an object handed to another process (or
-// stored in another object) cannot be freed in transit.
+// stored in another object) cannot be freed in transit. A reply's
+// proxies are counted the same way: each is owned by the proxy it
+// decodes into, and given back by its Close.
 func (c *serverConn) pin(r wire.ProxyRef) {
 	if r.Server == c.srv.id {
 		c.srv.objects.incref(r.ID, c.session)
@@ -115,11 +136,17 @@ func (c *serverConn) handle(req *wire.Request) (blocked bool) {
 	// req lives in c.msg, which the next reader overwrites once the call
 	// blocks: keep what is needed after the method in locals.
 	id := req.ID
+	// Counted before the closing check, so that Shutdown, which sets
+	// closing and then waits for the count to drain, cannot miss it.
+	c.srv.running.Add(1)
 	if c.srv.closing.Load() {
 		c.reply(id, nil, failureOf(errs.Closed, false))
+		c.srv.running.Add(-1)
 		return false
 	}
-	c.srv.running.Add(1)
+	for _, obj := range c.pins {
+		c.srv.objects.incref(obj, c.session)
+	}
 	cc := &callContext{conn: c, id: id, caller: callctx.Caller{Session: c.session, Handle: req.Handle}, running: true}
 	res, fail := c.srv.invoke(cc, c, req)
 	blocked = cc.finish()
@@ -132,7 +159,9 @@ func (c *serverConn) handle(req *wire.Request) (blocked bool) {
 	c.srv.running.Add(-1)
 	if blocked {
 		c.mu.Lock()
-		delete(c.blocked, id)
+		if c.blocked[id] == cc {
+			delete(c.blocked, id)
+		}
 		c.mu.Unlock()
 		c.handlers.Done()
 	}
@@ -146,10 +175,19 @@ func (c *serverConn) startBlocking(cc *callContext) {
 	// Only the reading goroutine closes a connection, and it is busy
 	// running this method, so the connection cannot have closed yet.
 	c.mu.Lock()
-	c.blocked[cc.id] = cc
+	_, duplicate := c.blocked[cc.id]
+	if !duplicate {
+		c.blocked[cc.id] = cc
+	}
 	c.handlers.Add(1)
 	c.mu.Unlock()
-	if c.srv.closing.Load() {
+	switch {
+	case duplicate:
+		// A peer reusing the id of a call still blocked could otherwise
+		// hide that call from cancellation (and from Shutdown) forever.
+		cc.err, cc.cause = context.Canceled, fmt.Errorf("%w: request id %d is already in use by a blocked call", errs.Protocol, cc.id)
+		close(cc.done)
+	case c.srv.closing.Load():
 		cc.err, cc.cause = context.Canceled, errs.Closed
 		close(cc.done)
 	}
@@ -169,20 +207,17 @@ func (c *serverConn) reply(id uint64, res *result, fail *wire.Failure) {
 		start := c.w.BodyLen()
 		if err := res.encode(c.enc); err != nil {
 			fail = failureOf(err, true)
+		} else if _, err := c.w.Finish(c.srv.opts.maxFrame); err != nil {
+			fail = failureOf(err, false)
 		} else {
-			// Every proxy the reply carries gives the session a reference
-			// (owned by the proxy it decodes into, given back by Close).
+			// Only a reply that will be sent counts its proxies.
 			wire.Scan(c.w.Body()[start:], c.pinFn)
 		}
 	}
 	if fail != nil {
 		wire.AppendFailure(&c.w, id, fail)
 	}
-	frame, err := c.w.Finish(c.srv.opts.maxFrame)
-	if err != nil {
-		wire.AppendFailure(&c.w, id, failureOf(err, false))
-		frame, _ = c.w.Finish(0)
-	}
+	frame, _ := c.w.Finish(c.srv.opts.maxFrame) // a failure always fits
 	if _, err := c.nc.Write(frame); err != nil {
 		c.srv.log.Debug("manager: write reply", "err", err)
 	}
@@ -211,7 +246,9 @@ func (c *serverConn) close(err error) {
 	c.closed = true
 	c.mu.Unlock()
 	c.cancelBlocked(context.Canceled)
-	c.handlers.Wait()
+	// Close first: the withdrawn calls' replies cannot reach a peer that
+	// is gone, and a write to one that stopped reading must not block.
 	c.nc.Close()
+	c.handlers.Wait()
 	c.srv.connClosed(c)
 }

@@ -116,7 +116,7 @@ func TestShutdownForcesWhenItsContextEnds(t *testing.T) {
 			slow, err := manager.New(ctx, m, "FaultsSlow")
 			require.NoError(t, err)
 
-			work := goCall(func() (int, error) { return manager.Call[int](ctx, slow, "Work", 2000) })
+			work := goCall(func() (int, error) { return manager.Call[int](ctx, slow, "Work", 1000) })
 			waitUntil(t, 10*time.Second, "Work executes", func() bool {
 				r, err := manager.Call[int64](ctx, slow, "Running")
 				return err == nil && r == 1

@@ -45,29 +45,33 @@ var metrics = []metric{
 }
 
 // A target is one of the project's performance goals, checked on each
-// round's figures.
+// round's figures. bound, where there is one, is the same figure for what
+// bounds ours (the raw socket instead of us, or the bare re-exec of a
+// process), measured in the same round: a target the bound itself misses
+// is out of reach on that machine at that moment.
 type target struct {
 	what  string
 	value getter
 	max   bool // the value must be at most limit (else at least)
 	limit float64
 	unit  string // "×" for ratios
+	bound getter
 }
 
 var targets = []target{
-	{"W1 p50 ≤ 1.25× the raw socket floor (L1 seq)", ratio(ours("W1", "", "p50_us"), anchor("L1.uds.seq", "p50_us", 1)), true, 1.25, "×"},
-	{"W1 ops/s ≥ 2× Python", ratio(ours("W1", "", "ops_per_s"), py("W1", "ops_per_s")), false, 2, "×"},
-	{"W1 ops/s ≥ 1.1× Redis", ratio(ours("W1", "", "ops_per_s"), anchor("L4.redis.W1.dict-rtt.seq", "ops_per_s", 1)), false, 1.1, "×"},
-	{"W8 ops/s ≥ 3× our W1 ops/s", ratio(ours("W8", "", "ops_per_s"), ours("W1", "", "ops_per_s")), false, 3, "×"},
-	{"W2 atomic add ≥ Redis INCR", ratio(ours("W2", "atomic", "increments_per_s"), anchor("L4.redis.W2.contended.incr", "incr_per_s", 1)), false, 1, "×"},
-	{"W2 lock pattern ≥ 2× Python", ratio(ours("W2", "lock", "increments_per_s"), py("W2", "increments_per_s")), false, 2, "×"},
-	{"W3 ≥ 2× Python", ratio(ours("W3", "", "items_per_s"), py("W3", "items_per_s")), false, 2, "×"},
-	{"W3 ≥ Redis", ratio(ours("W3", "", "items_per_s"), anchor("L4.redis.W3.queue", "items_per_s", 1)), false, 1, "×"},
-	{"W4 ≥ 3× Python", ratio(ours("W4", "", "pairs_per_s"), py("W4", "pairs_per_s")), false, 3, "×"},
-	{"W6 ≥ 2× Python MB/s", ratio(ours("W6", "", "mb_per_s"), py("W6", "MB_per_s")), false, 2, "×"},
-	{"W7 manager start + first op ≤ 5 ms", ours("W7", "", "manager_start_plus_first_op_ms"), true, 5, " ms"},
-	{"W7 4 workers forked and waited ≤ 12 ms", ours("W7", "", "start_join_4_procs_ms"), true, 12, " ms"},
-	{"W1 client allocations per op ≤ 4", ours("W1", "", "client_allocs_per_op"), true, 4, ""},
+	{"W1 p50 ≤ 1.25× the raw socket floor (L1 seq)", ratio(ours("W1", "", "p50_us"), anchor("L1.uds.seq", "p50_us", 1)), true, 1.25, "×", nil},
+	{"W1 ops/s ≥ 2× Python", ratio(ours("W1", "", "ops_per_s"), py("W1", "ops_per_s")), false, 2, "×", ratio(anchor("L1.uds.seq", "rt_per_s", 1), py("W1", "ops_per_s"))},
+	{"W1 ops/s ≥ 1.1× Redis", ratio(ours("W1", "", "ops_per_s"), anchor("L4.redis.W1.dict-rtt.seq", "ops_per_s", 1)), false, 1.1, "×", ratio(anchor("L1.uds.seq", "rt_per_s", 1), anchor("L4.redis.W1.dict-rtt.seq", "ops_per_s", 1))},
+	{"W8 ops/s ≥ 3× our W1 ops/s", ratio(ours("W8", "", "ops_per_s"), ours("W1", "", "ops_per_s")), false, 3, "×", ratio(anchor("L1.uds.conn8", "rt_per_s", 1), anchor("L1.uds.seq", "rt_per_s", 1))},
+	{"W2 atomic add ≥ Redis INCR", ratio(ours("W2", "atomic", "increments_per_s"), anchor("L4.redis.W2.contended.incr", "incr_per_s", 1)), false, 1, "×", nil},
+	{"W2 lock pattern ≥ 2× Python", ratio(ours("W2", "lock", "increments_per_s"), py("W2", "increments_per_s")), false, 2, "×", nil},
+	{"W3 ≥ 2× Python", ratio(ours("W3", "", "items_per_s"), py("W3", "items_per_s")), false, 2, "×", nil},
+	{"W3 ≥ Redis", ratio(ours("W3", "", "items_per_s"), anchor("L4.redis.W3.queue", "items_per_s", 1)), false, 1, "×", nil},
+	{"W4 ≥ 3× Python", ratio(ours("W4", "", "pairs_per_s"), py("W4", "pairs_per_s")), false, 3, "×", ratio(anchor("L1.uds.seq", "rt_per_s", 0.5), py("W4", "pairs_per_s"))},
+	{"W6 ≥ 2× Python MB/s", ratio(ours("W6", "", "mb_per_s"), py("W6", "MB_per_s")), false, 2, "×", nil},
+	{"W7 manager start + first op ≤ 5 ms", ours("W7", "", "manager_start_plus_first_op_ms"), true, 5, " ms", anchor("L6.spawn.server-ready", "median_ms", 1)},
+	{"W7 4 workers forked and waited ≤ 12 ms", ours("W7", "", "start_join_4_procs_ms"), true, 12, " ms", anchor("L6.spawn.4", "median_ms", 1)},
+	{"W1 client allocations per op ≤ 4", ours("W1", "", "client_allocs_per_op"), true, 4, "", nil},
 }
 
 // ours reads field of our row of workload (and variant, if given).
@@ -182,13 +186,17 @@ func printComparison(w io.Writer, rounds []trial, sel []string) {
 		fmt.Fprintf(w, "| %s |\n", strings.Join(cells, " | "))
 	}
 	fmt.Fprintln(w)
-	fmt.Fprintln(w, "| target | measured | met |")
-	fmt.Fprintln(w, "|---|--:|---|")
+	fmt.Fprintln(w, "| target | measured | met | bound: the same with the raw socket / bare re-exec |")
+	fmt.Fprintln(w, "|---|--:|---|--:|")
 	for _, t := range targets {
 		v, ok := medianOf(rounds, t.value)
 		if !ok {
-			fmt.Fprintf(w, "| %s | — | not measured |\n", t.what)
+			fmt.Fprintf(w, "| %s | — | not measured | |\n", t.what)
 			continue
+		}
+		bound := ""
+		if b, ok := medianOf(rounds, t.bound); ok {
+			bound = short(b) + t.unit
 		}
 		met := v >= t.limit
 		if t.max {
@@ -198,7 +206,7 @@ func printComparison(w io.Writer, rounds []trial, sel []string) {
 		if !met {
 			verdict = "**no**"
 		}
-		fmt.Fprintf(w, "| %s | %s%s | %s |\n", t.what, short(v), t.unit, verdict)
+		fmt.Fprintf(w, "| %s | %s%s | %s | %s |\n", t.what, short(v), t.unit, verdict, bound)
 	}
 }
 

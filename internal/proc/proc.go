@@ -102,10 +102,19 @@ func Start(ctx context.Context, role string, setup func(*exec.Cmd)) (*Child, err
 func Role() string { return os.Getenv(EnvRole) }
 
 // ConfigPipe and ReportPipe are a child's ends of its pipes.
-func ConfigPipe() *os.File { return os.NewFile(fdConfig, "manager-config") }
+// They are marked close-on-exec, so that a program the child runs does not
+// inherit them (it would keep the lifeline open after the child died, and
+// the parent's read of the report waiting).
+func ConfigPipe() *os.File {
+	syscall.CloseOnExec(fdConfig)
+	return os.NewFile(fdConfig, "manager-config")
+}
 
-// ReportPipe is the child's end of the report pipe.
-func ReportPipe() *os.File { return os.NewFile(fdReport, "manager-report") }
+// ReportPipe is the child's end of the report pipe, marked close-on-exec.
+func ReportPipe() *os.File {
+	syscall.CloseOnExec(fdReport)
+	return os.NewFile(fdReport, "manager-report")
+}
 
 // Send writes v as one frame.
 func Send(w io.Writer, v any) error {
