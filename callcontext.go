@@ -20,6 +20,9 @@ type callContext struct {
 	conn   *serverConn
 	id     uint64
 	caller callctx.Caller
+	object uint64 // the object called (0: a control method), owner of what it retains
+	// asContext is c itself, set by invoke for methods that take a ctx.
+	asContext context.Context
 
 	mu      sync.Mutex    // guards the fields below
 	done    chan struct{} // made on the first Done call
@@ -27,6 +30,10 @@ type callContext struct {
 	cause   error         // why it was cancelled, reported instead of err
 	running bool          // the method is executing on the reading goroutine
 	blocked bool          // Done was called while running: reading moved on
+	// refs is what the call does to references besides the method's
+	// own work (see callRefs); made only for calls that involve proxies,
+	// to keep every call's context small.
+	refs *callRefs
 }
 
 var _ context.Context = (*callContext)(nil)
@@ -66,6 +73,9 @@ func (c *callContext) Err() error {
 func (c *callContext) Value(key any) any {
 	if callctx.IsCallerKey(key) {
 		return c.caller
+	}
+	if callctx.IsHolderKey(key) {
+		return c // a callctx.Holder for the object called
 	}
 	return c.conn.baseCtx.Value(key)
 }

@@ -94,8 +94,6 @@ type clientConn struct {
 	// only context.AfterFunc's own allocations.
 	interrupt   func()
 	interrupted chan struct{}
-	// readDeadline: a read deadline may be left from an earlier call.
-	readDeadline bool
 }
 
 // Connect opens a session with the manager serving at network, addr
@@ -457,57 +455,29 @@ func (c *Client) callFailed(ctx context.Context, cc *clientConn, method string, 
 
 var longAgo = time.Unix(1, 0)
 
-// pollFor is how long a call may wait for its reply before its context
-// is watched with context.AfterFunc, which allocates and takes the lock
-// of the context's parent on every call. Until then a read deadline (the
-// context's own, if sooner) bounds the wait, and most calls are answered
-// well within it; a cancellation in that time is seen when it elapses.
-const pollFor = time.Millisecond
-
-// pollMaxFrame is the largest request sent under that read deadline
-// alone. A request this small goes into the socket buffer at once (a
-// connection carries one call at a time, and the server has read the
-// previous one), so only the wait for the reply needs bounding; a larger
-// write could block, and its context is watched from the start.
-const pollMaxFrame = 64 << 10
-
-// watch arms the interrupt of cc's blocked reads and writes for when ctx
-// ends, and returns what stops it.
-func (cc *clientConn) watch(ctx context.Context) (stop func() bool) {
-	if cc.interrupt == nil {
-		cc.interrupted = make(chan struct{}, 1)
-		cc.interrupt = func() {
-			cc.nc.SetDeadline(longAgo)
-			cc.interrupted <- struct{}{}
-		}
-	}
-	return context.AfterFunc(ctx, cc.interrupt)
-}
-
 // roundTrip writes a request frame and reads until its response. If ctx
 // ends while waiting, it asks the server to withdraw the call and waits
 // (up to cancelGrace) for the outcome: the call either completed first
 // (its result is returned, so nothing it did is lost) or was withdrawn.
+//
+// ctx is watched with context.AfterFunc (two allocations per call). A
+// read deadline instead (the first try at saving them) cost far more:
+// moving a connection's deadline on every call wakes the runtime's network
+// poller, and the round trip's median grew by a third.
 func (cc *clientConn) roundTrip(ctx context.Context, frame []byte, id uint64) (*wire.Response, error) {
 	var stop func() bool
-	polling := false // a read deadline of at most pollFor stands in for watch
 	if ctx.Done() != nil {
 		if err := ctx.Err(); err != nil {
 			return nil, err
 		}
-		if len(frame) <= pollMaxFrame {
-			d := time.Now().Add(pollFor)
-			if cd, ok := ctx.Deadline(); ok && cd.Before(d) {
-				d = cd
+		if cc.interrupt == nil {
+			cc.interrupted = make(chan struct{}, 1)
+			cc.interrupt = func() {
+				cc.nc.SetDeadline(longAgo)
+				cc.interrupted <- struct{}{}
 			}
-			cc.nc.SetReadDeadline(d)
-			cc.readDeadline, polling = true, true
-		} else {
-			stop = cc.watch(ctx)
 		}
-	} else if cc.readDeadline {
-		cc.nc.SetReadDeadline(time.Time{})
-		cc.readDeadline = false
+		stop = context.AfterFunc(ctx, cc.interrupt)
 	}
 	// disarm makes sure the interrupt cannot fire later, and clears it if
 	// it fired (taking its token, so the next call starts clean), so the
@@ -528,19 +498,9 @@ func (cc *clientConn) roundTrip(ctx context.Context, frame []byte, id uint64) (*
 	for {
 		body, err := cc.r.ReadFrame()
 		if err != nil {
-			if polling && isTimeout(err) && ctx.Err() == nil {
-				// A slow reply (a call that waits): watch ctx from now on.
-				// The Reader resumes a frame cut by the deadline.
-				polling = false
-				cc.nc.SetReadDeadline(time.Time{})
-				cc.readDeadline = false
-				stop = cc.watch(ctx)
-				continue
-			}
 			if cancelled || !isTimeout(err) || ctx.Err() == nil {
 				return nil, err
 			}
-			polling = false
 			disarm()
 			cancelled = true
 			var w wire.Buffer
@@ -560,7 +520,6 @@ func (cc *clientConn) roundTrip(ctx context.Context, frame []byte, id uint64) (*
 		}
 		if cancelled {
 			cc.nc.SetDeadline(time.Time{})
-			cc.readDeadline = false
 		}
 		return &cc.msg.Response, nil
 	}

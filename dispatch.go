@@ -45,6 +45,7 @@ func (s *Server) invoke(ctx *callContext, c *serverConn, req *wire.Request) (*re
 	if err != nil {
 		return nil, failureOf(err, false)
 	}
+	ctx.pinsEndWithCall(o.typ)
 	mi := o.typ.methods[string(req.Method)]
 	if mi == nil {
 		err := errs.NoSuchMethod
@@ -62,7 +63,10 @@ func (s *Server) invoke(ctx *callContext, c *serverConn, req *wire.Request) (*re
 	}
 	in[0] = o.recv
 	if mi.takeCtx {
-		in = append(in, reflect.ValueOf(context.Context(ctx)))
+		// Passed as an addressable context.Context: a *callContext
+		// would be converted to the interface, one allocation per call.
+		ctx.asContext = ctx
+		in = append(in, reflect.ValueOf(&ctx.asContext).Elem())
 	}
 	in, err = c.decodeArgs(req.Args, mi.in, in)
 	if err != nil {
@@ -264,19 +268,26 @@ func (s *Server) control(ctx context.Context, c *serverConn, method string, args
 		if !ok {
 			return nil, fmt.Errorf("%w: type %q in the manager process (register it in an init function of the program that starts the manager)", errs.NotRegistered, typeid)
 		}
+		if cc, ok := ctx.(*callContext); ok {
+			cc.pinsEndWithCall(t)
+		}
 		if name != "" {
 			if o := s.objects.named(name); o != nil {
 				return s.openExisting(o, typeid)
 			}
 		}
-		v, err := s.construct(ctx, t, dec, n)
+		// The id is reserved first so that what the constructor
+		// stores is held by the new object (callctx.Retain).
+		id := s.objects.reserve()
+		v, err := s.construct(s.holdingFor(ctx, id), t, dec, n)
 		if err != nil {
+			s.objects.abandon(id)
 			return nil, err
 		}
 		if name == "" {
-			return &result{plain: s.proxyFor(s.objects.add(t, v))}, nil
+			return &result{plain: s.proxyFor(s.objects.addReserved(id, t, v))}, nil
 		}
-		o, existed := s.objects.addNamed(t, v, name)
+		o, existed := s.objects.addNamed(id, t, v, name)
 		if existed {
 			return s.openExisting(o, typeid)
 		}

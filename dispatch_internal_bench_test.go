@@ -1,6 +1,7 @@
 package manager
 
 import (
+	"context"
 	"net"
 	"reflect"
 	"testing"
@@ -38,7 +39,7 @@ func BenchmarkServerHandle(b *testing.B) {
 	if !ok {
 		b.Fatal("Dict is not registered")
 	}
-	d, err := builtin.NewDict(nil)
+	d, err := builtin.NewDict(context.Background(), nil)
 	if err != nil {
 		b.Fatal(err)
 	}

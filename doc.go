@@ -36,12 +36,30 @@
 //
 // A [Client] is one process's session with a manager. What a session
 // holds — references to objects, locks, semaphore permits — is released
-// when it ends, whether by [Client.Close] or by its process dying. An
-// object lives while a proxy to it is open in any process, or while it
-// has a name. A proxy sent to another process (a Fork argument, an
-// argument of a call, a value stored in another shared object) is
-// referenced by the sender before it leaves, so it cannot be freed in
-// transit; that reference lasts as long as the sender's session.
+// when it ends, whether by [Client.Close] or by its process dying.
+//
+// An object lives while a proxy to it is open in any process, while it
+// is stored in a live shared container, or while it has a name. The
+// built-in containers ([Dict] keys and values, [List], [Namespace],
+// [Value], [Array], and [Queue] items from Put until a Get hands them
+// out — for a [JoinableQueue], until their TaskDone) hold a reference to
+// every object whose proxy they store, as Python's do: a worker can
+// create a List, store it in a named Dict and exit, and the List lives on
+// in the Dict. It is freed once nothing is left: deleted from the
+// container (or overwritten, popped, cleared) and its last proxy closed.
+// Freeing a container releases what it held, which may free those
+// objects in turn. A container that holds a proxy to itself, directly or
+// through other containers, is a cycle that reference counting cannot
+// free: it lives until the manager shuts down, unless the entry is
+// deleted first.
+//
+// A proxy sent to another process is referenced by the sender before it
+// leaves, so it cannot be freed in transit (CPython gh-119937). For a
+// call on a built-in container that reference ends with the call, since
+// the container then holds its own; for a [Client.Fork] argument, a
+// constructor argument of a custom type or an argument of a custom
+// type's method, it lasts as long as the sender's session, since the
+// receiver may keep the proxy without a reference of its own.
 //
 // # Failures
 //

@@ -38,8 +38,8 @@ var (
 	ErrEmpty = errs.Empty
 	// ErrFull: a non-blocking put found the queue full.
 	ErrFull = errs.Full
-	// ErrAbandoned: the lock was acquired (the caller now holds it), but its
-	// previous holder died while holding it.
+	// ErrAbandoned: the lock or semaphore permit was acquired (the caller
+	// now holds it), but its previous holder died while holding it.
 	ErrAbandoned = errs.Abandoned
 	// ErrBrokenBarrier: the barrier was broken or reset.
 	ErrBrokenBarrier = errs.BrokenBarrier

@@ -85,9 +85,10 @@ func init() {
 			return err
 		}
 		defer w.Close()
-		// The worker's ctx ends because the manager went away; the
-		// client's Err says why.
-		reports := goneCalls(ctx, slow, ctx.Done(), c.Err, func() {
+		// The worker's ctx ends because the manager went away, and its
+		// cause says so.
+		cause := func() error { return context.Cause(ctx) }
+		reports := goneCalls(ctx, slow, ctx.Done(), cause, func() {
 			manager.Call[int64](ctx, ready, "Add", int64(1))
 		})
 		for _, r := range reports {
@@ -95,7 +96,7 @@ func init() {
 				return err
 			}
 		}
-		return fmt.Errorf("worker stopped: %w", c.Err())
+		return fmt.Errorf("worker stopped: %w", context.Cause(ctx))
 	})
 }
 
@@ -103,7 +104,8 @@ func init() {
 // second client and two workers each have a call blocked in it, a loop
 // of calls running, and (the workers) a ctx to watch: every pending call,
 // and every later one, fails with ErrManagerGone and nothing else, within
-// 1 s in every process; the workers' ctx ends, and Process.Wait says why.
+// 1 s in every process; the workers' ctx ends with ErrManagerGone as its
+// cause, and Process.Wait says why the worker stopped.
 func TestManagerGoneInEveryProcess(t *testing.T) {
 	checkNoFDLeak(t)
 	ctx := testContext(t)
@@ -171,8 +173,7 @@ func TestManagerGoneInEveryProcess(t *testing.T) {
 	for _, p := range procs {
 		err := waitDone(ctx, p)
 		require.ErrorIs(t, err, manager.ErrProcessExited)
-		// ExitError carries the worker's error as text only.
-		assert.Contains(t, err.Error(), manager.ErrManagerGone.Error(), "Process.Wait says why the worker stopped")
+		assert.ErrorIs(t, err, manager.ErrManagerGone, "Process.Wait says why the worker stopped")
 		t.Logf("detect: worker %d exited %v after the manager was killed", p.Pid(), time.Since(killed))
 	}
 	for _, r := range readJournal[goneReport](t, j) {
@@ -218,8 +219,15 @@ func init() {
 			return err
 		}
 		switch kind {
-		case "obedient": // returns when its ctx ends
+		case "obedient": // returns when its ctx ends, saying why it ended
 			<-ctx.Done()
+			rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 500*time.Millisecond)
+			defer cancel()
+			told := 0
+			if errors.Is(context.Cause(ctx), manager.ErrWorkerParentExited) {
+				told = 1
+			}
+			return pids.Store(rctx, "obedient told", told)
 		case "calling": // has a call blocked in the manager, bound by its ctx
 			_, err := manager.Call[struct{}](ctx, slow, "Hold")
 			return err
@@ -232,7 +240,8 @@ func init() {
 
 // TestForkedWorkersExitWithTheirParent kills a worker that forked workers
 // of its own (one that watches its ctx, one blocked in a call, one that
-// ignores its ctx): all three exit within 2 s. (TestManagerExitsWithItsParent
+// ignores its ctx): all three exit within 2 s, and the ctx of the one that
+// watches it says its parent exited. (TestManagerExitsWithItsParent
 // checks the same for a manager process.)
 func TestForkedWorkersExitWithTheirParent(t *testing.T) {
 	checkNoFDLeak(t)
@@ -266,6 +275,125 @@ func TestForkedWorkersExitWithTheirParent(t *testing.T) {
 		held, err := manager.Call[int64](ctx, slow, "Holding")
 		return err == nil && held == 0
 	})
+	told, ok, err := pids.Load(ctx, "obedient told")
+	require.NoError(t, err)
+	require.True(t, ok, "the obedient grandchild reported why its ctx ended")
+	assert.Equal(t, 1, told, "context.Cause(ctx) is ErrWorkerParentExited")
+}
+
+func init() {
+	manager.RegisterWorker("faults.cause", func(ctx context.Context, c *manager.Client, args manager.Args) error {
+		var started *manager.Event
+		var told *manager.Value[bool]
+		if err := args.Decode(&started, &told); err != nil {
+			return err
+		}
+		if err := started.Set(ctx); err != nil {
+			return err
+		}
+		<-ctx.Done()
+		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+		defer cancel()
+		return told.Store(rctx, errors.Is(context.Cause(ctx), manager.ErrWorkerTerminated))
+	})
+}
+
+// TestWorkerContextCauseOnSIGTERM ends a worker's ctx with SIGTERM, sent
+// directly or by the end of its Fork context: context.Cause(ctx) says so.
+// (TestForkedWorkersExitWithTheirParent and TestManagerGoneInEveryProcess
+// check the other causes.)
+func TestWorkerContextCauseOnSIGTERM(t *testing.T) {
+	tests := []struct {
+		name    string
+		stop    func(p *manager.Process, cancel context.CancelFunc) error
+		wantErr error // Process.Wait's
+	}{
+		{
+			name: "Signal",
+			stop: func(p *manager.Process, _ context.CancelFunc) error { return p.Signal(syscall.SIGTERM) },
+		},
+		{
+			name: "Fork context ends",
+			// The worker returned nil and exited 0: it stopped cleanly, so
+			// Wait reports success (os/exec would report the cancellation).
+			stop: func(_ *manager.Process, cancel context.CancelFunc) error { cancel(); return nil },
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			ctx := testContext(t)
+			m := startManager(t, manager.InProcess())
+			started, err := manager.NewEvent(ctx, m)
+			require.NoError(t, err)
+			told, err := manager.NewValue(ctx, m, false)
+			require.NoError(t, err)
+			forkCtx, cancel := context.WithCancel(ctx)
+			defer cancel()
+			p, err := m.Fork(forkCtx, "faults.cause", started, told)
+			require.NoError(t, err)
+			require.NoError(t, started.Wait(ctx))
+
+			require.NoError(t, tt.stop(p, cancel))
+			requireErrorIsOrNil(t, tt.wantErr, waitDone(ctx, p))
+			got, err := told.Load(ctx)
+			require.NoError(t, err)
+			assert.True(t, got, "context.Cause(ctx) is ErrWorkerTerminated")
+		})
+	}
+}
+
+// TestForkOnDeadClient forks through a client that can no longer make
+// calls: Fork says why at once, instead of starting a worker that cannot
+// connect.
+func TestForkOnDeadClient(t *testing.T) {
+	tests := []struct {
+		name string
+		// kill makes m, or a client of it, unusable, and returns it.
+		kill func(ctx context.Context, t *testing.T, m *manager.Manager) *manager.Client
+		want error
+	}{
+		{
+			name: "client closed",
+			kill: func(ctx context.Context, t *testing.T, m *manager.Manager) *manager.Client {
+				c, err := manager.Connect(ctx, m.Addr().Network(), m.Addr().String(), m.AuthKey())
+				require.NoError(t, err)
+				require.NoError(t, c.Close())
+				return c
+			},
+			want: manager.ErrClosed,
+		},
+		{
+			name: "manager shut down",
+			kill: func(ctx context.Context, t *testing.T, m *manager.Manager) *manager.Client {
+				require.NoError(t, m.Shutdown(ctx))
+				return m.Client
+			},
+			want: manager.ErrClosed,
+		},
+		{
+			name: "manager killed",
+			kill: func(ctx context.Context, t *testing.T, m *manager.Manager) *manager.Client {
+				require.NoError(t, syscall.Kill(m.Pid(), syscall.SIGKILL))
+				select {
+				case <-m.Done():
+				case <-ctx.Done():
+					require.FailNow(t, "the manager's death went unnoticed")
+				}
+				return m.Client
+			},
+			want: manager.ErrManagerGone,
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			ctx := testContext(t)
+			m := startManager(t)
+			c := tt.kill(ctx, t, m)
+			p, err := c.Fork(ctx, "faults.cause")
+			assert.ErrorIs(t, err, tt.want)
+			assert.Nil(t, p, "no worker started")
+		})
+	}
 }
 
 func init() {
@@ -333,7 +461,7 @@ type deadHolderCase struct {
 // (two levels), a Semaphore permit, a Condition's lock, or waits at a
 // Barrier, while the parent waits for the same thing: the manager
 // releases it, and the parent learns that the holder died (ErrAbandoned,
-// ErrBrokenBarrier; a Semaphore's permit simply comes back).
+// for a Semaphore permit too; ErrBrokenBarrier).
 func TestDeadHolderIsReleased(t *testing.T) {
 	tests := []deadHolderCase{
 		{
@@ -370,13 +498,13 @@ func TestDeadHolderIsReleased(t *testing.T) {
 				s, err := manager.NewSemaphore(ctx, m, 1)
 				require.NoError(t, err)
 				return s, func() bool { return true }, func() error { return s.Acquire(ctx) }, func() {
-					require.NoError(t, s.Release(ctx))
+					require.NoError(t, s.Release(ctx), "the parent holds the permit")
 					n, err := s.Value(ctx)
 					require.NoError(t, err)
 					assert.Equal(t, 1, n, "every permit is back")
 				}
 			},
-			want: nil,
+			want: manager.ErrAbandoned,
 		},
 		{
 			name: "Condition",
@@ -436,6 +564,101 @@ func TestDeadHolderIsReleased(t *testing.T) {
 			}
 			check()
 			<-w.Done()
+		})
+	}
+}
+
+func init() {
+	manager.RegisterWorker("faults.barrier-member", func(ctx context.Context, c *manager.Client, args manager.Args) error {
+		var b *manager.Barrier
+		var joined *manager.Proxy
+		var start *manager.Event
+		var victim bool
+		if err := args.Decode(&b, &joined, &start, &victim); err != nil {
+			return err
+		}
+		if err := b.Join(ctx); err != nil {
+			return err
+		}
+		if _, err := manager.Call[int64](ctx, joined, "Add", int64(1)); err != nil {
+			return err
+		}
+		if victim {
+			<-ctx.Done() // killed before it reaches Wait
+			return nil
+		}
+		if err := start.Wait(ctx); err != nil {
+			return err
+		}
+		_, err := b.Wait(ctx)
+		return err // reaches Process.Wait, where errors.Is sees ErrBrokenBarrier
+	})
+}
+
+// TestBarrierMemberDiesBeforeWait has three workers Join a barrier of
+// three parties, and SIGKILLs one before it reaches Wait, while the other
+// two wait or before they start to: both get ErrBrokenBarrier instead of
+// waiting for ever.
+func TestBarrierMemberDiesBeforeWait(t *testing.T) {
+	tests := []struct {
+		name string
+		// kill SIGKILLs the victim and lets the others Wait, in some order.
+		kill func(ctx context.Context, t *testing.T, b *manager.Barrier, victim *manager.Process, start *manager.Event)
+	}{
+		{
+			name: "while the others wait",
+			kill: func(ctx context.Context, t *testing.T, b *manager.Barrier, victim *manager.Process, start *manager.Event) {
+				require.NoError(t, start.Set(ctx))
+				waitUntil(t, 10*time.Second, "the others wait", func() bool {
+					n, err := b.NWaiting(ctx)
+					return err == nil && n == 2
+				})
+				require.NoError(t, victim.Signal(syscall.SIGKILL))
+			},
+		},
+		{
+			name: "before the others wait",
+			kill: func(ctx context.Context, t *testing.T, b *manager.Barrier, victim *manager.Process, start *manager.Event) {
+				require.NoError(t, victim.Signal(syscall.SIGKILL))
+				waitUntil(t, 10*time.Second, "the manager saw the member die", func() bool {
+					broken, err := b.Broken(ctx)
+					return err == nil && broken
+				})
+				require.NoError(t, start.Set(ctx))
+			},
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			checkNoFDLeak(t)
+			ctx := testContext(t)
+			m := startManager(t)
+			b, err := manager.NewBarrier(ctx, m, 3)
+			require.NoError(t, err)
+			joined, err := manager.New(ctx, m, "Counter")
+			require.NoError(t, err)
+			start, err := manager.NewEvent(ctx, m)
+			require.NoError(t, err)
+			var procs []*manager.Process
+			for _, victim := range []bool{true, false, false} {
+				p, err := m.Fork(ctx, "faults.barrier-member", b, joined, start, victim)
+				require.NoError(t, err)
+				procs = append(procs, p)
+			}
+			waitUntil(t, 10*time.Second, "every worker joined", func() bool {
+				n, err := manager.Call[int64](ctx, joined, "Get")
+				return err == nil && n == 3
+			})
+
+			killed := time.Now()
+			tt.kill(ctx, t, b, procs[0], start)
+			for _, p := range procs[1:] {
+				assert.ErrorIs(t, waitDone(ctx, p), manager.ErrBrokenBarrier)
+			}
+			t.Logf("detect: the other members exited with ErrBrokenBarrier %v after one was killed", time.Since(killed))
+			var exit *manager.ExitError
+			require.ErrorAs(t, waitDone(ctx, procs[0]), &exit)
+			assert.Equal(t, syscall.SIGKILL, exit.Signal)
 		})
 	}
 }
@@ -555,17 +778,18 @@ func TestDeadConsumerQueueIsAtMostOnce(t *testing.T) {
 
 // chaosObjects are the shared objects of the suite.
 type chaosObjects struct {
-	Adds      *manager.Proxy // Counter: Adds that ran
-	AddsAcked *manager.Proxy // Counter: Adds whose reply reached the worker
-	Items     *manager.JoinableQueue[int]
-	Seen      *manager.Dict[int, int] // item → times processed
-	Lock      *manager.Lock
-	Guarded   *manager.Value[int]     // incremented by Load and Store, under Lock
-	Sections  *manager.Proxy          // Counter: critical sections completed
-	Abandoned *manager.Proxy          // Counter: Acquires that reported ErrAbandoned
-	Sem       *manager.Semaphore      // chaosPermits permits
-	Stop      *manager.Event          // set when no more items will come
-	Started   *manager.Dict[int, int] // pid → 1 once the worker works
+	Adds         *manager.Proxy // Counter: Adds that ran
+	AddsAcked    *manager.Proxy // Counter: Adds whose reply reached the worker
+	Items        *manager.JoinableQueue[int]
+	Seen         *manager.Dict[int, int] // item → times processed
+	Lock         *manager.Lock
+	Guarded      *manager.Value[int]     // incremented by Load and Store, under Lock
+	Sections     *manager.Proxy          // Counter: critical sections completed
+	Abandoned    *manager.Proxy          // Counter: Acquires that reported ErrAbandoned
+	Sem          *manager.Semaphore      // chaosPermits permits
+	SemAbandoned *manager.Proxy          // Counter: Sem.Acquires that reported ErrAbandoned
+	Stop         *manager.Event          // set when no more items will come
+	Started      *manager.Dict[int, int] // pid → 1 once the worker works
 }
 
 const chaosPermits = 2
@@ -633,7 +857,12 @@ func chaosStep(ctx context.Context, o *chaosObjects) error {
 		_, err = manager.Call[int64](ctx, o.Sections, "Add", int64(1))
 		return err
 	default: // a permit
-		if err := o.Sem.Acquire(ctx); err != nil {
+		err := o.Sem.Acquire(ctx)
+		if errors.Is(err, manager.ErrAbandoned) {
+			// A dead worker's permit: held all the same.
+			_, err = manager.Call[int64](ctx, o.SemAbandoned, "Add", int64(1))
+		}
+		if err != nil {
 			return err
 		}
 		return o.Sem.Release(ctx)
@@ -648,7 +877,7 @@ func newChaosObjects(ctx context.Context, t testing.TB, m *manager.Manager) *cha
 		require.NoError(t, err)
 		return p
 	}
-	o := &chaosObjects{Adds: counter(), AddsAcked: counter(), Sections: counter(), Abandoned: counter()}
+	o := &chaosObjects{Adds: counter(), AddsAcked: counter(), Sections: counter(), Abandoned: counter(), SemAbandoned: counter()}
 	var err error
 	o.Items, err = manager.NewJoinableQueue[int](ctx, m, 0)
 	require.NoError(t, err)
@@ -671,7 +900,7 @@ func newChaosObjects(ctx context.Context, t testing.TB, m *manager.Manager) *cha
 type chaosStats struct {
 	rounds, kills, items, duplicates int
 	adds, acked, guarded, sections   int64
-	abandoned                        int64
+	abandoned, semAbandoned          int64
 }
 
 // runChaos runs the suite on a new manager for as long as b allows, then
@@ -725,6 +954,7 @@ func runChaos(ctx context.Context, t *testing.T, b budget) chaosStats {
 		return n
 	}
 	st.adds, st.acked, st.sections, st.abandoned = get(o.Adds), get(o.AddsAcked), get(o.Sections), get(o.Abandoned)
+	st.semAbandoned = get(o.SemAbandoned)
 	g, err := o.Guarded.Load(ctx)
 	require.NoError(t, err)
 	st.guarded = int64(g)
@@ -756,6 +986,20 @@ func runChaos(ctx context.Context, t *testing.T, b budget) chaosStats {
 		n, err := o.Sem.Value(ctx)
 		return err == nil && n == chaosPermits
 	})
+	// Take every permit: those a dead worker returned and nobody has
+	// taken since are reported now.
+	for range chaosPermits {
+		ok, err := o.Sem.TryAcquire(ctx)
+		require.True(t, ok, "a free permit")
+		if !errors.Is(err, manager.ErrAbandoned) {
+			require.NoError(t, err)
+			continue
+		}
+		st.semAbandoned++
+	}
+	// A worker holds one permit at most, so a kill returns one at most,
+	// and each returned permit is reported once.
+	assert.LessOrEqual(t, st.semAbandoned, kills, "only a dead holder abandons a permit")
 	return st
 }
 
@@ -771,6 +1015,6 @@ func TestFaultInjection(t *testing.T) {
 	}
 	start := time.Now()
 	st := runChaos(ctx, t, budget{rounds: rounds})
-	t.Logf("%d rounds in %v: %d kills, %d items (%d processed twice), adds %d (acknowledged %d), guarded %d (sections %d), %d abandoned locks",
-		st.rounds, time.Since(start), st.kills, st.items, st.duplicates, st.adds, st.acked, st.guarded, st.sections, st.abandoned)
+	t.Logf("%d rounds in %v: %d kills, %d items (%d processed twice), adds %d (acknowledged %d), guarded %d (sections %d), %d abandoned locks, %d abandoned permits",
+		st.rounds, time.Since(start), st.kills, st.items, st.duplicates, st.adds, st.acked, st.guarded, st.sections, st.abandoned, st.semAbandoned)
 }

@@ -3,6 +3,7 @@ package manager
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"os/exec"
@@ -28,10 +29,25 @@ const forkGrace = 5 * time.Second
 const orphanGrace = time.Second
 
 // A WorkerFunc is the body of a worker process started by Fork. ctx ends
-// when the worker should stop: its Fork context ended (SIGTERM), its
-// parent died, or the manager went away. c is the worker's own session
-// with the parent's manager; args are Fork's arguments.
+// when the worker should stop, and context.Cause(ctx) says why: an error
+// satisfying errors.Is(err, ErrManagerGone) when the manager went away
+// (the client's Err), one saying "parent process exited" when the
+// process that forked the worker died, or one saying "terminated by
+// SIGTERM" when the worker was sent SIGTERM (which Fork does when its
+// ctx ends). c is the worker's own session with the parent's manager;
+// args are Fork's arguments.
+//
+// The error it returns reaches the parent's Process.Wait, where
+// errors.Is matches the library's sentinels (ErrManagerGone,
+// ErrBrokenBarrier…) and context errors it wraps.
 type WorkerFunc func(ctx context.Context, c *Client, args Args) error
+
+// The causes of a worker's ctx ending, other than the manager's end
+// (whose cause is the client's Err).
+var (
+	errParentExited = errors.New("manager: worker stopped: parent process exited")
+	errTerminated   = errors.New("manager: worker stopped: terminated by SIGTERM (Fork context ended)")
+)
 
 // Args are the arguments a worker was forked with.
 type Args interface {
@@ -109,7 +125,13 @@ type workerConfig struct {
 }
 
 type workerResult struct {
-	Err string
+	Err  string
+	Code string // errs.CodeOf(the error): the sentinel it wraps, if any
+}
+
+// workerFailed is the result of a worker that failed with err.
+func workerFailed(err error) *workerResult {
+	return &workerResult{Err: err.Error(), Code: errs.CodeOf(err)}
 }
 
 // A Process is a worker process started by Fork.
@@ -129,10 +151,20 @@ type Process struct {
 // WorkerFunc's ctx ends) and killed 5 s later if still running. It also
 // exits when this process dies.
 //
-// The worker's stdout and stderr are this process's.
+// The worker's stdout and stderr are this process's. A client that is
+// closed, or whose manager is gone, starts nothing: Fork returns an error
+// satisfying errors.Is(err, ErrClosed) or errors.Is(err, ErrManagerGone)
+// at once.
 func (c *Client) Fork(ctx context.Context, name string, args ...any) (*Process, error) {
 	if _, ok := lookupWorker(name); !ok {
 		return nil, fmt.Errorf("%w: worker %q (call RegisterWorker in an init function)", ErrNotRegistered, name)
+	}
+	// A worker would only fail to connect: say why now.
+	if c.closing.Load() {
+		return nil, fmt.Errorf("manager: Fork(%q): %w", name, ErrClosed)
+	}
+	if err := c.Err(); err != nil {
+		return nil, fmt.Errorf("manager: Fork(%q): %w", name, err)
 	}
 	cfg := workerConfig{Worker: name, Network: c.network, Address: c.addr, Key: c.key, MaxFrame: c.maxFrame}
 	hasProxies := false
@@ -191,11 +223,14 @@ func (p *Process) reap(child *proc.Child) {
 	child.Report.Close()
 	waitErr := p.cmd.Wait()
 	child.Config.Close()
-	if waitErr == nil && resErr == nil && res.Err == "" {
+	// A worker stopped by its Fork context that returned nil and exited 0
+	// succeeded; exec still reports the context's error for it.
+	exitedCleanly := waitErr == nil || p.cmd.ProcessState != nil && p.cmd.ProcessState.Success()
+	if exitedCleanly && resErr == nil && res.Err == "" {
 		close(p.done)
 		return
 	}
-	e := &ExitError{Worker: p.worker, Pid: p.cmd.Process.Pid, Message: res.Err, ExitCode: -1}
+	e := &ExitError{Worker: p.worker, Pid: p.cmd.Process.Pid, Message: res.Err, ExitCode: -1, cause: errs.FromCode(res.Code)}
 	if st := p.cmd.ProcessState; st != nil {
 		e.ExitCode = st.ExitCode()
 		if ws, ok := st.Sys().(syscall.WaitStatus); ok && ws.Signaled() {
@@ -213,8 +248,10 @@ func (p *Process) Pid() int { return p.cmd.Process.Pid }
 func (p *Process) Done() <-chan struct{} { return p.done }
 
 // Wait blocks until the worker exits and returns nil if its WorkerFunc
-// returned nil, or an *ExitError with the error text it returned, or its
-// exit status or signal. Bound it with Done and a select where needed.
+// returned nil and it exited cleanly — also when it stopped because its
+// Fork context ended (unlike os/exec's Wait) — or an *ExitError with the error it returned (its text,
+// and the library sentinel it wraps, for errors.Is), or its exit status
+// or signal. Bound it with Done and a select where needed.
 func (p *Process) Wait() error {
 	<-p.done
 	return p.err
@@ -224,13 +261,18 @@ func (p *Process) Wait() error {
 func (p *Process) Signal(sig os.Signal) error { return p.cmd.Process.Signal(sig) }
 
 // ExitError reports a worker that did not finish cleanly. It satisfies
-// errors.Is(err, ErrProcessExited).
+// errors.Is(err, ErrProcessExited) and, when the worker's error wrapped
+// one of the library's sentinels (ErrManagerGone, ErrBrokenBarrier…) or
+// a context error, errors.Is(err, that sentinel) too: the sentinel
+// crosses the process boundary as a code, like a RemoteError's.
 type ExitError struct {
 	Worker   string
 	Pid      int
 	Message  string    // the error the WorkerFunc returned, if it did
 	ExitCode int       // -1 when killed by a signal
 	Signal   os.Signal // the signal that killed it, if any
+
+	cause error // the sentinel the worker's error wrapped, or nil
 }
 
 // Error describes how the worker ended.
@@ -245,8 +287,13 @@ func (e *ExitError) Error() string {
 	}
 }
 
-// Is reports whether target is ErrProcessExited.
+// Is reports whether target is ErrProcessExited. (The sentinel the
+// worker's error wrapped is matched through Unwrap.)
 func (e *ExitError) Is(target error) bool { return target == errs.ProcessExited }
+
+// Unwrap returns the library sentinel or context error that the worker's
+// error wrapped, or nil.
+func (e *ExitError) Unwrap() error { return e.cause }
 
 // forkArgs are a worker's arguments, each still encoded.
 type forkArgs [][]byte
@@ -277,13 +324,14 @@ func runWorker() int {
 	}
 	fn, ok := lookupWorker(cfg.Worker)
 	if !ok {
-		proc.Send(report, &workerResult{Err: fmt.Sprintf("%v: worker %q is not registered in the worker process", ErrNotRegistered, cfg.Worker)})
+		proc.Send(report, workerFailed(fmt.Errorf("%w: worker %q is not registered in the worker process", ErrNotRegistered, cfg.Worker)))
 		return 1
 	}
 	initInherited(cfg.Files)
 
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
+	// The first cause to cancel ctx is the one context.Cause reports.
+	ctx, cancel := context.WithCancelCause(context.Background())
+	defer cancel(nil)
 	// The lifeline: EOF on the config pipe means the parent is gone.
 	go func() {
 		for {
@@ -291,7 +339,7 @@ func runWorker() int {
 				break
 			}
 		}
-		cancel()
+		cancel(errParentExited)
 		time.Sleep(orphanGrace) // then exit even if fn ignores ctx
 		os.Exit(3)
 	}()
@@ -299,31 +347,31 @@ func runWorker() int {
 	signal.Notify(terms, syscall.SIGTERM)
 	go func() {
 		<-terms
-		cancel()
+		cancel(errTerminated)
 	}()
 
 	dctx, dcancel := context.WithTimeout(ctx, 10*time.Second)
 	c, err := Connect(dctx, cfg.Network, cfg.Address, cfg.Key, WithMaxFrameSize(cfg.MaxFrame))
 	dcancel()
 	if err != nil {
-		proc.Send(report, &workerResult{Err: err.Error()})
+		proc.Send(report, workerFailed(err))
 		return 1
 	}
 	defer c.Close()
 	go func() {
 		select {
 		case <-c.Done(): // the manager went away
-			cancel()
+			cancel(c.Err())
 		case <-ctx.Done():
 		}
 	}()
 
 	err = runWorkerFunc(ctx, fn, c, forkArgs(cfg.Args))
-	res := workerResult{}
+	res := &workerResult{}
 	if err != nil {
-		res.Err = err.Error()
+		res = workerFailed(err)
 	}
-	proc.Send(report, &res)
+	proc.Send(report, res)
 	if err != nil {
 		return 1
 	}

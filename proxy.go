@@ -23,8 +23,10 @@ const closeTimeout = 5 * time.Second
 //
 // A Proxy can be passed to Fork, to Call and to methods of other shared
 // objects, and stored inside them: it travels as a msgpack extension and
-// arrives usable in the other process. The object stays alive while any
-// process holds a proxy to it (see Close), or while it has a name.
+// arrives usable in the other process. The object stays alive while a
+// proxy to it is open in any process (see Close), while it is stored in
+// a live built-in container (a Dict, List, Queue, …), or while it has a
+// name; see "Sessions, ownership and lifetime" in the package doc.
 //
 // A Proxy is safe for concurrent use.
 type Proxy struct {

@@ -147,7 +147,10 @@ func (c *serverConn) handle(req *wire.Request) (blocked bool) {
 	for _, obj := range c.pins {
 		c.srv.objects.incref(obj, c.session)
 	}
-	cc := &callContext{conn: c, id: id, caller: callctx.Caller{Session: c.session, Handle: req.Handle}, running: true}
+	cc := &callContext{conn: c, id: id, caller: callctx.Caller{Session: c.session, Handle: req.Handle}, object: req.Object, running: true}
+	if len(c.pins) > 0 {
+		cc.notePins(c.pins)
+	}
 	res, fail := c.srv.invoke(cc, c, req)
 	blocked = cc.finish()
 	if fail != nil {
@@ -156,6 +159,7 @@ func (c *serverConn) handle(req *wire.Request) (blocked bool) {
 		}
 	}
 	c.reply(id, res, fail)
+	cc.endRefs() // after the reply has given its receiver references
 	c.srv.running.Add(-1)
 	if blocked {
 		c.mu.Lock()

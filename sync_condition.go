@@ -99,9 +99,7 @@ func (c *Condition) Acquire(ctx context.Context) error {
 // TryAcquire takes the condition's lock if it can without waiting, as
 // Lock.TryAcquire does, and reports whether it did. It never blocks.
 func (c *Condition) TryAcquire(ctx context.Context) (bool, error) {
-	var ok bool
-	err := c.call(ctx, "TryAcquire", &ok)
-	return ok, err
+	return c.tryAcquire(ctx)
 }
 
 // Release releases the condition's lock (Python's cond.release()). It

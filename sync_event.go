@@ -78,11 +78,20 @@ func (e *Event) Wait(ctx context.Context) error {
 // processes, have called it, then lets them all go on. It is reusable:
 // the next Wait starts a new round.
 //
-// The barrier breaks when a waiting caller's ctx ends, when a waiting
-// caller's process dies, or when Abort is called: every waiting and later
-// Wait returns an error satisfying errors.Is(err, ErrBrokenBarrier) until
-// Reset. Python's action and timeout arguments have no counterpart: run
-// the action in the caller whose Wait returned 0, and use ctx deadlines.
+// A process (client session) that has called Wait or Join is a member of
+// the barrier until it exits, closes its client, or calls Leave. When a
+// member dies, the barrier breaks — whether or not it was waiting then —
+// since the others would otherwise wait for ever for a party that will
+// never come. Call Join at the start, before any work that may crash, so
+// that a death before the first Wait is seen too; call Leave when a
+// process is done with the barrier and will exit without breaking it.
+//
+// The barrier breaks when a waiting caller's ctx ends, when a member
+// process (or a waiting caller's process) dies, or when Abort is called:
+// every waiting and later Wait returns an error satisfying
+// errors.Is(err, ErrBrokenBarrier) until Reset. Python's action and
+// timeout arguments have no counterpart: run the action in the caller
+// whose Wait returned 0, and use ctx deadlines.
 //
 // A Barrier is safe for concurrent use, and can be passed to Fork or
 // stored in another shared object.
@@ -118,8 +127,9 @@ func OpenBarrier(ctx context.Context, s Session, name string, parties int) (*Bar
 
 // Wait blocks until parties callers, this one included, have called Wait
 // (Python's barrier.wait(); ctx's deadline is the timeout), then returns
-// this caller's arrival index in the round, 0 to parties-1. It returns an
-// error satisfying errors.Is(err, ErrBrokenBarrier) if the barrier is or
+// this caller's arrival index in the round, 0 to parties-1. It makes this
+// process a member of the barrier, as Join does. It returns an error
+// satisfying errors.Is(err, ErrBrokenBarrier) if the barrier is or
 // becomes broken. When ctx ends first, Wait breaks the barrier (as
 // Python's does on a timeout) and returns an error satisfying
 // errors.Is(err, ctx.Err()).
@@ -127,6 +137,22 @@ func (b *Barrier) Wait(ctx context.Context) (int, error) {
 	var i int
 	err := b.call(ctx, "Wait", &i)
 	return i, err
+}
+
+// Join makes this process a member of the barrier without waiting, so
+// that the barrier breaks if the process dies before it reaches Wait
+// (see Barrier). Joining again changes nothing. It does not block, and
+// has no Python counterpart.
+func (b *Barrier) Join(ctx context.Context) error {
+	return b.call(ctx, "Join", nil)
+}
+
+// Leave ends this process's membership, so that its exit no longer
+// breaks the barrier: call it once the process will not wait again. A
+// Wait of this process still under way breaks the barrier if the process
+// dies all the same. It does not block, and has no Python counterpart.
+func (b *Barrier) Leave(ctx context.Context) error {
+	return b.call(ctx, "Leave", nil)
 }
 
 // Abort breaks the barrier (Python's barrier.abort()): waiting and later
@@ -137,7 +163,7 @@ func (b *Barrier) Abort(ctx context.Context) error {
 
 // Reset returns the barrier to its initial, unbroken state (Python's
 // barrier.reset()); callers waiting in the current round get
-// ErrBrokenBarrier. It does not block.
+// ErrBrokenBarrier. Members stay members. It does not block.
 func (b *Barrier) Reset(ctx context.Context) error {
 	return b.call(ctx, "Reset", nil)
 }

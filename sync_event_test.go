@@ -35,6 +35,22 @@ func init() {
 		}
 		return indexes.Put(ctx, i)
 	})
+	// barrier.round waits for one round, leaves the barrier if told to,
+	// and exits.
+	manager.RegisterWorker("barrier.round", func(ctx context.Context, c *manager.Client, args manager.Args) error {
+		var b *manager.Barrier
+		var leave bool
+		if err := args.Decode(&b, &leave); err != nil {
+			return err
+		}
+		if _, err := b.Wait(ctx); err != nil {
+			return err
+		}
+		if leave {
+			return b.Leave(ctx)
+		}
+		return nil
+	})
 }
 
 func TestEventMethods(t *testing.T) {
@@ -165,4 +181,56 @@ func TestBarrierBrokenByDeadProcess(t *testing.T) {
 
 	_, err = b.Wait(ctx)
 	assert.ErrorIs(t, err, manager.ErrBrokenBarrier)
+}
+
+// TestBarrierMemberExitBreaksIt has a worker pass one round with the
+// parent and exit: a member that exits breaks the barrier, since a later
+// round would wait for it for ever.
+func TestBarrierMemberExitBreaksIt(t *testing.T) {
+	ctx := testContext(t)
+	m := startManager(t, manager.InProcess())
+	b, err := manager.NewBarrier(ctx, m, 2)
+	require.NoError(t, err)
+	wait := startWorker(ctx, t, m, "barrier.round", b, false)
+	_, err = b.Wait(ctx)
+	require.NoError(t, err)
+	wait()
+	assert.Eventually(t, func() bool {
+		broken, err := b.Broken(ctx)
+		return err == nil && broken
+	}, 10*time.Second, time.Millisecond, "the member's exit breaks the barrier")
+	_, err = b.Wait(ctx)
+	assert.ErrorIs(t, err, manager.ErrBrokenBarrier, "no Wait for the dead member")
+}
+
+// TestBarrierMemberThatLeftExits has a worker pass one round with the
+// parent, Leave, and exit: a newcomer takes its place in the next round.
+// (That the manager ignores the end of a session that left, however late
+// it sees it, is checked exactly by internal/builtin's
+// TestBarrierMemberEnds.)
+func TestBarrierMemberThatLeftExits(t *testing.T) {
+	ctx := testContext(t)
+	m := startManager(t, manager.InProcess())
+	b, err := manager.OpenBarrier(ctx, m, "b", 2)
+	require.NoError(t, err)
+	wait := startWorker(ctx, t, m, "barrier.round", b, true)
+	_, err = b.Wait(ctx)
+	require.NoError(t, err)
+	wait()
+
+	newcomer, err := manager.OpenBarrier(ctx, secondSession(t, m), "b", 2)
+	require.NoError(t, err)
+	require.NoError(t, newcomer.Join(ctx))
+	indexes := make(chan int, 1)
+	go func() {
+		i, err := newcomer.Wait(ctx)
+		assert.NoError(t, err)
+		indexes <- i
+	}()
+	mine, err := b.Wait(ctx)
+	require.NoError(t, err)
+	assert.ElementsMatch(t, []int{0, 1}, []int{mine, <-indexes})
+	broken, err := b.Broken(ctx)
+	require.NoError(t, err)
+	assert.False(t, broken)
 }

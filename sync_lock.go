@@ -73,9 +73,7 @@ func (l *Lock) Acquire(ctx context.Context) error {
 // whether the caller now holds the lock; when it does, the error may
 // satisfy errors.Is(err, ErrAbandoned) as for Acquire.
 func (l *Lock) TryAcquire(ctx context.Context) (bool, error) {
-	var ok bool
-	err := l.call(ctx, "TryAcquire", &ok)
-	return ok, err
+	return l.tryAcquire(ctx)
 }
 
 // Release frees the lock, handing it to the longest waiter (Python's
@@ -161,9 +159,7 @@ func (r *RLock) Acquire(ctx context.Context) error {
 // the lock, with an error satisfying errors.Is(err, ErrAbandoned) as for
 // Acquire.
 func (r *RLock) TryAcquire(ctx context.Context) (bool, error) {
-	var ok bool
-	err := r.call(ctx, "TryAcquire", &ok)
-	return ok, err
+	return r.tryAcquire(ctx)
 }
 
 // Release removes one level held by this proxy, freeing the lock when

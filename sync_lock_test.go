@@ -167,6 +167,26 @@ func TestLockAbandonedByDeadProcess(t *testing.T) {
 	require.NoError(t, lock.Release(ctx))
 }
 
+// TryAcquire of a lock whose holder died reports both facts: the caller
+// holds the lock (true) and the holder died (ErrAbandoned).
+func TestLockTryAcquireAfterHolderDied(t *testing.T) {
+	ctx := testContext(t)
+	m := startManager(t, manager.InProcess())
+	lock, err := manager.NewLock(ctx, m)
+	require.NoError(t, err)
+	runWorkers(ctx, t, m, 1, "lock.acquire-and-exit", lock)
+
+	// TryAcquire never waits: retry until the manager has seen the
+	// worker's session end.
+	var ok bool
+	for !ok && ctx.Err() == nil {
+		ok, err = lock.TryAcquire(ctx)
+	}
+	require.True(t, ok, "the lock was never taken: %v", err)
+	assert.ErrorIs(t, err, manager.ErrAbandoned)
+	require.NoError(t, lock.Release(ctx), "the caller holds the lock")
+}
+
 func TestRLockIsReentrantPerProxy(t *testing.T) {
 	ctx := testContext(t)
 	m := startManager(t, manager.InProcess())

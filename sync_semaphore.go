@@ -20,9 +20,12 @@ func (boundedSemaphoreKind) typeID() string { return typeBoundedSemaphore }
 //
 // Permits are counted per process (client session): when a process dies
 // or closes its session, the permits it acquired and did not release are
-// returned. As in Python, any process may Release, even one that did not
-// acquire; use a BoundedSemaphore to catch releases beyond the initial
-// value.
+// returned, and marked abandoned: each of the next Acquire or TryAcquire
+// calls to take such a permit (one per permit returned) holds the permit
+// and also returns an error satisfying errors.Is(err, ErrAbandoned), so
+// that it knows the work the dead process guarded may be half done. As in
+// Python, any process may Release, even one that did not acquire; use a
+// BoundedSemaphore to catch releases beyond the initial value.
 //
 // A Semaphore is safe for concurrent use, and can be passed to Fork or
 // stored in another shared object. A proxy to a BoundedSemaphore decodes
@@ -59,19 +62,22 @@ func OpenSemaphore(ctx context.Context, s Session, name string, value int) (*Sem
 
 // Acquire takes one permit for this process, blocking until one is free
 // and every earlier waiter has been served (Python's sem.acquire(); ctx's
-// deadline is the timeout). When ctx ends first it returns an error
-// satisfying errors.Is(err, ctx.Err()) and takes nothing.
+// deadline is the timeout). It returns nil, or an error satisfying
+// errors.Is(err, ErrAbandoned) when the permit was returned by a process
+// that died holding it; the caller holds the permit in both cases (and
+// must Release it). When ctx ends first it returns an error satisfying
+// errors.Is(err, ctx.Err()) and takes nothing.
 func (s *Semaphore) Acquire(ctx context.Context) error {
 	return s.call(ctx, "Acquire", nil)
 }
 
 // TryAcquire takes one permit if one is free and nobody waits, and
 // reports whether it did; it never blocks (Python's
-// sem.acquire(blocking=False)).
+// sem.acquire(blocking=False)). When it took a permit returned by a
+// process that died holding it, it returns true and an error satisfying
+// errors.Is(err, ErrAbandoned): the caller holds the permit.
 func (s *Semaphore) TryAcquire(ctx context.Context) (bool, error) {
-	var ok bool
-	err := s.call(ctx, "TryAcquire", &ok)
-	return ok, err
+	return s.tryAcquire(ctx)
 }
 
 // Release gives back one permit, waking the longest waiter (Python's

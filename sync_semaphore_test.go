@@ -3,6 +3,7 @@ package manager_test
 import (
 	"context"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -122,15 +123,52 @@ func TestSemaphoreLimitsProcesses(t *testing.T) {
 	assert.Equal(t, 2, free)
 }
 
+// TestSemaphorePermitsOfDeadProcessReturn has a worker exit holding both
+// permits of a BoundedSemaphore: they come back, and each of the next two
+// acquirers holds one and is told (ErrAbandoned), once per permit.
 func TestSemaphorePermitsOfDeadProcessReturn(t *testing.T) {
-	ctx := testContext(t)
-	m := startManager(t, manager.InProcess())
-	sem, err := manager.NewBoundedSemaphore(ctx, m, 2)
-	require.NoError(t, err)
-	runWorkers(ctx, t, m, 1, "semaphore.acquire-and-exit", &sem.Semaphore)
-	require.NoError(t, sem.Acquire(ctx)) // waits until the manager has seen the worker go
-	require.NoError(t, sem.Acquire(ctx))
-	n, err := sem.Value(ctx)
-	require.NoError(t, err)
-	assert.Equal(t, 0, n)
+	tests := []struct {
+		name    string
+		acquire func(ctx context.Context, t *testing.T, sem *manager.BoundedSemaphore) error
+	}{
+		{
+			name: "Acquire",
+			acquire: func(ctx context.Context, t *testing.T, sem *manager.BoundedSemaphore) error {
+				return sem.Acquire(ctx) // waits until the manager has seen the worker go
+			},
+		},
+		{
+			name: "TryAcquire",
+			acquire: func(ctx context.Context, t *testing.T, sem *manager.BoundedSemaphore) error {
+				waitUntil(t, 10*time.Second, "the dead worker's permit is back", func() bool {
+					n, err := sem.Value(ctx)
+					return err == nil && n > 0
+				})
+				ok, err := sem.TryAcquire(ctx)
+				assert.True(t, ok, "the caller holds the permit, even when told it was abandoned")
+				return err
+			},
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			ctx := testContext(t)
+			m := startManager(t, manager.InProcess())
+			sem, err := manager.NewBoundedSemaphore(ctx, m, 2)
+			require.NoError(t, err)
+			runWorkers(ctx, t, m, 1, "semaphore.acquire-and-exit", &sem.Semaphore)
+
+			assert.ErrorIs(t, tt.acquire(ctx, t, sem), manager.ErrAbandoned)
+			assert.ErrorIs(t, tt.acquire(ctx, t, sem), manager.ErrAbandoned, "one report per returned permit")
+			n, err := sem.Value(ctx)
+			require.NoError(t, err)
+			assert.Equal(t, 0, n, "the caller holds both permits")
+
+			require.NoError(t, sem.Release(ctx))
+			require.NoError(t, tt.acquire(ctx, t, sem), "reported once")
+			require.NoError(t, sem.Release(ctx))
+			require.NoError(t, sem.Release(ctx))
+			assert.ErrorIs(t, sem.Release(ctx), manager.ErrOverReleased, "the dead worker's permits were returned, not added")
+		})
+	}
 }

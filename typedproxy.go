@@ -97,6 +97,19 @@ func (h *handle[K]) decodeAs(dec *msgpack.Decoder, typeid string) error {
 // isTypedProxy marks the typed proxies, for needsCanonical.
 func (h *handle[K]) isTypedProxy() {}
 
+// tryAcquire calls a lock's or semaphore's TryAcquire. Only a lock or
+// permit actually taken is ever reported abandoned, and the manager's
+// reply then carries the error rather than the result: so ErrAbandoned
+// means the caller holds it.
+func (h *handle[K]) tryAcquire(ctx context.Context) (bool, error) {
+	var ok bool
+	err := h.call(ctx, "TryAcquire", &ok)
+	if errors.Is(err, ErrAbandoned) {
+		ok = true
+	}
+	return ok, err
+}
+
 // call invokes method on the object, decoding its result into out (a
 // pointer, or nil).
 func (h *handle[K]) call(ctx context.Context, method string, out any, args ...any) error {

@@ -35,8 +35,11 @@ func startManager(ctx context.Context) (m *manager.Manager, stop func(), err err
 
 // runW1 is dict-rtt: one client, sequential store key i = i, load key i.
 // Besides the anchors' fields it reports the client's heap allocations
-// per operation (this process only; the manager is another process).
+// per operation (this process only; the manager is another process), and
+// the raw-socket floor measured in blocks interleaved with ours (see
+// floor.go), so that p50_vs_floor compares like with like.
 func runW1(ctx context.Context) ([]*row, error) {
+	const blocks = 20
 	iters := n(10000, 1000)
 	m, stop, err := startManager(ctx)
 	if err != nil {
@@ -47,7 +50,13 @@ func runW1(ctx context.Context) ([]*row, error) {
 	if err != nil {
 		return nil, err
 	}
-	// Warm up the connection, the method tables and the allocator.
+	fl, err := startFloor(ctx, m)
+	if err != nil {
+		return nil, err
+	}
+	defer fl.close()
+	// Warm up the connections, the method tables and the allocator.
+	var floorLat latencies
 	for i := range 200 {
 		if err := d.Store(ctx, -1, i); err != nil {
 			return nil, err
@@ -56,28 +65,43 @@ func runW1(ctx context.Context) ([]*row, error) {
 			return nil, err
 		}
 	}
-	lat := make(latencies, 0, 2*iters)
-	var before, after runtime.MemStats
-	runtime.ReadMemStats(&before)
-	var x int
-	start := time.Now()
-	prev := start
-	for i := range iters {
-		if err := d.Store(ctx, i, i); err != nil {
-			return nil, err
-		}
-		now := time.Now()
-		lat = append(lat, now.Sub(prev))
-		prev = now
-		if x, _, err = d.Load(ctx, i); err != nil {
-			return nil, err
-		}
-		now = time.Now()
-		lat = append(lat, now.Sub(prev))
-		prev = now
+	if err := fl.roundTrips(400, &floorLat); err != nil {
+		return nil, err
 	}
-	el := time.Since(start)
-	runtime.ReadMemStats(&after)
+	floorLat = make(latencies, 0, 2*iters)
+	lat := make(latencies, 0, 2*iters)
+	var el, floorEl time.Duration
+	var allocs, bytes uint64
+	var x int
+	for b := range blocks {
+		var before, after runtime.MemStats
+		runtime.ReadMemStats(&before)
+		start := time.Now()
+		prev := start
+		for i := b * iters / blocks; i < (b+1)*iters/blocks; i++ {
+			if err := d.Store(ctx, i, i); err != nil {
+				return nil, err
+			}
+			now := time.Now()
+			lat = append(lat, now.Sub(prev))
+			prev = now
+			if x, _, err = d.Load(ctx, i); err != nil {
+				return nil, err
+			}
+			now = time.Now()
+			lat = append(lat, now.Sub(prev))
+			prev = now
+		}
+		el += time.Since(start)
+		runtime.ReadMemStats(&after)
+		allocs += after.Mallocs - before.Mallocs
+		bytes += after.TotalAlloc - before.TotalAlloc
+		start = time.Now()
+		if err := fl.roundTrips(2*iters/blocks, &floorLat); err != nil {
+			return nil, err
+		}
+		floorEl += time.Since(start)
+	}
 	size, err := d.Len(ctx)
 	if err != nil {
 		return nil, err
@@ -86,9 +110,14 @@ func runW1(ctx context.Context) ([]*row, error) {
 	r := newRow("workload", "W1", "name", "dict-rtt", "iterations", iters, "ops", ops,
 		"elapsed_s", round(el.Seconds(), 4), "ops_per_s", round(float64(ops)/el.Seconds(), 1))
 	lat.addStats(r, "")
-	r.set("client_allocs_per_op", round(float64(after.Mallocs-before.Mallocs)/float64(ops), 2))
-	r.set("client_bytes_per_op", round(float64(after.TotalAlloc-before.TotalAlloc)/float64(ops), 1))
+	r.set("client_allocs_per_op", round(float64(allocs)/float64(ops), 2))
+	r.set("client_bytes_per_op", round(float64(bytes)/float64(ops), 1))
 	r.set("correct", x == iters-1 && size == iters+1)
+	floorLat.sort()
+	r.set("floor_rt_per_s", round(float64(len(floorLat))/floorEl.Seconds(), 1))
+	r.set("floor_p50_us", round(floorLat.pct(50), 2))
+	r.set("floor_p99_us", round(floorLat.pct(99), 2))
+	r.set("p50_vs_floor", round(lat.pct(50)/floorLat.pct(50), 3))
 	return []*row{r}, nil
 }
 

@@ -1,12 +1,14 @@
 package builtin
 
 import (
+	"context"
 	"fmt"
 	"slices"
 	"sync"
 
 	"github.com/vmihailenco/msgpack/v5"
 
+	"github.com/goproc/manager/internal/callctx"
 	"github.com/goproc/manager/internal/errs"
 )
 
@@ -19,6 +21,9 @@ import (
 // optimistic read-modify-write of the whole array (LoadVersion,
 // StoreIfVersion).
 //
+// Elements that carry proxies keep their objects alive while they are in
+// the array (see callctx.Retain).
+//
 // An Array is safe for concurrent use. No method blocks.
 type Array struct {
 	mu      sync.Mutex           // guards the elements of items, and version
@@ -28,7 +33,8 @@ type Array struct {
 
 // NewArray returns an array holding items; its length is len(items) from
 // then on. items may be nil, for an array of length 0.
-func NewArray(items []msgpack.RawMessage) (*Array, error) {
+func NewArray(ctx context.Context, items []msgpack.RawMessage) (*Array, error) {
+	retainAll(ctx, items)
 	return &Array{items: slices.Clone(items), version: 1}, nil
 }
 
@@ -61,13 +67,15 @@ func (a *Array) Get(i int64) (msgpack.RawMessage, error) {
 
 // Set sets the element at index i (negative counts from the end). An
 // index out of range returns an error wrapping errs.IndexOutOfRange.
-func (a *Array) Set(i int64, value msgpack.RawMessage) error {
+func (a *Array) Set(ctx context.Context, i int64, value msgpack.RawMessage) error {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	k, err := listIndex(len(a.items), i, "array assignment index")
 	if err != nil {
 		return err
 	}
+	callctx.Retain(ctx, value)
+	callctx.Release(ctx, a.items[k])
 	a.items[k] = value
 	a.version++
 	return nil
@@ -91,7 +99,7 @@ func (a *Array) GetSlice(start, stop, step *int64) ([]msgpack.RawMessage, error)
 // slice must have exactly as many elements as values (whatever the step),
 // else the call returns an error wrapping errs.BadArguments and changes
 // nothing; so does a zero step.
-func (a *Array) SetSlice(start, stop, step *int64, values []msgpack.RawMessage) error {
+func (a *Array) SetSlice(ctx context.Context, start, stop, step *int64, values []msgpack.RawMessage) error {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	s, err := listResolveSlice(len(a.items), start, stop, step)
@@ -101,7 +109,7 @@ func (a *Array) SetSlice(start, stop, step *int64, values []msgpack.RawMessage) 
 	if len(values) != s.n {
 		return fmt.Errorf("%w: can only assign a sequence of the same size (%d values to a slice of %d)", errs.BadArguments, len(values), s.n)
 	}
-	s.set(a.items, values)
+	s.replace(ctx, a.items, values)
 	a.version++
 	return nil
 }
@@ -122,7 +130,7 @@ func (a *Array) Add(i int64, delta msgpack.RawMessage) (msgpack.RawMessage, erro
 	if err != nil {
 		return nil, err
 	}
-	a.items[k] = sum
+	a.items[k] = sum // a number replaces a number: nothing to hold or release
 	a.version++
 	return sum, nil
 }
@@ -140,7 +148,7 @@ func (a *Array) LoadVersion() VersionedList {
 // version — and reports whether it did. items must have the array's
 // length, else the call returns an error wrapping errs.BadArguments (a
 // length mismatch is reported even when the version is stale).
-func (a *Array) StoreIfVersion(version uint64, items []msgpack.RawMessage) (bool, error) {
+func (a *Array) StoreIfVersion(ctx context.Context, version uint64, items []msgpack.RawMessage) (bool, error) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	if len(items) != len(a.items) {
@@ -149,6 +157,8 @@ func (a *Array) StoreIfVersion(version uint64, items []msgpack.RawMessage) (bool
 	if a.version != version {
 		return false, nil
 	}
+	retainAll(ctx, items)
+	releaseAll(ctx, a.items)
 	copy(a.items, items)
 	a.version++
 	return true, nil

@@ -13,7 +13,7 @@ import (
 // newTestArray returns an Array holding ns, each encoded as an int64.
 func newTestArray(tb testing.TB, ns ...int64) *Array {
 	tb.Helper()
-	a, err := NewArray(containerInts(tb, ns...))
+	a, err := NewArray(direct, containerInts(tb, ns...))
 	require.NoError(tb, err)
 	return a
 }
@@ -31,19 +31,19 @@ func TestArrayGetSet(t *testing.T) {
 	got, err := a.Get(-1)
 	require.NoError(t, err)
 	assert.Equal(t, int64(12), containerDecode[int64](t, got))
-	require.NoError(t, a.Set(-3, containerEncode(t, int64(0))))
+	require.NoError(t, a.Set(direct, -3, containerEncode(t, int64(0))))
 	assert.Equal(t, []int64{0, 11, 12}, arrayInts(t, a))
 
 	for _, i := range []int64{3, -4} {
 		_, err := a.Get(i)
 		assert.ErrorIs(t, err, errs.IndexOutOfRange)
-		assert.ErrorIs(t, a.Set(i, containerEncode(t, int64(0))), errs.IndexOutOfRange)
+		assert.ErrorIs(t, a.Set(direct, i, containerEncode(t, int64(0))), errs.IndexOutOfRange)
 		_, err = a.Add(i, containerEncode(t, int64(1)))
 		assert.ErrorIs(t, err, errs.IndexOutOfRange)
 	}
 	assert.Equal(t, []int64{0, 11, 12}, arrayInts(t, a))
 
-	empty, err := NewArray(nil)
+	empty, err := NewArray(direct, nil)
 	require.NoError(t, err)
 	assert.Equal(t, 0, empty.Len())
 	_, err = empty.Get(0)
@@ -89,7 +89,7 @@ func TestArraySetSlice(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			a := newTestArray(t, listRange(5)...)
-			require.NoError(t, a.SetSlice(tt.start, tt.stop, tt.step, containerInts(t, tt.values...)))
+			require.NoError(t, a.SetSlice(direct, tt.start, tt.stop, tt.step, containerInts(t, tt.values...)))
 			assert.Equal(t, tt.want, arrayInts(t, a))
 		})
 	}
@@ -108,7 +108,7 @@ func TestArraySetSlice(t *testing.T) {
 	for _, tt := range errorTests {
 		t.Run(tt.name, func(t *testing.T) {
 			a := newTestArray(t, listRange(5)...)
-			err := a.SetSlice(tt.start, tt.stop, tt.step, containerInts(t, tt.values...))
+			err := a.SetSlice(direct, tt.start, tt.stop, tt.step, containerInts(t, tt.values...))
 			require.ErrorIs(t, err, errs.BadArguments)
 			assert.Equal(t, listRange(5), arrayInts(t, a), "the length and contents do not change")
 		})
@@ -116,7 +116,7 @@ func TestArraySetSlice(t *testing.T) {
 }
 
 func TestArrayAdd(t *testing.T) {
-	a, err := NewArray(containerEncodeAll(t, int64(1), 0.5, "x"))
+	a, err := NewArray(direct, containerEncodeAll(t, int64(1), 0.5, "x"))
 	require.NoError(t, err)
 
 	got, err := a.Add(0, containerEncode(t, int64(2)))
@@ -139,14 +139,14 @@ func TestArrayVersions(t *testing.T) {
 	assert.Equal(t, []int64{1, 2}, containerDecodeAll[int64](t, got.Items))
 	assert.NotZero(t, got.Version)
 
-	ok, err := a.StoreIfVersion(got.Version, containerInts(t, 3))
+	ok, err := a.StoreIfVersion(direct, got.Version, containerInts(t, 3))
 	require.ErrorIs(t, err, errs.BadArguments, "the length cannot change")
 	assert.False(t, ok)
 
-	ok, err = a.StoreIfVersion(got.Version, containerInts(t, 3, 4))
+	ok, err = a.StoreIfVersion(direct, got.Version, containerInts(t, 3, 4))
 	require.NoError(t, err)
 	assert.True(t, ok)
-	ok, err = a.StoreIfVersion(got.Version, containerInts(t, 5, 6))
+	ok, err = a.StoreIfVersion(direct, got.Version, containerInts(t, 5, 6))
 	require.NoError(t, err)
 	assert.False(t, ok, "stale version")
 	assert.Equal(t, []int64{3, 4}, arrayInts(t, a))
@@ -155,8 +155,8 @@ func TestArrayVersions(t *testing.T) {
 		name string
 		fn   func()
 	}{
-		{"Set", func() { require.NoError(t, a.Set(0, containerEncode(t, int64(0)))) }},
-		{"SetSlice", func() { require.NoError(t, a.SetSlice(nil, nil, nil, containerInts(t, 1, 1))) }},
+		{"Set", func() { require.NoError(t, a.Set(direct, 0, containerEncode(t, int64(0)))) }},
+		{"SetSlice", func() { require.NoError(t, a.SetSlice(direct, nil, nil, nil, containerInts(t, 1, 1))) }},
 		{"Add", func() { _, err := a.Add(0, containerEncode(t, int64(1))); require.NoError(t, err) }},
 	}
 	for _, w := range writes {
@@ -169,7 +169,7 @@ func TestArrayVersions(t *testing.T) {
 func TestArrayAllIsASnapshot(t *testing.T) {
 	a := newTestArray(t, 1, 2)
 	snap := a.All()
-	require.NoError(t, a.Set(0, containerEncode(t, int64(9))))
+	require.NoError(t, a.Set(direct, 0, containerEncode(t, int64(9))))
 	assert.Equal(t, []int64{1, 2}, containerDecodeAll[int64](t, snap))
 }
 

@@ -15,18 +15,28 @@ import (
 // once every party has arrived they all go on and the next Wait starts a
 // new round.
 //
+// A session that has called Wait or Join is a member of the barrier
+// until it ends or calls Leave. A member is expected back at the
+// barrier, so when its session ends the barrier breaks, whether or not
+// the member was waiting then: otherwise the other parties would wait
+// for ever for a party that will never come (a dead member that was not
+// waiting cannot be told from a slow one in any other way).
+//
 // The barrier breaks, and every waiting party gets an error wrapping
-// errs.BrokenBarrier, when a waiting party's ctx ends, when its session
-// ends, or when Abort is called. It stays broken, failing every Wait at
-// once, until Reset.
+// errs.BrokenBarrier, when a waiting party's ctx ends, when a member's
+// session (or the session of a waiting party) ends, or when Abort is
+// called. It stays broken, failing every Wait at once, until Reset.
 //
 // Barrier is safe for concurrent use.
 type Barrier struct {
 	parties int
 
-	mu     sync.Mutex // guards round and broken
+	mu     sync.Mutex // guards the fields below
 	round  *barrierRound
 	broken bool
+	// members are the sessions that called Wait or Join, and neither
+	// ended nor called Leave since.
+	members map[callctx.SessionID]struct{}
 }
 
 // barrierRound is the set of parties waiting to pass together; its
@@ -48,18 +58,20 @@ func NewBarrier(parties int) (*Barrier, error) {
 	if parties < 1 {
 		return nil, fmt.Errorf("new barrier: %w: parties is %d, want >= 1", errs.BadArguments, parties)
 	}
-	return &Barrier{parties: parties, round: newBarrierRound()}, nil
+	return &Barrier{parties: parties, round: newBarrierRound(), members: make(map[callctx.SessionID]struct{})}, nil
 }
 
 // Wait blocks until parties callers, this one included, have called
 // Wait, then returns this caller's arrival index in the round: 0 for the
 // first to arrive, parties-1 for the last (whose call releases the
-// others). It returns an error wrapping errs.BrokenBarrier if the
+// others). It makes the caller's session a member (see Join), even when
+// it fails. It returns an error wrapping errs.BrokenBarrier if the
 // barrier is broken or breaks while waiting. When ctx ends while waiting,
 // Wait breaks the barrier and returns an error wrapping ctx.Err().
 func (b *Barrier) Wait(ctx context.Context) (int, error) {
 	c, _ := callctx.From(ctx)
 	b.mu.Lock()
+	b.members[c.Session] = struct{}{}
 	if b.broken {
 		b.mu.Unlock()
 		return 0, fmt.Errorf("barrier wait: %w", errs.BrokenBarrier)
@@ -93,6 +105,28 @@ func (b *Barrier) Wait(ctx context.Context) (int, error) {
 	return 0, fmt.Errorf("barrier wait: %w (the barrier is now broken)", ctx.Err())
 }
 
+// Join makes the caller's session a member of the barrier without
+// waiting, so that the barrier breaks if the session ends before its
+// first Wait. A member stays one until its session ends or it calls
+// Leave; joining again changes nothing. It does not block.
+func (b *Barrier) Join(ctx context.Context) {
+	c, _ := callctx.From(ctx)
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.members[c.Session] = struct{}{}
+}
+
+// Leave ends the membership of the caller's session, so that its end no
+// longer breaks the barrier: call it when the session will not wait
+// again. A party of that session waiting now still breaks the barrier if
+// the session ends. It does not block.
+func (b *Barrier) Leave(ctx context.Context) {
+	c, _ := callctx.From(ctx)
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	delete(b.members, c.Session)
+}
+
 // Abort breaks the barrier: waiting parties and later Waits get an error
 // wrapping errs.BrokenBarrier until Reset. It does not block.
 func (b *Barrier) Abort() {
@@ -103,7 +137,8 @@ func (b *Barrier) Abort() {
 
 // Reset returns the barrier to its initial, unbroken state. Parties
 // waiting in the current round get an error wrapping errs.BrokenBarrier.
-// It does not block.
+// Members stay members (a member whose session ended is one no more). It
+// does not block.
 func (b *Barrier) Reset() {
 	b.mu.Lock()
 	defer b.mu.Unlock()
@@ -135,13 +170,16 @@ func (b *Barrier) Broken() bool {
 	return b.broken
 }
 
-// ReleaseSession breaks the barrier if a party of session s is waiting,
-// since that party will never go on. It implements
-// callctx.SessionReleaser and is meant for the server only.
+// ReleaseSession breaks the barrier if session s is a member or a party
+// of it is waiting, since that party will never come or go on, and ends
+// its membership. It implements callctx.SessionReleaser and is meant for
+// the server only.
 func (b *Barrier) ReleaseSession(s callctx.SessionID) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	if !b.broken && slices.Contains(b.round.sessions, s) {
+	_, member := b.members[s]
+	delete(b.members, s)
+	if !b.broken && (member || slices.Contains(b.round.sessions, s)) {
 		b.breakLocked()
 	}
 }

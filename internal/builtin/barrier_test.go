@@ -172,3 +172,94 @@ func TestBarrierReset(t *testing.T) {
 	assert.Equal(t, 1, i)
 	assert.Equal(t, barrierResult{index: 0}, syncRecv(t, ctx, w))
 }
+
+// TestBarrierMemberEnds ends a session while sessions 1 and 2 wait at a
+// barrier of 3 parties: the barrier breaks when that session is a member
+// (it joined, or waited in an earlier round), whether or not it waits
+// now, and for good until Reset.
+func TestBarrierMemberEnds(t *testing.T) {
+	tests := []struct {
+		name string
+		// before runs before sessions 1 and 2 wait; session 3 ends after.
+		before     func(t *testing.T, ctx context.Context, b *Barrier)
+		wantBroken bool
+	}{
+		{
+			name:   "never took part",
+			before: func(*testing.T, context.Context, *Barrier) {},
+		},
+		{
+			name:       "joined",
+			before:     func(_ *testing.T, ctx context.Context, b *Barrier) { b.Join(syncAs(ctx, 3, 0)) },
+			wantBroken: true,
+		},
+		{
+			name: "waited in an earlier round",
+			before: func(t *testing.T, ctx context.Context, b *Barrier) {
+				first := barrierWaitAsync(t, syncAs(ctx, 1, 0), b)
+				second := barrierWaitAsync(t, syncAs(ctx, 2, 0), b)
+				_, err := b.Wait(syncAs(ctx, 3, 0))
+				require.NoError(t, err)
+				require.NoError(t, syncRecv(t, ctx, first).err)
+				require.NoError(t, syncRecv(t, ctx, second).err)
+			},
+			wantBroken: true,
+		},
+		{
+			name: "joined, then left",
+			before: func(_ *testing.T, ctx context.Context, b *Barrier) {
+				b.Join(syncAs(ctx, 3, 0))
+				b.Join(syncAs(ctx, 3, 0))
+				b.Leave(syncAs(ctx, 3, 0))
+			},
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			ctx := syncTestCtx(t)
+			b, err := NewBarrier(3)
+			require.NoError(t, err)
+			tt.before(t, ctx, b)
+			first := barrierWaitAsync(t, syncAs(ctx, 1, 0), b)
+			second := barrierWaitAsync(t, syncAs(ctx, 2, 0), b)
+
+			b.ReleaseSession(syncSession(3))
+			assert.Equal(t, tt.wantBroken, b.Broken())
+			b.Abort() // ends the waits of a barrier left unbroken
+			assert.ErrorIs(t, syncRecv(t, ctx, first).err, errs.BrokenBarrier)
+			assert.ErrorIs(t, syncRecv(t, ctx, second).err, errs.BrokenBarrier)
+		})
+	}
+}
+
+// TestBarrierMemberEndsBeforeOthersWait ends a member that joined and
+// never waited before anyone else waits: the next Wait fails at once
+// instead of waiting for it, until Reset; Reset keeps the live members.
+func TestBarrierMemberEndsBeforeOthersWait(t *testing.T) {
+	ctx := syncTestCtx(t)
+	b, err := NewBarrier(2)
+	require.NoError(t, err)
+	b.Join(syncAs(ctx, 1, 0))
+	b.Join(syncAs(ctx, 2, 0))
+	b.ReleaseSession(syncSession(2))
+	_, err = b.Wait(syncAs(ctx, 1, 0))
+	assert.ErrorIs(t, err, errs.BrokenBarrier, "the dead member is not waited for")
+
+	b.Reset()
+	b.ReleaseSession(syncSession(2)) // ended already: a member no more
+	assert.False(t, b.Broken())
+	b.ReleaseSession(syncSession(1))
+	assert.True(t, b.Broken(), "session 1 is still a member after Reset")
+}
+
+// TestBarrierLeaveWhileWaiting checks that Leave does not hide a party
+// still waiting: its session's end breaks the barrier.
+func TestBarrierLeaveWhileWaiting(t *testing.T) {
+	ctx := syncTestCtx(t)
+	b, err := NewBarrier(2)
+	require.NoError(t, err)
+	w := barrierWaitAsync(t, syncAs(ctx, 1, 0), b)
+	b.Leave(syncAs(ctx, 1, 0))
+	b.ReleaseSession(syncSession(1))
+	assert.ErrorIs(t, syncRecv(t, ctx, w).err, errs.BrokenBarrier)
+}

@@ -1,11 +1,13 @@
 package builtin
 
 import (
+	"context"
 	"fmt"
 	"sync"
 
 	"github.com/vmihailenco/msgpack/v5"
 
+	"github.com/goproc/manager/internal/callctx"
 	"github.com/goproc/manager/internal/errs"
 )
 
@@ -54,6 +56,9 @@ type Pair struct {
 // write to the entry, for optimistic read-modify-write with LoadVersion
 // and StoreIfVersion.
 //
+// Keys and values that carry proxies keep their objects alive while they
+// are in the dict (see callctx.Retain).
+//
 // A Dict is safe for concurrent use. No method blocks.
 type Dict struct {
 	core dictCore
@@ -61,11 +66,11 @@ type Dict struct {
 
 // NewDict returns a dict holding items, stored in order as by Update (a
 // later duplicate key overwrites an earlier one). items may be nil.
-func NewDict(items []Pair) (*Dict, error) {
-	d := &Dict{}
+func NewDict(ctx context.Context, items []Pair) (*Dict, error) {
+	d := &Dict{core: dictCore{holdKeys: true}}
 	d.core.init()
 	for _, it := range items {
-		d.core.store(string(it.Key), it.Value)
+		d.core.store(ctx, string(it.Key), it.Value)
 	}
 	return d, nil
 }
@@ -82,37 +87,37 @@ func (d *Dict) Load(key msgpack.RawMessage) LoadResult {
 }
 
 // Store sets the value for key.
-func (d *Dict) Store(key, value msgpack.RawMessage) {
+func (d *Dict) Store(ctx context.Context, key, value msgpack.RawMessage) {
 	d.core.mu.Lock()
 	defer d.core.mu.Unlock()
-	d.core.store(string(key), value)
+	d.core.store(ctx, string(key), value)
 }
 
 // LoadOrStore returns the existing value for key if present (OK true,
 // "loaded"); otherwise it stores value and returns it with OK false.
-func (d *Dict) LoadOrStore(key, value msgpack.RawMessage) LoadResult {
+func (d *Dict) LoadOrStore(ctx context.Context, key, value msgpack.RawMessage) LoadResult {
 	d.core.mu.Lock()
 	defer d.core.mu.Unlock()
 	if e, ok := d.core.m[string(key)]; ok {
 		return LoadResult{Value: e.value, OK: true}
 	}
-	d.core.store(string(key), value)
+	d.core.store(ctx, string(key), value)
 	return LoadResult{Value: value}
 }
 
 // SetDefault is Python's dict.setdefault: the same as LoadOrStore. It
 // returns the value now stored under key; OK reports whether it was
 // already there.
-func (d *Dict) SetDefault(key, value msgpack.RawMessage) LoadResult {
-	return d.LoadOrStore(key, value)
+func (d *Dict) SetDefault(ctx context.Context, key, value msgpack.RawMessage) LoadResult {
+	return d.LoadOrStore(ctx, key, value)
 }
 
 // LoadAndDelete deletes key and returns the value it had; OK reports
 // whether it was present.
-func (d *Dict) LoadAndDelete(key msgpack.RawMessage) LoadResult {
+func (d *Dict) LoadAndDelete(ctx context.Context, key msgpack.RawMessage) LoadResult {
 	d.core.mu.Lock()
 	defer d.core.mu.Unlock()
-	if e, ok := d.core.delete(string(key)); ok {
+	if e, ok := d.core.remove(ctx, string(key)); ok {
 		return LoadResult{Value: e.value, OK: true}
 	}
 	return LoadResult{}
@@ -120,63 +125,59 @@ func (d *Dict) LoadAndDelete(key msgpack.RawMessage) LoadResult {
 
 // Pop is Python's dict.pop without a default: the same as LoadAndDelete.
 // OK false means the key was absent (Python would raise KeyError).
-func (d *Dict) Pop(key msgpack.RawMessage) LoadResult {
-	return d.LoadAndDelete(key)
+func (d *Dict) Pop(ctx context.Context, key msgpack.RawMessage) LoadResult {
+	return d.LoadAndDelete(ctx, key)
 }
 
 // Delete deletes key and reports whether it was present.
-func (d *Dict) Delete(key msgpack.RawMessage) bool {
+func (d *Dict) Delete(ctx context.Context, key msgpack.RawMessage) bool {
 	d.core.mu.Lock()
 	defer d.core.mu.Unlock()
-	_, ok := d.core.delete(string(key))
+	_, ok := d.core.remove(ctx, string(key))
 	return ok
 }
 
 // Swap stores value under key and returns the previous value; OK reports
 // whether there was one.
-func (d *Dict) Swap(key, value msgpack.RawMessage) LoadResult {
+func (d *Dict) Swap(ctx context.Context, key, value msgpack.RawMessage) LoadResult {
 	d.core.mu.Lock()
 	defer d.core.mu.Unlock()
-	var prev LoadResult
-	if e, ok := d.core.m[string(key)]; ok {
-		prev = LoadResult{Value: e.value, OK: true}
-	}
-	d.core.store(string(key), value)
-	return prev
+	prev, ok := d.core.store(ctx, string(key), value)
+	return LoadResult{Value: prev, OK: ok}
 }
 
 // CompareAndSwap stores newValue under key if key is present and its value
 // is byte-equal to old, and reports whether it did. An absent key is
 // never swapped.
-func (d *Dict) CompareAndSwap(key, old, newValue msgpack.RawMessage) bool {
+func (d *Dict) CompareAndSwap(ctx context.Context, key, old, newValue msgpack.RawMessage) bool {
 	d.core.mu.Lock()
 	defer d.core.mu.Unlock()
 	e, ok := d.core.m[string(key)]
 	if !ok || string(e.value) != string(old) {
 		return false
 	}
-	d.core.store(string(key), newValue)
+	d.core.store(ctx, string(key), newValue)
 	return true
 }
 
 // CompareAndDelete deletes key if it is present and its value is
 // byte-equal to old, and reports whether it did.
-func (d *Dict) CompareAndDelete(key, old msgpack.RawMessage) bool {
+func (d *Dict) CompareAndDelete(ctx context.Context, key, old msgpack.RawMessage) bool {
 	d.core.mu.Lock()
 	defer d.core.mu.Unlock()
 	e, ok := d.core.m[string(key)]
 	if !ok || string(e.value) != string(old) {
 		return false
 	}
-	d.core.delete(string(key))
+	d.core.remove(ctx, string(key))
 	return true
 }
 
 // Clear deletes every entry.
-func (d *Dict) Clear() {
+func (d *Dict) Clear(ctx context.Context) {
 	d.core.mu.Lock()
 	defer d.core.mu.Unlock()
-	d.core.clear()
+	d.core.clear(ctx)
 }
 
 // Len returns the number of entries.
@@ -244,25 +245,25 @@ func (d *Dict) Copy() []Pair {
 // Update stores every pair, in order, atomically: no other call sees some
 // of them stored and others not. A later duplicate key overwrites an
 // earlier one, as in Python.
-func (d *Dict) Update(items []Pair) {
+func (d *Dict) Update(ctx context.Context, items []Pair) {
 	d.core.mu.Lock()
 	defer d.core.mu.Unlock()
 	for _, it := range items {
-		d.core.store(string(it.Key), it.Value)
+		d.core.store(ctx, string(it.Key), it.Value)
 	}
 }
 
 // PopItem removes and returns the most recently inserted pair (Python's
 // popitem is LIFO). On an empty dict it returns an error wrapping
 // errs.Empty.
-func (d *Dict) PopItem() (Pair, error) {
+func (d *Dict) PopItem(ctx context.Context) (Pair, error) {
 	d.core.mu.Lock()
 	defer d.core.mu.Unlock()
 	e := d.core.last()
 	if e == nil {
 		return Pair{}, fmt.Errorf("%w: popitem(): dictionary is empty", errs.Empty)
 	}
-	d.core.delete(e.key)
+	d.core.remove(ctx, e.key)
 	return Pair{Key: msgpack.RawMessage(e.key), Value: e.value}, nil
 }
 
@@ -279,10 +280,10 @@ func (d *Dict) LoadVersion(key msgpack.RawMessage) VersionedValue {
 // and reports whether it stored. Version 0 means "only if absent". A
 // client builds an atomic Modify on this: load with version, compute,
 // store if version, retry on false.
-func (d *Dict) StoreIfVersion(key msgpack.RawMessage, version uint64, value msgpack.RawMessage) bool {
+func (d *Dict) StoreIfVersion(ctx context.Context, key msgpack.RawMessage, version uint64, value msgpack.RawMessage) bool {
 	d.core.mu.Lock()
 	defer d.core.mu.Unlock()
-	return d.core.storeIfVersion(string(key), version, value)
+	return d.core.storeIfVersion(ctx, string(key), version, value)
 }
 
 // Add atomically adds delta, an encoded integer or float, to the number
@@ -291,10 +292,14 @@ func (d *Dict) StoreIfVersion(key msgpack.RawMessage, version uint64, value msgp
 // (see the numeric rules on Value.Add); a stored value that is not a
 // number, a float delta added to an integer, or an integer overflow
 // returns an error wrapping errs.BadArguments and changes nothing.
-func (d *Dict) Add(key, delta msgpack.RawMessage) (msgpack.RawMessage, error) {
+func (d *Dict) Add(ctx context.Context, key, delta msgpack.RawMessage) (msgpack.RawMessage, error) {
 	d.core.mu.Lock()
 	defer d.core.mu.Unlock()
-	return d.core.add(string(key), delta)
+	sum, created, err := d.core.add(string(key), delta)
+	if created {
+		callctx.Retain(ctx, key)
+	}
+	return sum, err
 }
 
 // dictEntry is one entry of a dictCore.
@@ -312,6 +317,10 @@ type dictEntry struct {
 // deleted entry leaves a nil hole, and holes are squeezed out when they
 // outnumber live entries, so every operation is amortised O(1).
 type dictCore struct {
+	// holdKeys is set for a Dict, whose keys are encoded values that may
+	// carry proxies; a Namespace's are plain names. Set before use.
+	holdKeys bool
+
 	mu sync.Mutex // guards every field below, and the entries they point to
 
 	m     map[string]*dictEntry
@@ -324,17 +333,52 @@ func (c *dictCore) init() {
 	c.m = make(map[string]*dictEntry)
 }
 
-// store sets key to value, keeping key's place if present, and gives the
-// entry a new version.
-func (c *dictCore) store(key string, value msgpack.RawMessage) {
+// store sets key to value, as set does, holding value (and a new key)
+// and releasing the value it replaces (see hold.go). It returns the
+// replaced value and whether there was one.
+func (c *dictCore) store(ctx context.Context, key string, value msgpack.RawMessage) (msgpack.RawMessage, bool) {
+	callctx.Retain(ctx, value)
+	prev, ok := c.set(key, value)
+	if ok {
+		callctx.Release(ctx, prev)
+	} else if c.holdKeys {
+		callctx.Retain(ctx, keyBytes(key))
+	}
+	return prev, ok
+}
+
+// set sets key to value, keeping key's place if present, and gives the
+// entry a new version. It returns the replaced value and whether there
+// was one. It neither holds nor releases: store does, for values that may
+// carry proxies.
+func (c *dictCore) set(key string, value msgpack.RawMessage) (msgpack.RawMessage, bool) {
 	c.seq++
 	if e, ok := c.m[key]; ok {
+		prev := e.value
 		e.value, e.version = value, c.seq
-		return
+		return prev, true
 	}
 	e := &dictEntry{key: key, value: value, version: c.seq, pos: len(c.order)}
 	c.m[key] = e
 	c.order = append(c.order, e)
+	return nil, false
+}
+
+// remove deletes key, as delete does, and releases its value (and key).
+func (c *dictCore) remove(ctx context.Context, key string) (*dictEntry, bool) {
+	e, ok := c.delete(key)
+	if ok {
+		c.release(ctx, e)
+	}
+	return e, ok
+}
+
+// release releases what entry e held.
+func (c *dictCore) release(ctx context.Context, e *dictEntry) {
+	callctx.Release(ctx, e.value)
+	if c.holdKeys {
+		callctx.Release(ctx, keyBytes(e.key))
+	}
 }
 
 // delete removes key and returns its entry.
@@ -377,9 +421,15 @@ func (c *dictCore) last() *dictEntry {
 	return c.order[len(c.order)-1] // never a hole: delete trims them
 }
 
-// clear deletes every entry. Versions keep counting up, so a version
-// loaded before Clear never matches an entry stored after it.
-func (c *dictCore) clear() {
+// clear deletes every entry, releasing their values. Versions keep
+// counting up, so a version loaded before Clear never matches an entry
+// stored after it.
+func (c *dictCore) clear(ctx context.Context) {
+	for _, e := range c.order {
+		if e != nil {
+			c.release(ctx, e)
+		}
+	}
 	clear(c.m)
 	c.order, c.holes = nil, 0
 }
@@ -391,7 +441,7 @@ func (c *dictCore) loadVersion(key string) VersionedValue {
 	return VersionedValue{}
 }
 
-func (c *dictCore) storeIfVersion(key string, version uint64, value msgpack.RawMessage) bool {
+func (c *dictCore) storeIfVersion(ctx context.Context, key string, version uint64, value msgpack.RawMessage) bool {
 	e, ok := c.m[key]
 	if version == 0 {
 		if ok {
@@ -400,25 +450,28 @@ func (c *dictCore) storeIfVersion(key string, version uint64, value msgpack.RawM
 	} else if !ok || e.version != version {
 		return false
 	}
-	c.store(key, value)
+	c.store(ctx, key, value)
 	return true
 }
 
-func (c *dictCore) add(key string, delta msgpack.RawMessage) (msgpack.RawMessage, error) {
+// add adds delta to the number under key (see Dict.Add) and returns the
+// sum and whether it created the entry; the caller holds a new key.
+func (c *dictCore) add(key string, delta msgpack.RawMessage) (msgpack.RawMessage, bool, error) {
 	var cur msgpack.RawMessage
 	if e, ok := c.m[key]; ok {
 		cur = e.value
 	} else {
 		zero, err := numericZeroLike(delta)
 		if err != nil {
-			return nil, fmt.Errorf("add delta: %w", err)
+			return nil, false, fmt.Errorf("add delta: %w", err)
 		}
 		cur = zero
 	}
 	sum, err := numericAddTo(cur, delta)
 	if err != nil {
-		return nil, err
+		return nil, false, err
 	}
-	c.store(key, sum)
-	return sum, nil
+	// A number replaces a number: no proxy is held or released.
+	_, replaced := c.set(key, sum)
+	return sum, !replaced, nil
 }

@@ -15,7 +15,7 @@ import (
 // newTestDict returns an empty Dict.
 func newTestDict(tb testing.TB) *Dict {
 	tb.Helper()
-	d, err := NewDict(nil)
+	d, err := NewDict(direct, nil)
 	require.NoError(tb, err)
 	return d
 }
@@ -33,19 +33,19 @@ func TestDictLoadStore(t *testing.T) {
 	assert.Equal(t, LoadResult{}, d.Load(k))
 	assert.False(t, d.Has(k))
 
-	d.Store(k, v)
+	d.Store(direct, k, v)
 	assert.Equal(t, LoadResult{Value: v, OK: true}, d.Load(k))
 	assert.True(t, d.Has(k))
 	assert.Equal(t, 1, d.Len())
 
 	// Keys are compared as encoded bytes: an int8 1 is not an int64 1.
 	assert.False(t, d.Has(containerEncode(t, []byte("k"))))
-	d.Store(containerEncode(t, int64(1)), v)
+	d.Store(direct, containerEncode(t, int64(1)), v)
 	assert.False(t, d.Has(containerEncode(t, int8(1))))
 }
 
 func TestDictNewWithItems(t *testing.T) {
-	d, err := NewDict([]Pair{
+	d, err := NewDict(direct, []Pair{
 		{Key: containerEncode(t, "b"), Value: containerEncode(t, int64(1))},
 		{Key: containerEncode(t, "a"), Value: containerEncode(t, int64(2))},
 		{Key: containerEncode(t, "b"), Value: containerEncode(t, int64(3))},
@@ -60,29 +60,29 @@ func TestDictLoadOrStore(t *testing.T) {
 	k := containerEncode(t, "k")
 	v1, v2 := containerEncode(t, "one"), containerEncode(t, "two")
 
-	assert.Equal(t, LoadResult{Value: v1, OK: false}, d.LoadOrStore(k, v1))
-	assert.Equal(t, LoadResult{Value: v1, OK: true}, d.LoadOrStore(k, v2))
-	assert.Equal(t, LoadResult{Value: v1, OK: true}, d.SetDefault(k, v2))
-	assert.Equal(t, LoadResult{Value: v2, OK: false}, d.SetDefault(containerEncode(t, "j"), v2))
+	assert.Equal(t, LoadResult{Value: v1, OK: false}, d.LoadOrStore(direct, k, v1))
+	assert.Equal(t, LoadResult{Value: v1, OK: true}, d.LoadOrStore(direct, k, v2))
+	assert.Equal(t, LoadResult{Value: v1, OK: true}, d.SetDefault(direct, k, v2))
+	assert.Equal(t, LoadResult{Value: v2, OK: false}, d.SetDefault(direct, containerEncode(t, "j"), v2))
 }
 
 func TestDictDeleteFamily(t *testing.T) {
 	d := newTestDict(t)
 	k, v := containerEncode(t, "k"), containerEncode(t, "v")
 
-	assert.False(t, d.Delete(k))
-	d.Store(k, v)
-	assert.True(t, d.Delete(k))
+	assert.False(t, d.Delete(direct, k))
+	d.Store(direct, k, v)
+	assert.True(t, d.Delete(direct, k))
 	assert.False(t, d.Has(k))
 
-	assert.Equal(t, LoadResult{}, d.LoadAndDelete(k))
-	d.Store(k, v)
-	assert.Equal(t, LoadResult{Value: v, OK: true}, d.LoadAndDelete(k))
+	assert.Equal(t, LoadResult{}, d.LoadAndDelete(direct, k))
+	d.Store(direct, k, v)
+	assert.Equal(t, LoadResult{Value: v, OK: true}, d.LoadAndDelete(direct, k))
 	assert.Equal(t, 0, d.Len())
 
-	assert.Equal(t, LoadResult{}, d.Pop(k))
-	d.Store(k, v)
-	assert.Equal(t, LoadResult{Value: v, OK: true}, d.Pop(k))
+	assert.Equal(t, LoadResult{}, d.Pop(direct, k))
+	d.Store(direct, k, v)
+	assert.Equal(t, LoadResult{Value: v, OK: true}, d.Pop(direct, k))
 	assert.Equal(t, 0, d.Len())
 }
 
@@ -91,8 +91,8 @@ func TestDictSwap(t *testing.T) {
 	k := containerEncode(t, "k")
 	v1, v2 := containerEncode(t, "one"), containerEncode(t, "two")
 
-	assert.Equal(t, LoadResult{}, d.Swap(k, v1))
-	assert.Equal(t, LoadResult{Value: v1, OK: true}, d.Swap(k, v2))
+	assert.Equal(t, LoadResult{}, d.Swap(direct, k, v1))
+	assert.Equal(t, LoadResult{Value: v1, OK: true}, d.Swap(direct, k, v2))
 	assert.Equal(t, v2, d.Load(k).Value)
 }
 
@@ -101,12 +101,12 @@ func TestDictCompareAndSwap(t *testing.T) {
 	k := containerEncode(t, "k")
 	v1, v2 := containerEncode(t, int64(1)), containerEncode(t, int64(2))
 
-	assert.False(t, d.CompareAndSwap(k, v1, v2), "absent key is never swapped")
+	assert.False(t, d.CompareAndSwap(direct, k, v1, v2), "absent key is never swapped")
 	assert.False(t, d.Has(k))
-	d.Store(k, v1)
-	assert.False(t, d.CompareAndSwap(k, v2, v1))
-	assert.False(t, d.CompareAndSwap(k, containerEncode(t, int8(1)), v2), "equality is byte equality")
-	assert.True(t, d.CompareAndSwap(k, v1, v2))
+	d.Store(direct, k, v1)
+	assert.False(t, d.CompareAndSwap(direct, k, v2, v1))
+	assert.False(t, d.CompareAndSwap(direct, k, containerEncode(t, int8(1)), v2), "equality is byte equality")
+	assert.True(t, d.CompareAndSwap(direct, k, v1, v2))
 	assert.Equal(t, v2, d.Load(k).Value)
 }
 
@@ -115,22 +115,22 @@ func TestDictCompareAndDelete(t *testing.T) {
 	k := containerEncode(t, "k")
 	v1, v2 := containerEncode(t, int64(1)), containerEncode(t, int64(2))
 
-	assert.False(t, d.CompareAndDelete(k, v1))
-	d.Store(k, v1)
-	assert.False(t, d.CompareAndDelete(k, v2))
+	assert.False(t, d.CompareAndDelete(direct, k, v1))
+	d.Store(direct, k, v1)
+	assert.False(t, d.CompareAndDelete(direct, k, v2))
 	assert.True(t, d.Has(k))
-	assert.True(t, d.CompareAndDelete(k, v1))
+	assert.True(t, d.CompareAndDelete(direct, k, v1))
 	assert.False(t, d.Has(k))
 }
 
 func TestDictOrder(t *testing.T) {
 	d := newTestDict(t)
 	for _, k := range []string{"a", "b", "c", "d"} {
-		d.Store(containerEncode(t, k), containerEncode(t, k+k))
+		d.Store(direct, containerEncode(t, k), containerEncode(t, k+k))
 	}
-	d.Store(containerEncode(t, "b"), containerEncode(t, "BB")) // overwrite keeps place
-	d.Delete(containerEncode(t, "a"))
-	d.Store(containerEncode(t, "a"), containerEncode(t, "AA")) // re-insert goes last
+	d.Store(direct, containerEncode(t, "b"), containerEncode(t, "BB")) // overwrite keeps place
+	d.Delete(direct, containerEncode(t, "a"))
+	d.Store(direct, containerEncode(t, "a"), containerEncode(t, "AA")) // re-insert goes last
 
 	assert.Equal(t, []string{"b", "c", "d", "a"}, dictKeys(t, d))
 	assert.Equal(t, []string{"BB", "cc", "dd", "AA"}, containerDecodeAll[string](t, d.Values()))
@@ -148,11 +148,11 @@ func TestDictOrderSurvivesCompaction(t *testing.T) {
 	d := newTestDict(t)
 	var want []string
 	for i := range 1000 {
-		d.Store(containerEncode(t, fmt.Sprint(i)), containerEncode(t, int64(i)))
+		d.Store(direct, containerEncode(t, fmt.Sprint(i)), containerEncode(t, int64(i)))
 	}
 	for i := range 1000 {
 		if i%7 != 0 {
-			d.Delete(containerEncode(t, fmt.Sprint(i)))
+			d.Delete(direct, containerEncode(t, fmt.Sprint(i)))
 		} else {
 			want = append(want, fmt.Sprint(i))
 		}
@@ -160,7 +160,7 @@ func TestDictOrderSurvivesCompaction(t *testing.T) {
 	assert.Equal(t, want, dictKeys(t, d))
 	assert.Equal(t, len(want), d.Len())
 	// PopItem still takes the last inserted after compaction.
-	p, err := d.PopItem()
+	p, err := d.PopItem(direct)
 	require.NoError(t, err)
 	assert.Equal(t, want[len(want)-1], containerDecode[string](t, p.Key))
 	assert.Equal(t, want[:len(want)-1], dictKeys(t, d))
@@ -168,46 +168,46 @@ func TestDictOrderSurvivesCompaction(t *testing.T) {
 
 func TestDictClear(t *testing.T) {
 	d := newTestDict(t)
-	d.Store(containerEncode(t, "a"), containerEncode(t, 1))
-	d.Store(containerEncode(t, "b"), containerEncode(t, 2))
-	d.Clear()
+	d.Store(direct, containerEncode(t, "a"), containerEncode(t, 1))
+	d.Store(direct, containerEncode(t, "b"), containerEncode(t, 2))
+	d.Clear(direct)
 	assert.Equal(t, 0, d.Len())
 	assert.Empty(t, d.Keys())
 	assert.Empty(t, d.Items())
-	d.Store(containerEncode(t, "c"), containerEncode(t, 3))
+	d.Store(direct, containerEncode(t, "c"), containerEncode(t, 3))
 	assert.Equal(t, []string{"c"}, dictKeys(t, d))
 }
 
 func TestDictUpdate(t *testing.T) {
 	d := newTestDict(t)
-	d.Store(containerEncode(t, "a"), containerEncode(t, int64(0)))
-	d.Update([]Pair{
+	d.Store(direct, containerEncode(t, "a"), containerEncode(t, int64(0)))
+	d.Update(direct, []Pair{
 		{Key: containerEncode(t, "b"), Value: containerEncode(t, int64(1))},
 		{Key: containerEncode(t, "a"), Value: containerEncode(t, int64(2))},
 		{Key: containerEncode(t, "b"), Value: containerEncode(t, int64(3))},
 	})
 	assert.Equal(t, []string{"a", "b"}, dictKeys(t, d))
 	assert.Equal(t, []int64{2, 3}, containerDecodeAll[int64](t, d.Values()))
-	d.Update(nil)
+	d.Update(direct, nil)
 	assert.Equal(t, 2, d.Len())
 }
 
 func TestDictPopItem(t *testing.T) {
 	d := newTestDict(t)
-	_, err := d.PopItem()
+	_, err := d.PopItem(direct)
 	require.ErrorIs(t, err, errs.Empty)
 
 	for _, k := range []string{"a", "b", "c"} {
-		d.Store(containerEncode(t, k), containerEncode(t, k))
+		d.Store(direct, containerEncode(t, k), containerEncode(t, k))
 	}
-	d.Delete(containerEncode(t, "c"))
+	d.Delete(direct, containerEncode(t, "c"))
 	for _, want := range []string{"b", "a"} {
-		p, err := d.PopItem()
+		p, err := d.PopItem(direct)
 		require.NoError(t, err)
 		assert.Equal(t, want, containerDecode[string](t, p.Key))
 		assert.Equal(t, want, containerDecode[string](t, p.Value))
 	}
-	_, err = d.PopItem()
+	_, err = d.PopItem(direct)
 	assert.ErrorIs(t, err, errs.Empty)
 }
 
@@ -217,63 +217,63 @@ func TestDictVersions(t *testing.T) {
 	v1, v2 := containerEncode(t, int64(1)), containerEncode(t, int64(2))
 
 	assert.Equal(t, VersionedValue{}, d.LoadVersion(a))
-	assert.False(t, d.StoreIfVersion(a, 7, v1), "a version never matches an absent key")
-	assert.True(t, d.StoreIfVersion(a, 0, v1), "version 0 stores if absent")
-	assert.False(t, d.StoreIfVersion(a, 0, v2), "version 0 refuses a present key")
+	assert.False(t, d.StoreIfVersion(direct, a, 7, v1), "a version never matches an absent key")
+	assert.True(t, d.StoreIfVersion(direct, a, 0, v1), "version 0 stores if absent")
+	assert.False(t, d.StoreIfVersion(direct, a, 0, v2), "version 0 refuses a present key")
 
 	got := d.LoadVersion(a)
 	assert.Equal(t, v1, got.Value)
 	assert.True(t, got.OK)
 	assert.NotZero(t, got.Version)
 
-	d.Store(b, v1)
+	d.Store(direct, b, v1)
 	assert.NotEqual(t, got.Version, d.LoadVersion(b).Version, "versions are unique across the dict")
 	assert.Equal(t, got.Version, d.LoadVersion(a).Version, "writing b leaves a's version alone")
 
-	assert.True(t, d.StoreIfVersion(a, got.Version, v2))
-	assert.False(t, d.StoreIfVersion(a, got.Version, v1), "stale version")
+	assert.True(t, d.StoreIfVersion(direct, a, got.Version, v2))
+	assert.False(t, d.StoreIfVersion(direct, a, got.Version, v1), "stale version")
 	assert.Equal(t, v2, d.Load(a).Value)
 
 	// Delete and re-insert: the old version must not match (no ABA).
 	old := d.LoadVersion(a).Version
-	d.Delete(a)
-	d.Store(a, v2)
-	assert.False(t, d.StoreIfVersion(a, old, v1))
+	d.Delete(direct, a)
+	d.Store(direct, a, v2)
+	assert.False(t, d.StoreIfVersion(direct, a, old, v1))
 
 	// Clear and re-insert: likewise.
 	old = d.LoadVersion(a).Version
-	d.Clear()
-	d.Store(a, v2)
-	assert.False(t, d.StoreIfVersion(a, old, v1))
+	d.Clear(direct)
+	d.Store(direct, a, v2)
+	assert.False(t, d.StoreIfVersion(direct, a, old, v1))
 }
 
 func TestDictAdd(t *testing.T) {
 	d := newTestDict(t)
 	k := containerEncode(t, "n")
 
-	got, err := d.Add(k, containerEncode(t, int64(5)))
+	got, err := d.Add(direct, k, containerEncode(t, int64(5)))
 	require.NoError(t, err)
 	assert.Equal(t, containerEncode(t, int64(5)), got, "absent key counts as zero")
-	got, err = d.Add(k, containerEncode(t, int64(-7)))
+	got, err = d.Add(direct, k, containerEncode(t, int64(-7)))
 	require.NoError(t, err)
 	assert.Equal(t, containerEncode(t, int64(-2)), got)
 	assert.Equal(t, got, d.Load(k).Value)
 
 	f := containerEncode(t, "f")
-	got, err = d.Add(f, containerEncode(t, 0.5))
+	got, err = d.Add(direct, f, containerEncode(t, 0.5))
 	require.NoError(t, err)
 	assert.Equal(t, containerEncode(t, 0.5), got)
 
-	_, err = d.Add(k, containerEncode(t, 0.5))
+	_, err = d.Add(direct, k, containerEncode(t, 0.5))
 	require.ErrorIs(t, err, errs.BadArguments)
 	assert.Equal(t, containerEncode(t, int64(-2)), d.Load(k).Value, "a failed add changes nothing")
 
 	s := containerEncode(t, "s")
-	d.Store(s, containerEncode(t, "text"))
-	_, err = d.Add(s, containerEncode(t, int64(1)))
+	d.Store(direct, s, containerEncode(t, "text"))
+	_, err = d.Add(direct, s, containerEncode(t, int64(1)))
 	assert.ErrorIs(t, err, errs.BadArguments)
 
-	_, err = d.Add(containerEncode(t, "absent"), containerEncode(t, "x"))
+	_, err = d.Add(direct, containerEncode(t, "absent"), containerEncode(t, "x"))
 	assert.ErrorIs(t, err, errs.BadArguments)
 	assert.False(t, d.Has(containerEncode(t, "absent")))
 }
@@ -286,7 +286,7 @@ func TestDictConcurrentAdd(t *testing.T) {
 	for range goroutines {
 		wg.Go(func() {
 			for range adds {
-				_, err := d.Add(k, containerEncode(t, int64(1)))
+				_, err := d.Add(direct, k, containerEncode(t, int64(1)))
 				assert.NoError(t, err)
 			}
 		})
@@ -310,7 +310,7 @@ func dictModify(d *Dict, key msgpack.RawMessage, fn func(cur int64) int64) error
 		if err != nil {
 			return err
 		}
-		if d.StoreIfVersion(key, got.Version, next) {
+		if d.StoreIfVersion(direct, key, got.Version, next) {
 			return nil
 		}
 	}
@@ -326,7 +326,7 @@ func TestDictConcurrentModifyLosesNoUpdate(t *testing.T) {
 		wg.Go(func() {
 			for range updates {
 				assert.NoError(t, dictModify(d, k, func(cur int64) int64 { return cur + 1 }))
-				d.Store(other, containerEncode(t, int64(0))) // unrelated churn
+				d.Store(direct, other, containerEncode(t, int64(0))) // unrelated churn
 			}
 		})
 	}
@@ -345,17 +345,17 @@ func TestDictConcurrentMixed(t *testing.T) {
 			own := containerEncode(t, fmt.Sprint("own", g))
 			for i := range 50 {
 				v := containerEncode(t, int64(i))
-				d.Store(own, v)
+				d.Store(direct, own, v)
 				d.Load(own)
-				d.CompareAndSwap(own, v, v)
+				d.CompareAndSwap(direct, own, v, v)
 				d.Keys()
 				d.Items()
 				d.Values()
 				d.Len()
 				tmp := containerEncode(t, fmt.Sprint("tmp", g, i))
-				d.LoadOrStore(tmp, v)
-				d.Swap(tmp, v)
-				d.LoadAndDelete(tmp)
+				d.LoadOrStore(direct, tmp, v)
+				d.Swap(direct, tmp, v)
+				d.LoadAndDelete(direct, tmp)
 			}
 		})
 	}

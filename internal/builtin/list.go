@@ -2,6 +2,7 @@ package builtin
 
 import (
 	"cmp"
+	"context"
 	"fmt"
 	"math"
 	"math/big"
@@ -11,6 +12,7 @@ import (
 	"github.com/vmihailenco/msgpack/v5"
 	"github.com/vmihailenco/msgpack/v5/msgpcode"
 
+	"github.com/goproc/manager/internal/callctx"
 	"github.com/goproc/manager/internal/errs"
 )
 
@@ -39,6 +41,9 @@ type VersionedList struct {
 // optimistic read-modify-write of the whole list (LoadVersion,
 // StoreIfVersion).
 //
+// Elements that carry proxies keep their objects alive while they are in
+// the list (see callctx.Retain).
+//
 // A List is safe for concurrent use. No method blocks.
 type List struct {
 	mu      sync.Mutex           // guards items and version
@@ -48,7 +53,8 @@ type List struct {
 
 // NewList returns a list holding items (Python's manager.list(seq));
 // items may be nil.
-func NewList(items []msgpack.RawMessage) (*List, error) {
+func NewList(ctx context.Context, items []msgpack.RawMessage) (*List, error) {
+	retainAll(ctx, items)
 	return &List{items: slices.Clone(items), version: 1}, nil
 }
 
@@ -68,17 +74,19 @@ func (l *List) All() []msgpack.RawMessage {
 }
 
 // Append adds value at the end.
-func (l *List) Append(value msgpack.RawMessage) {
+func (l *List) Append(ctx context.Context, value msgpack.RawMessage) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
+	callctx.Retain(ctx, value)
 	l.items = append(l.items, value)
 	l.version++
 }
 
 // Extend adds values at the end, in order, atomically.
-func (l *List) Extend(values []msgpack.RawMessage) {
+func (l *List) Extend(ctx context.Context, values []msgpack.RawMessage) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
+	retainAll(ctx, values)
 	l.items = append(l.items, values...)
 	l.version++
 }
@@ -86,7 +94,7 @@ func (l *List) Extend(values []msgpack.RawMessage) {
 // Insert inserts value before index i. As in Python, i is clamped: a
 // negative i counts from the end, below the start inserts first, past
 // the end appends.
-func (l *List) Insert(i int64, value msgpack.RawMessage) {
+func (l *List) Insert(ctx context.Context, i int64, value msgpack.RawMessage) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	n := int64(len(l.items))
@@ -94,6 +102,7 @@ func (l *List) Insert(i int64, value msgpack.RawMessage) {
 		i = max(i+n, 0)
 	}
 	i = min(i, n)
+	callctx.Retain(ctx, value)
 	l.items = slices.Insert(l.items, int(i), value)
 	l.version++
 }
@@ -101,7 +110,7 @@ func (l *List) Insert(i int64, value msgpack.RawMessage) {
 // Pop removes and returns the element at index i; pass -1 for the last
 // element (Python's default). An empty list or an index out of range
 // returns an error wrapping errs.IndexOutOfRange.
-func (l *List) Pop(i int64) (msgpack.RawMessage, error) {
+func (l *List) Pop(ctx context.Context, i int64) (msgpack.RawMessage, error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if len(l.items) == 0 {
@@ -112,6 +121,7 @@ func (l *List) Pop(i int64) (msgpack.RawMessage, error) {
 		return nil, err
 	}
 	v := l.items[k]
+	callctx.Release(ctx, v)
 	l.items = slices.Delete(l.items, k, k+1)
 	l.version++
 	return v, nil
@@ -119,13 +129,14 @@ func (l *List) Pop(i int64) (msgpack.RawMessage, error) {
 
 // Remove removes the first element byte-equal to value. If there is none
 // it returns an error wrapping errs.NotFound.
-func (l *List) Remove(value msgpack.RawMessage) error {
+func (l *List) Remove(ctx context.Context, value msgpack.RawMessage) error {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	k := slices.IndexFunc(l.items, func(e msgpack.RawMessage) bool { return string(e) == string(value) })
 	if k < 0 {
 		return fmt.Errorf("%w: list.remove(x): x not in list", errs.NotFound)
 	}
+	callctx.Release(ctx, l.items[k])
 	l.items = slices.Delete(l.items, k, k+1)
 	l.version++
 	return nil
@@ -232,13 +243,15 @@ func (l *List) Get(i int64) (msgpack.RawMessage, error) {
 
 // Set sets the element at index i (negative counts from the end). An
 // index out of range returns an error wrapping errs.IndexOutOfRange.
-func (l *List) Set(i int64, value msgpack.RawMessage) error {
+func (l *List) Set(ctx context.Context, i int64, value msgpack.RawMessage) error {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	k, err := listIndex(len(l.items), i, "list assignment index")
 	if err != nil {
 		return err
 	}
+	callctx.Retain(ctx, value)
+	callctx.Release(ctx, l.items[k])
 	l.items[k] = value
 	l.version++
 	return nil
@@ -246,13 +259,14 @@ func (l *List) Set(i int64, value msgpack.RawMessage) error {
 
 // Delete deletes the element at index i (negative counts from the end).
 // An index out of range returns an error wrapping errs.IndexOutOfRange.
-func (l *List) Delete(i int64) error {
+func (l *List) Delete(ctx context.Context, i int64) error {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	k, err := listIndex(len(l.items), i, "list assignment index")
 	if err != nil {
 		return err
 	}
+	callctx.Release(ctx, l.items[k])
 	l.items = slices.Delete(l.items, k, k+1)
 	l.version++
 	return nil
@@ -276,7 +290,7 @@ func (l *List) GetSlice(start, stop, step *int64) ([]msgpack.RawMessage, error) 
 // the list may grow or shrink. With any other step the slice must have as
 // many elements as values, else the call returns an error wrapping
 // errs.BadArguments and changes nothing; so does a zero step.
-func (l *List) SetSlice(start, stop, step *int64, values []msgpack.RawMessage) error {
+func (l *List) SetSlice(ctx context.Context, start, stop, step *int64, values []msgpack.RawMessage) error {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	s, err := listResolveSlice(len(l.items), start, stop, step)
@@ -285,6 +299,8 @@ func (l *List) SetSlice(start, stop, step *int64, values []msgpack.RawMessage) e
 	}
 	if s.step == 1 {
 		hi := max(s.start, s.stop)
+		retainAll(ctx, values)
+		releaseAll(ctx, l.items[s.start:hi])
 		l.items = slices.Replace(l.items, s.start, hi, values...)
 		l.version++
 		return nil
@@ -292,14 +308,14 @@ func (l *List) SetSlice(start, stop, step *int64, values []msgpack.RawMessage) e
 	if len(values) != s.n {
 		return fmt.Errorf("%w: attempt to assign sequence of size %d to extended slice of size %d", errs.BadArguments, len(values), s.n)
 	}
-	s.set(l.items, values)
+	s.replace(ctx, l.items, values)
 	l.version++
 	return nil
 }
 
 // DeleteSlice deletes a[start:stop:step] with Python's rules; nil is an
 // omitted bound. A zero step returns an error wrapping errs.BadArguments.
-func (l *List) DeleteSlice(start, stop, step *int64) error {
+func (l *List) DeleteSlice(ctx context.Context, start, stop, step *int64) error {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	s, err := listResolveSlice(len(l.items), start, stop, step)
@@ -315,7 +331,9 @@ func (l *List) DeleteSlice(start, stop, step *int64) error {
 	}
 	kept := l.items[:0]
 	for k, e := range l.items {
-		if !drop[k] {
+		if drop[k] {
+			callctx.Release(ctx, e)
+		} else {
 			kept = append(kept, e)
 		}
 	}
@@ -326,9 +344,10 @@ func (l *List) DeleteSlice(start, stop, step *int64) error {
 }
 
 // Clear deletes every element.
-func (l *List) Clear() {
+func (l *List) Clear(ctx context.Context) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
+	releaseAll(ctx, l.items)
 	l.items = nil
 	l.version++
 }
@@ -344,12 +363,14 @@ func (l *List) LoadVersion() VersionedList {
 // StoreIfVersion replaces the whole contents with items only if the list
 // is still at version — it has not been written since LoadVersion
 // returned version — and reports whether it did.
-func (l *List) StoreIfVersion(version uint64, items []msgpack.RawMessage) bool {
+func (l *List) StoreIfVersion(ctx context.Context, version uint64, items []msgpack.RawMessage) bool {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if l.version != version {
 		return false
 	}
+	retainAll(ctx, items)
+	releaseAll(ctx, l.items)
 	l.items = slices.Clone(items)
 	l.version++
 	return true
@@ -461,11 +482,15 @@ func (s listSlice) get(items []msgpack.RawMessage) []msgpack.RawMessage {
 	return out
 }
 
-// set stores values[k] at the k-th selected index of items; the caller
-// has checked len(values) == s.n.
-func (s listSlice) set(items, values []msgpack.RawMessage) {
+// replace stores values[k] at the k-th selected index of items, holding
+// the new values and releasing those they replace; the caller has
+// checked len(values) == s.n.
+func (s listSlice) replace(ctx context.Context, items, values []msgpack.RawMessage) {
 	for k, v := range values {
-		items[s.index(k)] = v
+		i := s.index(k)
+		callctx.Retain(ctx, v)
+		callctx.Release(ctx, items[i])
+		items[i] = v
 	}
 }
 

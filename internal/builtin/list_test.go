@@ -18,7 +18,7 @@ func listP(n int64) *int64 { return &n }
 // newTestList returns a List holding ns, each encoded as an int64.
 func newTestList(tb testing.TB, ns ...int64) *List {
 	tb.Helper()
-	l, err := NewList(containerInts(tb, ns...))
+	l, err := NewList(direct, containerInts(tb, ns...))
 	require.NoError(tb, err)
 	return l
 }
@@ -108,7 +108,7 @@ func TestListSetSlice(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			l := newTestList(t, listRange(5)...)
-			require.NoError(t, l.SetSlice(tt.start, tt.stop, tt.step, containerInts(t, tt.values...)))
+			require.NoError(t, l.SetSlice(direct, tt.start, tt.stop, tt.step, containerInts(t, tt.values...)))
 			assert.Equal(t, tt.want, listInts(t, l))
 		})
 	}
@@ -127,7 +127,7 @@ func TestListSetSliceErrors(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			l := newTestList(t, listRange(5)...)
-			err := l.SetSlice(tt.start, tt.stop, tt.step, containerInts(t, tt.values...))
+			err := l.SetSlice(direct, tt.start, tt.stop, tt.step, containerInts(t, tt.values...))
 			require.ErrorIs(t, err, errs.BadArguments)
 			assert.Equal(t, listRange(5), listInts(t, l), "a failed assignment changes nothing")
 		})
@@ -152,7 +152,7 @@ func TestListDeleteSlice(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			l := newTestList(t, listRange(5)...)
-			require.NoError(t, l.DeleteSlice(tt.start, tt.stop, tt.step))
+			require.NoError(t, l.DeleteSlice(direct, tt.start, tt.stop, tt.step))
 			assert.Equal(t, tt.want, listInts(t, l))
 		})
 	}
@@ -162,7 +162,7 @@ func TestListSliceZeroStep(t *testing.T) {
 	l := newTestList(t, 1, 2, 3)
 	_, err := l.GetSlice(nil, nil, listP(0))
 	assert.ErrorIs(t, err, errs.BadArguments)
-	assert.ErrorIs(t, l.DeleteSlice(nil, nil, listP(0)), errs.BadArguments)
+	assert.ErrorIs(t, l.DeleteSlice(direct, nil, nil, listP(0)), errs.BadArguments)
 	assert.Equal(t, []int64{1, 2, 3}, listInts(t, l))
 }
 
@@ -189,23 +189,23 @@ func TestListGetSetDelete(t *testing.T) {
 	for _, i := range []int64{3, -4, math.MaxInt64, math.MinInt64} {
 		_, err := l.Get(i)
 		assert.ErrorIs(t, err, errs.IndexOutOfRange, "Get(%d)", i)
-		assert.ErrorIs(t, l.Set(i, containerEncode(t, int64(0))), errs.IndexOutOfRange, "Set(%d)", i)
-		assert.ErrorIs(t, l.Delete(i), errs.IndexOutOfRange, "Delete(%d)", i)
+		assert.ErrorIs(t, l.Set(direct, i, containerEncode(t, int64(0))), errs.IndexOutOfRange, "Set(%d)", i)
+		assert.ErrorIs(t, l.Delete(direct, i), errs.IndexOutOfRange, "Delete(%d)", i)
 	}
 	assert.Equal(t, []int64{10, 11, 12}, listInts(t, l))
 
-	require.NoError(t, l.Set(-1, containerEncode(t, int64(99))))
+	require.NoError(t, l.Set(direct, -1, containerEncode(t, int64(99))))
 	assert.Equal(t, []int64{10, 11, 99}, listInts(t, l))
-	require.NoError(t, l.Delete(-3))
+	require.NoError(t, l.Delete(direct, -3))
 	assert.Equal(t, []int64{11, 99}, listInts(t, l))
 }
 
 func TestListAppendExtendInsert(t *testing.T) {
 	l := newTestList(t)
 	assert.Equal(t, 0, l.Len())
-	l.Append(containerEncode(t, int64(1)))
-	l.Extend(containerInts(t, 2, 3))
-	l.Extend(nil)
+	l.Append(direct, containerEncode(t, int64(1)))
+	l.Extend(direct, containerInts(t, 2, 3))
+	l.Extend(direct, nil)
 	assert.Equal(t, []int64{1, 2, 3}, listInts(t, l))
 
 	tests := []struct {
@@ -226,7 +226,7 @@ func TestListAppendExtendInsert(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			l := newTestList(t, 0, 1, 2)
-			l.Insert(tt.give, containerEncode(t, int64(9)))
+			l.Insert(direct, tt.give, containerEncode(t, int64(9)))
 			assert.Equal(t, tt.want, listInts(t, l))
 		})
 	}
@@ -234,22 +234,22 @@ func TestListAppendExtendInsert(t *testing.T) {
 
 func TestListPop(t *testing.T) {
 	l := newTestList(t, 0, 1, 2, 3)
-	got, err := l.Pop(-1)
+	got, err := l.Pop(direct, -1)
 	require.NoError(t, err)
 	assert.Equal(t, int64(3), containerDecode[int64](t, got))
-	got, err = l.Pop(0)
+	got, err = l.Pop(direct, 0)
 	require.NoError(t, err)
 	assert.Equal(t, int64(0), containerDecode[int64](t, got))
 	assert.Equal(t, []int64{1, 2}, listInts(t, l))
 
-	_, err = l.Pop(2)
+	_, err = l.Pop(direct, 2)
 	assert.ErrorIs(t, err, errs.IndexOutOfRange)
-	_, err = l.Pop(-3)
+	_, err = l.Pop(direct, -3)
 	assert.ErrorIs(t, err, errs.IndexOutOfRange)
 	assert.Equal(t, []int64{1, 2}, listInts(t, l))
 
 	empty := newTestList(t)
-	_, err = empty.Pop(-1)
+	_, err = empty.Pop(direct, -1)
 	assert.ErrorIs(t, err, errs.IndexOutOfRange)
 }
 
@@ -303,9 +303,9 @@ func TestListRemoveIndexCountContains(t *testing.T) {
 		})
 	}
 
-	require.NoError(t, l.Remove(one))
+	require.NoError(t, l.Remove(direct, one))
 	assert.Equal(t, []int64{0, 2, 1, 0}, listInts(t, l))
-	assert.ErrorIs(t, l.Remove(containerEncode(t, int64(5))), errs.NotFound)
+	assert.ErrorIs(t, l.Remove(direct, containerEncode(t, int64(5))), errs.NotFound)
 	assert.Equal(t, []int64{0, 2, 1, 0}, listInts(t, l))
 }
 
@@ -313,7 +313,7 @@ func TestListReverseClear(t *testing.T) {
 	l := newTestList(t, 1, 2, 3)
 	l.Reverse()
 	assert.Equal(t, []int64{3, 2, 1}, listInts(t, l))
-	l.Clear()
+	l.Clear(direct)
 	assert.Equal(t, 0, l.Len())
 	assert.Empty(t, l.All())
 	l.Reverse()
@@ -321,7 +321,7 @@ func TestListReverseClear(t *testing.T) {
 }
 
 func TestListSortNumbers(t *testing.T) {
-	l, err := NewList(containerEncodeAll(t,
+	l, err := NewList(direct, containerEncodeAll(t,
 		int64(3), 1.5, true, uint64(math.MaxUint64), int64(-2), int8(0), float32(2), false, -0.5, math.Inf(-1)))
 	require.NoError(t, err)
 	require.NoError(t, l.Sort(false))
@@ -350,7 +350,7 @@ func TestListSortIsStable(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			l, err := NewList(give)
+			l, err := NewList(direct, give)
 			require.NoError(t, err)
 			require.NoError(t, l.Sort(tt.reverse))
 			assert.Equal(t, tt.want, l.All())
@@ -360,7 +360,7 @@ func TestListSortIsStable(t *testing.T) {
 
 func TestListSortExact(t *testing.T) {
 	// 2^53+1 is not a float64; converting it would make it equal 2^53.
-	l, err := NewList(containerEncodeAll(t, int64(1<<53+1), float64(1<<53), math.NaN(), uint64(1<<63), float64(1<<63)))
+	l, err := NewList(direct, containerEncodeAll(t, int64(1<<53+1), float64(1<<53), math.NaN(), uint64(1<<63), float64(1<<63)))
 	require.NoError(t, err)
 	require.NoError(t, l.Sort(false))
 	got := l.All()
@@ -370,7 +370,7 @@ func TestListSortExact(t *testing.T) {
 }
 
 func TestListSortStrings(t *testing.T) {
-	l, err := NewList(containerEncodeAll(t, "pear", "apple", "é", "Zebra", ""))
+	l, err := NewList(direct, containerEncodeAll(t, "pear", "apple", "é", "Zebra", ""))
 	require.NoError(t, err)
 	require.NoError(t, l.Sort(false))
 	assert.Equal(t, []string{"", "Zebra", "apple", "pear", "é"}, containerDecodeAll[string](t, l.All()))
@@ -393,7 +393,7 @@ func TestListSortErrors(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			l, err := NewList(tt.give)
+			l, err := NewList(direct, tt.give)
 			require.NoError(t, err)
 			require.ErrorIs(t, l.Sort(false), errs.BadArguments)
 			assert.Equal(t, tt.give, l.All(), "a failed sort changes nothing")
@@ -402,7 +402,7 @@ func TestListSortErrors(t *testing.T) {
 
 	// As in Python, fewer than two elements are never compared.
 	for _, give := range [][]msgpack.RawMessage{nil, containerEncodeAll(t, nil)} {
-		l, err := NewList(give)
+		l, err := NewList(direct, give)
 		require.NoError(t, err)
 		assert.NoError(t, l.Sort(false))
 	}
@@ -411,12 +411,12 @@ func TestListSortErrors(t *testing.T) {
 func TestListAllIsASnapshot(t *testing.T) {
 	l := newTestList(t, 1, 2, 3)
 	snap := l.All()
-	require.NoError(t, l.Set(0, containerEncode(t, int64(9))))
+	require.NoError(t, l.Set(direct, 0, containerEncode(t, int64(9))))
 	l.Reverse()
 	assert.Equal(t, []int64{1, 2, 3}, containerDecodeAll[int64](t, snap))
 
 	give := containerInts(t, 1, 2)
-	l2, err := NewList(give)
+	l2, err := NewList(direct, give)
 	require.NoError(t, err)
 	give[0] = containerEncode(t, int64(7))
 	assert.Equal(t, []int64{1, 2}, listInts(t, l2), "NewList does not share the caller's slice")
@@ -428,9 +428,9 @@ func TestListVersions(t *testing.T) {
 	assert.Equal(t, []int64{1}, containerDecodeAll[int64](t, got.Items))
 	assert.NotZero(t, got.Version)
 
-	assert.True(t, l.StoreIfVersion(got.Version, containerInts(t, 1, 2)))
-	assert.False(t, l.StoreIfVersion(got.Version, containerInts(t, 5)), "stale version")
-	assert.False(t, l.StoreIfVersion(0, containerInts(t, 5)), "0 is never a list's version")
+	assert.True(t, l.StoreIfVersion(direct, got.Version, containerInts(t, 1, 2)))
+	assert.False(t, l.StoreIfVersion(direct, got.Version, containerInts(t, 5)), "stale version")
+	assert.False(t, l.StoreIfVersion(direct, 0, containerInts(t, 5)), "0 is never a list's version")
 	assert.Equal(t, []int64{1, 2}, listInts(t, l))
 
 	// Every write changes the version.
@@ -438,18 +438,18 @@ func TestListVersions(t *testing.T) {
 		name string
 		fn   func()
 	}{
-		{"Append", func() { l.Append(containerEncode(t, int64(3))) }},
-		{"Extend", func() { l.Extend(containerInts(t, 4)) }},
-		{"Insert", func() { l.Insert(0, containerEncode(t, int64(0))) }},
-		{"Set", func() { require.NoError(t, l.Set(0, containerEncode(t, int64(0)))) }},
+		{"Append", func() { l.Append(direct, containerEncode(t, int64(3))) }},
+		{"Extend", func() { l.Extend(direct, containerInts(t, 4)) }},
+		{"Insert", func() { l.Insert(direct, 0, containerEncode(t, int64(0))) }},
+		{"Set", func() { require.NoError(t, l.Set(direct, 0, containerEncode(t, int64(0)))) }},
 		{"Reverse", func() { l.Reverse() }},
 		{"Sort", func() { require.NoError(t, l.Sort(false)) }},
-		{"SetSlice", func() { require.NoError(t, l.SetSlice(nil, listP(1), nil, containerInts(t, 0))) }},
-		{"Pop", func() { _, err := l.Pop(-1); require.NoError(t, err) }},
-		{"Remove", func() { require.NoError(t, l.Remove(containerEncode(t, int64(0)))) }},
-		{"Delete", func() { require.NoError(t, l.Delete(0)) }},
-		{"DeleteSlice", func() { require.NoError(t, l.DeleteSlice(nil, listP(1), nil)) }},
-		{"Clear", func() { l.Clear() }},
+		{"SetSlice", func() { require.NoError(t, l.SetSlice(direct, nil, listP(1), nil, containerInts(t, 0))) }},
+		{"Pop", func() { _, err := l.Pop(direct, -1); require.NoError(t, err) }},
+		{"Remove", func() { require.NoError(t, l.Remove(direct, containerEncode(t, int64(0)))) }},
+		{"Delete", func() { require.NoError(t, l.Delete(direct, 0)) }},
+		{"DeleteSlice", func() { require.NoError(t, l.DeleteSlice(direct, nil, listP(1), nil)) }},
+		{"Clear", func() { l.Clear(direct) }},
 	}
 	for _, w := range writes {
 		before := l.LoadVersion().Version
@@ -465,7 +465,7 @@ func TestListConcurrentAppend(t *testing.T) {
 	for g := range goroutines {
 		wg.Go(func() {
 			for i := range appends {
-				l.Append(containerEncode(t, int64(g*appends+i)))
+				l.Append(direct, containerEncode(t, int64(g*appends+i)))
 				l.All()
 				l.Len()
 				l.Contains(containerEncode(t, int64(i)))
@@ -490,7 +490,7 @@ func TestListConcurrentModifyLosesNoUpdate(t *testing.T) {
 				for {
 					got := l.LoadVersion()
 					next := append(got.Items, containerEncode(t, int64(len(got.Items))))
-					if l.StoreIfVersion(got.Version, next) {
+					if l.StoreIfVersion(direct, got.Version, next) {
 						break
 					}
 				}

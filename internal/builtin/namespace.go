@@ -1,6 +1,7 @@
 package builtin
 
 import (
+	"context"
 	"maps"
 	"slices"
 
@@ -11,6 +12,8 @@ import (
 // manager.Namespace(): named attributes, each holding an encoded value.
 // Attributes keep the order in which they were first set, and each
 // carries a version like a Dict entry, for optimistic read-modify-write.
+// Values that carry proxies keep their objects alive while set (see
+// callctx.Retain).
 //
 // A Namespace is safe for concurrent use. No method blocks.
 type Namespace struct {
@@ -20,11 +23,11 @@ type Namespace struct {
 // NewNamespace returns a namespace with the given attributes (Python's
 // Namespace(**kwargs)); attrs may be nil. Since a Go map has no order, the
 // initial attributes are ordered by name.
-func NewNamespace(attrs map[string]msgpack.RawMessage) (*Namespace, error) {
+func NewNamespace(ctx context.Context, attrs map[string]msgpack.RawMessage) (*Namespace, error) {
 	n := &Namespace{}
 	n.core.init()
 	for _, name := range slices.Sorted(maps.Keys(attrs)) {
-		n.core.store(name, attrs[name])
+		n.core.store(ctx, name, attrs[name])
 	}
 	return n, nil
 }
@@ -41,17 +44,17 @@ func (n *Namespace) Get(name string) LoadResult {
 }
 
 // Set sets attribute name to value.
-func (n *Namespace) Set(name string, value msgpack.RawMessage) {
+func (n *Namespace) Set(ctx context.Context, name string, value msgpack.RawMessage) {
 	n.core.mu.Lock()
 	defer n.core.mu.Unlock()
-	n.core.store(name, value)
+	n.core.store(ctx, name, value)
 }
 
 // Delete deletes attribute name and reports whether it was set.
-func (n *Namespace) Delete(name string) bool {
+func (n *Namespace) Delete(ctx context.Context, name string) bool {
 	n.core.mu.Lock()
 	defer n.core.mu.Unlock()
-	_, ok := n.core.delete(name)
+	_, ok := n.core.remove(ctx, name)
 	return ok
 }
 
@@ -97,7 +100,8 @@ func (n *Namespace) Items() map[string]msgpack.RawMessage {
 func (n *Namespace) Add(name string, delta msgpack.RawMessage) (msgpack.RawMessage, error) {
 	n.core.mu.Lock()
 	defer n.core.mu.Unlock()
-	return n.core.add(name, delta)
+	sum, _, err := n.core.add(name, delta)
+	return sum, err
 }
 
 // LoadVersion returns the value of attribute name with its version; for
@@ -111,8 +115,8 @@ func (n *Namespace) LoadVersion(name string) VersionedValue {
 // StoreIfVersion sets attribute name to value only if it is still at
 // version (0: only if unset), and reports whether it did. See
 // Dict.StoreIfVersion.
-func (n *Namespace) StoreIfVersion(name string, version uint64, value msgpack.RawMessage) bool {
+func (n *Namespace) StoreIfVersion(ctx context.Context, name string, version uint64, value msgpack.RawMessage) bool {
 	n.core.mu.Lock()
 	defer n.core.mu.Unlock()
-	return n.core.storeIfVersion(name, version, value)
+	return n.core.storeIfVersion(ctx, name, version, value)
 }

@@ -25,6 +25,10 @@ import (
 // received it goes back to the front; this may leave the queue above
 // maxsize for a while, and Put waits until it is below again.
 //
+// An item that carries proxies keeps their objects alive from its Put
+// until a Get hands it out (see callctx.Retain), so a proxy sent through
+// the queue survives its sender's exit.
+//
 // Queue is safe for concurrent use.
 type Queue struct {
 	maxsize int // <= 0: unbounded
@@ -60,6 +64,9 @@ func NewQueue(maxsize int) (*Queue, error) {
 // ctx.Err() and the item is not in the queue.
 func (q *Queue) Put(ctx context.Context, item msgpack.RawMessage) error {
 	q.mu.Lock()
+	// Held from now on, waiting or queued; released if the Put is
+	// withdrawn.
+	callctx.Retain(ctx, item)
 	if !q.fullLocked() {
 		q.insertLocked(item)
 		q.mu.Unlock()
@@ -79,6 +86,7 @@ func (q *Queue) Put(ctx context.Context, item msgpack.RawMessage) error {
 	defer q.mu.Unlock()
 	if !w.served {
 		q.putters = queueRemoveWaiter(q.putters, w)
+		callctx.Release(ctx, item)
 		return fmt.Errorf("put: %w", ctx.Err())
 	}
 	if ctx.Err() != nil && q.items.remove(w.seq) {
@@ -86,6 +94,7 @@ func (q *Queue) Put(ctx context.Context, item msgpack.RawMessage) error {
 		// it out again, since the caller has given up on the reply.
 		q.tasks.done()
 		q.admitLocked()
+		callctx.Release(ctx, item)
 		return fmt.Errorf("put: %w", ctx.Err())
 	}
 	return nil
@@ -93,12 +102,13 @@ func (q *Queue) Put(ctx context.Context, item msgpack.RawMessage) error {
 
 // TryPut appends item if the queue is not full, and never blocks. It
 // returns an error wrapping errs.Full when the queue is full.
-func (q *Queue) TryPut(item msgpack.RawMessage) error {
+func (q *Queue) TryPut(ctx context.Context, item msgpack.RawMessage) error {
 	q.mu.Lock()
 	defer q.mu.Unlock()
 	if q.fullLocked() {
 		return fmt.Errorf("put: %w", errs.Full)
 	}
+	callctx.Retain(ctx, item)
 	q.insertLocked(item)
 	return nil
 }
@@ -110,6 +120,7 @@ func (q *Queue) Get(ctx context.Context) (msgpack.RawMessage, error) {
 	c, _ := callctx.From(ctx)
 	q.mu.Lock()
 	if item, ok := q.popLocked(c.Session); ok {
+		q.handedOutLocked(ctx, item)
 		q.mu.Unlock()
 		return item, nil
 	}
@@ -134,6 +145,7 @@ func (q *Queue) Get(ctx context.Context) (msgpack.RawMessage, error) {
 		q.ungetLocked(w)
 		return nil, fmt.Errorf("get: %w", ctx.Err())
 	}
+	q.handedOutLocked(ctx, w.item)
 	return w.item, nil
 }
 
@@ -145,9 +157,19 @@ func (q *Queue) TryGet(ctx context.Context) (msgpack.RawMessage, error) {
 	q.mu.Lock()
 	defer q.mu.Unlock()
 	if item, ok := q.popLocked(c.Session); ok {
+		q.handedOutLocked(ctx, item)
 		return item, nil
 	}
 	return nil, fmt.Errorf("get: %w", errs.Empty)
+}
+
+// handedOutLocked releases item, which a Get is returning: the getter's
+// reply takes over keeping its proxies alive. A JoinableQueue holds the
+// item until TaskDone instead, since it may have to deliver it again.
+func (q *Queue) handedOutLocked(ctx context.Context, item msgpack.RawMessage) {
+	if q.tasks == nil {
+		callctx.Release(ctx, item)
+	}
 }
 
 // Len returns the number of items in the queue (Python's qsize). It does
@@ -272,7 +294,9 @@ func queueRemoveWaiter(ws []*queueWaiter, w *queueWaiter) []*queueWaiter {
 // items go back to the front of the queue in their original order, still
 // counted as unfinished, so another consumer gets them and Join still
 // completes. An item may so be delivered twice when a process dies after
-// finishing the work but before TaskDone.
+// finishing the work but before TaskDone. For the same reason an item
+// that carries proxies keeps their objects alive until its TaskDone, not
+// only until its Get.
 //
 // JoinableQueue is safe for concurrent use.
 type JoinableQueue struct {
@@ -299,9 +323,11 @@ func (q *JoinableQueue) TaskDone(ctx context.Context) error {
 	c, _ := callctx.From(ctx)
 	q.mu.Lock()
 	defer q.mu.Unlock()
-	if !q.tasks.ack(c.Session) {
+	d := q.tasks.ack(c.Session)
+	if d == nil {
 		return fmt.Errorf("task done: %w: called more times than items were got (task_done() called too many times)", errs.BadArguments)
 	}
+	callctx.Release(ctx, d.item)
 	q.tasks.done()
 	return nil
 }
@@ -410,8 +436,8 @@ func (t *queueTasks) forget(d *queueDelivery) {
 }
 
 // ack drops the oldest record of session s, or else the oldest record
-// of any session, and reports whether there was one.
-func (t *queueTasks) ack(s callctx.SessionID) bool {
+// of any session, and returns it, or nil if there is none.
+func (t *queueTasks) ack(s callctx.SessionID) *queueDelivery {
 	if len(t.taken[s]) == 0 {
 		var oldest *queueDelivery
 		for _, ds := range t.taken {
@@ -420,18 +446,19 @@ func (t *queueTasks) ack(s callctx.SessionID) bool {
 			}
 		}
 		if oldest == nil {
-			return false
+			return nil
 		}
 		s = oldest.session
 	}
 	ds := t.taken[s]
+	d := ds[0]
 	ds[0] = nil
 	if len(ds) == 1 {
 		delete(t.taken, s)
 	} else {
 		t.taken[s] = ds[1:]
 	}
-	return true
+	return d
 }
 
 // queueEntry is an item in the queue. seq identifies it, so that a Put

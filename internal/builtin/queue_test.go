@@ -100,13 +100,13 @@ func TestQueueBasics(t *testing.T) {
 			assert.ErrorIs(t, err, errs.Empty)
 
 			require.NoError(t, q.Put(ctx, queueItem(t, 1)))
-			require.NoError(t, q.TryPut(queueItem(t, 2)))
+			require.NoError(t, q.TryPut(ctx, queueItem(t, 2)))
 			require.NoError(t, q.Put(ctx, queueItem(t, 3)))
 			assert.Equal(t, 3, q.Len())
 			assert.False(t, q.Empty())
 			assert.Equal(t, tt.wantFull, q.Full())
 			if tt.wantFull {
-				assert.ErrorIs(t, q.TryPut(queueItem(t, 4)), errs.Full)
+				assert.ErrorIs(t, q.TryPut(ctx, queueItem(t, 4)), errs.Full)
 			}
 
 			item, err := q.Get(ctx)
@@ -141,7 +141,7 @@ func TestQueueGettersFIFO(t *testing.T) {
 		waiting[i] = queueGetAsync(t, syncAs(ctx, byte(i), 0), q)
 	}
 	for i := range n {
-		require.NoError(t, q.TryPut(queueItem(t, i)), "a Put never blocks while Gets wait")
+		require.NoError(t, q.TryPut(ctx, queueItem(t, i)), "a Put never blocks while Gets wait")
 	}
 	for i := range n {
 		assert.Equal(t, i, queueInt(t, syncRecv(t, ctx, waiting[i])), "getter %d", i)
@@ -159,7 +159,7 @@ func TestQueuePuttersFIFO(t *testing.T) {
 	for i := 2; i < 6; i++ {
 		puts = append(puts, queuePutAsync(t, ctx, q, queueItem(t, i)))
 	}
-	assert.ErrorIs(t, q.TryPut(queueItem(t, 99)), errs.Full, "a newcomer does not overtake waiting Puts")
+	assert.ErrorIs(t, q.TryPut(ctx, queueItem(t, 99)), errs.Full, "a newcomer does not overtake waiting Puts")
 
 	var got []int
 	for range 6 {

@@ -21,23 +21,35 @@ import (
 // so if that session later ends its permits are returned too). Use
 // [BoundedSemaphore] to catch releases beyond the initial value.
 //
+// A permit returned for an ended session is marked abandoned, as a
+// [Lock] is: each of the next acquirers that takes such a permit (one
+// per permit returned) holds it and is also given an error wrapping
+// errs.Abandoned, so it knows the work the dead holder guarded may be
+// half done. Permits are interchangeable, so "the next acquirers" are
+// simply the next ones served, whichever permit they get.
+//
 // Semaphore is safe for concurrent use.
 type Semaphore struct {
 	initial int
 	bounded bool
 
-	mu      sync.Mutex // guards the fields below
-	value   int        // free permits
-	held    map[callctx.SessionID]int
-	waiters []*semaphoreWaiter // FIFO; only non-empty while value is 0
+	mu    sync.Mutex // guards the fields below
+	value int        // free permits
+	// abandoned counts the free permits returned for ended sessions and
+	// not yet reported to an acquirer; always <= value, since every take
+	// consumes a mark first.
+	abandoned int
+	held      map[callctx.SessionID]int
+	waiters   []*semaphoreWaiter // FIFO; only non-empty while value is 0
 }
 
 // semaphoreWaiter is a blocked Acquire; its fields but ready are guarded
 // by Semaphore.mu.
 type semaphoreWaiter struct {
-	session callctx.SessionID
-	ready   chan struct{} // closed when served
-	served  bool
+	session   callctx.SessionID
+	ready     chan struct{} // closed when served
+	served    bool
+	abandoned bool // the permit served came from an ended session
 }
 
 // NewSemaphore returns a Semaphore with value free permits. A negative
@@ -83,14 +95,17 @@ func NewBoundedSemaphore(value int) (*BoundedSemaphore, error) {
 }
 
 // Acquire takes one permit for the caller's session, blocking until one
-// is free and every earlier waiter has been served. When ctx ends first,
-// it returns an error wrapping ctx.Err() and takes nothing.
+// is free and every earlier waiter has been served. It returns nil, or an
+// error wrapping errs.Abandoned when the permit was returned for a
+// session that ended holding it (the caller holds the permit in both
+// cases). When ctx ends first, it returns an error wrapping ctx.Err() and
+// takes nothing.
 func (s *Semaphore) Acquire(ctx context.Context) error {
 	c, _ := callctx.From(ctx)
 	s.mu.Lock()
-	if s.takeLocked(c.Session) {
+	if ok, abandoned := s.takeLocked(c.Session); ok {
 		s.mu.Unlock()
-		return nil
+		return semaphoreTakenErr(abandoned)
 	}
 	w := &semaphoreWaiter{session: c.Session, ready: make(chan struct{})}
 	s.waiters = append(s.waiters, w)
@@ -114,22 +129,39 @@ func (s *Semaphore) Acquire(ctx context.Context) error {
 	}
 	if ctx.Err() != nil {
 		// Served just as ctx ended: the caller has given up on the
-		// reply, so the permit goes on to the next waiter.
+		// reply, so the permit goes on to the next waiter, with its
+		// abandonment still to be reported.
 		s.payBackLocked(w.session, 1)
 		s.value++
+		if w.abandoned {
+			s.abandoned++
+		}
 		s.dispatchLocked()
 		return fmt.Errorf("acquire: %w", ctx.Err())
 	}
-	return nil
+	return semaphoreTakenErr(w.abandoned)
 }
 
 // TryAcquire takes one permit for the caller's session if one is free
-// and nobody waits, and reports whether it did. It never blocks.
-func (s *Semaphore) TryAcquire(ctx context.Context) bool {
+// and nobody waits, and never blocks. It returns true when the caller now
+// holds a permit, with an error wrapping errs.Abandoned when that permit
+// was returned for a session that ended holding it; otherwise false and
+// nil.
+func (s *Semaphore) TryAcquire(ctx context.Context) (bool, error) {
 	c, _ := callctx.From(ctx)
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return s.takeLocked(c.Session)
+	ok, abandoned := s.takeLocked(c.Session)
+	return ok, semaphoreTakenErr(abandoned)
+}
+
+// semaphoreTakenErr is what a successful take returns: nil, or, when the
+// permit came from an ended session, an error wrapping errs.Abandoned.
+func semaphoreTakenErr(abandoned bool) error {
+	if !abandoned {
+		return nil
+	}
+	return fmt.Errorf("acquire: %w", errs.Abandoned)
 }
 
 // Release gives back n permits (n >= 1, else an error wrapping
@@ -162,29 +194,48 @@ func (s *Semaphore) Value() int {
 }
 
 // ReleaseSession returns the permits session s acquired and did not
-// release. It implements callctx.SessionReleaser and is meant for the
-// server only.
+// release, each marked abandoned (see [Semaphore]). It implements
+// callctx.SessionReleaser and is meant for the server only.
 func (s *Semaphore) ReleaseSession(id callctx.SessionID) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	s.releaseSessionLocked(id)
+}
+
+func (s *Semaphore) releaseSessionLocked(id callctx.SessionID) {
 	n := s.held[id]
 	if n == 0 {
 		return
 	}
 	delete(s.held, id)
-	s.value += n
-	if s.bounded && s.value > s.initial {
-		s.value = s.initial
+	if s.bounded {
+		// Never above the bound: count only the permits that come back.
+		n = min(n, s.initial-s.value)
 	}
+	s.value += n
+	s.abandoned += n
 	s.dispatchLocked()
 }
 
-func (s *Semaphore) takeLocked(id callctx.SessionID) bool {
+// takeLocked takes a permit for session id if one is free and nobody
+// waits. abandoned reports that the permit carries an abandonment mark,
+// which the caller must report.
+func (s *Semaphore) takeLocked(id callctx.SessionID) (ok, abandoned bool) {
 	if s.value == 0 || len(s.waiters) > 0 {
-		return false
+		return false, false
 	}
 	s.value--
 	s.held[id]++
+	return true, s.takeMarkLocked()
+}
+
+// takeMarkLocked consumes one abandonment mark, if any is left, for a
+// permit just taken.
+func (s *Semaphore) takeMarkLocked() bool {
+	if s.abandoned == 0 {
+		return false
+	}
+	s.abandoned--
 	return true
 }
 
@@ -207,6 +258,7 @@ func (s *Semaphore) dispatchLocked() {
 		s.value--
 		s.held[w.session]++
 		w.served = true
+		w.abandoned = s.takeMarkLocked()
 		close(w.ready)
 	}
 }

@@ -19,6 +19,12 @@ func (s *Semaphore) testWaiting() int {
 	return len(s.waiters)
 }
 
+func (s *Semaphore) testAbandoned() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.abandoned
+}
+
 func (s *Semaphore) testHeld(id callctx.SessionID) int {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -68,9 +74,13 @@ func TestSemaphoreAcquireRelease(t *testing.T) {
 	a := syncAs(ctx, 1, 0)
 
 	require.NoError(t, s.Acquire(a))
-	assert.True(t, s.TryAcquire(a))
+	ok, err := s.TryAcquire(a)
+	require.NoError(t, err)
+	assert.True(t, ok)
 	assert.Equal(t, 0, s.Value())
-	assert.False(t, s.TryAcquire(a))
+	ok, err = s.TryAcquire(a)
+	require.NoError(t, err)
+	assert.False(t, ok)
 	assert.Equal(t, 2, s.testHeld(syncSession(1)))
 
 	assert.ErrorIs(t, s.Release(a, 0), errs.BadArguments)
@@ -104,7 +114,9 @@ func TestSemaphoreFIFO(t *testing.T) {
 	assert.NoError(t, syncRecv(t, ctx, waits[0]))
 	assert.NoError(t, syncRecv(t, ctx, waits[1]))
 	assert.Equal(t, 3, s.testWaiting())
-	assert.False(t, s.TryAcquire(releaser), "a newcomer does not overtake waiters")
+	ok, err := s.TryAcquire(releaser)
+	require.NoError(t, err)
+	assert.False(t, ok, "a newcomer does not overtake waiters")
 	require.NoError(t, s.Release(releaser, 3))
 	for i := 2; i < n; i++ {
 		assert.NoError(t, syncRecv(t, ctx, waits[i]))
@@ -162,7 +174,7 @@ func TestSemaphoreReleaseSession(t *testing.T) {
 	waiting := semaphoreAcquireAsync(t, b, s)
 
 	s.ReleaseSession(syncSession(1))
-	assert.NoError(t, syncRecv(t, ctx, waiting), "a returned permit goes to the waiter")
+	assert.ErrorIs(t, syncRecv(t, ctx, waiting), errs.Abandoned, "a returned permit goes to the waiter, which is told")
 	assert.Equal(t, 1, s.Value())
 	assert.Equal(t, 2, s.testHeld(syncSession(2)))
 	s.ReleaseSession(syncSession(1)) // again: nothing left
@@ -192,6 +204,7 @@ func TestBoundedSemaphore(t *testing.T) {
 	assert.Equal(t, 2, s.testHeld(syncSession(1)))
 	s.ReleaseSession(syncSession(1))
 	assert.Equal(t, 2, s.Value(), "never above the initial value")
+	assert.Equal(t, 1, s.testAbandoned(), "only the permit that came back is marked")
 }
 
 func TestSemaphoreConcurrent(t *testing.T) {
@@ -230,4 +243,68 @@ func TestSemaphoreConcurrent(t *testing.T) {
 	s.mu.Lock()
 	assert.Empty(t, s.held)
 	s.mu.Unlock()
+}
+
+// TestSemaphoreAbandonedPermits ends a session holding two permits: the
+// next two acquirers, and only they, hold a permit and are told, whether
+// they wait (Acquire) or not (TryAcquire).
+func TestSemaphoreAbandonedPermits(t *testing.T) {
+	tests := []struct {
+		name    string
+		bounded bool
+	}{
+		{name: "Semaphore"},
+		{name: "BoundedSemaphore", bounded: true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			ctx := syncTestCtx(t)
+			s := &Semaphore{}
+			require.NoError(t, s.init(2, tt.bounded))
+			dead, a, b := syncAs(ctx, 1, 0), syncAs(ctx, 2, 0), syncAs(ctx, 3, 0)
+			require.NoError(t, s.Acquire(dead))
+			require.NoError(t, s.Acquire(dead))
+			waiting := semaphoreAcquireAsync(t, a, s)
+
+			s.ReleaseSession(syncSession(1))
+			assert.ErrorIs(t, syncRecv(t, ctx, waiting), errs.Abandoned, "a waiter served a dead session's permit")
+			ok, err := s.TryAcquire(b)
+			assert.True(t, ok, "TryAcquire holds the permit")
+			assert.ErrorIs(t, err, errs.Abandoned, "and is told")
+			assert.Equal(t, 0, s.testAbandoned())
+			assert.Equal(t, 1, s.testHeld(syncSession(2)))
+			assert.Equal(t, 1, s.testHeld(syncSession(3)))
+
+			require.NoError(t, s.Release(a, 1))
+			require.NoError(t, s.Release(b, 1))
+			require.NoError(t, s.Acquire(a), "reported once per returned permit")
+			ok, err = s.TryAcquire(b)
+			require.NoError(t, err)
+			assert.True(t, ok)
+		})
+	}
+}
+
+// TestSemaphoreAbandonedMarkSurvivesCancel serves a dead session's permit
+// to an Acquire whose ctx has just ended: the permit, and the duty to
+// report it, go on to the next acquirer.
+func TestSemaphoreAbandonedMarkSurvivesCancel(t *testing.T) {
+	ctx := syncTestCtx(t)
+	s, err := NewSemaphore(1)
+	require.NoError(t, err)
+	require.NoError(t, s.Acquire(syncAs(ctx, 1, 0)))
+	wctx, cancel := context.WithCancel(syncAs(ctx, 2, 0))
+	first := semaphoreAcquireAsync(t, wctx, s)
+	second := semaphoreAcquireAsync(t, syncAs(ctx, 3, 0), s)
+
+	s.mu.Lock()
+	cancel()
+	s.releaseSessionLocked(syncSession(1)) // serves first, whose ctx has ended
+	s.mu.Unlock()
+
+	assert.ErrorIs(t, syncRecv(t, ctx, first), context.Canceled)
+	assert.ErrorIs(t, syncRecv(t, ctx, second), errs.Abandoned)
+	assert.Equal(t, 0, s.testHeld(syncSession(2)))
+	assert.Equal(t, 1, s.testHeld(syncSession(3)))
+	assert.Equal(t, 0, s.testAbandoned())
 }

@@ -1,15 +1,19 @@
 package builtin
 
 import (
+	"context"
 	"sync"
 
 	"github.com/vmihailenco/msgpack/v5"
+
+	"github.com/goproc/manager/internal/callctx"
 )
 
 // Value is the server side of a shared single value, Python's
 // manager.Value(): one encoded value with a version that changes on every
 // write. Unlike Python's, its read-modify-writes (Add, CompareAndSwap,
-// StoreIfVersion) are atomic.
+// StoreIfVersion) are atomic. A value that carries proxies keeps their
+// objects alive while it is stored (see callctx.Retain).
 //
 // A Value is safe for concurrent use. No method blocks.
 type Value struct {
@@ -19,7 +23,8 @@ type Value struct {
 }
 
 // NewValue returns a value holding initial, the encoded initial value.
-func NewValue(initial msgpack.RawMessage) (*Value, error) {
+func NewValue(ctx context.Context, initial msgpack.RawMessage) (*Value, error) {
+	callctx.Retain(ctx, initial)
 	return &Value{value: initial, version: 1}, nil
 }
 
@@ -31,30 +36,28 @@ func (v *Value) Load() msgpack.RawMessage {
 }
 
 // Store sets the value.
-func (v *Value) Store(value msgpack.RawMessage) {
+func (v *Value) Store(ctx context.Context, value msgpack.RawMessage) {
 	v.mu.Lock()
 	defer v.mu.Unlock()
-	v.set(value)
+	v.store(ctx, value)
 }
 
 // Swap sets the value and returns the previous one.
-func (v *Value) Swap(value msgpack.RawMessage) msgpack.RawMessage {
+func (v *Value) Swap(ctx context.Context, value msgpack.RawMessage) msgpack.RawMessage {
 	v.mu.Lock()
 	defer v.mu.Unlock()
-	prev := v.value
-	v.set(value)
-	return prev
+	return v.store(ctx, value)
 }
 
 // CompareAndSwap sets the value to newValue if it is byte-equal to old,
 // and reports whether it did.
-func (v *Value) CompareAndSwap(old, newValue msgpack.RawMessage) bool {
+func (v *Value) CompareAndSwap(ctx context.Context, old, newValue msgpack.RawMessage) bool {
 	v.mu.Lock()
 	defer v.mu.Unlock()
 	if string(v.value) != string(old) {
 		return false
 	}
-	v.set(newValue)
+	v.store(ctx, newValue)
 	return true
 }
 
@@ -76,7 +79,7 @@ func (v *Value) Add(delta msgpack.RawMessage) (msgpack.RawMessage, error) {
 	if err != nil {
 		return nil, err
 	}
-	v.set(sum)
+	v.set(sum) // a number replaces a number: nothing to hold or release
 	return sum, nil
 }
 
@@ -90,14 +93,24 @@ func (v *Value) LoadVersion() VersionedValue {
 // StoreIfVersion sets the value only if it is still at version — it has
 // not been written since LoadVersion returned version — and reports
 // whether it did.
-func (v *Value) StoreIfVersion(version uint64, value msgpack.RawMessage) bool {
+func (v *Value) StoreIfVersion(ctx context.Context, version uint64, value msgpack.RawMessage) bool {
 	v.mu.Lock()
 	defer v.mu.Unlock()
 	if v.version != version {
 		return false
 	}
-	v.set(value)
+	v.store(ctx, value)
 	return true
+}
+
+// store sets value as set does, holding it and releasing the value it
+// replaces, which it returns. The caller holds mu.
+func (v *Value) store(ctx context.Context, value msgpack.RawMessage) msgpack.RawMessage {
+	callctx.Retain(ctx, value)
+	prev := v.value
+	v.set(value)
+	callctx.Release(ctx, prev)
+	return prev
 }
 
 // set stores value under a new version. The caller holds mu.

@@ -14,7 +14,7 @@ import (
 // newTestValue returns a Value holding v, encoded.
 func newTestValue(tb testing.TB, v any) *Value {
 	tb.Helper()
-	val, err := NewValue(containerEncode(tb, v))
+	val, err := NewValue(direct, containerEncode(tb, v))
 	require.NoError(tb, err)
 	return val
 }
@@ -22,18 +22,18 @@ func newTestValue(tb testing.TB, v any) *Value {
 func TestValueLoadStoreSwap(t *testing.T) {
 	v := newTestValue(t, "a")
 	assert.Equal(t, containerEncode(t, "a"), v.Load())
-	v.Store(containerEncode(t, "b"))
+	v.Store(direct, containerEncode(t, "b"))
 	assert.Equal(t, containerEncode(t, "b"), v.Load())
-	assert.Equal(t, containerEncode(t, "b"), v.Swap(containerEncode(t, "c")))
+	assert.Equal(t, containerEncode(t, "b"), v.Swap(direct, containerEncode(t, "c")))
 	assert.Equal(t, containerEncode(t, "c"), v.Load())
 }
 
 func TestValueCompareAndSwap(t *testing.T) {
 	v := newTestValue(t, int64(1))
-	assert.False(t, v.CompareAndSwap(containerEncode(t, int64(2)), containerEncode(t, int64(3))))
-	assert.False(t, v.CompareAndSwap(containerEncode(t, int8(1)), containerEncode(t, int64(3))), "equality is byte equality")
+	assert.False(t, v.CompareAndSwap(direct, containerEncode(t, int64(2)), containerEncode(t, int64(3))))
+	assert.False(t, v.CompareAndSwap(direct, containerEncode(t, int8(1)), containerEncode(t, int64(3))), "equality is byte equality")
 	assert.Equal(t, containerEncode(t, int64(1)), v.Load())
-	assert.True(t, v.CompareAndSwap(containerEncode(t, int64(1)), containerEncode(t, int64(3))))
+	assert.True(t, v.CompareAndSwap(direct, containerEncode(t, int64(1)), containerEncode(t, int64(3))))
 	assert.Equal(t, containerEncode(t, int64(3)), v.Load())
 }
 
@@ -88,9 +88,9 @@ func TestValueVersions(t *testing.T) {
 	assert.True(t, got.OK)
 	assert.NotZero(t, got.Version)
 
-	assert.True(t, v.StoreIfVersion(got.Version, containerEncode(t, int64(2))))
-	assert.False(t, v.StoreIfVersion(got.Version, containerEncode(t, int64(3))), "stale version")
-	assert.False(t, v.StoreIfVersion(0, containerEncode(t, int64(3))))
+	assert.True(t, v.StoreIfVersion(direct, got.Version, containerEncode(t, int64(2))))
+	assert.False(t, v.StoreIfVersion(direct, got.Version, containerEncode(t, int64(3))), "stale version")
+	assert.False(t, v.StoreIfVersion(direct, 0, containerEncode(t, int64(3))))
 	assert.Equal(t, containerEncode(t, int64(2)), v.Load())
 
 	// Every write changes the version, even one that stores equal bytes.
@@ -98,9 +98,9 @@ func TestValueVersions(t *testing.T) {
 		name string
 		fn   func()
 	}{
-		{"Store", func() { v.Store(v.Load()) }},
-		{"Swap", func() { v.Swap(v.Load()) }},
-		{"CompareAndSwap", func() { v.CompareAndSwap(v.Load(), v.Load()) }},
+		{"Store", func() { v.Store(direct, v.Load()) }},
+		{"Swap", func() { v.Swap(direct, v.Load()) }},
+		{"CompareAndSwap", func() { v.CompareAndSwap(direct, v.Load(), v.Load()) }},
 		{"Add", func() { _, err := v.Add(containerEncode(t, int64(0))); require.NoError(t, err) }},
 	}
 	for _, w := range writes {
@@ -123,7 +123,7 @@ func TestValueConcurrent(t *testing.T) {
 		{"CompareAndSwap loop", func(t *testing.T, v *Value) {
 			for {
 				cur := v.Load()
-				if v.CompareAndSwap(cur, containerEncode(t, containerDecode[int64](t, cur)+1)) {
+				if v.CompareAndSwap(direct, cur, containerEncode(t, containerDecode[int64](t, cur)+1)) {
 					return
 				}
 			}
@@ -131,7 +131,7 @@ func TestValueConcurrent(t *testing.T) {
 		{"version loop", func(t *testing.T, v *Value) {
 			for {
 				got := v.LoadVersion()
-				if v.StoreIfVersion(got.Version, containerEncode(t, containerDecode[int64](t, got.Value)+1)) {
+				if v.StoreIfVersion(direct, got.Version, containerEncode(t, containerDecode[int64](t, got.Value)+1)) {
 					return
 				}
 			}
