@@ -84,8 +84,18 @@ func startFloor(ctx context.Context, m *manager.Manager) (*floor, error) {
 		os.RemoveAll(dir)
 		return nil, err
 	}
-	stop := context.AfterFunc(ctx, func() { l.Close() })
-	defer stop()
+	// Stop waiting if the worker gives up, or ctx ends.
+	accepted := make(chan struct{})
+	defer close(accepted)
+	go func() {
+		select {
+		case <-p.Done():
+			l.Close()
+		case <-ctx.Done():
+			l.Close()
+		case <-accepted:
+		}
+	}()
 	c, err := l.Accept()
 	if err != nil {
 		<-p.Done()

@@ -15,6 +15,15 @@
 // machine is shared and noisy, so only ratios measured side by side mean
 // anything.
 //
+// W1 also measures the raw-socket floor itself, in blocks interleaved
+// with its own (floor_p50_us, p50_vs_floor), since the anchors' L1 row is
+// measured minutes apart.
+//
+// For profiles, -cpuprofile FILE profiles this process (the client side);
+// with -inprocess the manager serves from this process, so the profile of
+// a multi-process workload (W2, W3, W5) is the server's, and that of W1,
+// W4, W6 and W8 both sides'.
+//
 // Multi-process workloads fork workers of this binary (manager.Fork), so
 // main calls manager.Init first.
 package main

@@ -43,9 +43,9 @@ type fork struct {
 // and waits for them. A worker that fails ends the wait at once.
 func runWorkers(ctx context.Context, m *manager.Manager, out *manager.Queue[span], forks []fork) ([]span, error) {
 	ctx, cancel := context.WithCancelCause(ctx)
-	defer cancel(nil)
 	var procs []*manager.Process
 	defer func() {
+		cancel(nil) // stops workers still running after a failure
 		for _, p := range procs {
 			<-p.Done()
 		}

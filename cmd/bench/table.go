@@ -47,9 +47,10 @@ var metrics = []metric{
 
 // A target is one of the project's performance goals, checked on each
 // round's figures. bound, where there is one, is the same figure for what
-// bounds ours (the raw socket instead of us, or the bare re-exec of a
-// process), measured in the same round: a target the bound itself misses
-// is out of reach on that machine at that moment.
+// bounds ours (the raw socket instead of us, the bare re-exec of a
+// process, or for W6 Redis's C server), measured in the same round: a
+// target the bound itself misses is out of reach on that machine at that
+// moment.
 type target struct {
 	what  string
 	value getter
@@ -70,7 +71,7 @@ var targets = []target{
 	{"W3 ≥ 2× Python", ratio(ours("W3", "", "items_per_s"), py("W3", "items_per_s")), false, 2, "×", nil},
 	{"W3 ≥ Redis", ratio(ours("W3", "", "items_per_s"), anchor("L4.redis.W3.queue", "items_per_s", 1)), false, 1, "×", nil},
 	{"W4 ≥ 3× Python", ratio(ours("W4", "", "pairs_per_s"), py("W4", "pairs_per_s")), false, 3, "×", ratio(anchor("L1.uds.seq", "rt_per_s", 0.5), py("W4", "pairs_per_s"))},
-	{"W6 ≥ 2× Python MB/s", ratio(ours("W6", "", "mb_per_s"), py("W6", "MB_per_s")), false, 2, "×", nil},
+	{"W6 ≥ 2× Python MB/s", ratio(ours("W6", "", "mb_per_s"), py("W6", "MB_per_s")), false, 2, "×", ratio(anchor("L4.redis.W6.large", "both_MB_per_s", 1), py("W6", "MB_per_s"))},
 	{"W7 manager start + first op ≤ 5 ms", ours("W7", "", "manager_start_plus_first_op_ms"), true, 5, " ms", anchor("L6.spawn.server-ready", "median_ms", 1)},
 	{"W7 4 workers forked and waited ≤ 12 ms", ours("W7", "", "start_join_4_procs_ms"), true, 12, " ms", anchor("L6.spawn.4", "median_ms", 1)},
 	{"W1 client allocations per op ≤ 4", ours("W1", "", "client_allocs_per_op"), true, 4, "", nil},
@@ -188,7 +189,7 @@ func printComparison(w io.Writer, rounds []trial, sel []string) {
 		fmt.Fprintf(w, "| %s |\n", strings.Join(cells, " | "))
 	}
 	fmt.Fprintln(w)
-	fmt.Fprintln(w, "| target | measured | met | bound: the same with the raw socket / bare re-exec |")
+	fmt.Fprintln(w, "| target | measured | met | the same for the bound: raw socket, bare re-exec (W7), Redis (W6) |")
 	fmt.Fprintln(w, "|---|--:|---|--:|")
 	for _, t := range targets {
 		if !contains(sel, t.what[:2]) {
