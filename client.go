@@ -349,6 +349,15 @@ func (c *Client) dropConn(cc *clientConn) {
 // call sends one request and waits for its response, decoding the result
 // into out (a pointer, or nil to discard it).
 func (c *Client) call(ctx context.Context, object, handle uint64, method string, out any, args ...any) error {
+	return c.callArgs(ctx, object, handle, method, out, len(args), func(enc *msgpack.Encoder, i int) error {
+		return enc.Encode(args[i])
+	})
+}
+
+// callArgs is call with nargs arguments that encodeArg(enc, i) encodes:
+// a typed proxy writes its keys and values straight into the request,
+// where boxing them into call's ...any would allocate.
+func (c *Client) callArgs(ctx context.Context, object, handle uint64, method string, out any, nargs int, encodeArg func(enc *msgpack.Encoder, i int) error) error {
 	if err := ctx.Err(); err != nil {
 		// Before taking a connection it would have to drop; the client's
 		// own end (a worker's ctx ends because the manager did) comes first.
@@ -367,9 +376,9 @@ func (c *Client) call(ctx context.Context, object, handle uint64, method string,
 	id := cc.nextID
 	cc.nextID++
 	wire.BeginRequest(&cc.w, id, object, handle, method)
-	cc.w.ArrayHeader(len(args))
-	for i, a := range args {
-		if err := cc.enc.Encode(a); err != nil {
+	cc.w.ArrayHeader(nargs)
+	for i := range nargs {
+		if err := encodeArg(cc.enc, i); err != nil {
 			c.putConn(cc)
 			return fmt.Errorf("manager: %s: encode argument %d: %w", method, i+1, err)
 		}

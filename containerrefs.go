@@ -49,6 +49,8 @@ func (c *callContext) notePins(pins []uint64) {
 // objects hold their own references (a method of a container, or the
 // constructor of one).
 func (c *callContext) pinsEndWithCall(t *typeInfo) {
+	// c.refs is read unlocked: notePins set it on this goroutine, and
+	// the method, which alone might touch it elsewhere, has not started.
 	if c.refs == nil || !t.holdsReferences() {
 		return // the common case: the request carried no proxy
 	}

@@ -102,12 +102,8 @@ func OpenDict[K comparable, V any](ctx context.Context, s Session, name string) 
 // false when key is absent (Python's d[key] and d.get(key)). The value is
 // a copy: see the type's doc.
 func (d *Dict[K, V]) Load(ctx context.Context, key K) (value V, ok bool, err error) {
-	k, err := encodeValue(key)
-	if err != nil {
-		return value, false, err
-	}
 	var r loadResult[V]
-	if err := d.call(ctx, "Load", &r, k); err != nil {
+	if err := callKey(ctx, d.p, "Load", &r, key); err != nil {
 		return value, false, err
 	}
 	return r.Value, r.OK, nil
@@ -115,23 +111,15 @@ func (d *Dict[K, V]) Load(ctx context.Context, key K) (value V, ok bool, err err
 
 // Store sets the value for key (Python's d[key] = value).
 func (d *Dict[K, V]) Store(ctx context.Context, key K, value V) error {
-	k, v, err := encodePair(key, value)
-	if err != nil {
-		return err
-	}
-	return d.call(ctx, "Store", nil, k, v)
+	return callKeyValue(ctx, d.p, "Store", nil, key, value)
 }
 
 // LoadOrStore returns the existing value for key and true if it is
 // present; otherwise it stores value and returns it and false (Python's
 // d.setdefault(key, value)). It is atomic.
 func (d *Dict[K, V]) LoadOrStore(ctx context.Context, key K, value V) (actual V, loaded bool, err error) {
-	k, v, err := encodePair(key, value)
-	if err != nil {
-		return actual, false, err
-	}
 	var r loadResult[V]
-	if err := d.call(ctx, "LoadOrStore", &r, k, v); err != nil {
+	if err := callKeyValue(ctx, d.p, "LoadOrStore", &r, key, value); err != nil {
 		return actual, false, err
 	}
 	if !r.OK {
@@ -143,12 +131,8 @@ func (d *Dict[K, V]) LoadOrStore(ctx context.Context, key K, value V) (actual V,
 // LoadAndDelete deletes key and returns the value it had and true, or the
 // zero V and false when it was absent (Python's d.pop(key)). It is atomic.
 func (d *Dict[K, V]) LoadAndDelete(ctx context.Context, key K) (value V, loaded bool, err error) {
-	k, err := encodeValue(key)
-	if err != nil {
-		return value, false, err
-	}
 	var r loadResult[V]
-	if err := d.call(ctx, "LoadAndDelete", &r, k); err != nil {
+	if err := callKey(ctx, d.p, "LoadAndDelete", &r, key); err != nil {
 		return value, false, err
 	}
 	return r.Value, r.OK, nil
@@ -157,24 +141,16 @@ func (d *Dict[K, V]) LoadAndDelete(ctx context.Context, key K) (value V, loaded 
 // Delete deletes key and reports whether it was present (Python's
 // del d[key], which raises KeyError where this returns false).
 func (d *Dict[K, V]) Delete(ctx context.Context, key K) (bool, error) {
-	k, err := encodeValue(key)
-	if err != nil {
-		return false, err
-	}
 	var ok bool
-	err = d.call(ctx, "Delete", &ok, k)
+	err := callKey(ctx, d.p, "Delete", &ok, key)
 	return ok, err
 }
 
 // Swap stores value under key and returns the previous value and true,
 // or the zero V and false when key was absent. It is atomic.
 func (d *Dict[K, V]) Swap(ctx context.Context, key K, value V) (previous V, loaded bool, err error) {
-	k, v, err := encodePair(key, value)
-	if err != nil {
-		return previous, false, err
-	}
 	var r loadResult[V]
-	if err := d.call(ctx, "Swap", &r, k, v); err != nil {
+	if err := callKeyValue(ctx, d.p, "Swap", &r, key, value); err != nil {
 		return previous, false, err
 	}
 	return r.Value, r.OK, nil
@@ -256,11 +232,7 @@ func (d *Dict[K, V]) Modify(ctx context.Context, key K, fn func(old V, ok bool) 
 // errors.Is(err, ErrBadArguments) and changes nothing.
 func (d *Dict[K, V]) Add(ctx context.Context, key K, delta V) (V, error) {
 	var sum, zero V
-	k, v, err := encodePair(key, delta)
-	if err != nil {
-		return zero, err
-	}
-	if err := d.call(ctx, "Add", &sum, k, v); err != nil {
+	if err := callKeyValue(ctx, d.p, "Add", &sum, key, delta); err != nil {
 		return zero, err
 	}
 	return sum, nil
@@ -268,12 +240,8 @@ func (d *Dict[K, V]) Add(ctx context.Context, key K, delta V) (V, error) {
 
 // Has reports whether key is present (Python's key in d).
 func (d *Dict[K, V]) Has(ctx context.Context, key K) (bool, error) {
-	k, err := encodeValue(key)
-	if err != nil {
-		return false, err
-	}
 	var ok bool
-	err = d.call(ctx, "Has", &ok, k)
+	err := callKey(ctx, d.p, "Has", &ok, key)
 	return ok, err
 }
 

@@ -75,6 +75,23 @@ func (p *Proxy) Close() error {
 // invoke calls method with args and decodes its result into out (a
 // pointer, or nil).
 func (p *Proxy) invoke(ctx context.Context, method string, out any, args ...any) error {
+	if err := p.usable(method); err != nil {
+		return err
+	}
+	return p.c.call(ctx, p.ref.ID, p.handle, method, out, args...)
+}
+
+// invokeArgs is invoke with nargs arguments that encodeArg writes (see
+// Client.callArgs).
+func (p *Proxy) invokeArgs(ctx context.Context, method string, out any, nargs int, encodeArg func(enc *msgpack.Encoder, i int) error) error {
+	if err := p.usable(method); err != nil {
+		return err
+	}
+	return p.c.callArgs(ctx, p.ref.ID, p.handle, method, out, nargs, encodeArg)
+}
+
+// usable says why calls through p cannot be made, or returns nil.
+func (p *Proxy) usable(method string) error {
 	if p == nil {
 		return fmt.Errorf("manager: %s on a nil proxy", method)
 	}
@@ -84,7 +101,7 @@ func (p *Proxy) invoke(ctx context.Context, method string, out any, args ...any)
 	if p.closed.Load() {
 		return fmt.Errorf("manager: %s: proxy %s: %w", method, p, ErrClosed)
 	}
-	return p.c.call(ctx, p.ref.ID, p.handle, method, out, args...)
+	return nil
 }
 
 // Call calls the exported method named method of p's object with args and

@@ -1,6 +1,8 @@
 // Package callctx carries the identity of the caller of a shared object's
-// method in the method's context, and names the hook by which an object
-// learns that a caller's session has ended.
+// method in the method's context, names the hook by which an object
+// learns that a caller's session has ended, and carries the Holder
+// through which a container keeps alive the objects whose proxies it
+// stores (Retain, Release).
 //
 // It is internal so that the built-in types and the server agree on one
 // key; the root package re-exports what users need.
