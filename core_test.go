@@ -346,15 +346,7 @@ func TestManagerGone(t *testing.T) {
 func TestManagerExitsWithItsParent(t *testing.T) {
 	ctx := testContext(t)
 	m := startManager(t)
-	report, err := manager.New(ctx, m, "Counter")
-	require.NoError(t, err)
-	w, err := m.Fork(ctx, "core-start-manager", report)
-	require.NoError(t, err)
-	var pid int64
-	require.Eventually(t, func() bool {
-		pid, err = manager.Call[int64](ctx, report, "Get")
-		return err == nil && pid != 0
-	}, 10*time.Second, time.Millisecond)
+	w, pid := forkReportingPid(ctx, t, m, "core-start-manager")
 	require.NoError(t, syscall.Kill(int(pid), 0), "the grandchild manager runs")
 
 	require.NoError(t, w.Signal(syscall.SIGKILL))

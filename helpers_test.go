@@ -70,3 +70,19 @@ var managerModes = []struct {
 	{"process", nil},
 	{"in-process", []manager.Option{manager.InProcess()}},
 }
+
+// forkReportingPid forks worker with a Counter to which it adds the pid of
+// a process it starts, and waits for that pid.
+func forkReportingPid(ctx context.Context, t testing.TB, m *manager.Manager, worker string) (*manager.Process, int64) {
+	t.Helper()
+	report, err := manager.New(ctx, m, "Counter")
+	require.NoError(t, err)
+	w, err := m.Fork(ctx, worker, report)
+	require.NoError(t, err)
+	var pid int64
+	require.Eventually(t, func() bool {
+		pid, err = manager.Call[int64](ctx, report, "Get")
+		return err == nil && pid != 0
+	}, 10*time.Second, time.Millisecond, "the worker never reported a pid")
+	return w, pid
+}

@@ -109,15 +109,7 @@ func TestClientRefusesADifferentManager(t *testing.T) {
 func TestWorkerReapedDespiteGrandchild(t *testing.T) {
 	ctx := testContext(t)
 	m := startManager(t)
-	report, err := manager.New(ctx, m, "Counter")
-	require.NoError(t, err)
-	w, err := m.Fork(ctx, "regress.exec-and-hang", report)
-	require.NoError(t, err)
-	var pid int64
-	require.Eventually(t, func() bool {
-		pid, err = manager.Call[int64](ctx, report, "Get")
-		return err == nil && pid != 0
-	}, 10*time.Second, time.Millisecond)
+	w, pid := forkReportingPid(ctx, t, m, "regress.exec-and-hang")
 	t.Cleanup(func() { syscall.Kill(int(pid), syscall.SIGKILL) })
 
 	require.NoError(t, w.Signal(syscall.SIGKILL))
