@@ -30,6 +30,7 @@ const (
 // They do their own locking, so the server may call them concurrently.
 func init() {
 	registerBuiltin[*builtin.Dict](typeDict, builtin.NewDict)
+	setRawMethods(typeDict, dictRawMethods)
 	registerBuiltin[*builtin.List](typeList, builtin.NewList)
 	registerBuiltin[*builtin.Namespace](typeNamespace, builtin.NewNamespace)
 	registerBuiltin[*builtin.Value](typeValue, builtin.NewValue)

@@ -26,6 +26,9 @@ func (r *result) encode(enc *msgpack.Encoder) error {
 	case r.value.IsValid():
 		return enc.EncodeValue(r.value)
 	default:
+		if rr, ok := r.plain.(rawReply); ok {
+			return rr.encodeReply(enc)
+		}
 		return enc.Encode(r.plain)
 	}
 }
@@ -53,6 +56,9 @@ func (s *Server) invoke(ctx *callContext, c *serverConn, req *wire.Request) (*re
 			err = errs.NotExposed
 		}
 		return nil, failureOf(fmt.Errorf("%w: %s.%s", err, o.typ.id, req.Method), false)
+	}
+	if mi.raw != nil {
+		return s.invokeRaw(ctx, c, o, mi, req.Args)
 	}
 	// Most methods take a receiver, maybe a ctx and two arguments: their
 	// argument list stays on the stack.

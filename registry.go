@@ -44,9 +44,10 @@ type methodInfo struct {
 	fn      reflect.Value  // the method as a func whose first parameter is the receiver
 	in      []reflect.Type // parameters after the receiver and an optional ctx
 	takeCtx bool
-	result  bool   // returns a value
-	err     bool   // returns an error (last)
-	returns string // typeid: the result becomes a new shared object (Returns)
+	result  bool      // returns a value
+	err     bool      // returns an error (last)
+	returns string    // typeid: the result becomes a new shared object (Returns)
+	raw     rawMethod // a built-in's call without reflection, or nil (see rawcall.go)
 }
 
 // RegisterOption adjusts how Register exposes a type.

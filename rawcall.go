@@ -1,0 +1,165 @@
+package manager
+
+import (
+	"context"
+	"fmt"
+	"runtime/debug"
+
+	"github.com/vmihailenco/msgpack/v5"
+
+	"github.com/goproc/manager/internal/builtin"
+	"github.com/goproc/manager/internal/errs"
+	"github.com/goproc/manager/internal/wire"
+)
+
+// A built-in type's hottest methods are called without reflection:
+// reflect.Value.Call (its frame layout, its result slice, a heap copy of
+// the result) was a third of the server's CPU for a Dict.Load. Such a
+// method takes only encoded arguments (msgpack.RawMessage), so a plain
+// function can call it; invoke uses one when the method has it and takes
+// the reflective path otherwise, custom types included. Everything else
+// (argument checks, errors, panics, the reply) is what the reflective
+// path does.
+
+// A rawMethod calls one method of recv (a built-in type) with its encoded
+// arguments, after an optional ctx (nil when the method takes none). args
+// is the connection's scratch space, which the next request overwrites:
+// a rawMethod reads its elements when it calls the method and keeps no
+// reference to the slice.
+type rawMethod func(ctx context.Context, recv any, args []msgpack.RawMessage) (result any, err error)
+
+// dictRawMethods are the Dict's methods on the rawMethod path: those of
+// W1 (Load and Store) and their kin.
+var dictRawMethods = map[string]rawMethod{
+	"Load": func(_ context.Context, recv any, a []msgpack.RawMessage) (any, error) {
+		return loadReply(recv.(*builtin.Dict).Load(a[0])), nil
+	},
+	"Store": func(ctx context.Context, recv any, a []msgpack.RawMessage) (any, error) {
+		recv.(*builtin.Dict).Store(ctx, a[0], a[1])
+		return nil, nil
+	},
+	"Has": func(_ context.Context, recv any, a []msgpack.RawMessage) (any, error) {
+		return recv.(*builtin.Dict).Has(a[0]), nil
+	},
+	"Delete": func(ctx context.Context, recv any, a []msgpack.RawMessage) (any, error) {
+		return recv.(*builtin.Dict).Delete(ctx, a[0]), nil
+	},
+	"LoadOrStore": func(ctx context.Context, recv any, a []msgpack.RawMessage) (any, error) {
+		return recv.(*builtin.Dict).LoadOrStore(ctx, a[0], a[1]), nil
+	},
+	"LoadAndDelete": func(ctx context.Context, recv any, a []msgpack.RawMessage) (any, error) {
+		return recv.(*builtin.Dict).LoadAndDelete(ctx, a[0]), nil
+	},
+	"Swap": func(ctx context.Context, recv any, a []msgpack.RawMessage) (any, error) {
+		return recv.(*builtin.Dict).Swap(ctx, a[0], a[1]), nil
+	},
+}
+
+// A rawReply is a result that encodes itself, byte for byte as
+// msgpack's Encode would encode the value it stands for, without
+// msgpack's reflection (its type caches are sync.Maps, looked up on
+// every reply).
+type rawReply interface {
+	encodeReply(enc *msgpack.Encoder) error
+}
+
+// loadReply is a builtin.LoadResult as a rawReply.
+type loadReply builtin.LoadResult
+
+// encodeReply encodes r as msgpack encodes the array-encoded struct: a
+// nil RawMessage as nil, any other as its bytes.
+func (r loadReply) encodeReply(enc *msgpack.Encoder) error {
+	if err := enc.EncodeArrayLen(2); err != nil {
+		return err
+	}
+	var err error
+	if r.Value == nil {
+		err = enc.EncodeNil()
+	} else {
+		err = r.Value.EncodeMsgpack(enc)
+	}
+	if err != nil {
+		return err
+	}
+	return enc.EncodeBool(r.OK)
+}
+
+// setRawMethods attaches rawMethods to methods of the registered type
+// typeid. It panics (at init, so any test run catches it) when a method
+// is missing or does not take only encoded arguments.
+func setRawMethods(typeid string, fns map[string]rawMethod) {
+	t, ok := lookupType(typeid)
+	if !ok {
+		panic(fmt.Sprintf("manager: setRawMethods: type %q is not registered", typeid))
+	}
+	for name, fn := range fns {
+		mi := t.methods[name]
+		if mi == nil || mi.returns != "" || len(mi.in) > len(serverConn{}.rawArgs) {
+			panic(fmt.Sprintf("manager: setRawMethods: %s.%s cannot take the raw path", typeid, name))
+		}
+		for _, in := range mi.in {
+			if in != rawMessageType {
+				panic(fmt.Sprintf("manager: setRawMethods: %s.%s takes a %s", typeid, name, in))
+			}
+		}
+		mi.raw = fn
+	}
+}
+
+// invokeRaw is invoke's second half for a method with a rawMethod.
+func (s *Server) invokeRaw(ctx *callContext, c *serverConn, o *object, mi *methodInfo, args []byte) (*result, *wire.Failure) {
+	raw, err := c.decodeRawArgs(args, len(mi.in))
+	if err != nil {
+		return nil, failureOf(fmt.Errorf("%w: %s.%s: %v", errs.BadArguments, o.typ.id, mi.name, err), false)
+	}
+	var mctx context.Context
+	if mi.takeCtx {
+		mctx = ctx
+	}
+	if !o.typ.concurrent {
+		o.mu.Lock()
+		defer o.mu.Unlock()
+	}
+	v, err := s.callRawSafely(mi, mctx, o.recv.Interface(), raw, o.typ.id)
+	if err != nil {
+		return nil, failureOf(err, true) // the method's error, or its panic
+	}
+	if !mi.result {
+		return nil, nil
+	}
+	return &result{plain: v}, nil
+}
+
+// callRawSafely calls mi.raw, turning a panic into an error as
+// callSafely does.
+func (s *Server) callRawSafely(mi *methodInfo, ctx context.Context, recv any, args []msgpack.RawMessage, typeid string) (v any, err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			s.log.Error("manager: method panicked", "method", typeid+"."+mi.name, "panic", p, "stack", string(debug.Stack()))
+			v, err = nil, &panicError{msg: fmt.Sprint(p)}
+		}
+	}()
+	return mi.raw(ctx, recv, args)
+}
+
+// decodeRawArgs decodes a msgpack array of want encoded arguments into
+// the connection's scratch space, with decodeArgs's checks and errors.
+func (c *serverConn) decodeRawArgs(args []byte, want int) ([]msgpack.RawMessage, error) {
+	c.argBuf.Reset(args)
+	c.dec.Reset(&c.argBuf)
+	n, err := c.dec.DecodeArrayLen()
+	if err != nil {
+		return nil, err
+	}
+	if n != want {
+		return nil, fmt.Errorf("got %d arguments, want %d", n, want)
+	}
+	for i := range n {
+		raw, err := c.dec.DecodeRaw()
+		if err != nil {
+			return nil, fmt.Errorf("argument %d (%s): %v", i+1, rawMessageType, err)
+		}
+		c.rawArgs[i] = raw
+	}
+	return c.rawArgs[:n], nil
+}
