@@ -272,6 +272,9 @@ func TestNamedObjects(t *testing.T) {
 	got, err := manager.Call[int64](ctx, b, "Get")
 	require.NoError(t, err)
 	assert.Equal(t, int64(2), got, "a second session finds the same object by name")
+	// Close the proxy itself: the session's end is asynchronous on the
+	// server, a proxy's Close is not.
+	require.NoError(t, b.Close())
 	require.NoError(t, c.Close())
 
 	_, err = manager.Open(ctx, m, "total", "Faulty")
