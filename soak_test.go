@@ -12,7 +12,7 @@ import (
 //
 //	MANAGER_SOAK=1 go test -race -run Soak -v .
 //
-// CI does not set it. See docs/faults.md.
+// CI does not set it. See the README, "Soak mode".
 
 const (
 	soakEnv      = "MANAGER_SOAK"
