@@ -259,33 +259,41 @@ func openAndDrop(t *testing.T, s *tcpServer, _ int) {
 	nc.Close()
 }
 
-func authenticateAndDrop(t *testing.T, s *tcpServer, _ int) {
+// dialAuthenticated dials s and completes the handshake with its key. The
+// caller closes the connection (at once, so that rounds don't pile up).
+func dialAuthenticated(t *testing.T, s *tcpServer) *rawConn {
+	t.Helper()
 	c := dialRaw(t, s.addr)
+	if err := c.handshake(s.key); err != nil {
+		c.nc.Close()
+		require.NoError(t, err)
+	}
+	return c
+}
+
+func authenticateAndDrop(t *testing.T, s *tcpServer, _ int) {
+	c := dialAuthenticated(t, s)
 	defer c.nc.Close()
-	require.NoError(t, c.handshake(s.key))
 }
 
 func oversized(t *testing.T, s *tcpServer, _ int) {
-	c := dialRaw(t, s.addr)
+	c := dialAuthenticated(t, s)
 	defer c.nc.Close()
-	require.NoError(t, c.handshake(s.key))
 	c.write([]byte{0, 0x10, 0, 1}) // one byte over hostileMaxFrame
 	c.expectClosed()
 }
 
 func truncated(t *testing.T, s *tcpServer, _ int) {
-	c := dialRaw(t, s.addr)
+	c := dialAuthenticated(t, s)
 	defer c.nc.Close()
-	require.NoError(t, c.handshake(s.key))
 	c.write([]byte{0, 0, 0, 100, 0x96, 1, 1})
 	c.nc.CloseWrite()
 	c.expectClosed()
 }
 
 func randomBytes(t *testing.T, s *tcpServer, round int) {
-	c := dialRaw(t, s.addr)
+	c := dialAuthenticated(t, s)
 	defer c.nc.Close()
-	require.NoError(t, c.handshake(s.key))
 	c.write(randomBytes4K(round))
 	c.nc.CloseWrite()
 	c.expectClosed()
@@ -294,9 +302,8 @@ func randomBytes(t *testing.T, s *tcpServer, round int) {
 // wrongShape sends whole frames that are not valid messages: the frame
 // boundary holds, so the server answers what it can and goes on.
 func wrongShape(t *testing.T, s *tcpServer, _ int) {
-	c := dialRaw(t, s.addr)
+	c := dialAuthenticated(t, s)
 	defer c.nc.Close()
-	require.NoError(t, c.handshake(s.key))
 	c.writeFrame(mustMarshal(t, map[string]int{"hello": 1})) // not an array
 	c.writeFrame([]byte{0x92, 9, 1})                         // unknown kind
 	c.writeFrame([]byte{0x92, byte(wire.KindRequest), 1})    // a request of 2 fields
@@ -317,9 +324,8 @@ func wrongShape(t *testing.T, s *tcpServer, _ int) {
 }
 
 func wrongTypes(t *testing.T, s *tcpServer, _ int) {
-	c := dialRaw(t, s.addr)
+	c := dialAuthenticated(t, s)
 	defer c.nc.Close()
-	require.NoError(t, c.handshake(s.key))
 	id := newBox(t, c)
 	failureIs(t, manager.ErrBadArguments, c.call(id, "Put", mustMarshal(t, []any{"not a list"})))
 	failureIs(t, manager.ErrBadArguments, c.call(id, "Put", mustMarshal(t, []any{})))
@@ -345,9 +351,8 @@ func newBox(t *testing.T, c *rawConn) uint64 {
 // it decoded into []any, msgpack/v5 would allocate 64 GiB before failing
 // (vmihailenco/msgpack#401). The server refuses it before decoding.
 func hugeArray(t *testing.T, s *tcpServer, _ int) {
-	c := dialRaw(t, s.addr)
+	c := dialAuthenticated(t, s)
 	defer c.nc.Close()
-	require.NoError(t, c.handshake(s.key))
 	id := newBox(t, c)
 	failureIs(t, manager.ErrProtocol, c.call(id, "Put", []byte{0x91, 0xdd, 0xff, 0xff, 0xff, 0xff}))
 	failureIs(t, manager.ErrProtocol, c.call(id, "Put", []byte{0x91, 0xdc, 0xff, 0xff, 0xc0}))
@@ -356,9 +361,8 @@ func hugeArray(t *testing.T, s *tcpServer, _ int) {
 }
 
 func hugeMap(t *testing.T, s *tcpServer, _ int) {
-	c := dialRaw(t, s.addr)
+	c := dialAuthenticated(t, s)
 	defer c.nc.Close()
-	require.NoError(t, c.handshake(s.key))
 	id := newBox(t, c)
 	failureIs(t, manager.ErrProtocol, c.call(id, "PutMap", []byte{0x91, 0xdf, 0xff, 0xff, 0xff, 0xff}))
 	failureIs(t, manager.ErrProtocol, c.call(id, "PutMap", []byte{0x91, 0xde, 0xff, 0xff, 0xa1, 'k', 0xc0}))
@@ -367,9 +371,8 @@ func hugeMap(t *testing.T, s *tcpServer, _ int) {
 }
 
 func tooDeep(t *testing.T, s *tcpServer, _ int) {
-	c := dialRaw(t, s.addr)
+	c := dialAuthenticated(t, s)
 	defer c.nc.Close()
-	require.NoError(t, c.handshake(s.key))
 	id := newBox(t, c)
 	args := append(bytes.Repeat([]byte{0x91}, wire.MaxDepth+2), 0xc0)
 	failureIs(t, manager.ErrProtocol, c.call(id, "Put", args))
@@ -380,9 +383,8 @@ func tooDeep(t *testing.T, s *tcpServer, _ int) {
 // it decodes that into a map[any]any ("hash of unhashable type"); the
 // server must answer with an error, not crash.
 func unhashableKey(t *testing.T, s *tcpServer, _ int) {
-	c := dialRaw(t, s.addr)
+	c := dialAuthenticated(t, s)
 	defer c.nc.Close()
-	require.NoError(t, c.handshake(s.key))
 	id := newBox(t, c)
 	failureIs(t, manager.ErrBadArguments, c.call(id, "PutAnyMap", []byte{0x91, 0x81, 0x91, 0x00, 0x00}))
 	failureIs(t, manager.ErrBadArguments, c.call(0, "new", append(append([]byte{0x92}, mustMarshal(t, "hostile.MapBox")...), 0x81, 0x91, 0x00, 0x00)))
@@ -392,9 +394,8 @@ func unhashableKey(t *testing.T, s *tcpServer, _ int) {
 }
 
 func neverIssuedObject(t *testing.T, s *tcpServer, round int) {
-	c := dialRaw(t, s.addr)
+	c := dialAuthenticated(t, s)
 	defer c.nc.Close()
-	require.NoError(t, c.handshake(s.key))
 	failureIs(t, manager.ErrNoSuchObject, c.call(1<<40+uint64(round), "Add", mustMarshal(t, []any{1})))
 	failureIs(t, manager.ErrNoSuchObject, c.call(^uint64(0), "Add", mustMarshal(t, []any{1})))
 	c.ping()
@@ -407,18 +408,16 @@ func freedObject(t *testing.T, s *tcpServer, _ int) {
 	require.NoError(t, err)
 	require.NoError(t, p.Close()) // the last reference: the object is freed
 
-	c := dialRaw(t, s.addr)
+	c := dialAuthenticated(t, s)
 	defer c.nc.Close()
-	require.NoError(t, c.handshake(s.key))
 	failureIs(t, manager.ErrNoSuchObject, c.call(p.ID(), "Add", mustMarshal(t, []any{1})))
 	c.ping()
 	require.NoError(t, owner.Close())
 }
 
 func unexposedMethod(t *testing.T, s *tcpServer, _ int) {
-	c := dialRaw(t, s.addr)
+	c := dialAuthenticated(t, s)
 	defer c.nc.Close()
-	require.NoError(t, c.handshake(s.key))
 	id := newBox(t, c)
 	failureIs(t, manager.ErrNotExposed, c.call(id, "Secret", []byte{0x90}))
 	failureIs(t, manager.ErrNoSuchMethod, c.call(id, "NoSuchMethod", []byte{0x90}))

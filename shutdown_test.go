@@ -47,6 +47,20 @@ func receive[T any](ctx context.Context, t testing.TB, ch <-chan T, what string)
 	}
 }
 
+// startToShutDown starts a manager that the test shuts down itself
+// (checking that no file descriptor leaks) and makes a FaultsSlow object
+// on it.
+func startToShutDown(t testing.TB, opts ...manager.Option) (context.Context, *manager.Manager, *manager.Proxy) {
+	t.Helper()
+	checkNoFDLeak(t)
+	ctx := testContext(t)
+	m, err := manager.Start(ctx, opts...)
+	require.NoError(t, err)
+	slow, err := manager.New(ctx, m, "FaultsSlow")
+	require.NoError(t, err)
+	return ctx, m, slow
+}
+
 // TestShutdownLetsExecutingCallsFinish shuts a manager down while a call
 // executes (Work), calls of two clients are blocked (Hold), and new calls
 // keep coming: the executing call finishes with its result, the blocked
@@ -55,12 +69,7 @@ func receive[T any](ctx context.Context, t testing.TB, ch <-chan T, what string)
 func TestShutdownLetsExecutingCallsFinish(t *testing.T) {
 	for _, mode := range managerModes {
 		t.Run(mode.name, func(t *testing.T) {
-			checkNoFDLeak(t)
-			ctx := testContext(t)
-			m, err := manager.Start(ctx, mode.opts...)
-			require.NoError(t, err)
-			slow, err := manager.New(ctx, m, "FaultsSlow")
-			require.NoError(t, err)
+			ctx, m, slow := startToShutDown(t, mode.opts...)
 			other, err := manager.Connect(ctx, m.Addr().Network(), m.Addr().String(), m.AuthKey())
 			require.NoError(t, err)
 			defer other.Close()
@@ -109,12 +118,7 @@ func TestShutdownLetsExecutingCallsFinish(t *testing.T) {
 func TestShutdownForcesWhenItsContextEnds(t *testing.T) {
 	for _, mode := range managerModes {
 		t.Run(mode.name, func(t *testing.T) {
-			checkNoFDLeak(t)
-			ctx := testContext(t)
-			m, err := manager.Start(ctx, mode.opts...)
-			require.NoError(t, err)
-			slow, err := manager.New(ctx, m, "FaultsSlow")
-			require.NoError(t, err)
+			ctx, m, slow := startToShutDown(t, mode.opts...)
 
 			work := goCall(func() (int, error) { return manager.Call[int](ctx, slow, "Work", 1000) })
 			waitUntil(t, 10*time.Second, "Work executes", func() bool {
@@ -126,7 +130,7 @@ func TestShutdownForcesWhenItsContextEnds(t *testing.T) {
 			start := time.Now()
 			sctx, cancel := context.WithTimeout(ctx, grace)
 			defer cancel()
-			err = m.Shutdown(sctx)
+			err := m.Shutdown(sctx)
 			took := time.Since(start)
 			require.ErrorIs(t, err, context.DeadlineExceeded)
 			w := receive(ctx, t, work, "the executing call")

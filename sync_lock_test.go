@@ -19,22 +19,7 @@ func init() {
 		if err := args.Decode(&lock, &v); err != nil {
 			return err
 		}
-		for j := 0; j < 25; j++ {
-			if err := lock.Acquire(ctx); err != nil {
-				return err
-			}
-			n, err := v.Load(ctx)
-			if err == nil {
-				err = v.Store(ctx, n+1)
-			}
-			if rerr := lock.Release(ctx); err == nil {
-				err = rerr
-			}
-			if err != nil {
-				return err
-			}
-		}
-		return nil
+		return incrementUnder(ctx, lock.Acquire, lock.Release, 1, v)
 	})
 	manager.RegisterWorker("rlock.increment", func(ctx context.Context, c *manager.Client, args manager.Args) error {
 		var lock *manager.RLock
@@ -42,27 +27,7 @@ func init() {
 		if err := args.Decode(&lock, &v); err != nil {
 			return err
 		}
-		for j := 0; j < 25; j++ {
-			if err := lock.Acquire(ctx); err != nil {
-				return err
-			}
-			if err := lock.Acquire(ctx); err != nil { // reentrant
-				return err
-			}
-			n, err := v.Load(ctx)
-			if err == nil {
-				err = v.Store(ctx, n+1)
-			}
-			for k := 0; k < 2; k++ {
-				if rerr := lock.Release(ctx); err == nil {
-					err = rerr
-				}
-			}
-			if err != nil {
-				return err
-			}
-		}
-		return nil
+		return incrementUnder(ctx, lock.Acquire, lock.Release, 2, v) // reentrant
 	})
 	manager.RegisterWorker("lock.acquire-and-exit", func(ctx context.Context, c *manager.Client, args manager.Args) error {
 		var lock *manager.Lock
@@ -71,6 +36,31 @@ func init() {
 		}
 		return lock.Acquire(ctx) // and exit holding it
 	})
+}
+
+// incrementUnder adds one to v 25 times, each time under levels
+// acquisitions of a lock, released even when the Load or Store fails.
+func incrementUnder(ctx context.Context, acquire, release func(context.Context) error, levels int, v *manager.Value[int]) error {
+	for j := 0; j < 25; j++ {
+		for k := 0; k < levels; k++ {
+			if err := acquire(ctx); err != nil {
+				return err
+			}
+		}
+		n, err := v.Load(ctx)
+		if err == nil {
+			err = v.Store(ctx, n+1)
+		}
+		for k := 0; k < levels; k++ {
+			if rerr := release(ctx); err == nil {
+				err = rerr
+			}
+		}
+		if err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 func TestLockMethods(t *testing.T) {
@@ -138,16 +128,42 @@ func TestLockTimedOutAcquireIsWithdrawn(t *testing.T) {
 }
 
 func TestLockContentionAcrossProcesses(t *testing.T) {
-	ctx := testContext(t)
-	m := startManager(t)
-	lock, err := manager.NewLock(ctx, m)
-	require.NoError(t, err)
-	v, err := manager.NewValue(ctx, m, 0)
-	require.NoError(t, err)
-	runWorkers(ctx, t, m, 4, "lock.increment", lock, v)
-	n, err := v.Load(ctx)
-	require.NoError(t, err)
-	assert.Equal(t, 100, n)
+	tests := []struct {
+		name    string
+		opts    []manager.Option
+		worker  string
+		newLock func(context.Context, *manager.Manager) (any, error)
+	}{
+		{
+			name:   "Lock",
+			worker: "lock.increment",
+			newLock: func(ctx context.Context, m *manager.Manager) (any, error) {
+				return manager.NewLock(ctx, m)
+			},
+		},
+		{
+			name:   "RLock",
+			opts:   []manager.Option{manager.InProcess()},
+			worker: "rlock.increment",
+			newLock: func(ctx context.Context, m *manager.Manager) (any, error) {
+				return manager.NewRLock(ctx, m)
+			},
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			ctx := testContext(t)
+			m := startManager(t, tt.opts...)
+			lock, err := tt.newLock(ctx, m)
+			require.NoError(t, err)
+			v, err := manager.NewValue(ctx, m, 0)
+			require.NoError(t, err)
+			runWorkers(ctx, t, m, 4, tt.worker, lock, v)
+			n, err := v.Load(ctx)
+			require.NoError(t, err)
+			assert.Equal(t, 100, n)
+		})
+	}
 }
 
 func TestLockAbandonedByDeadProcess(t *testing.T) {
@@ -215,17 +231,4 @@ func TestRLockIsReentrantPerProxy(t *testing.T) {
 	require.NoError(t, err)
 	assert.True(t, ok, "free once every level is released, and not handed to the withdrawn waiter")
 	require.NoError(t, sameProcess.Release(ctx))
-}
-
-func TestRLockContentionAcrossProcesses(t *testing.T) {
-	ctx := testContext(t)
-	m := startManager(t, manager.InProcess())
-	lock, err := manager.NewRLock(ctx, m)
-	require.NoError(t, err)
-	v, err := manager.NewValue(ctx, m, 0)
-	require.NoError(t, err)
-	runWorkers(ctx, t, m, 4, "rlock.increment", lock, v)
-	n, err := v.Load(ctx)
-	require.NoError(t, err)
-	assert.Equal(t, 100, n)
 }

@@ -43,6 +43,27 @@ func conditionWaitAsync(tb testing.TB, c *Condition, ctx context.Context) <-chan
 	return ch
 }
 
+// conditionHeld returns a test ctx, a Condition on its own lock, and the
+// ctx of session 1, which holds that lock.
+func conditionHeld(tb testing.TB) (ctx context.Context, c *Condition, w context.Context) {
+	tb.Helper()
+	ctx = syncTestCtx(tb)
+	c, err := NewCondition(ctx, 0)
+	require.NoError(tb, err)
+	w = syncAs(ctx, 1, 0)
+	require.NoError(tb, c.Acquire(w))
+	return ctx, c, w
+}
+
+// conditionWaitCancellable starts c.Wait for w under a ctx that the
+// returned cancel ends, as conditionWaitAsync does.
+func conditionWaitCancellable(tb testing.TB, c *Condition, w context.Context) (got <-chan error, cancel context.CancelFunc) {
+	tb.Helper()
+	wctx, cancel := context.WithCancel(w)
+	tb.Cleanup(cancel)
+	return conditionWaitAsync(tb, c, wctx), cancel
+}
+
 func TestNewCondition(t *testing.T) {
 	ctx := syncTestCtx(t)
 	l, err := NewLock()
@@ -227,15 +248,10 @@ func TestConditionWaitRestoresRLockLevels(t *testing.T) {
 
 func TestConditionWaitCancel(t *testing.T) {
 	t.Run("lock free: re-acquired at once", func(t *testing.T) {
-		ctx := syncTestCtx(t)
-		c, err := NewCondition(ctx, 0)
-		require.NoError(t, err)
-		w := syncAs(ctx, 1, 0)
-		require.NoError(t, c.Acquire(w))
-		wctx, cancel := context.WithCancel(w)
-		got := conditionWaitAsync(t, c, wctx)
+		ctx, c, w := conditionHeld(t)
+		got, cancel := conditionWaitCancellable(t, c, w)
 		cancel()
-		err = syncRecv(t, ctx, got)
+		err := syncRecv(t, ctx, got)
 		assert.ErrorIs(t, err, context.Canceled)
 		assert.NotErrorIs(t, err, errs.NotHeld)
 		assert.Equal(t, 0, c.testWaiting())
@@ -243,34 +259,26 @@ func TestConditionWaitCancel(t *testing.T) {
 		assert.False(t, c.lock.locked())
 	})
 	t.Run("lock busy: waits for the holder", func(t *testing.T) {
-		ctx := syncTestCtx(t)
-		c, err := NewCondition(ctx, 0)
-		require.NoError(t, err)
-		w, holder := syncAs(ctx, 1, 0), syncAs(ctx, 2, 0)
-		require.NoError(t, c.Acquire(w))
-		wctx, cancel := context.WithCancel(w)
-		got := conditionWaitAsync(t, c, wctx)
+		ctx, c, w := conditionHeld(t)
+		holder := syncAs(ctx, 2, 0)
+		got, cancel := conditionWaitCancellable(t, c, w)
 		require.NoError(t, c.Acquire(holder))
 		cancel()
 		syncEventually(t, func() bool { return c.lock.testWaiting() == 1 }, "restore queued")
 		require.NoError(t, c.Release(holder))
-		err = syncRecv(t, ctx, got)
+		err := syncRecv(t, ctx, got)
 		assert.ErrorIs(t, err, context.Canceled)
 		assert.NotErrorIs(t, err, errs.NotHeld)
 		assert.NoError(t, c.Release(w))
 	})
 	t.Run("lock kept past the grace: not held", func(t *testing.T) {
-		ctx := syncTestCtx(t)
-		c, err := NewCondition(ctx, 0)
-		require.NoError(t, err)
+		ctx, c, w := conditionHeld(t)
 		c.restoreGrace = time.Millisecond
-		w, holder := syncAs(ctx, 1, 0), syncAs(ctx, 2, 0)
-		require.NoError(t, c.Acquire(w))
-		wctx, cancel := context.WithCancel(w)
-		got := conditionWaitAsync(t, c, wctx)
+		holder := syncAs(ctx, 2, 0)
+		got, cancel := conditionWaitCancellable(t, c, w)
 		require.NoError(t, c.Acquire(holder))
 		cancel()
-		err = syncRecv(t, ctx, got)
+		err := syncRecv(t, ctx, got)
 		assert.ErrorIs(t, err, context.Canceled)
 		assert.ErrorIs(t, err, errs.NotHeld)
 		assert.Equal(t, 0, c.lock.testWaiting())
@@ -281,29 +289,21 @@ func TestConditionWaitCancel(t *testing.T) {
 	t.Run("caller releases before the restore", func(t *testing.T) {
 		// The client returned the ctx error at once and releases the lock
 		// it believes it holds: that cancels the pending restore.
-		ctx := syncTestCtx(t)
-		c, err := NewCondition(ctx, 0)
-		require.NoError(t, err)
-		w, holder := syncAs(ctx, 1, 0), syncAs(ctx, 2, 0)
-		require.NoError(t, c.Acquire(w))
-		wctx, cancel := context.WithCancel(w)
-		got := conditionWaitAsync(t, c, wctx)
+		ctx, c, w := conditionHeld(t)
+		holder := syncAs(ctx, 2, 0)
+		got, cancel := conditionWaitCancellable(t, c, w)
 		require.NoError(t, c.Acquire(holder))
 		cancel()
 		syncEventually(t, func() bool { return c.lock.testWaiting() == 1 }, "restore queued")
 		require.NoError(t, c.Release(w))
-		err = syncRecv(t, ctx, got)
+		err := syncRecv(t, ctx, got)
 		assert.ErrorIs(t, err, errs.NotHeld)
 		assert.ErrorIs(t, c.Release(w), errs.NotHeld, "only one level was pending")
 		require.NoError(t, c.Release(holder))
 		assert.False(t, c.lock.locked())
 	})
 	t.Run("a live wait cannot be released", func(t *testing.T) {
-		ctx := syncTestCtx(t)
-		c, err := NewCondition(ctx, 0)
-		require.NoError(t, err)
-		w := syncAs(ctx, 1, 0)
-		require.NoError(t, c.Acquire(w))
+		ctx, c, w := conditionHeld(t)
 		got := conditionWaitAsync(t, c, w)
 		assert.ErrorIs(t, c.Release(w), errs.NotHeld)
 		require.NoError(t, c.Acquire(w))

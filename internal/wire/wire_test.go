@@ -351,15 +351,22 @@ func TestParseProxyMalformed(t *testing.T) {
 	}
 }
 
+// handshakePipe returns the client and server ends of an in-memory
+// connection whose reads and writes fail after 10 s rather than hang.
+func handshakePipe() (cc, sc net.Conn) {
+	cc, sc = net.Pipe()
+	deadline := time.Now().Add(10 * time.Second)
+	cc.SetDeadline(deadline)
+	sc.SetDeadline(deadline)
+	return cc, sc
+}
+
 // handshakePair runs both halves of the handshake over an in-memory
 // connection and returns what each side got.
 func handshakePair(t *testing.T, clientKey, serverKey []byte) (ServerInfo, error, [16]byte, error) {
 	t.Helper()
-	cc, sc := net.Pipe()
+	cc, sc := handshakePipe()
 	defer cc.Close()
-	deadline := time.Now().Add(10 * time.Second)
-	cc.SetDeadline(deadline)
-	sc.SetDeadline(deadline)
 	session := [16]byte{1, 2, 3, 4}
 	type serverResult struct {
 		session [16]byte
@@ -399,11 +406,8 @@ func TestHandshakeWrongKey(t *testing.T) {
 // client sends back.
 func serverScript(t *testing.T, server func(w io.Writer, r *Reader)) error {
 	t.Helper()
-	cc, sc := net.Pipe()
+	cc, sc := handshakePipe()
 	defer cc.Close()
-	deadline := time.Now().Add(10 * time.Second)
-	cc.SetDeadline(deadline)
-	sc.SetDeadline(deadline)
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
@@ -470,11 +474,8 @@ func TestClientHandshakeServerHangsUp(t *testing.T) {
 // reading the server's hello, and returns the server's error.
 func clientScript(t *testing.T, key []byte, client func(h hello, w io.Writer, r *Reader)) error {
 	t.Helper()
-	cc, sc := net.Pipe()
+	cc, sc := handshakePipe()
 	defer sc.Close()
-	deadline := time.Now().Add(10 * time.Second)
-	cc.SetDeadline(deadline)
-	sc.SetDeadline(deadline)
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
