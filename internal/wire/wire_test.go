@@ -573,14 +573,20 @@ func TestHandshakeRestoresLimit(t *testing.T) {
 	cc, sc := net.Pipe()
 	defer cc.Close()
 	defer sc.Close()
+	deadline := time.Now().Add(10 * time.Second)
+	cc.SetDeadline(deadline)
+	sc.SetDeadline(deadline)
 	r := NewReader(sc, 1<<20)
+	clientDone := make(chan error, 1)
 	go func() {
 		cr := NewReader(cc, 0)
-		ClientHandshake(cc, cr, []byte("k"), [16]byte{})
+		_, err := ClientHandshake(cc, cr, []byte("k"), [16]byte{})
+		clientDone <- err
 	}()
 	_, err := ServerHandshake(sc, r, []byte("k"), ServerHello{ID: [16]byte{1}})
 	require.NoError(t, err)
 	assert.Equal(t, 1<<20, r.max)
+	require.NoError(t, <-clientDone, "the client side completes too")
 }
 
 func mustMarshal(t testing.TB, v any) []byte {
