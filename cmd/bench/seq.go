@@ -33,6 +33,21 @@ func startManager(ctx context.Context) (m *manager.Manager, stop func(), err err
 	}, nil
 }
 
+// startWithDict starts a manager with one Dict[int, int] in it, for the
+// dict workloads; stop shuts the manager down.
+func startWithDict(ctx context.Context) (*manager.Manager, *manager.Dict[int, int], func(), error) {
+	m, stop, err := startManager(ctx)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	d, err := manager.NewDict[int, int](ctx, m)
+	if err != nil {
+		stop()
+		return nil, nil, nil, err
+	}
+	return m, d, stop, nil
+}
+
 // runW1 is dict-rtt: one client, sequential store key i = i, load key i.
 // Besides the anchors' fields it reports the client's heap allocations
 // per operation (this process only; the manager is another process), and
@@ -41,15 +56,11 @@ func startManager(ctx context.Context) (m *manager.Manager, stop func(), err err
 func runW1(ctx context.Context) ([]*row, error) {
 	const blocks = 20
 	iters := n(10000, 1000)
-	m, stop, err := startManager(ctx)
+	m, d, stop, err := startWithDict(ctx)
 	if err != nil {
 		return nil, err
 	}
 	defer stop()
-	d, err := manager.NewDict[int, int](ctx, m)
-	if err != nil {
-		return nil, err
-	}
 	fl, err := startFloor(ctx, m)
 	if err != nil {
 		return nil, err
@@ -215,15 +226,11 @@ func runW6(ctx context.Context) ([]*row, error) {
 func runW8(ctx context.Context) ([]*row, error) {
 	const goroutines = 8
 	iters := n(10000, 1000)
-	m, stop, err := startManager(ctx)
+	_, d, stop, err := startWithDict(ctx)
 	if err != nil {
 		return nil, err
 	}
 	defer stop()
-	d, err := manager.NewDict[int, int](ctx, m)
-	if err != nil {
-		return nil, err
-	}
 	// Warm up one connection per goroutine.
 	if err := parallel(goroutines, func(g int) error {
 		for range 100 {
