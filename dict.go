@@ -46,6 +46,7 @@ type Dict[K comparable, V any] struct {
 
 // A Pair is a key and its value, as Dict.Items returns them.
 type Pair[K comparable, V any] struct {
+	//lint:ignore U1000 msgpack reads this field's tag (as_array), never its value
 	_msgpack struct{} `msgpack:",as_array"`
 	Key      K
 	Value    V
@@ -53,6 +54,7 @@ type Pair[K comparable, V any] struct {
 
 // loadResult mirrors builtin.LoadResult with a typed value.
 type loadResult[V any] struct {
+	//lint:ignore U1000 msgpack reads this field's tag (as_array), never its value
 	_msgpack struct{} `msgpack:",as_array"`
 	Value    V
 	OK       bool
@@ -60,6 +62,7 @@ type loadResult[V any] struct {
 
 // versionedValue mirrors builtin.VersionedValue with a typed value.
 type versionedValue[V any] struct {
+	//lint:ignore U1000 msgpack reads this field's tag (as_array), never its value
 	_msgpack struct{} `msgpack:",as_array"`
 	Value    V
 	Version  uint64
@@ -68,6 +71,7 @@ type versionedValue[V any] struct {
 
 // pairArg is a pair as an argument: key and value already encoded.
 type pairArg struct {
+	//lint:ignore U1000 msgpack reads this field's tag (as_array), never its value
 	_msgpack struct{} `msgpack:",as_array"`
 	Key      any
 	Value    any

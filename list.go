@@ -263,6 +263,7 @@ func (l *List[T]) Modify(ctx context.Context, fn func(items []T) ([]T, error)) (
 
 // versionedList mirrors builtin.VersionedList with typed elements.
 type versionedList[T any] struct {
+	//lint:ignore U1000 msgpack reads this field's tag (as_array), never its value
 	_msgpack struct{} `msgpack:",as_array"`
 	Items    []T
 	Version  uint64

@@ -140,7 +140,7 @@ func startInProcess(ctx context.Context, o options, opts []Option) (*Manager, er
 }
 
 func startProcess(ctx context.Context, o options, opts []Option) (*Manager, error) {
-	child, err := proc.Start(nil, proc.RoleServer, nil)
+	child, err := proc.Start(context.Background(), proc.RoleServer, nil)
 	if err != nil {
 		return nil, fmt.Errorf("manager: %w", err)
 	}

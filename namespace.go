@@ -68,6 +68,7 @@ func (n *Namespace) Get(ctx context.Context, name string, ptr any) (bool, error)
 		return false, fmt.Errorf("%w: Namespace.Get(%q): nil pointer", ErrBadArguments, name)
 	}
 	r := struct {
+		//lint:ignore U1000 msgpack reads this field's tag (as_array), never its value
 		_msgpack struct{} `msgpack:",as_array"`
 		Value    *decodeInto
 		OK       bool

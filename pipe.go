@@ -293,6 +293,7 @@ func (p *PipeEnd) EncodeMsgpack(*msgpack.Encoder) error { return errCarried("Pip
 
 // pipeRef is what Fork sends in place of a pipe end.
 type pipeRef struct {
+	//lint:ignore U1000 msgpack reads this field's tag (as_array), never its value
 	_msgpack struct{} `msgpack:",as_array"`
 	Tag      string
 	Index    int

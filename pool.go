@@ -389,12 +389,14 @@ func (w *poolWorker) stop() error {
 
 // poolRequest and poolReply are the messages on a worker's pipe.
 type poolRequest struct {
+	//lint:ignore U1000 msgpack reads this field's tag (as_array), never its value
 	_msgpack struct{} `msgpack:",as_array"`
 	Task     string
 	Args     [][]byte
 }
 
 type poolReply struct {
+	//lint:ignore U1000 msgpack reads this field's tag (as_array), never its value
 	_msgpack struct{} `msgpack:",as_array"`
 	Result   []byte   // msgpack, when the task succeeded
 	Failed   bool

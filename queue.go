@@ -161,7 +161,7 @@ func NewJoinableQueue[T any](ctx context.Context, s Session, maxsize int) (*Join
 	if err != nil {
 		return nil, err
 	}
-	return &JoinableQueue[T]{Queue[T]{handle[queueKind]{h.p}}}, nil
+	return &JoinableQueue[T]{Queue[T]{handle[queueKind](h)}}, nil
 }
 
 // OpenJoinableQueue returns a proxy to the shared joinable queue named
@@ -174,7 +174,7 @@ func OpenJoinableQueue[T any](ctx context.Context, s Session, name string, maxsi
 	if err != nil {
 		return nil, err
 	}
-	return &JoinableQueue[T]{Queue[T]{handle[queueKind]{h.p}}}, nil
+	return &JoinableQueue[T]{Queue[T]{handle[queueKind](h)}}, nil
 }
 
 // TaskDone acknowledges one item got from the queue (Python's

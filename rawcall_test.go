@@ -41,6 +41,7 @@ func TestDictRawPathChecksArguments(t *testing.T) {
 	_, err = manager.Call[struct{}](ctx, p, "Store", "k", 7)
 	require.NoError(t, err)
 	type loadResult struct {
+		//lint:ignore U1000 msgpack reads this field's tag (as_array), never its value
 		_msgpack struct{} `msgpack:",as_array"`
 		Value    msgpack.RawMessage
 		OK       bool

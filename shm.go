@@ -252,6 +252,7 @@ func (a *SharedArray[T]) forkArg(first int) (any, []*os.File, func(), error) {
 // shmRef is what Fork sends in place of shared memory: which inherited
 // descriptor holds it, and what it holds.
 type shmRef struct {
+	//lint:ignore U1000 msgpack reads this field's tag (as_array), never its value
 	_msgpack struct{} `msgpack:",as_array"`
 	Tag      string
 	Index    int

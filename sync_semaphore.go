@@ -113,7 +113,7 @@ func NewBoundedSemaphore(ctx context.Context, s Session, value int) (*BoundedSem
 	if err != nil {
 		return nil, err
 	}
-	return &BoundedSemaphore{Semaphore{handle[semaphoreKind]{h.p}}}, nil
+	return &BoundedSemaphore{Semaphore{handle[semaphoreKind](h)}}, nil
 }
 
 // OpenBoundedSemaphore returns a proxy to the shared bounded semaphore
@@ -127,7 +127,7 @@ func OpenBoundedSemaphore(ctx context.Context, s Session, name string, value int
 	if err != nil {
 		return nil, err
 	}
-	return &BoundedSemaphore{Semaphore{handle[semaphoreKind]{h.p}}}, nil
+	return &BoundedSemaphore{Semaphore{handle[semaphoreKind](h)}}, nil
 }
 
 // DecodeMsgpack decodes a proxy reference to a BoundedSemaphore; a

@@ -15,6 +15,7 @@ import (
 // returns it says what OK means (found, loaded, popped). It travels as a
 // two-element array [value, ok]; Value is nil when OK is false.
 type LoadResult struct {
+	//lint:ignore U1000 msgpack reads this field's tag (as_array), never its value
 	_msgpack struct{} `msgpack:",as_array"`
 	// Value is the encoded value, or nil.
 	Value msgpack.RawMessage
@@ -27,6 +28,7 @@ type LoadResult struct {
 // [value, version, ok]. A version is never 0 for a value that exists;
 // Version is 0 and OK false when there is no value.
 type VersionedValue struct {
+	//lint:ignore U1000 msgpack reads this field's tag (as_array), never its value
 	_msgpack struct{} `msgpack:",as_array"`
 	// Value is the encoded value, or nil.
 	Value msgpack.RawMessage
@@ -40,6 +42,7 @@ type VersionedValue struct {
 // Pair is a key and its value. It travels as a two-element array
 // [key, value], both in their encoded form.
 type Pair struct {
+	//lint:ignore U1000 msgpack reads this field's tag (as_array), never its value
 	_msgpack struct{} `msgpack:",as_array"`
 	// Key is the encoded key.
 	Key msgpack.RawMessage

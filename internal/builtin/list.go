@@ -20,6 +20,7 @@ import (
 // version, as returned by LoadVersion. It travels as a two-element array
 // [items, version].
 type VersionedList struct {
+	//lint:ignore U1000 msgpack reads this field's tag (as_array), never its value
 	_msgpack struct{} `msgpack:",as_array"`
 	// Items is every element, encoded, in order.
 	Items []msgpack.RawMessage

@@ -41,12 +41,14 @@ const KeySize = 32
 const nonceSize = 32
 
 type hello struct {
+	//lint:ignore U1000 msgpack reads this field's tag (as_array), never its value
 	_msgpack struct{} `msgpack:",as_array"`
 	Version  int
 	Nonce    []byte
 }
 
 type auth struct {
+	//lint:ignore U1000 msgpack reads this field's tag (as_array), never its value
 	_msgpack struct{} `msgpack:",as_array"`
 	Nonce    []byte
 	Session  []byte
@@ -54,6 +56,7 @@ type auth struct {
 }
 
 type welcome struct {
+	//lint:ignore U1000 msgpack reads this field's tag (as_array), never its value
 	_msgpack struct{} `msgpack:",as_array"`
 	OK       bool
 	MAC      []byte
