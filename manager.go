@@ -10,6 +10,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/goproc/manager/internal/errs"
 	"github.com/goproc/manager/internal/proc"
 	"github.com/goproc/manager/internal/wire"
 )
@@ -57,6 +58,7 @@ type serverReport struct {
 	Address string
 	Pid     int
 	Err     string
+	Code    string // errs.CodeOf the error, if any: the sentinel it wraps
 }
 
 // shutdownMessage asks a manager process to shut down.
@@ -75,6 +77,9 @@ type shutdownMessage struct {
 //
 // ctx bounds the start-up only.
 func Start(ctx context.Context, opts ...Option) (*Manager, error) {
+	if err := checkInit("Start"); err != nil {
+		return nil, err
+	}
 	o := buildOptions(opts)
 	if len(o.key) == 0 {
 		o.key = wire.NewKey()
@@ -177,6 +182,10 @@ func startProcess(ctx context.Context, o options, opts []Option) (*Manager, erro
 		return fail(fmt.Errorf("manager: start: %w", ctx.Err()))
 	case err != nil:
 		return fail(fmt.Errorf("manager: the manager process did not start (did main call manager.Init first?): %w", err))
+	case rep.Err != "" && errs.FromCode(rep.Code) != nil:
+		// The error names what to do (ErrInitNotCalled does): keep its
+		// sentinel for errors.Is.
+		return fail(fmt.Errorf("%w (reported by the manager process, pid %d)", errs.FromCode(rep.Code), child.Cmd.Process.Pid))
 	case rep.Err != "":
 		return fail(fmt.Errorf("manager: manager process: %s", rep.Err))
 	}
