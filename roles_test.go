@@ -80,9 +80,12 @@ func runChildBeforeInit() {
 // runChildAfterInit runs the test-only roles that come after Init, as a
 // program's own work does.
 func runChildAfterInit() {
-	if os.Getenv(envChild) == childSubcommand {
+	switch os.Getenv(envChild) {
+	case childSubcommand:
 		fmt.Println("ran as a program")
 		os.Exit(0)
+	case childHoldManager:
+		os.Exit(holdManagerMain())
 	}
 }
 
