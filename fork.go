@@ -163,7 +163,8 @@ type workerConfig struct {
 	Address  string
 	Key      []byte
 	MaxFrame int
-	Files    int // inherited files (see fileCarrier), from proc.FirstExtraFD on
+	Files    int        // inherited files (see fileCarrier), from proc.FirstExtraFD on
+	TLS      *workerTLS // how to reach a manager that serves TLS, or nil
 }
 
 type workerResult struct {
@@ -193,6 +194,11 @@ type Process struct {
 // WorkerFunc's ctx ends) and killed 5 s later if still running. It also
 // exits when this process dies.
 //
+// When c reaches its manager over TLS, the worker trusts exactly the
+// certificate c's session verified and presents c's client certificates
+// (a config whose client certificate comes from a callback cannot be
+// sent, and Fork refuses it).
+//
 // The worker's stdout and stderr are this process's. A client that is
 // closed, or whose manager is gone, starts nothing: Fork returns an error
 // satisfying errors.Is(err, ErrClosed) or errors.Is(err, ErrManagerGone)
@@ -212,6 +218,11 @@ func (c *Client) Fork(ctx context.Context, name string, args ...any) (*Process, 
 		return nil, fmt.Errorf("manager: Fork(%q): %w", name, err)
 	}
 	cfg := workerConfig{Worker: name, Network: c.network, Address: c.addr, Key: c.key, MaxFrame: c.maxFrame}
+	tlsCfg, err := c.forkTLS()
+	if err != nil {
+		return nil, fmt.Errorf("manager: Fork(%q): %w", name, err)
+	}
+	cfg.TLS = tlsCfg
 	hasProxies := false
 	var files []*os.File // inherited by the child after the two pipes
 	for i, a := range args {
@@ -414,8 +425,17 @@ func runWorker() int {
 		cancel(errTerminated)
 	}()
 
+	copts := []Option{WithMaxFrameSize(cfg.MaxFrame)}
+	if cfg.TLS != nil {
+		tc, err := cfg.TLS.config()
+		if err != nil {
+			proc.Send(report, workerFailed(err))
+			return 1
+		}
+		copts = append(copts, WithTLS(tc))
+	}
 	dctx, dcancel := context.WithTimeout(ctx, 10*time.Second)
-	c, err := Connect(dctx, cfg.Network, cfg.Address, cfg.Key, WithMaxFrameSize(cfg.MaxFrame))
+	c, err := Connect(dctx, cfg.Network, cfg.Address, cfg.Key, copts...)
 	dcancel()
 	if err != nil {
 		proc.Send(report, workerFailed(err))

@@ -96,6 +96,13 @@ func TestStartServesTLSInEveryMode(t *testing.T) {
 			require.NoError(t, err)
 			_, err = manager.Call[int64](ctx, own, "Add", int64(1))
 			require.NoError(t, err)
+			// So do workers: they trust the certificate the session verified.
+			w, err := m.Fork(ctx, "add", own, 3)
+			require.NoError(t, err)
+			require.NoError(t, waitProcess(ctx, t, w))
+			n, err := manager.Call[int64](ctx, own, "Get")
+			require.NoError(t, err)
+			assert.Equal(t, int64(4), n)
 
 			// A plaintext client waits for the server's hello, which a TLS
 			// server never sends: it is cut off by the handshake timeout
@@ -110,7 +117,7 @@ func TestStartServesTLSInEveryMode(t *testing.T) {
 			defer c.Close()
 			p, err := manager.New(ctx, c, "Counter")
 			require.NoError(t, err)
-			n, err := manager.Call[int64](ctx, p, "Add", int64(2))
+			n, err = manager.Call[int64](ctx, p, "Add", int64(2))
 			require.NoError(t, err)
 			assert.Equal(t, int64(2), n)
 		})

@@ -126,3 +126,56 @@ func ownClientTLS(c *tls.Config) *tls.Config {
 	}
 	return own
 }
+
+// workerTLS is how a forked worker reaches a manager that serves TLS: it
+// trusts exactly the certificate its parent's session verified (pinned),
+// and presents its parent's client certificates, if any.
+type workerTLS struct {
+	Pin          []byte // DER of the manager's leaf certificate
+	Certificates []tlsCertTravel
+	MinVersion   uint16
+}
+
+// forkTLS returns what c's workers need to reach its manager over TLS,
+// or nil if c does not use TLS.
+func (c *Client) forkTLS() (*workerTLS, error) {
+	if c.opts.tls == nil {
+		return nil, nil
+	}
+	tc, ok := c.anchor.nc.(*tls.Conn)
+	if !ok || len(tc.ConnectionState().PeerCertificates) == 0 {
+		return nil, errors.New("manager: the session's TLS connection shows no server certificate to give a worker")
+	}
+	if c.opts.tls.GetClientCertificate != nil {
+		return nil, errors.New("manager: the session's TLS config has a GetClientCertificate callback, which a worker process cannot receive; give the client certificate in Certificates")
+	}
+	w := &workerTLS{Pin: tc.ConnectionState().PeerCertificates[0].Raw, MinVersion: c.opts.tls.MinVersion}
+	for i, cert := range c.opts.tls.Certificates {
+		key, err := x509.MarshalPKCS8PrivateKey(cert.PrivateKey)
+		if err != nil {
+			return nil, fmt.Errorf("manager: the private key of TLS certificate %d (%T) cannot be sent to a worker process: %w", i+1, cert.PrivateKey, err)
+		}
+		w.Certificates = append(w.Certificates, tlsCertTravel{Chain: cert.Certificate, Key: key})
+	}
+	return w, nil
+}
+
+// config is the worker's client TLS config.
+func (w *workerTLS) config() (*tls.Config, error) {
+	c := &tls.Config{MinVersion: w.MinVersion, InsecureSkipVerify: true} // replaced by the pin below
+	for i, tc := range w.Certificates {
+		key, err := x509.ParsePKCS8PrivateKey(tc.Key)
+		if err != nil {
+			return nil, fmt.Errorf("manager: TLS certificate %d: private key: %w", i+1, err)
+		}
+		c.Certificates = append(c.Certificates, tls.Certificate{Certificate: tc.Chain, PrivateKey: key})
+	}
+	pin := w.Pin
+	c.VerifyConnection = func(cs tls.ConnectionState) error {
+		if len(cs.PeerCertificates) > 0 && bytes.Equal(pin, cs.PeerCertificates[0].Raw) {
+			return nil
+		}
+		return errors.New("manager: the server's TLS certificate is not the one the worker's parent verified")
+	}
+	return c, nil
+}
