@@ -310,7 +310,12 @@ func (p *Process) reap(child *proc.Child) {
 		close(p.done)
 		return
 	}
-	e := p.exitError(res.Err)
+	msg := res.Err
+	if msg == "" && resErr != nil && exitedCleanly {
+		// A copy of the program that ran main to its end, not the worker.
+		msg = "exited without reporting a result; did its main call manager.Init first?"
+	}
+	e := p.exitError(msg)
 	e.cause = errs.FromCode(res.Code)
 	p.err = e
 	close(p.done)

@@ -29,6 +29,7 @@ const (
 	childNoInitStart = "noinit-start" // a main that forgot Init and calls Start
 	childNoInitFork  = "noinit-fork"  // a main that forgot Init and calls Fork
 	childExitAtOnce  = "exit-at-once" // a program that dies before Init
+	childExitZero    = "exit-zero"    // a program whose main ends, successfully, before Init
 	childSubcommand  = "subcommand"   // the binary run as a subcommand by a worker
 )
 
@@ -74,6 +75,8 @@ func runChildBeforeInit() {
 		os.Exit(noInitMain(os.Getenv(envChild)))
 	case childExitAtOnce:
 		os.Exit(7)
+	case childExitZero:
+		os.Exit(0)
 	}
 }
 
@@ -267,4 +270,19 @@ func zombieChildren(t testing.TB) []int {
 		}
 	}
 	return zombies
+}
+
+// TestWorkerThatRanMainSaysWhy: a worker process that exits 0 without
+// running the worker (a main that skipped Init and finished) is reported
+// with the likely cause, not as a bare "exited with status 0".
+func TestWorkerThatRanMainSaysWhy(t *testing.T) {
+	ctx := testContext(t)
+	m := startManager(t, manager.InProcess())
+	t.Setenv(envChild, childExitZero)
+	w, err := m.Fork(ctx, "add")
+	if err == nil { // else it died before its configuration was written
+		err = waitProcess(ctx, t, w)
+	}
+	require.ErrorIs(t, err, manager.ErrProcessExited)
+	assert.Contains(t, err.Error(), "did its main call manager.Init first?")
 }
