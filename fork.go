@@ -301,6 +301,11 @@ func (p *Process) reap(child *proc.Child) {
 	var res workerResult
 	resErr := proc.Recv(proc.NewReader(child.Report), &res)
 	child.Report.Close()
+	if errors.Is(errs.FromCode(res.Code), ErrInitNotCalled) {
+		// Not a worker but a copy of the program running its main, which
+		// does not watch the lifeline: it would run on, orphaned.
+		p.cmd.Process.Kill()
+	}
 	waitErr := p.cmd.Wait()
 	child.Config.Close()
 	// A worker stopped by its Fork context that returned nil and exited 0

@@ -2,6 +2,7 @@ package manager
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"net"
@@ -201,6 +202,11 @@ func startProcess(ctx context.Context, o options, opts []Option) (*Manager, erro
 	fail := func(err error) (*Manager, error) {
 		child.Config.Close() // tells the manager process to exit
 		child.Report.Close()
+		if errors.Is(err, ErrInitNotCalled) {
+			// A copy running the program's main does not read the
+			// pipe: it would run on, orphaned.
+			child.Cmd.Process.Kill()
+		}
 		select {
 		case <-m.exited:
 		case <-time.After(time.Second):
