@@ -65,7 +65,9 @@ func InProcess() Option {
 }
 
 // WithLogger sets the logger for connection-level events (per-call events
-// are logged at Debug level). The default discards everything.
+// are logged at Debug level). The default discards everything. A manager
+// process sends its records to the process that started it, which
+// re-emits them on this logger with their level and attributes.
 func WithLogger(l *slog.Logger) Option {
 	return optionFunc(func(o *options) {
 		if l != nil {
@@ -99,8 +101,18 @@ func WithHandshakeTimeout(d time.Duration) Option {
 // the host of the address dialled. Both sides must use it. The key is
 // still required and still checked, inside TLS: TLS keeps the traffic
 // private, the key decides who may call. The default is no TLS, which
-// suits Unix sockets and trusted networks. A manager process started by
-// Start (without InProcess) does not serve TLS.
+// suits Unix sockets and trusted networks.
+//
+// A manager process (Start without InProcess) receives a copy of config
+// over its private configuration pipe: the certificates with their
+// private keys (RSA, ECDSA or Ed25519), MinVersion, MaxVersion,
+// ClientAuth, CipherSuites, CurvePreferences, NextProtos and the
+// session-ticket and record-sizing switches. Start refuses a config that
+// sets anything else a server reads (callbacks such as GetCertificate,
+// GetConfigForClient or VerifyPeerCertificate, a ClientCAs pool, a
+// KeyLogWriter…), since it cannot be copied to another process: use
+// InProcess or NewServer for those. The Manager's own session trusts
+// exactly the certificates of config unless config sets RootCAs.
 func WithTLS(config *tls.Config) Option {
 	return optionFunc(func(o *options) { o.tls = config })
 }

@@ -86,6 +86,9 @@ func init() { RegisterWorker(poolWorkerName, runPoolWorker) }
 // for Fork: when it ends, the pool is terminated. Every task the pool runs
 // must be registered with RegisterTask.
 func NewPool(ctx context.Context, s Session, n int) (*Pool, error) {
+	if err := checkInit("NewPool"); err != nil {
+		return nil, err
+	}
 	if n < 1 {
 		return nil, fmt.Errorf("%w: NewPool: %d workers (want at least 1)", ErrBadArguments, n)
 	}
