@@ -47,8 +47,6 @@ var (
 	ErrNotHeld = errs.NotHeld
 	// ErrOverReleased: a BoundedSemaphore released more than acquired.
 	ErrOverReleased = errs.OverReleased
-	// ErrKeyNotFound: no such key.
-	ErrKeyNotFound = errs.KeyNotFound
 	// ErrIndexOutOfRange: a list or array index outside its length.
 	ErrIndexOutOfRange = errs.IndexOutOfRange
 	// ErrNotFound: a value searched for is not there (List.Index, List.Remove).

@@ -45,7 +45,6 @@ var (
 	BrokenBarrier   = newErr("broken_barrier", "manager: barrier is broken (a party timed out, was cancelled, died, or Abort was called)")
 	NotHeld         = newErr("not_held", "manager: release of a lock this caller does not hold")
 	OverReleased    = newErr("over_released", "manager: bounded semaphore released more times than acquired")
-	KeyNotFound     = newErr("key_not_found", "manager: key not found")
 	IndexOutOfRange = newErr("index_out_of_range", "manager: index out of range")
 	NotFound        = newErr("not_found", "manager: value not found")
 	WrongType       = newErr("wrong_type", "manager: the proxy refers to an object of another type")
