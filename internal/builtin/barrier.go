@@ -56,7 +56,7 @@ func newBarrierRound() *barrierRound {
 // an error wrapping errs.BadArguments).
 func NewBarrier(parties int) (*Barrier, error) {
 	if parties < 1 {
-		return nil, fmt.Errorf("new barrier: %w: parties is %d, want >= 1", errs.BadArguments, parties)
+		return nil, fmt.Errorf("%w: parties is %d, want >= 1", errs.BadArguments, parties)
 	}
 	return &Barrier{parties: parties, round: newBarrierRound(), members: make(map[callctx.SessionID]struct{})}, nil
 }
@@ -74,7 +74,7 @@ func (b *Barrier) Wait(ctx context.Context) (int, error) {
 	b.members[c.Session] = struct{}{}
 	if b.broken {
 		b.mu.Unlock()
-		return 0, fmt.Errorf("barrier wait: %w", errs.BrokenBarrier)
+		return 0, errs.BrokenBarrier
 	}
 	r := b.round
 	index := len(r.sessions)
@@ -99,10 +99,10 @@ func (b *Barrier) Wait(ctx context.Context) (int, error) {
 	case r.passed:
 		return index, nil
 	case r.broken:
-		return 0, fmt.Errorf("barrier wait: %w", errs.BrokenBarrier)
+		return 0, errs.BrokenBarrier
 	}
 	b.breakLocked()
-	return 0, fmt.Errorf("barrier wait: %w (the barrier is now broken)", ctx.Err())
+	return 0, fmt.Errorf("%w (the barrier is now broken)", ctx.Err())
 }
 
 // Join makes the caller's session a member of the barrier without
