@@ -380,7 +380,7 @@ func (c *Client) callArgs(ctx context.Context, object, handle uint64, method str
 	for i := range nargs {
 		if err := encodeArg(cc.enc, i); err != nil {
 			c.putConn(cc)
-			return &opError{callOp(object, method), fmt.Errorf("encode argument %d: %w", i+1, err)}
+			return &opError{callOp(object, method), errs.Errorf("encode argument %d: %w", i+1, err)}
 		}
 	}
 	frame, err := cc.w.Finish(c.maxFrame)

@@ -231,3 +231,8 @@ func encodedKind(raw []byte) string {
 	}
 	return "a malformed value"
 }
+
+// errorf is fmt.Errorf for the texts the root package builds: a library
+// error wrapped after the "manager: …" context reads without its own
+// prefix, so that the prefix appears once.
+var errorf = errs.Errorf

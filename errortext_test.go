@@ -38,6 +38,10 @@ func TestErrorTexts(t *testing.T) {
 	require.NoError(t, closed.Close())
 	faulty, err := manager.New(setup, m, "Faulty")
 	require.NoError(t, err)
+	queues, err := manager.NewDict[string, *manager.Queue[int]](setup, m)
+	require.NoError(t, err)
+	sender, _ := newPipe(t)
+	require.NoError(t, sender.Close())
 
 	tests := []struct {
 		name       string
@@ -58,6 +62,8 @@ func TestErrorTexts(t *testing.T) {
 		{"a constructor argument of another type", func(ctx context.Context) error { _, err := manager.New(ctx, m, "Restricted", "seven"); return err }, manager.ErrBadArguments, "New"},
 		{"a closed proxy", func(ctx context.Context) error { return closed.TryPut(ctx, 1) }, manager.ErrClosed, "Queue.TryPut"},
 		{"a result of another type", func(ctx context.Context) error { _, err := manager.Call[[]int](ctx, faulty, "Echo", "x"); return err }, nil, "Faulty.Echo"},
+		{"a proxy never created, as an argument", func(ctx context.Context) error { return queues.Store(ctx, "k", &manager.Queue[int]{}) }, nil, "Dict.Store"},
+		{"a closed pipe end", func(ctx context.Context) error { return sender.Send(ctx, 1) }, manager.ErrClosed, "PipeEnd.Send"},
 		{"a sentinel a custom method returned", func(ctx context.Context) error { _, err := manager.Call[struct{}](ctx, faulty, "Empty"); return err }, manager.ErrEmpty, "Faulty.Empty"},
 	}
 	for _, tt := range tests {

@@ -161,10 +161,10 @@ func (c *Client) Fork(ctx context.Context, name string, args ...any) (*Process, 
 	}
 	// A worker would only fail to connect: say why now.
 	if c.closing.Load() {
-		return nil, fmt.Errorf("manager: Fork(%q): %w", name, ErrClosed)
+		return nil, errorf("manager: Fork(%q): %w", name, ErrClosed)
 	}
 	if err := c.Err(); err != nil {
-		return nil, fmt.Errorf("manager: Fork(%q): %w", name, err)
+		return nil, errorf("manager: Fork(%q): %w", name, err)
 	}
 	cfg := workerConfig{Worker: name, Network: c.network, Address: c.addr, Key: c.key, MaxFrame: c.maxFrame}
 	hasProxies := false
@@ -173,7 +173,7 @@ func (c *Client) Fork(ctx context.Context, name string, args ...any) (*Process, 
 		if fc, ok := a.(fileCarrier); ok {
 			ref, fs, release, err := fc.forkArg(len(files))
 			if err != nil {
-				return nil, fmt.Errorf("manager: Fork(%q): argument %d: %w", name, i+1, err)
+				return nil, errorf("manager: Fork(%q): argument %d: %w", name, i+1, err)
 			}
 			if release != nil {
 				defer release() // after the child has its copies
@@ -182,7 +182,7 @@ func (c *Client) Fork(ctx context.Context, name string, args ...any) (*Process, 
 		}
 		b, err := msgpack.Marshal(a)
 		if err != nil {
-			return nil, fmt.Errorf("manager: Fork(%q): encode argument %d: %w", name, i+1, err)
+			return nil, errorf("manager: Fork(%q): encode argument %d: %w", name, i+1, err)
 		}
 		wire.Scan(b, func(wire.ProxyRef) { hasProxies = true })
 		cfg.Args = append(cfg.Args, b)
@@ -196,7 +196,7 @@ func (c *Client) Fork(ctx context.Context, name string, args ...any) (*Process, 
 			raw[i] = msgpack.RawMessage(b)
 		}
 		if err := c.call(ctx, 0, 0, "pin", nil, raw...); err != nil {
-			return nil, fmt.Errorf("manager: Fork(%q): %w", name, err)
+			return nil, errorf("manager: Fork(%q): %w", name, err)
 		}
 	}
 	child, err := proc.Start(ctx, proc.RoleWorker, func(cmd *exec.Cmd) {
@@ -205,7 +205,7 @@ func (c *Client) Fork(ctx context.Context, name string, args ...any) (*Process, 
 		cmd.ExtraFiles = append(cmd.ExtraFiles, files...)
 	})
 	if err != nil {
-		return nil, fmt.Errorf("manager: Fork(%q): %w", name, err)
+		return nil, errorf("manager: Fork(%q): %w", name, err)
 	}
 	p := &Process{worker: name, cmd: child.Cmd, done: make(chan struct{})}
 	if err := proc.Send(child.Config, &cfg); err != nil {
@@ -306,7 +306,7 @@ func (a forkArgs) Decode(ptrs ...any) error {
 	}
 	for i, p := range ptrs {
 		if err := msgpack.NewDecoder(bytes.NewReader(a[i])).Decode(p); err != nil {
-			return fmt.Errorf("manager: Args.Decode: argument %d into %T: %w", i+1, p, err)
+			return errorf("manager: Args.Decode: argument %d into %T: %w", i+1, p, err)
 		}
 	}
 	return nil
