@@ -262,9 +262,10 @@ func (p *Process) Signal(sig os.Signal) error { return p.cmd.Process.Signal(sig)
 
 // ExitError reports a worker that did not finish cleanly. It satisfies
 // errors.Is(err, ErrProcessExited) and, when the worker's error wrapped
-// one of the library's sentinels (ErrManagerGone, ErrBrokenBarrier…) or
-// a context error, errors.Is(err, that sentinel) too: the sentinel
-// crosses the process boundary as a code, like a RemoteError's.
+// one of the library's sentinels (ErrManagerGone, ErrBrokenBarrier…), an
+// error registered with RegisterError, or a context error,
+// errors.Is(err, that error) too: it crosses the process boundary as a
+// code, like a RemoteError's.
 type ExitError struct {
 	Worker   string
 	Pid      int
@@ -279,7 +280,7 @@ type ExitError struct {
 func (e *ExitError) Error() string {
 	switch {
 	case e.Message != "":
-		return fmt.Sprintf("manager: worker %q (pid %d): %s", e.Worker, e.Pid, e.Message)
+		return fmt.Sprintf("manager: worker %q (pid %d): %s", e.Worker, e.Pid, errs.TextOf(e.Message))
 	case e.Signal != nil:
 		return fmt.Sprintf("manager: worker %q (pid %d) killed by signal: %v", e.Worker, e.Pid, e.Signal)
 	default:

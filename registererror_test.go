@@ -1,6 +1,7 @@
 package manager_test
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"testing"
@@ -30,6 +31,23 @@ func (Inventory) Closed() error { return fmt.Errorf("open: %w", errUnregistered)
 func init() {
 	manager.RegisterError("test.inventory.out-of-stock", errOutOfStock)
 	manager.Register[Inventory]("Inventory", func() Inventory { return Inventory{} })
+	manager.RegisterWorker("inventory.restock", func(ctx context.Context, c *manager.Client, args manager.Args) error {
+		return fmt.Errorf("restock: %w", errOutOfStock)
+	})
+}
+
+// TestRegisteredErrorOfAWorker checks that a worker's error wrapping a
+// registered error matches it in Process.Wait, across the process
+// boundary.
+func TestRegisteredErrorOfAWorker(t *testing.T) {
+	ctx := testContext(t)
+	m := startManager(t)
+	p, err := m.Fork(ctx, "inventory.restock")
+	require.NoError(t, err)
+	err = waitProcess(ctx, t, p)
+	require.ErrorIs(t, err, errOutOfStock)
+	assert.ErrorIs(t, err, manager.ErrProcessExited)
+	assert.Contains(t, err.Error(), "restock: inventory: out of stock")
 }
 
 func TestRegisteredErrorCrossesTheWire(t *testing.T) {

@@ -65,6 +65,11 @@ func Text(err error) string {
 	return strings.TrimPrefix(err.Error(), Prefix)
 }
 
+// TextOf is Text for an error's text that crossed a process boundary.
+func TextOf(msg string) string {
+	return strings.TrimPrefix(msg, Prefix)
+}
+
 // Errorf is fmt.Errorf for errors that wrap the library's errors in the
 // middle of their text: every error among args whose text begins with
 // Prefix reads without it (so that the result holds Prefix once, at most
