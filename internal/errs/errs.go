@@ -7,6 +7,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"sync"
 )
@@ -75,8 +76,12 @@ func TextOf(msg string) string {
 // Prefix reads without it (so that the result holds Prefix once, at most
 // at its start), and still satisfies errors.Is and CodeOf.
 func Errorf(format string, args ...any) error {
+	copied := false
 	for i, a := range args {
 		if e, ok := a.(error); ok && strings.HasPrefix(e.Error(), Prefix) {
+			if !copied {
+				args, copied = slices.Clone(args), true // the caller's slice stays as it was
+			}
 			args[i] = bare{e}
 		}
 	}
