@@ -402,7 +402,7 @@ func (c *Client) callArgs(ctx context.Context, object, handle uint64, method str
 		cc.dec.Reset(&cc.res)
 		err = decodeResult(cc.dec, out)
 		if err != nil {
-			err = newDecodeError(out, resp.Result, err)
+			err = newDecodeError("result", out, resp.Result, err)
 		}
 	}
 	c.putConn(cc)

@@ -159,11 +159,18 @@ type decodeError struct {
 func (e *decodeError) Error() string { return e.msg }
 func (e *decodeError) Unwrap() error { return e.cause }
 
-// newDecodeError describes why the encoded result raw did not decode into
-// out (a pointer). A result struct of this package that carries the
-// user's value in its Value field (a Dict's Load result) is described by
-// that value and its type, which are what the caller asked for.
-func newDecodeError(out any, raw []byte, cause error) error {
+// newDecodeError describes why the encoded value raw (what: "result",
+// "argument 2", …) did not decode into out (a pointer): by the library's
+// own error when the decoding returned one (a proxy of the wrong type),
+// else by what raw holds and the type it should have fitted. A result
+// struct of this package that carries the user's value in its Value field
+// (a Dict's Load result) is described by that value and its type, which
+// are what the caller asked for.
+func newDecodeError(what string, out any, raw []byte, cause error) error {
+	var lib *errs.Error
+	if errors.As(cause, &lib) {
+		return &decodeError{msg: what + ": " + errs.Text(cause), cause: cause}
+	}
 	t := reflect.TypeOf(out)
 	if t.Kind() == reflect.Pointer {
 		t = t.Elem()
@@ -180,7 +187,7 @@ func newDecodeError(out any, raw []byte, cause error) error {
 			t, raw = f.Type, arrayElem(raw, pos)
 		}
 	}
-	return &decodeError{msg: "result does not decode into " + t.String() + ": it is " + encodedKind(raw), cause: cause}
+	return &decodeError{msg: what + " does not decode into " + t.String() + ": it is " + encodedKind(raw), cause: cause}
 }
 
 // arrayElem returns the encoding of element i of the encoded array raw, or

@@ -42,6 +42,8 @@ func TestErrorTexts(t *testing.T) {
 	require.NoError(t, err)
 	sender, _ := newPipe(t)
 	require.NoError(t, sender.Close())
+	pipeIn, pipeOut := newPipe(t)
+	require.NoError(t, pipeIn.Send(setup, "x"))
 
 	tests := []struct {
 		name       string
@@ -64,6 +66,7 @@ func TestErrorTexts(t *testing.T) {
 		{"a result of another type", func(ctx context.Context) error { _, err := manager.Call[[]int](ctx, faulty, "Echo", "x"); return err }, nil, "Faulty.Echo"},
 		{"a proxy never created, as an argument", func(ctx context.Context) error { return queues.Store(ctx, "k", &manager.Queue[int]{}) }, nil, "Dict.Store"},
 		{"a closed pipe end", func(ctx context.Context) error { return sender.Send(ctx, 1) }, manager.ErrClosed, "PipeEnd.Send"},
+		{"a message of another type", func(ctx context.Context) error { var n int; return pipeOut.Recv(ctx, &n) }, nil, "PipeEnd.Recv"},
 		{"a sentinel a custom method returned", func(ctx context.Context) error { _, err := manager.Call[struct{}](ctx, faulty, "Empty"); return err }, manager.ErrEmpty, "Faulty.Empty"},
 	}
 	for _, tt := range tests {

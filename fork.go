@@ -307,7 +307,7 @@ func (a forkArgs) Decode(ptrs ...any) error {
 	}
 	for i, p := range ptrs {
 		if err := msgpack.NewDecoder(bytes.NewReader(a[i])).Decode(p); err != nil {
-			return errorf("manager: Args.Decode: argument %d into %T: %w", i+1, p, err)
+			return errorf("manager: Args.Decode: %w", newDecodeError(fmt.Sprintf("argument %d", i+1), p, a[i], err))
 		}
 	}
 	return nil

@@ -232,7 +232,7 @@ func (p *PipeEnd) Recv(ctx context.Context, out any) error {
 	p.rb.Reset(body)
 	p.dec.Reset(&p.rb)
 	if err := p.dec.Decode(out); err != nil {
-		return errorf("manager: PipeEnd.Recv: decode into %T: %w", out, err)
+		return errorf("manager: PipeEnd.Recv: %w", newDecodeError("the message", out, body, err))
 	}
 	return nil
 }
