@@ -1,11 +1,13 @@
 package manager_test
 
 import (
+	"context"
 	"errors"
 	"os"
 	"path/filepath"
 	"syscall"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -21,7 +23,11 @@ func TestManagerCloseStopsTheManager(t *testing.T) {
 	ctx := testContext(t)
 	m, err := manager.Start(ctx)
 	require.NoError(t, err)
-	t.Cleanup(func() { m.Shutdown(testContext(t)) }) // a no-op once Close worked
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		m.Shutdown(ctx) // a no-op once Close worked
+	})
 	p, err := manager.New(ctx, m, "Counter")
 	require.NoError(t, err)
 	pid := m.Pid()
