@@ -362,16 +362,16 @@ func (c *Client) callArgs(ctx context.Context, object, handle uint64, method str
 		// Before taking a connection it would have to drop; the client's
 		// own end (a worker's ctx ends because the manager did) comes first.
 		if c.closing.Load() {
-			return ErrClosed
+			return &opError{callOp(object, method), ErrClosed}
 		}
 		if cerr := c.Err(); cerr != nil {
-			return cerr
+			return &opError{callOp(object, method), cerr}
 		}
-		return fmt.Errorf("manager: %s: %w", method, err)
+		return &opError{callOp(object, method), err}
 	}
 	cc, err := c.getConn(ctx)
 	if err != nil {
-		return err
+		return &opError{callOp(object, method), err}
 	}
 	id := cc.nextID
 	cc.nextID++
@@ -380,20 +380,20 @@ func (c *Client) callArgs(ctx context.Context, object, handle uint64, method str
 	for i := range nargs {
 		if err := encodeArg(cc.enc, i); err != nil {
 			c.putConn(cc)
-			return fmt.Errorf("manager: %s: encode argument %d: %w", method, i+1, err)
+			return &opError{callOp(object, method), errs.Errorf("encode argument %d: %w", i+1, err)}
 		}
 	}
 	frame, err := cc.w.Finish(c.maxFrame)
 	if err != nil {
 		c.putConn(cc)
-		return fmt.Errorf("%s: %w", method, err)
+		return &opError{callOp(object, method), err}
 	}
 	resp, err := cc.roundTrip(ctx, frame, id)
 	if err != nil {
-		return c.callFailed(ctx, cc, method, err)
+		return &opError{callOp(object, method), c.callFailed(ctx, cc, method, err)}
 	}
 	if f := resp.Failure; f != nil {
-		err := c.failureError(ctx, method, f)
+		err := c.failureError(ctx, callOp(object, method), f)
 		c.putConn(cc)
 		return err
 	}
@@ -401,10 +401,13 @@ func (c *Client) callArgs(ctx context.Context, object, handle uint64, method str
 		cc.res.Reset(resp.Result)
 		cc.dec.Reset(&cc.res)
 		err = decodeResult(cc.dec, out)
+		if err != nil {
+			err = newDecodeError("result", out, resp.Result, err)
+		}
 	}
 	c.putConn(cc)
 	if err != nil {
-		return fmt.Errorf("manager: %s: decode result into %T: %w", method, out, err)
+		return &opError{callOp(object, method), err}
 	}
 	return nil
 }
@@ -416,9 +419,9 @@ func (c *Client) failureError(ctx context.Context, method string, f *wire.Failur
 	}
 	sentinel := errs.FromCode(f.Code)
 	if errors.Is(sentinel, context.Canceled) && ctx.Err() != nil {
-		return fmt.Errorf("manager: %s: %w", method, ctx.Err())
+		return &opError{method, ctx.Err()}
 	}
-	return &callError{sentinel: sentinel, msg: f.Message}
+	return &opError{method, &callError{sentinel: sentinel, msg: f.Message}}
 }
 
 // callError is an error of the call machinery reported by the server.
@@ -442,7 +445,7 @@ func (c *Client) callFailed(ctx context.Context, cc *clientConn, method string, 
 		return cerr
 	}
 	if ctxErr := ctx.Err(); ctxErr != nil {
-		return fmt.Errorf("manager: %s: %w", method, ctxErr)
+		return ctxErr
 	}
 	// A broken connection: is the manager gone, or only this connection?
 	// If it is gone, the watcher sees its anchor connection close at once
@@ -459,7 +462,7 @@ func (c *Client) callFailed(ctx context.Context, cc *clientConn, method string, 
 		return c.Err()
 	case <-t.C:
 	}
-	return fmt.Errorf("manager: %s: connection lost during the call (it may or may not have run): %w", method, err)
+	return fmt.Errorf("connection lost during the call (it may or may not have run): %w", err)
 }
 
 var longAgo = time.Unix(1, 0)

@@ -55,7 +55,7 @@ func (s *Server) invoke(ctx *callContext, c *serverConn, req *wire.Request) (*re
 		if o.typ.all[string(req.Method)] {
 			err = errs.NotExposed
 		}
-		return nil, failureOf(fmt.Errorf("%w: %s.%s", err, o.typ.id, req.Method), false)
+		return nil, failureOf(err, false) // the client names the type and method
 	}
 	if mi.raw != nil {
 		return s.invokeRaw(ctx, c, o, mi, req.Args)
@@ -76,7 +76,7 @@ func (s *Server) invoke(ctx *callContext, c *serverConn, req *wire.Request) (*re
 	}
 	in, err = c.decodeArgs(req.Args, mi.in, in)
 	if err != nil {
-		return nil, failureOf(fmt.Errorf("%w: %s.%s: %v", errs.BadArguments, o.typ.id, mi.name, err), false)
+		return nil, failureOf(fmt.Errorf("%w: %v", errs.BadArguments, err), false)
 	}
 	if !o.typ.concurrent {
 		o.mu.Lock()
@@ -157,7 +157,8 @@ func (c *serverConn) decodeArgs(args []byte, types []reflect.Type, in []reflect.
 		}
 		v := reflect.New(t).Elem()
 		if err := decodeValue(c.dec, v); err != nil {
-			return nil, fmt.Errorf("argument %d (%s): %v", i+1, t, err)
+			// msgpack's text speaks of its codes: say what was sent.
+			return nil, fmt.Errorf("argument %d is %s, which does not decode into %s", i+1, encodedKind(arrayElem(args, i)), t)
 		}
 		in = append(in, v)
 	}
@@ -210,7 +211,7 @@ func (s *Server) proxyFor(o *object) *Proxy {
 // construct builds a new object of type t from encoded ctor arguments.
 func (s *Server) construct(ctx context.Context, t *typeInfo, dec *msgpack.Decoder, nargs int) (reflect.Value, error) {
 	if nargs != len(t.ctorIn) {
-		return reflect.Value{}, fmt.Errorf("%w: New(%q): got %d arguments, want %d", errs.BadArguments, t.id, nargs, len(t.ctorIn))
+		return reflect.Value{}, fmt.Errorf("%w: %s: got %d arguments, want %d", errs.BadArguments, t.id, nargs, len(t.ctorIn))
 	}
 	in := make([]reflect.Value, 0, 1+nargs)
 	if t.ctorCtx {
@@ -218,8 +219,9 @@ func (s *Server) construct(ctx context.Context, t *typeInfo, dec *msgpack.Decode
 	}
 	for i, pt := range t.ctorIn {
 		v := reflect.New(pt).Elem()
+		code, _ := dec.PeekCode()
 		if err := decodeValue(dec, v); err != nil {
-			return reflect.Value{}, fmt.Errorf("%w: New(%q): argument %d (%s): %v", errs.BadArguments, t.id, i+1, pt, err)
+			return reflect.Value{}, fmt.Errorf("%w: %s: argument %d is %s, which does not decode into %s", errs.BadArguments, t.id, i+1, encodedKind([]byte{code}), pt)
 		}
 		in = append(in, v)
 	}
@@ -228,7 +230,7 @@ func (s *Server) construct(ctx context.Context, t *typeInfo, dec *msgpack.Decode
 		err = out[1].Interface().(error)
 	}
 	if err != nil {
-		return reflect.Value{}, fmt.Errorf("New(%q): %w", t.id, err)
+		return reflect.Value{}, errs.Errorf("%s constructor: %w", t.id, err)
 	}
 	return out[0], nil
 }

@@ -64,10 +64,12 @@
 // # Failures
 //
 // Errors are typed: test them with errors.Is against the sentinels in
-// errors.go, which survive the wire. An error a method returned is a
-// [*RemoteError]. When the manager dies, every pending and later call
-// fails with [ErrManagerGone]; after [Manager.Shutdown], with
-// [ErrClosed]. When the program's parent process dies, the manager and
+// errors.go, which survive the wire; a program's own sentinel errors
+// survive it too once registered with [RegisterError]. An error a method
+// returned is a [*RemoteError]. When the manager dies, every pending and
+// later call fails with [ErrManagerGone]; after [Manager.Shutdown] or
+// [Manager.Close], with [ErrClosed]. Error texts read
+// "manager: Type.Method: cause". When the program's parent process dies, the manager and
 // its workers exit: there are no orphans.
 //
 // # Blocking calls

@@ -212,10 +212,10 @@ func (c *Client) Fork(ctx context.Context, name string, args ...any) (*Process, 
 	}
 	// A worker would only fail to connect: say why now.
 	if c.closing.Load() {
-		return nil, fmt.Errorf("manager: Fork(%q): %w", name, ErrClosed)
+		return nil, errorf("manager: Fork(%q): %w", name, ErrClosed)
 	}
 	if err := c.Err(); err != nil {
-		return nil, fmt.Errorf("manager: Fork(%q): %w", name, err)
+		return nil, errorf("manager: Fork(%q): %w", name, err)
 	}
 	cfg := workerConfig{Worker: name, Network: c.network, Address: c.addr, Key: c.key, MaxFrame: c.maxFrame}
 	tlsCfg, err := c.forkTLS()
@@ -229,7 +229,7 @@ func (c *Client) Fork(ctx context.Context, name string, args ...any) (*Process, 
 		if fc, ok := a.(fileCarrier); ok {
 			ref, fs, release, err := fc.forkArg(len(files))
 			if err != nil {
-				return nil, fmt.Errorf("manager: Fork(%q): argument %d: %w", name, i+1, err)
+				return nil, errorf("manager: Fork(%q): argument %d: %w", name, i+1, err)
 			}
 			if release != nil {
 				defer release() // after the child has its copies
@@ -238,7 +238,7 @@ func (c *Client) Fork(ctx context.Context, name string, args ...any) (*Process, 
 		}
 		b, err := msgpack.Marshal(a)
 		if err != nil {
-			return nil, fmt.Errorf("manager: Fork(%q): encode argument %d: %w", name, i+1, err)
+			return nil, errorf("manager: Fork(%q): encode argument %d: %w", name, i+1, err)
 		}
 		wire.Scan(b, func(wire.ProxyRef) { hasProxies = true })
 		cfg.Args = append(cfg.Args, b)
@@ -252,7 +252,7 @@ func (c *Client) Fork(ctx context.Context, name string, args ...any) (*Process, 
 			raw[i] = msgpack.RawMessage(b)
 		}
 		if err := c.call(ctx, 0, 0, "pin", nil, raw...); err != nil {
-			return nil, fmt.Errorf("manager: Fork(%q): %w", name, err)
+			return nil, errorf("manager: Fork(%q): %w", name, err)
 		}
 	}
 	// Encode first: a configuration that cannot be sent starts nothing.
@@ -266,7 +266,7 @@ func (c *Client) Fork(ctx context.Context, name string, args ...any) (*Process, 
 		cmd.ExtraFiles = append(cmd.ExtraFiles, files...)
 	})
 	if err != nil {
-		return nil, fmt.Errorf("manager: Fork(%q): %w", name, err)
+		return nil, errorf("manager: Fork(%q): %w", name, err)
 	}
 	p := &Process{worker: name, cmd: child.Cmd, done: make(chan struct{})}
 	if _, err := child.Config.Write(frame); err != nil {
@@ -347,9 +347,10 @@ func (p *Process) Signal(sig os.Signal) error { return p.cmd.Process.Signal(sig)
 
 // ExitError reports a worker that did not finish cleanly. It satisfies
 // errors.Is(err, ErrProcessExited) and, when the worker's error wrapped
-// one of the library's sentinels (ErrManagerGone, ErrBrokenBarrier…) or
-// a context error, errors.Is(err, that sentinel) too: the sentinel
-// crosses the process boundary as a code, like a RemoteError's.
+// one of the library's sentinels (ErrManagerGone, ErrBrokenBarrier…), an
+// error registered with RegisterError, or a context error,
+// errors.Is(err, that error) too: it crosses the process boundary as a
+// code, like a RemoteError's.
 type ExitError struct {
 	Worker   string
 	Pid      int
@@ -364,7 +365,7 @@ type ExitError struct {
 func (e *ExitError) Error() string {
 	switch {
 	case e.Message != "":
-		return fmt.Sprintf("manager: worker %q (pid %d): %s", e.Worker, e.Pid, e.Message)
+		return fmt.Sprintf("manager: worker %q (pid %d): %s", e.Worker, e.Pid, errs.TextOf(e.Message))
 	case e.Signal != nil:
 		return fmt.Sprintf("manager: worker %q (pid %d) killed by signal: %v", e.Worker, e.Pid, e.Signal)
 	default:
@@ -391,7 +392,7 @@ func (a forkArgs) Decode(ptrs ...any) error {
 	}
 	for i, p := range ptrs {
 		if err := msgpack.NewDecoder(bytes.NewReader(a[i])).Decode(p); err != nil {
-			return fmt.Errorf("manager: Args.Decode: argument %d into %T: %w", i+1, p, err)
+			return errorf("manager: Args.Decode: %w", newDecodeError(fmt.Sprintf("argument %d", i+1), p, a[i], err))
 		}
 	}
 	return nil

@@ -26,7 +26,8 @@ const defaultShutdownGrace = 10 * time.Second
 // A Manager is a running manager: the process (or, with InProcess, the
 // goroutine) that owns the shared objects, and this process's session
 // with it. It embeds the *Client of that session, so every constructor
-// and Fork take it directly.
+// and Fork take it directly; its own Close and Shutdown stop the manager
+// (a Client's Close would end only the session).
 //
 // A Manager is safe for concurrent use.
 type Manager struct {
@@ -358,6 +359,18 @@ func (m *Manager) Shutdown(ctx context.Context) error {
 	case <-ctx.Done():
 		return ctx.Err()
 	}
+}
+
+// Close shuts the manager down as Shutdown does, letting executing calls
+// finish for up to 10 s (killing the manager process if it has not
+// exited by then), and returns when the manager process has exited and
+// its socket has been removed. It replaces the embedded Client's Close,
+// which would end only this process's session and leave the manager
+// running. Close may be called more than once, and after Shutdown.
+func (m *Manager) Close() error {
+	ctx, cancel := context.WithTimeout(context.Background(), defaultShutdownGrace)
+	defer cancel()
+	return m.Shutdown(ctx)
 }
 
 func (m *Manager) shutdown(ctx context.Context) error {

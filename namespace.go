@@ -65,7 +65,7 @@ func (n *Namespace) Set(ctx context.Context, name string, value any) error {
 // AttributeError where this returns false and leaves *ptr unchanged).
 func (n *Namespace) Get(ctx context.Context, name string, ptr any) (bool, error) {
 	if ptr == nil {
-		return false, fmt.Errorf("%w: Namespace.Get(%q): nil pointer", ErrBadArguments, name)
+		return false, &opError{"Namespace.Get", fmt.Errorf("%w: attribute %q: nil pointer", ErrBadArguments, name)}
 	}
 	r := struct {
 		//lint:ignore U1000 msgpack reads this field's tag (as_array), never its value
@@ -106,7 +106,7 @@ func (n *Namespace) Names(ctx context.Context) ([]string, error) {
 // map keys (Python's vars(ns)). Attributes without a field are skipped.
 func (n *Namespace) Vars(ctx context.Context, ptr any) error {
 	if ptr == nil {
-		return fmt.Errorf("%w: Namespace.Vars: nil pointer", ErrBadArguments)
+		return &opError{"Namespace.Vars", fmt.Errorf("%w: nil pointer", ErrBadArguments)}
 	}
 	return n.call(ctx, "Items", ptr)
 }

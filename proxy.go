@@ -78,7 +78,10 @@ func (p *Proxy) invoke(ctx context.Context, method string, out any, args ...any)
 	if err := p.usable(method); err != nil {
 		return err
 	}
-	return p.c.call(ctx, p.ref.ID, p.handle, method, out, args...)
+	if err := p.c.call(ctx, p.ref.ID, p.handle, method, out, args...); err != nil {
+		return qualify(err, p.ref.TypeID)
+	}
+	return nil
 }
 
 // invokeArgs is invoke with nargs arguments that encodeArg writes (see
@@ -87,7 +90,10 @@ func (p *Proxy) invokeArgs(ctx context.Context, method string, out any, nargs in
 	if err := p.usable(method); err != nil {
 		return err
 	}
-	return p.c.callArgs(ctx, p.ref.ID, p.handle, method, out, nargs, encodeArg)
+	if err := p.c.callArgs(ctx, p.ref.ID, p.handle, method, out, nargs, encodeArg); err != nil {
+		return qualify(err, p.ref.TypeID)
+	}
+	return nil
 }
 
 // usable says why calls through p cannot be made, or returns nil.
@@ -96,10 +102,10 @@ func (p *Proxy) usable(method string) error {
 		return fmt.Errorf("manager: %s on a nil proxy", method)
 	}
 	if p.c == nil {
-		return fmt.Errorf("manager: %s: proxy %s belongs to a manager this process is not connected to (Connect to it first)", method, p)
+		return &opError{p.ref.TypeID + "." + method, fmt.Errorf("proxy %s belongs to a manager this process is not connected to (Connect to it first)", p)}
 	}
 	if p.closed.Load() {
-		return fmt.Errorf("manager: %s: proxy %s: %w", method, p, ErrClosed)
+		return &opError{p.ref.TypeID + "." + method, ErrClosed}
 	}
 	return nil
 }

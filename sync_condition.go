@@ -85,7 +85,7 @@ func conditionLockID(s Session, lock ConditionLock) (uint64, error) {
 		return 0, nil
 	}
 	if c := s.client(); c == nil || p.ref.Server != c.info.ID {
-		return 0, fmt.Errorf("%w: NewCondition: lock %s belongs to another manager", ErrBadArguments, p)
+		return 0, &opError{"NewCondition", fmt.Errorf("%w: lock %s belongs to another manager", ErrBadArguments, p)}
 	}
 	return p.ID(), nil
 }

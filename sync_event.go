@@ -79,15 +79,21 @@ func (e *Event) Wait(ctx context.Context) error {
 // the next Wait starts a new round.
 //
 // A process (client session) that has called Wait or Join is a member of
-// the barrier until it exits, closes its client, or calls Leave. When a
-// member dies, the barrier breaks — whether or not it was waiting then —
-// since the others would otherwise wait for ever for a party that will
-// never come. Call Join at the start, before any work that may crash, so
-// that a death before the first Wait is seen too; call Leave when a
-// process is done with the barrier and will exit without breaking it.
+// the barrier until it exits, closes its client, or calls Leave. A member
+// that exits breaks the barrier only when it is needed, since the others
+// would otherwise wait for ever for a party that will never come: when it
+// dies waiting, or when others are waiting and the live members not
+// waiting are too few to complete their round. A member that exits
+// between rounds after its last Wait (a worker done with its work) breaks
+// nothing, as in Python. Call Join at the start, before any work that may
+// crash: a member that dies before its first Wait breaks the next round
+// the live members cannot complete. A process that will take the place
+// of one that exits should Join before the others wait for it; Leave
+// tells the manager that a process will not wait again.
 //
-// The barrier breaks when a waiting caller's ctx ends, when a member
-// process (or a waiting caller's process) dies, or when Abort is called:
+// The barrier breaks when a waiting caller's ctx ends, when a waiting
+// caller's process dies, when a member that exits is needed (above), or
+// when Abort is called:
 // every waiting and later Wait returns an error satisfying
 // errors.Is(err, ErrBrokenBarrier) until Reset. Python's action and
 // timeout arguments have no counterpart: run the action in the caller
@@ -140,15 +146,15 @@ func (b *Barrier) Wait(ctx context.Context) (int, error) {
 }
 
 // Join makes this process a member of the barrier without waiting, so
-// that the barrier breaks if the process dies before it reaches Wait
-// (see Barrier). Joining again changes nothing. It does not block, and
+// that the barrier breaks if the process dies before it reaches Wait, and
+// counts it among the members a round can wait for (see Barrier). Joining again changes nothing. It does not block, and
 // has no Python counterpart.
 func (b *Barrier) Join(ctx context.Context) error {
 	return b.call(ctx, "Join", nil)
 }
 
-// Leave ends this process's membership, so that its exit no longer
-// breaks the barrier: call it once the process will not wait again. A
+// Leave ends this process's membership, so that its exit never breaks
+// the barrier: call it once the process will not wait again. A
 // Wait of this process still under way breaks the barrier if the process
 // dies all the same. It does not block, and has no Python counterpart.
 func (b *Barrier) Leave(ctx context.Context) error {

@@ -169,14 +169,14 @@ func canonicalEncoding(v any) (msgpack.RawMessage, error) {
 	defer msgpack.PutEncoder(enc)
 	enc.Reset(buf)
 	if err := enc.Encode(v); err != nil {
-		return nil, fmt.Errorf("manager: encode %T: %w", v, err)
+		return nil, errorf("manager: encode %T: %w", v, err)
 	}
 	out, rest, err := appendCanonical(make([]byte, 0, buf.Len()), buf.Bytes(), 0)
 	if err == nil && len(rest) != 0 {
 		err = errors.New("trailing bytes")
 	}
 	if err != nil {
-		return nil, fmt.Errorf("manager: canonical encoding of %T: %w", v, err)
+		return nil, errorf("manager: canonical encoding of %T: %w", v, err)
 	}
 	return out, nil
 }

@@ -466,7 +466,7 @@ func (c *dictCore) add(key string, delta msgpack.RawMessage) (msgpack.RawMessage
 	} else {
 		zero, err := numericZeroLike(delta)
 		if err != nil {
-			return nil, false, fmt.Errorf("add delta: %w", err)
+			return nil, false, errs.Errorf("add delta: %w", err)
 		}
 		cur = zero
 	}

@@ -522,7 +522,7 @@ func listSortKeys(items []msgpack.RawMessage) ([]listKeyed, error) {
 	for k, raw := range items {
 		key, err := listDecodeSortKey(raw)
 		if err != nil {
-			return nil, fmt.Errorf("sort element %d: %w", k, err)
+			return nil, errs.Errorf("sort element %d: %w", k, err)
 		}
 		if k > 0 && key.isStr != keyed[0].key.isStr {
 			return nil, fmt.Errorf("%w: sort: cannot compare strings with numbers (elements 0 and %d)", errs.BadArguments, k)

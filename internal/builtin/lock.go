@@ -230,7 +230,7 @@ func (l *lockCore) takeLocked(who lockOwner, levels int) (ok bool, err error) {
 }
 
 func lockAbandonedErr() error {
-	return fmt.Errorf("acquire: %w", errs.Abandoned)
+	return errs.Abandoned
 }
 
 func (l *lockCore) tryAcquire(who lockOwner) (bool, error) {
@@ -259,14 +259,14 @@ func (l *lockCore) acquire(ctx context.Context, who lockOwner) error {
 	switch {
 	case w.state == lockQueued:
 		l.removeWaiterLocked(w)
-		return fmt.Errorf("acquire: %w", ctx.Err())
+		return ctx.Err()
 	case w.state == lockWithdrawn || l.gen != w.gen:
 		return lockLostErr(ctx)
 	case ctx.Err() != nil:
 		// The lock was handed over as ctx ended: the caller has given up
 		// on the reply, so give the lock on rather than keep it for nobody.
 		l.giveBackLocked(w)
-		return fmt.Errorf("acquire: %w", ctx.Err())
+		return ctx.Err()
 	case w.abandoned:
 		return lockAbandonedErr()
 	}
@@ -278,9 +278,9 @@ func (l *lockCore) acquire(ctx context.Context, who lockOwner) error {
 // caller of the same session released the lock meanwhile.
 func lockLostErr(ctx context.Context) error {
 	if err := ctx.Err(); err != nil {
-		return fmt.Errorf("acquire: %w", err)
+		return err
 	}
-	return fmt.Errorf("acquire: %w: the lock was released on this session's behalf before the call returned", errs.NotHeld)
+	return fmt.Errorf("%w: the lock was released on this session's behalf before the call returned", errs.NotHeld)
 }
 
 // giveBackLocked undoes the grant of the lock to w, which still owns it.
@@ -355,7 +355,7 @@ func (l *lockCore) release(who lockOwner) error {
 		}
 		return nil
 	}
-	return fmt.Errorf("release: %w", errs.NotHeld)
+	return errs.NotHeld
 }
 
 func lockChanClosed(c <-chan struct{}) bool {

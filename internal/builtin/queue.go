@@ -87,7 +87,7 @@ func (q *Queue) Put(ctx context.Context, item msgpack.RawMessage) error {
 	if !w.served {
 		q.putters = queueRemoveWaiter(q.putters, w)
 		callctx.Release(ctx, item)
-		return fmt.Errorf("put: %w", ctx.Err())
+		return ctx.Err()
 	}
 	if ctx.Err() != nil && q.items.remove(w.seq) {
 		// Admitted just as ctx ended, and nobody has got it yet: take
@@ -95,7 +95,7 @@ func (q *Queue) Put(ctx context.Context, item msgpack.RawMessage) error {
 		q.tasks.done()
 		q.admitLocked()
 		callctx.Release(ctx, item)
-		return fmt.Errorf("put: %w", ctx.Err())
+		return ctx.Err()
 	}
 	return nil
 }
@@ -106,7 +106,7 @@ func (q *Queue) TryPut(ctx context.Context, item msgpack.RawMessage) error {
 	q.mu.Lock()
 	defer q.mu.Unlock()
 	if q.fullLocked() {
-		return fmt.Errorf("put: %w", errs.Full)
+		return errs.Full
 	}
 	callctx.Retain(ctx, item)
 	q.insertLocked(item)
@@ -137,13 +137,13 @@ func (q *Queue) Get(ctx context.Context) (msgpack.RawMessage, error) {
 	defer q.mu.Unlock()
 	if !w.served {
 		q.getters = queueRemoveWaiter(q.getters, w)
-		return nil, fmt.Errorf("get: %w", ctx.Err())
+		return nil, ctx.Err()
 	}
 	if ctx.Err() != nil {
 		// Handed an item just as ctx ended: the caller has given up on
 		// the reply, so the item goes back rather than being lost.
 		q.ungetLocked(w)
-		return nil, fmt.Errorf("get: %w", ctx.Err())
+		return nil, ctx.Err()
 	}
 	q.handedOutLocked(ctx, w.item)
 	return w.item, nil
@@ -160,7 +160,7 @@ func (q *Queue) TryGet(ctx context.Context) (msgpack.RawMessage, error) {
 		q.handedOutLocked(ctx, item)
 		return item, nil
 	}
-	return nil, fmt.Errorf("get: %w", errs.Empty)
+	return nil, errs.Empty
 }
 
 // handedOutLocked releases item, which a Get is returning: the getter's
@@ -325,7 +325,7 @@ func (q *JoinableQueue) TaskDone(ctx context.Context) error {
 	defer q.mu.Unlock()
 	d := q.tasks.ack(c.Session)
 	if d == nil {
-		return fmt.Errorf("task done: %w: called more times than items were got (task_done() called too many times)", errs.BadArguments)
+		return fmt.Errorf("%w: called more times than items were got (task_done() called too many times)", errs.BadArguments)
 	}
 	callctx.Release(ctx, d.item)
 	q.tasks.done()
@@ -351,7 +351,7 @@ func (q *JoinableQueue) Join(ctx context.Context) error {
 	case <-joined:
 		return nil
 	case <-ctx.Done():
-		return fmt.Errorf("join: %w", ctx.Err())
+		return ctx.Err()
 	}
 }
 

@@ -64,7 +64,7 @@ func NewSemaphore(value int) (*Semaphore, error) {
 
 func (s *Semaphore) init(value int, bounded bool) error {
 	if value < 0 {
-		return fmt.Errorf("new semaphore: %w: initial value %d must be >= 0", errs.BadArguments, value)
+		return fmt.Errorf("%w: initial value %d must be >= 0", errs.BadArguments, value)
 	}
 	s.initial, s.value, s.bounded = value, value, bounded
 	s.held = make(map[callctx.SessionID]int)
@@ -125,7 +125,7 @@ func (s *Semaphore) Acquire(ctx context.Context) error {
 				break
 			}
 		}
-		return fmt.Errorf("acquire: %w", ctx.Err())
+		return ctx.Err()
 	}
 	if ctx.Err() != nil {
 		// Served just as ctx ended: the caller has given up on the
@@ -137,7 +137,7 @@ func (s *Semaphore) Acquire(ctx context.Context) error {
 			s.abandoned++
 		}
 		s.dispatchLocked()
-		return fmt.Errorf("acquire: %w", ctx.Err())
+		return ctx.Err()
 	}
 	return semaphoreTakenErr(w.abandoned)
 }
@@ -161,7 +161,7 @@ func semaphoreTakenErr(abandoned bool) error {
 	if !abandoned {
 		return nil
 	}
-	return fmt.Errorf("acquire: %w", errs.Abandoned)
+	return errs.Abandoned
 }
 
 // Release gives back n permits (n >= 1, else an error wrapping
@@ -172,13 +172,13 @@ func semaphoreTakenErr(abandoned bool) error {
 // does not block.
 func (s *Semaphore) Release(ctx context.Context, n int) error {
 	if n < 1 {
-		return fmt.Errorf("release: %w: n is %d, want n >= 1", errs.BadArguments, n)
+		return fmt.Errorf("%w: n is %d, want n >= 1", errs.BadArguments, n)
 	}
 	c, _ := callctx.From(ctx)
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.bounded && s.value+n > s.initial {
-		return fmt.Errorf("release: %w: %d free + %d released > initial value %d", errs.OverReleased, s.value, n, s.initial)
+		return fmt.Errorf("%w: %d free + %d released > initial value %d", errs.OverReleased, s.value, n, s.initial)
 	}
 	s.payBackLocked(c.Session, n)
 	s.value += n

@@ -23,9 +23,11 @@
 // handle the call came through. args is a msgpack array of the method's
 // arguments, result a single msgpack value; both are embedded as they are
 // (never wrapped in bin), so stored values travel without re-encoding.
-// A failure's code names a library sentinel (see internal/errs) so that
-// errors.Is works across the wire; remote is true when the method itself
-// returned or panicked with the error.
+// A failure's code names a library sentinel, or, prefixed "user:", an
+// error the program registered with RegisterError (see internal/errs), so
+// that errors.Is works across the wire; "" names none. A code the reader
+// does not know stands for no error it can match. remote is true when the
+// method itself returned or panicked with the error.
 //
 // A cancel asks the server to withdraw a blocked call; the call still
 // gets exactly one response (its result, if it finished first, or a
