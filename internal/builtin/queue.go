@@ -1,6 +1,7 @@
 package builtin
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"sync"
@@ -161,6 +162,38 @@ func (q *Queue) TryGet(ctx context.Context) (msgpack.RawMessage, error) {
 		return item, nil
 	}
 	return nil, fmt.Errorf("get: %w", errs.Empty)
+}
+
+// GiveBack puts back the item a Get or TryGet returned to a caller that
+// had given up before the reply reached it (see callctx.GiveBacker): at
+// the front of the queue, or to the longest-waiting Get, as a withdrawn
+// Get's item goes back. A JoinableQueue forgets the session's delivery of
+// it, unless the item was acknowledged or put back meanwhile (then there
+// is nothing to give back). It does not block.
+func (q *Queue) GiveBack(ctx context.Context, method, code string, _, result []byte) {
+	if code != "" || method != "Get" && method != "TryGet" {
+		return
+	}
+	c, _ := callctx.From(ctx)
+	item := msgpack.RawMessage(bytes.Clone(result))
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	if q.tasks != nil {
+		d := q.tasks.lastDelivery(c.Session, item)
+		if d == nil {
+			return
+		}
+		q.tasks.forget(d)
+		item = d.item // still held: a JoinableQueue holds items until TaskDone
+	} else {
+		callctx.Retain(ctx, item) // handed out, it was released
+	}
+	if len(q.getters) > 0 {
+		q.handLocked(item)
+		return
+	}
+	q.seq++
+	q.items.pushFront(queueEntry{item: item, seq: q.seq})
 }
 
 // handedOutLocked releases item, which a Get is returning: the getter's
@@ -433,6 +466,18 @@ func (t *queueTasks) forget(d *queueDelivery) {
 		return
 	}
 	t.taken[d.session] = ds
+}
+
+// lastDelivery returns session s's latest unacknowledged delivery of
+// item, or nil.
+func (t *queueTasks) lastDelivery(s callctx.SessionID, item []byte) *queueDelivery {
+	ds := t.taken[s]
+	for i := len(ds) - 1; i >= 0; i-- {
+		if bytes.Equal(ds[i].item, item) {
+			return ds[i]
+		}
+	}
+	return nil
 }
 
 // ack drops the oldest record of session s, or else the oldest record
