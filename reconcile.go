@@ -51,11 +51,11 @@ const reconcileTimeout = 30 * time.Second
 // withdrawnCall is a call that returned its context's error before its
 // reply came.
 type withdrawnCall struct {
-	cc                     *clientConn
-	id, object, handle     uint64
-	method                 string
-	args                   []byte // the request's msgpack array of arguments
-	cancelUnsent           bool
+	cc                 *clientConn
+	id, object, handle uint64
+	method             string
+	args               []byte // the request's msgpack array of arguments
+	cancelUnsent       bool
 }
 
 // reconcile takes over w's connection: a goroutine owned by c awaits the
