@@ -10,6 +10,7 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	"golang.org/x/sys/unix"
 
 	"github.com/goproc/manager"
 )
@@ -58,6 +59,10 @@ func stopManager(t testing.TB, m *manager.Manager) (resume func()) {
 	t.Helper()
 	pid := m.Pid()
 	require.NoError(t, syscall.Kill(pid, syscall.SIGSTOP))
+	// The stop is asynchronous: wait until every thread has stopped (the
+	// manager is our child), leaving the event for its real waiter.
+	var info unix.Siginfo
+	require.NoError(t, unix.Waitid(unix.P_PID, pid, &info, unix.WSTOPPED|unix.WNOWAIT, nil))
 	var once sync.Once
 	resume = func() { once.Do(func() { assert.NoError(t, syscall.Kill(pid, syscall.SIGCONT)) }) }
 	t.Cleanup(resume)
@@ -177,6 +182,32 @@ func TestWithdrawnCallOnStoppedManagerGivesBack(t *testing.T) {
 				require.NoError(t, err)
 				assert.False(t, locked, "the lock is not held by nobody")
 			}
+		}},
+		{"Dict.LoadAndDelete", func(ctx context.Context, t *testing.T, m *manager.Manager) (func(context.Context) error, func(context.Context, *testing.T)) {
+			d, err := manager.NewDict[string, int](ctx, m)
+			require.NoError(t, err)
+			require.NoError(t, d.Store(ctx, "k", 7))
+			return func(ctx context.Context) error {
+					_, _, err := d.LoadAndDelete(ctx, "k")
+					return err
+				}, func(ctx context.Context, t *testing.T) {
+					v, ok, err := d.Load(ctx, "k")
+					require.NoError(t, err)
+					assert.True(t, ok, "the pair is back")
+					assert.Equal(t, 7, v)
+				}
+		}},
+		{"List.Pop", func(ctx context.Context, t *testing.T, m *manager.Manager) (func(context.Context) error, func(context.Context, *testing.T)) {
+			l, err := manager.NewList(ctx, m, 1, 2, 3)
+			require.NoError(t, err)
+			return func(ctx context.Context) error {
+					_, err := l.Pop(ctx, 1)
+					return err
+				}, func(ctx context.Context, t *testing.T) {
+					all, err := l.All(ctx)
+					require.NoError(t, err)
+					assert.Equal(t, []int{1, 2, 3}, all, "the element is back in its place")
+				}
 		}},
 		{"Semaphore.Acquire", func(ctx context.Context, t *testing.T, m *manager.Manager) (func(context.Context) error, func(context.Context, *testing.T)) {
 			s, err := manager.NewSemaphore(ctx, m, 1)
