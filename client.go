@@ -442,6 +442,12 @@ func (c *Client) callArgs(ctx context.Context, object, handle uint64, method str
 
 // failureError turns a failure response into the error the caller sees.
 func (c *Client) failureError(ctx context.Context, method string, f *wire.Failure) error {
+	if ctx.Err() != nil && errors.Is(errs.FromCode(f.Code), ctx.Err()) {
+		// Withdrawn on the server at our deadline (the method returned
+		// its ctx's error): the caller sees its own ctx's end, as when
+		// the client gives up first.
+		return fmt.Errorf("manager: %s: %w", method, ctx.Err())
+	}
 	if f.Remote {
 		return &RemoteError{Method: method, Type: f.Type, Message: f.Message, code: f.Code}
 	}
