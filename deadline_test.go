@@ -174,6 +174,31 @@ func TestWithdrawnCallOnStoppedManagerGivesBack(t *testing.T) {
 					assert.Equal(t, 42, got)
 				}
 		}},
+		{"JoinableQueue.Get", func(ctx context.Context, t *testing.T, m *manager.Manager) (func(context.Context) error, func(context.Context, *testing.T)) {
+			q, err := manager.NewJoinableQueue[int](ctx, m, 0)
+			require.NoError(t, err)
+			require.NoError(t, q.Put(ctx, 42))
+			return func(ctx context.Context) error {
+					_, err := q.Get(ctx)
+					return err
+				}, func(ctx context.Context, t *testing.T) {
+					got, err := q.TryGet(ctx)
+					require.NoError(t, err, "the item is back in the queue")
+					assert.Equal(t, 42, got)
+					require.NoError(t, q.TaskDone(ctx))
+					require.NoError(t, q.Join(ctx), "one TaskDone finishes it: the give back did not count it twice")
+					assert.Error(t, q.TaskDone(ctx), "no delivery is left over")
+				}
+		}},
+		{"RLock.Acquire", func(ctx context.Context, t *testing.T, m *manager.Manager) (func(context.Context) error, func(context.Context, *testing.T)) {
+			l, err := manager.NewRLock(ctx, m)
+			require.NoError(t, err)
+			return l.Acquire, func(ctx context.Context, t *testing.T) {
+				locked, err := l.Locked(ctx)
+				require.NoError(t, err)
+				assert.False(t, locked, "the lock is not held by nobody")
+			}
+		}},
 		{"Lock.Acquire", func(ctx context.Context, t *testing.T, m *manager.Manager) (func(context.Context) error, func(context.Context, *testing.T)) {
 			l, err := manager.NewLock(ctx, m)
 			require.NoError(t, err)
