@@ -352,3 +352,26 @@ func TestWithdrawnAcquireNeverLeavesLockHeld(t *testing.T) {
 	}
 	t.Logf("%d of %d Acquires withdrawn", withdrawn, rounds)
 }
+
+// BenchmarkCallWithDeadline is BenchmarkCall's seq/8B with a deadline on
+// the call's context: the request then carries its timeout, and the
+// server reads the clock once for it.
+func BenchmarkCallWithDeadline(b *testing.B) {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Hour)
+	defer cancel()
+	m := startManager(b)
+	f, err := manager.New(ctx, m, "Faulty")
+	require.NoError(b, err)
+	b.ReportAllocs()
+	lat := make([]time.Duration, 0, 1<<16)
+	for b.Loop() {
+		t := time.Now()
+		if _, err := manager.Call[string](ctx, f, "Echo", "12345678"); err != nil {
+			b.Fatal(err)
+		}
+		if len(lat) < cap(lat) {
+			lat = append(lat, time.Since(t))
+		}
+	}
+	reportPercentiles(b, lat)
+}
