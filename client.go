@@ -159,8 +159,14 @@ func (c *Client) dial(ctx context.Context) (*clientConn, error) {
 		deadline = time.Now().Add(c.opts.handshakeTimeout)
 	}
 	nc.SetDeadline(deadline)
+	// A ctx cancelled during the handshake ends it at once: a stopped
+	// manager accepts connections (the kernel does) but never answers.
+	stop := context.AfterFunc(ctx, func() { nc.SetDeadline(longAgo) })
 	r := wire.NewReader(nc, c.opts.maxFrame)
 	info, err := wire.ClientHandshake(nc, r, c.key, c.session)
+	if !stop() && err == nil {
+		err = ctx.Err() // cancelled just as the handshake completed: the deadline is spent
+	}
 	if err != nil {
 		nc.Close()
 		if ctx.Err() != nil {

@@ -131,6 +131,26 @@ func TestDeadlineHolds(t *testing.T) {
 		m.WaitReconciled()
 		echoes(ctx, t, m)
 	})
+	t.Run("cancelled while dialing a stopped manager", func(t *testing.T) {
+		ctx := testContext(t)
+		m := startManager(t)
+		// A new client has no idle connection: its first call dials, and
+		// the stopped manager never answers the handshake.
+		c, err := manager.Connect(ctx, m.Addr().Network(), m.Addr().String(), m.AuthKey())
+		require.NoError(t, err)
+		t.Cleanup(func() { c.Close() })
+		resume := stopManager(t, m)
+		cctx, cancel := context.WithCancel(ctx)
+		cancelledAt := make(chan time.Time, 1)
+		timer := time.AfterFunc(callDeadline, func() { cancelledAt <- time.Now(); cancel() })
+		defer timer.Stop()
+		_, err = c.NumObjects(cctx)
+		late := time.Since(<-cancelledAt)
+		resume()
+		require.ErrorIs(t, err, context.Canceled)
+		t.Logf("returned %v after the cancel", late)
+		assert.Less(t, late, maxOverrun)
+	})
 	t.Run("Proxy.Close on a stopped manager", func(t *testing.T) {
 		ctx := testContext(t)
 		m := startManager(t)
