@@ -194,6 +194,15 @@ func TestWithdrawnCallOnStoppedManagerGivesBack(t *testing.T) {
 					assert.Equal(t, 42, got)
 				}
 		}},
+		{"Queue.Put", func(ctx context.Context, t *testing.T, m *manager.Manager) (func(context.Context) error, func(context.Context, *testing.T)) {
+			q, err := manager.NewQueue[int](ctx, m, 0)
+			require.NoError(t, err)
+			return func(ctx context.Context) error { return q.Put(ctx, 42) }, func(ctx context.Context, t *testing.T) {
+				n, err := q.Len(ctx)
+				require.NoError(t, err)
+				assert.Equal(t, 0, n, "a Put that returned its ctx's error leaves no item behind")
+			}
+		}},
 		{"JoinableQueue.Get", func(ctx context.Context, t *testing.T, m *manager.Manager) (func(context.Context) error, func(context.Context, *testing.T)) {
 			q, err := manager.NewJoinableQueue[int](ctx, m, 0)
 			require.NoError(t, err)

@@ -96,3 +96,23 @@ func TestQueueGiveBackGet(t *testing.T) {
 	q.GiveBack(ctx, "Len", "", nil, giveBackMarshal(t, 1))
 	assert.Equal(t, 1, q.Len(), "other methods take nothing")
 }
+
+// A late Put is taken back while its item is in the queue, and a waiting
+// Put takes its place.
+func TestQueueGiveBackPut(t *testing.T) {
+	ctx := syncTestCtx(t)
+	q, err := NewQueue(1)
+	require.NoError(t, err)
+	a, b := giveBackMarshal(t, "a"), giveBackMarshal(t, "b")
+	require.NoError(t, q.Put(ctx, a))
+	waiting := syncErrChan(func() error { return q.Put(ctx, b) })
+	syncEventually(t, func() bool { q.mu.Lock(); defer q.mu.Unlock(); return len(q.putters) == 1 }, "the second Put waits")
+	q.GiveBack(ctx, "Put", "", giveBackMarshal(t, []msgpack.RawMessage{a}), nil)
+	require.NoError(t, syncRecv(t, ctx, waiting))
+	got, err := q.TryGet(ctx)
+	require.NoError(t, err)
+	assert.Equal(t, b, []byte(got), "only the waiting Put's item is left")
+
+	q.GiveBack(ctx, "Put", "", giveBackMarshal(t, []msgpack.RawMessage{a}), nil)
+	assert.Equal(t, 0, q.Len(), "an item no longer in the queue is not taken back")
+}
