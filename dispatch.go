@@ -310,6 +310,8 @@ func (s *Server) control(ctx context.Context, c *serverConn, method string, args
 		}
 		s.objects.decref(id, c.session)
 		return nil, nil
+	case "giveback": // see giveback.go
+		return s.giveBack(ctx, c, dec, n)
 	case "delete":
 		name, err := str()
 		if err != nil {

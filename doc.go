@@ -76,7 +76,13 @@
 //
 // Every call takes a context first; its deadline is the call's timeout.
 // A call whose context ends is withdrawn on the server, so a cancelled
-// wait never takes an item or a lock it will not report. A call never
+// wait never takes an item or a lock it will not report. It returns
+// within a few milliseconds of its context's end, even when the method
+// ignores its context or the manager is stopped: a reply that comes later
+// is read in the background, and what it took is given back (a Get's
+// item, an Acquire's lock or permit, a LoadAndDelete's or Pop's value).
+// The manager also gets the call's deadline, so a blocking method gives
+// up there by itself. A call never
 // stalls the client's other calls: they run in parallel on a pool of
 // connections.
 //

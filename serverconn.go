@@ -8,6 +8,7 @@ import (
 	"io"
 	"net"
 	"sync"
+	"time"
 
 	"github.com/vmihailenco/msgpack/v5"
 
@@ -148,6 +149,9 @@ func (c *serverConn) handle(req *wire.Request) (blocked bool) {
 		c.srv.objects.incref(obj, c.session)
 	}
 	cc := &callContext{conn: c, id: id, caller: callctx.Caller{Session: c.session, Handle: req.Handle}, object: req.Object, running: true}
+	if req.Timeout > 0 {
+		cc.deadline = time.Now().Add(req.Timeout) // see callContext
+	}
 	if len(c.pins) > 0 {
 		cc.notePins(c.pins)
 	}

@@ -85,6 +85,14 @@ func (c *Condition) TryAcquire(ctx context.Context) (bool, error) {
 	return c.lock.tryAcquire(c.lock.ownerOf(ctx))
 }
 
+// GiveBack releases the lock an Acquire or TryAcquire took for a caller
+// that had given up before the reply reached it, as [Lock.GiveBack] does.
+// A late Wait is not given back: a Wait that returns an error still holds
+// the lock (Python's semantics), and its caller releases it.
+func (c *Condition) GiveBack(ctx context.Context, method, code string, _, result []byte) {
+	c.lock.giveBack(c.lock.ownerOf(ctx), method, code, result)
+}
+
 // Release releases the condition's lock as [Lock.Release] does, returning
 // an error wrapping errs.NotHeld when the caller does not hold it. It
 // does not block.

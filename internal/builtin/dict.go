@@ -1,6 +1,7 @@
 package builtin
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"sync"
@@ -130,6 +131,42 @@ func (d *Dict) LoadAndDelete(ctx context.Context, key msgpack.RawMessage) LoadRe
 // OK false means the key was absent (Python would raise KeyError).
 func (d *Dict) Pop(ctx context.Context, key msgpack.RawMessage) LoadResult {
 	return d.LoadAndDelete(ctx, key)
+}
+
+// GiveBack restores what a LoadAndDelete, Pop or PopItem removed for a
+// caller that had given up before the reply reached it (see
+// callctx.GiveBacker): the pair is stored again, unless the key has been
+// stored since (the newer value wins, as if the removal had not
+// happened and that store came after). A restored key goes to the end
+// of the insertion order. It does not block.
+func (d *Dict) GiveBack(ctx context.Context, method, code string, args, result []byte) {
+	if code != "" {
+		return
+	}
+	var key, value msgpack.RawMessage
+	switch method {
+	case "LoadAndDelete", "Pop":
+		var a []msgpack.RawMessage
+		var r LoadResult
+		if msgpack.Unmarshal(args, &a) != nil || len(a) != 1 || msgpack.Unmarshal(result, &r) != nil || !r.OK {
+			return
+		}
+		key, value = a[0], r.Value
+	case "PopItem":
+		var p Pair
+		if msgpack.Unmarshal(result, &p) != nil {
+			return
+		}
+		key, value = p.Key, p.Value
+	default:
+		return
+	}
+	d.core.mu.Lock()
+	defer d.core.mu.Unlock()
+	if _, ok := d.core.m[string(key)]; ok {
+		return
+	}
+	d.core.store(ctx, string(key), bytes.Clone(value))
 }
 
 // Delete deletes key and reports whether it was present.

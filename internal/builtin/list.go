@@ -1,6 +1,7 @@
 package builtin
 
 import (
+	"bytes"
 	"cmp"
 	"context"
 	"fmt"
@@ -126,6 +127,32 @@ func (l *List) Pop(ctx context.Context, i int64) (msgpack.RawMessage, error) {
 	l.items = slices.Delete(l.items, k, k+1)
 	l.version++
 	return v, nil
+}
+
+// GiveBack puts back the element a Pop removed for a caller that had
+// given up before the reply reached it (see callctx.GiveBacker), at the
+// index it was popped from (clamped, so the end for Pop(-1), when the
+// list has changed since). It does not block.
+func (l *List) GiveBack(ctx context.Context, method, code string, args, result []byte) {
+	if code != "" || method != "Pop" {
+		return
+	}
+	var a []int64
+	if msgpack.Unmarshal(args, &a) != nil || len(a) != 1 {
+		return
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	i := a[0]
+	if i < 0 {
+		// It was at n+i of n elements; n-1 are left.
+		i += int64(len(l.items)) + 1
+	}
+	i = max(0, min(i, int64(len(l.items))))
+	v := msgpack.RawMessage(bytes.Clone(result))
+	callctx.Retain(ctx, v)
+	l.items = slices.Insert(l.items, int(i), v)
+	l.version++
 }
 
 // Remove removes the first element byte-equal to value. If there is none

@@ -1,6 +1,7 @@
 package builtin
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"sync"
@@ -161,6 +162,69 @@ func (q *Queue) TryGet(ctx context.Context) (msgpack.RawMessage, error) {
 		return item, nil
 	}
 	return nil, errs.Empty
+}
+
+// GiveBack puts back the item a Get or TryGet returned to a caller that
+// had given up before the reply reached it (see callctx.GiveBacker): at
+// the front of the queue, or to the longest-waiting Get, as a withdrawn
+// Get's item goes back. A JoinableQueue forgets the session's delivery of
+// it, unless the item was acknowledged or put back meanwhile (then there
+// is nothing to give back). It does not block.
+//
+// A late Put or TryPut is taken back too, if its item is still in the
+// queue (nobody has got it yet), as Put itself does when withdrawn just
+// after its item went in: a Put that returned its ctx's error leaves no
+// item behind, unless a Get took it first (an entry byte-equal to it
+// counts as its item).
+func (q *Queue) GiveBack(ctx context.Context, method, code string, args, result []byte) {
+	if code != "" {
+		return
+	}
+	if method == "Put" || method == "TryPut" {
+		q.takeBackPut(ctx, args)
+		return
+	}
+	if method != "Get" && method != "TryGet" {
+		return
+	}
+	c, _ := callctx.From(ctx)
+	item := msgpack.RawMessage(bytes.Clone(result))
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	if q.tasks != nil {
+		d := q.tasks.lastDelivery(c.Session, item)
+		if d == nil {
+			return
+		}
+		q.tasks.forget(d)
+		item = d.item // still held: a JoinableQueue holds items until TaskDone
+	} else {
+		callctx.Retain(ctx, item) // handed out, it was released
+	}
+	if len(q.getters) > 0 {
+		q.handLocked(item)
+		return
+	}
+	q.seq++
+	q.items.pushFront(queueEntry{item: item, seq: q.seq})
+}
+
+// takeBackPut removes the newest entry byte-equal to the item of a late
+// Put (args is its argument array), if it is still in the queue.
+func (q *Queue) takeBackPut(ctx context.Context, args []byte) {
+	var a []msgpack.RawMessage
+	if msgpack.Unmarshal(args, &a) != nil || len(a) != 1 {
+		return
+	}
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	e, ok := q.items.removeLast(a[0])
+	if !ok {
+		return // got by someone already, or never admitted
+	}
+	q.tasks.done()
+	q.admitLocked()
+	callctx.Release(ctx, e.item)
 }
 
 // handedOutLocked releases item, which a Get is returning: the getter's
@@ -435,6 +499,18 @@ func (t *queueTasks) forget(d *queueDelivery) {
 	t.taken[d.session] = ds
 }
 
+// lastDelivery returns session s's latest unacknowledged delivery of
+// item, or nil.
+func (t *queueTasks) lastDelivery(s callctx.SessionID, item []byte) *queueDelivery {
+	ds := t.taken[s]
+	for i := len(ds) - 1; i >= 0; i-- {
+		if bytes.Equal(ds[i].item, item) {
+			return ds[i]
+		}
+	}
+	return nil
+}
+
 // ack drops the oldest record of session s, or else the oldest record
 // of any session, and returns it, or nil if there is none.
 func (t *queueTasks) ack(s callctx.SessionID) *queueDelivery {
@@ -510,6 +586,21 @@ func (d *queueDeque) popFront() (queueEntry, bool) {
 		d.buf, d.head = d.buf[:0], 0
 	}
 	return e, true
+}
+
+// removeLast deletes the newest entry whose item is byte-equal to item,
+// and returns it.
+func (d *queueDeque) removeLast(item []byte) (queueEntry, bool) {
+	for i := len(d.buf) - 1; i >= d.head; i-- {
+		if bytes.Equal(d.buf[i].item, item) {
+			e := d.buf[i]
+			copy(d.buf[i:], d.buf[i+1:])
+			d.buf[len(d.buf)-1] = queueEntry{}
+			d.buf = d.buf[:len(d.buf)-1]
+			return e, true
+		}
+	}
+	return queueEntry{}, false
 }
 
 // remove deletes the entry numbered seq, searching from the back, where

@@ -186,6 +186,34 @@ func (s *Semaphore) Release(ctx context.Context, n int) error {
 	return nil
 }
 
+// GiveBack returns the permit an Acquire or TryAcquire took for a caller
+// that had given up before the reply reached it (see
+// callctx.GiveBacker): it goes on to the next waiter, with an
+// abandonment it reported still to be reported. It does not block.
+func (s *Semaphore) GiveBack(ctx context.Context, method, code string, _, result []byte) {
+	switch {
+	case method == "Acquire":
+	case method == "TryAcquire" && (code != "" || len(result) == 1 && result[0] == 0xc3): // true
+	default:
+		return
+	}
+	if code != "" && code != errs.Abandoned.Code() {
+		return
+	}
+	c, _ := callctx.From(ctx)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.held[c.Session] == 0 {
+		return // released meanwhile
+	}
+	s.payBackLocked(c.Session, 1)
+	s.value++
+	if code != "" {
+		s.abandoned++
+	}
+	s.dispatchLocked()
+}
+
 // Value returns the number of free permits. It does not block.
 func (s *Semaphore) Value() int {
 	s.mu.Lock()
