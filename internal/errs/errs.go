@@ -54,6 +54,12 @@ var (
 	NoAuthKey       = newErr("no_auth_key", "manager: a TCP server needs an explicit key: pass WithAuthKey(key) to NewServer, and the same key to Connect")
 )
 
+// The limits' sentinels (see LIMITS.md).
+var (
+	TooLarge = newErr("too_large", "manager: request or value too large to decode (raise the limit with WithMaxRequestSize, or send it in smaller parts)")
+	Busy     = newErr("busy", "manager: server busy (too many blocked calls on the connection, or no read budget left); retry later")
+)
+
 // Context codes carry context.Canceled and context.DeadlineExceeded.
 const (
 	codeCanceled = "canceled"
