@@ -50,6 +50,7 @@ type serverConfig struct {
 	MaxFrame int
 	Network  string
 	Address  string
+	Limits   limits
 }
 
 type serverReport struct {
@@ -160,7 +161,7 @@ func startProcess(ctx context.Context, o options, opts []Option) (*Manager, erro
 		}
 		return nil, err
 	}
-	cfg := serverConfig{Key: o.key, MaxFrame: o.maxFrame, Network: o.network, Address: o.address}
+	cfg := serverConfig{Key: o.key, MaxFrame: o.maxFrame, Network: o.network, Address: o.address, Limits: o.limits}
 	if err := proc.Send(child.Config, &cfg); err != nil {
 		return fail(fmt.Errorf("manager: configure manager process: %w", err))
 	}
@@ -199,7 +200,7 @@ func runServer() int {
 		fmt.Fprintf(os.Stderr, "manager: manager process: read configuration: %v\n", err)
 		return 2
 	}
-	opts := []Option{WithAuthKey(cfg.Key), WithMaxFrameSize(cfg.MaxFrame)}
+	opts := []Option{WithAuthKey(cfg.Key), WithMaxFrameSize(cfg.MaxFrame), withLimits(cfg.Limits)}
 	if cfg.Network != "" {
 		opts = append(opts, WithAddress(cfg.Network, cfg.Address))
 	}
