@@ -144,8 +144,7 @@ func WithTLS(config *tls.Config) Option {
 // ErrTooLarge and the connection goes on. A client applies the same limit
 // when it decodes a result into a type that holds interfaces or maps
 // (any, []any, map[string]any, a Dict[K, any]…), so that a value stored
-// by a hostile peer cannot make its reader allocate without bound. A
-// server's read budget (WithReadBudget) is raised to it if smaller.
+// by a hostile peer cannot make its reader allocate without bound.
 func WithMaxRequestSize(n int64) Option {
 	return optionFunc(func(o *options) {
 		if n > 0 {
@@ -175,8 +174,8 @@ func WithMaxBlockedCalls(n int) Option {
 // for budget (backpressure: the server stops reading its connection) for
 // up to WithFrameReadTimeout; then it is answered with ErrBusy (a frame
 // is read and dropped without being kept) and the connection goes on.
-// The budget is raised to fit the largest frame (WithMaxFrameSize) and
-// WithMaxRequestSize.
+// The budget is raised to fit the largest request: the largest frame
+// (WithMaxFrameSize) plus WithMaxRequestSize.
 func WithReadBudget(n int64) Option {
 	return optionFunc(func(o *options) {
 		if n > 0 {

@@ -68,10 +68,10 @@ func NewServer(opts ...Option) (*Server, error) {
 		sessions:    map[callctx.SessionID]int{},
 		done:        make(chan struct{}),
 	}
-	// The budget must fit the largest request it admits, or that
-	// request could never be served.
+	// The budget must fit the largest request it admits, frame and
+	// decoding together, or that request could never be served.
 	l := &s.opts.limits
-	l.ReadBudget = max(l.ReadBudget, l.MaxRequestSize, int64(wire.HeaderSize+o.maxFrame))
+	l.ReadBudget = max(l.ReadBudget, l.MaxRequestSize+int64(wire.HeaderSize+o.maxFrame))
 	s.budget = wire.NewBudget(l.ReadBudget)
 	rand.Read(s.id[:])
 	return s, nil
