@@ -5,6 +5,7 @@ import (
 	"runtime"
 	"runtime/metrics"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -24,10 +25,17 @@ type limitsBox struct{}
 func (limitsBox) Take(v any) bool { return v != nil }
 
 // Hold keeps executing (without blocking in the protocol's sense: it
-// never asks its context) until release is closed, holding data.
-func (limitsBox) Hold(data []byte) int { <-limitsRelease; return len(data) }
+// never asks its context), holding data, until the test lets it return.
+func (limitsBox) Hold(data []byte) int {
+	h := limitsHold.Load()
+	h.holding <- struct{}{}
+	<-h.release
+	return len(data)
+}
 
-var limitsRelease = make(chan struct{})
+// limitsHold synchronises a test with Hold; made anew by each test that
+// uses it.
+var limitsHold atomic.Pointer[struct{ holding, release chan struct{} }]
 
 func init() {
 	manager.Register[limitsBox]("limits.Box", func() limitsBox { return limitsBox{} })
@@ -254,6 +262,8 @@ func TestLimits(t *testing.T) {
 	// refused; its connection goes on.
 	t.Run("read budget exhausted", func(t *testing.T) {
 		const maxFrame = 2 << 20
+		hold := &struct{ holding, release chan struct{} }{make(chan struct{}, 1), make(chan struct{})}
+		limitsHold.Store(hold)
 		s := startTCPServer(t, manager.WithMaxFrameSize(maxFrame), manager.WithMaxRequestSize(maxFrame),
 			manager.WithReadBudget(1), manager.WithFrameReadTimeout(300*time.Millisecond))
 		good := s.connect(t)
@@ -269,16 +279,18 @@ func TestLimits(t *testing.T) {
 		frame, err := holder.w.Finish(0)
 		require.NoError(t, err)
 		holder.write(frame)
+		<-hold.holding
 		resp := waiter.call(box, "Hold", args)
 		failureIs(t, manager.ErrBusy, resp)
 		assert.Contains(t, resp.Failure.Message, "budget")
 		waiter.ping()
 		assertServing(t, s, good)
 
-		close(limitsRelease)
+		close(hold.release)
 		require.Nil(t, holder.response(99).Failure)
 		holder.ping() // its next frame gives back the budget
 		require.Nil(t, waiter.call(box, "Hold", args).Failure)
+		<-hold.holding
 	})
 
 	// A reader of a hostile stored value: the client's own decoding.

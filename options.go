@@ -137,10 +137,10 @@ func WithTLS(config *tls.Config) Option {
 
 // WithMaxRequestSize bounds the memory one request may cost to decode
 // (default 256 MiB). The cost is measured before decoding: the
-// request's bytes plus 56 bytes per msgpack value and 320
+// request's bytes plus an eighth, 80 bytes per msgpack value and 320
 // more per map (what msgpack/v5 allocates for them into interface types;
 // an argument of type msgpack.RawMessage costs only its bytes, and one of
-// []msgpack.RawMessage 56 bytes per element). A request above it gets
+// []msgpack.RawMessage 80 bytes per element). A request above it gets
 // ErrTooLarge and the connection goes on. A client applies the same limit
 // when it decodes a result into a type that holds interfaces or maps
 // (any, []any, map[string]any, a Dict[K, any]…), so that a value stored

@@ -232,7 +232,8 @@ func (s *scanner) fixext(n uint64) error {
 }
 
 // What decoding a value costs in memory, measured with msgpack/v5 on
-// amd64 (Go 1.25), allocations counted over a million elements:
+// amd64 (Go 1.25), allocations counted over a million elements, slice
+// growth included (TestCostBoundsDecoding checks the model against it):
 //
 //	element        into any   into []msgpack.RawMessage
 //	nil, 1-byte int  16 B        48 B
@@ -240,14 +241,16 @@ func (s *scanner) fixext(n uint64) error {
 //	empty map        64 B        56 B
 //	map of 1 entry  352 B        56 B
 //	1-byte string    32 B        56 B
+//	float64          24 B        72 B
 //
-// A value of any kind costs at most ValueCost beyond its bytes, and a map
-// up to MapCost more (the Go map's first group of slots), so that the
+// A value of any kind costs at most ValueCost beyond its bytes, a map up
+// to MapCost more (the Go map's first group of slots), and bytes copied
+// out cost up to an eighth more (allocation size classes), so that the
 // cost of a payload bounds what a decoder allocates for it whatever type
 // it is decoded into.
 const (
 	// ValueCost is the cost of one value beyond its encoded bytes.
-	ValueCost = 56
+	ValueCost = 80
 	// MapCost is the further cost of one map.
 	MapCost = 320
 )
@@ -255,12 +258,15 @@ const (
 // MaxCostPerByte bounds Cost(b)/len(b) for any b: every value takes at
 // least one byte, and an empty map is one byte. A payload of n bytes
 // costs at most n*MaxCostPerByte, so a caller can skip Cost for small ones.
-const MaxCostPerByte = 1 + ValueCost + MapCost
+const MaxCostPerByte = 2 + ValueCost + MapCost
+
+// bytesCost is the cost of n bytes copied out of a payload.
+func bytesCost(n int) int64 { return int64(n + n/8) }
 
 // Cost returns what decoding the msgpack value at the start of b may
-// allocate, in bytes: its size plus ValueCost for every value in it and
-// MapCost for every map (see the table above), and the size of that value
-// in b. b must have been accepted by Scan (or be the start of a payload
+// allocate, in bytes: its size (plus an eighth), ValueCost for every
+// value in it and MapCost for every map (see the table above); and the
+// size of that value in b. b must have been accepted by Scan (or be the start of a payload
 // that was): on malformed bytes Cost returns an error.
 func Cost(b []byte) (cost int64, size int, err error) {
 	s := scanner{b: b}
@@ -268,7 +274,7 @@ func Cost(b []byte) (cost int64, size int, err error) {
 		return 0, 0, err
 	}
 	size = len(b) - len(s.b)
-	return int64(size) + s.values*ValueCost + s.maps*MapCost, size, nil
+	return bytesCost(size) + s.values*ValueCost + s.maps*MapCost, size, nil
 }
 
 // ShallowCost is Cost for a value decoded into a slice or map of
@@ -280,7 +286,7 @@ func ShallowCost(b []byte) (cost int64, size int, err error) {
 		return 0, 0, err
 	}
 	size = len(b) - len(s.b)
-	return int64(size) + int64(1+s.top)*ValueCost, size, nil
+	return bytesCost(size) + int64(1+s.top)*ValueCost, size, nil
 }
 
 // ArgKind says how an argument is decoded, for ArrayCost.
@@ -314,7 +320,7 @@ func ArrayCost(b []byte, kindOf func(i int) ArgKind) (int64, error) {
 		switch kindOf(i) {
 		case ArgRaw:
 			_, size, err = Cost(rest)
-			c = int64(size)
+			c = bytesCost(size)
 		case ArgRawElems:
 			c, size, err = ShallowCost(rest)
 		default:
