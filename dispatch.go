@@ -198,7 +198,7 @@ func decodeResult(dec *msgpack.Decoder, ptr any, raw []byte, limit int64) (err e
 			return fmt.Errorf("%w: %v", errs.Protocol, err)
 		}
 		if cost > limit {
-			return fmt.Errorf("%w: decoding the result into %T would cost %d bytes, over the limit of %d", errs.TooLarge, ptr, cost, limit)
+			return fmt.Errorf("%w: decoding the result would cost %d bytes, over the limit of %d", errs.TooLarge, cost, limit)
 		}
 	}
 	defer func() {
