@@ -332,6 +332,36 @@ func TestLimits(t *testing.T) {
 	})
 }
 
+// TestLimitsServeLargeValues checks that the limits leave legitimate
+// large requests alone: a stream of stores of values near the frame
+// limit, on one connection, each charged to and given back to a budget
+// that holds only one of them at a time.
+func TestLimitsServeLargeValues(t *testing.T) {
+	const maxFrame = 8 << 20
+	s := startTCPServer(t, manager.WithMaxFrameSize(maxFrame), manager.WithMaxRequestSize(maxFrame+maxFrame/4), manager.WithReadBudget(1))
+	ctx := testContext(t)
+	c := s.connect(t)
+	d, err := manager.NewDict[int, []byte](ctx, c)
+	require.NoError(t, err)
+	value := make([]byte, maxFrame-1024)
+	for i := range 5 {
+		value[0] = byte(i)
+		require.NoError(t, d.Store(ctx, i, value))
+	}
+	for i := range 5 {
+		got, ok, err := d.Load(ctx, i)
+		require.NoError(t, err)
+		require.True(t, ok)
+		assert.Equal(t, byte(i), got[0])
+	}
+	l, err := manager.NewList[any](ctx, c)
+	require.NoError(t, err)
+	require.NoError(t, l.Extend(ctx, make([]any, 1<<16)...), "64 Ki nils cost 5 MiB")
+	n, err := l.Len(ctx)
+	require.NoError(t, err)
+	assert.Equal(t, 1<<16, n)
+}
+
 // TestLimitsSentinelsCrossTheWire checks that the limits' errors keep
 // their identity in a failure response.
 func TestLimitsSentinelsCrossTheWire(t *testing.T) {

@@ -146,14 +146,22 @@ func (c *serverConn) admit(typeid string, method []byte, args []byte, types []re
 		return nil // cannot cost more: skip the walk
 	}
 	what := typeid + "." + string(method)
-	cost, err := wire.ArrayCost(args, func(i int) wire.ArgKind {
-		if i < len(types) {
-			return argKindOf(types[i])
+	var cost int64
+	if allRaw(types) {
+		// Kept encoded: the bytes are the cost, without a walk (a
+		// Dict.Store of a large value is the common large request).
+		cost = int64(len(args)+len(args)/8) + wire.ValueCost
+	} else {
+		var err error
+		cost, err = wire.ArrayCost(args, func(i int) wire.ArgKind {
+			if i < len(types) {
+				return argKindOf(types[i])
+			}
+			return wire.ArgDecoded
+		})
+		if err != nil {
+			return fmt.Errorf("%w: %s: %v", errs.Protocol, what, err)
 		}
-		return wire.ArgDecoded
-	})
-	if err != nil {
-		return fmt.Errorf("%w: %s: %v", errs.Protocol, what, err)
 	}
 	l := &c.srv.opts.limits
 	if cost > l.MaxRequestSize {
@@ -163,6 +171,16 @@ func (c *serverConn) admit(typeid string, method []byte, args []byte, types []re
 		return fmt.Errorf("%w: %s: no read budget for arguments costing %d bytes within %v", errs.Busy, what, cost, l.FrameReadTimeout)
 	}
 	return nil
+}
+
+// allRaw reports whether every argument type is msgpack.RawMessage.
+func allRaw(types []reflect.Type) bool {
+	for _, t := range types {
+		if t != rawMessageType {
+			return false
+		}
+	}
+	return len(types) > 0
 }
 
 // collect notes a proxy a request carries; handle pins them once the
