@@ -2,6 +2,7 @@ package manager_test
 
 import (
 	"encoding/binary"
+	"os"
 	"runtime"
 	"runtime/metrics"
 	"sync"
@@ -368,4 +369,19 @@ func TestLimitsSentinelsCrossTheWire(t *testing.T) {
 	for _, want := range []error{manager.ErrTooLarge, manager.ErrBusy} {
 		assert.ErrorIs(t, errs.FromCode(errs.CodeOf(want)), want)
 	}
+}
+
+// TestLimitsReachTheManagerProcess checks that Start passes the limits to
+// a manager process, and that its refusal leaves the client working.
+func TestLimitsReachTheManagerProcess(t *testing.T) {
+	m := startManager(t, manager.WithMaxRequestSize(1<<20))
+	require.NotEqual(t, os.Getpid(), m.Pid(), "a manager process")
+	ctx := testContext(t)
+	l, err := manager.NewList[any](ctx, m)
+	require.NoError(t, err)
+	require.ErrorIs(t, l.Extend(ctx, make([]any, 1<<16)...), manager.ErrTooLarge, "64 Ki nils cost 5 MiB")
+	require.NoError(t, l.Extend(ctx, make([]any, 1<<10)...))
+	n, err := l.Len(ctx)
+	require.NoError(t, err)
+	assert.Equal(t, 1<<10, n)
 }
