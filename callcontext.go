@@ -2,10 +2,12 @@ package manager
 
 import (
 	"context"
+	"fmt"
 	"sync"
 	"time"
 
 	"github.com/goproc/manager/internal/callctx"
+	"github.com/goproc/manager/internal/errs"
 )
 
 // callContext is the context.Context a method runs under on the server.
@@ -80,10 +82,16 @@ func (c *callContext) Done() <-chan struct{} {
 		}
 		c.timer = time.AfterFunc(d, c.expire)
 	}
-	c.done = make(chan struct{})
+	c.done = make(chan struct{}) // startBlocking may close it
 	if c.running && !c.blocked {
+		if !c.conn.startBlocking(c) {
+			// Over the connection's limit of blocked calls: the call
+			// ends now, as if cancelled, and reports why.
+			c.err, c.cause = context.Canceled, errBlockedLimit(c.conn.srv.opts.limits.MaxBlockedCalls)
+			c.done = closedChan
+			return c.done
+		}
 		c.blocked = true
-		c.conn.startBlocking(c)
 	}
 	return c.done
 }
@@ -161,4 +169,10 @@ func (c *callContext) reportedCause() error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	return c.cause
+}
+
+// errBlockedLimit is the error of a call refused because its connection
+// already has max calls blocked.
+func errBlockedLimit(max int) error {
+	return fmt.Errorf("%w: the connection already has %d blocked calls (WithMaxBlockedCalls)", errs.Busy, max)
 }

@@ -437,7 +437,7 @@ func (c *Client) callArgs(ctx context.Context, object, handle uint64, method str
 	if out != nil {
 		cc.res.Reset(resp.Result)
 		cc.dec.Reset(&cc.res)
-		err = decodeResult(cc.dec, out)
+		err = decodeResult(cc.dec, out, resp.Result, c.opts.limits.MaxRequestSize)
 		if err != nil {
 			err = newDecodeError("result", out, resp.Result, err)
 		}

@@ -66,6 +66,19 @@ var (
 	ErrNoAuthKey = errs.NoAuthKey
 )
 
+// The sentinels of the server's limits (see LIMITS.md).
+var (
+	// ErrTooLarge: a request, or a result decoded into interface types,
+	// would cost more memory to decode than WithMaxRequestSize allows.
+	// The connection goes on.
+	ErrTooLarge = errs.TooLarge
+	// ErrBusy: the server refused a call for now: the connection has
+	// WithMaxBlockedCalls calls blocked already, or the server's read
+	// budget (WithReadBudget) stayed exhausted. The connection goes on;
+	// retry later.
+	ErrBusy = errs.Busy
+)
+
 // RemoteError is an error that a shared object's method returned, or a
 // panic in it, carried back to the caller. It is never used for transport
 // failures. errors.Is(err, ErrX) holds when the remote error wrapped a

@@ -61,6 +61,7 @@ type serverConfig struct {
 	HandshakeTimeout time.Duration
 	TLS              *tlsTravel  // nil: no TLS
 	LogLevel         *slog.Level // nil: the parent wants no records; else send those at or above it (logpipe.go)
+	Limits           limits
 }
 
 type serverReport struct {
@@ -182,7 +183,7 @@ func startProcess(ctx context.Context, o options, opts []Option) (*Manager, erro
 	if err != nil {
 		return nil, err
 	}
-	cfg := serverConfig{Key: o.key, MaxFrame: o.maxFrame, Network: o.network, Address: o.address, HandshakeTimeout: o.handshakeTimeout, TLS: tlsCfg}
+	cfg := serverConfig{Key: o.key, MaxFrame: o.maxFrame, Network: o.network, Address: o.address, HandshakeTimeout: o.handshakeTimeout, TLS: tlsCfg, Limits: o.limits}
 	if lv, ok := minLevel(o.logger); ok {
 		cfg.LogLevel = &lv
 	}
@@ -272,7 +273,7 @@ func runServer() int {
 		fmt.Fprintf(os.Stderr, "manager: manager process: read configuration: %v\n", err)
 		return 2
 	}
-	opts := []Option{WithAuthKey(cfg.Key), WithMaxFrameSize(cfg.MaxFrame)}
+	opts := []Option{WithAuthKey(cfg.Key), WithMaxFrameSize(cfg.MaxFrame), withLimits(cfg.Limits)}
 	if cfg.Network != "" {
 		opts = append(opts, WithAddress(cfg.Network, cfg.Address))
 	}

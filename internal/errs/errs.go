@@ -94,6 +94,12 @@ type bare struct{ err error }
 func (b bare) Error() string { return Text(b.err) }
 func (b bare) Unwrap() error { return b.err }
 
+// The limits' sentinels (see LIMITS.md).
+var (
+	TooLarge = newErr("too_large", "manager: request or value too large to decode (raise the limit with WithMaxRequestSize, or send it in smaller parts)")
+	Busy     = newErr("busy", "manager: server busy (too many blocked calls on the connection, or no read budget left); retry later")
+)
+
 // Context codes carry context.Canceled and context.DeadlineExceeded.
 const (
 	codeCanceled = "canceled"
