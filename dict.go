@@ -2,6 +2,7 @@ package manager
 
 import (
 	"context"
+	"fmt"
 )
 
 type dictKind struct{}
@@ -107,7 +108,7 @@ func OpenDict[K comparable, V any](ctx context.Context, s Session, name string) 
 // a copy: see the type's doc.
 func (d *Dict[K, V]) Load(ctx context.Context, key K) (value V, ok bool, err error) {
 	var r loadResult[V]
-	if err := callKey(ctx, d.p, "Load", &r, key); err != nil {
+	if err := callKey(ctx, d.h().proxy(), "Load", &r, key); err != nil {
 		return value, false, err
 	}
 	return r.Value, r.OK, nil
@@ -115,7 +116,7 @@ func (d *Dict[K, V]) Load(ctx context.Context, key K) (value V, ok bool, err err
 
 // Store sets the value for key (Python's d[key] = value).
 func (d *Dict[K, V]) Store(ctx context.Context, key K, value V) error {
-	return callKeyValue(ctx, d.p, "Store", nil, key, value)
+	return callKeyValue(ctx, d.h().proxy(), "Store", nil, key, value)
 }
 
 // LoadOrStore returns the existing value for key and true if it is
@@ -123,7 +124,7 @@ func (d *Dict[K, V]) Store(ctx context.Context, key K, value V) error {
 // d.setdefault(key, value)). It is atomic.
 func (d *Dict[K, V]) LoadOrStore(ctx context.Context, key K, value V) (actual V, loaded bool, err error) {
 	var r loadResult[V]
-	if err := callKeyValue(ctx, d.p, "LoadOrStore", &r, key, value); err != nil {
+	if err := callKeyValue(ctx, d.h().proxy(), "LoadOrStore", &r, key, value); err != nil {
 		return actual, false, err
 	}
 	if !r.OK {
@@ -136,7 +137,7 @@ func (d *Dict[K, V]) LoadOrStore(ctx context.Context, key K, value V) (actual V,
 // zero V and false when it was absent (Python's d.pop(key)). It is atomic.
 func (d *Dict[K, V]) LoadAndDelete(ctx context.Context, key K) (value V, loaded bool, err error) {
 	var r loadResult[V]
-	if err := callKey(ctx, d.p, "LoadAndDelete", &r, key); err != nil {
+	if err := callKey(ctx, d.h().proxy(), "LoadAndDelete", &r, key); err != nil {
 		return value, false, err
 	}
 	return r.Value, r.OK, nil
@@ -146,7 +147,7 @@ func (d *Dict[K, V]) LoadAndDelete(ctx context.Context, key K) (value V, loaded 
 // del d[key], which raises KeyError where this returns false).
 func (d *Dict[K, V]) Delete(ctx context.Context, key K) (bool, error) {
 	var ok bool
-	err := callKey(ctx, d.p, "Delete", &ok, key)
+	err := callKey(ctx, d.h().proxy(), "Delete", &ok, key)
 	return ok, err
 }
 
@@ -154,7 +155,7 @@ func (d *Dict[K, V]) Delete(ctx context.Context, key K) (bool, error) {
 // or the zero V and false when key was absent. It is atomic.
 func (d *Dict[K, V]) Swap(ctx context.Context, key K, value V) (previous V, loaded bool, err error) {
 	var r loadResult[V]
-	if err := callKeyValue(ctx, d.p, "Swap", &r, key, value); err != nil {
+	if err := callKeyValue(ctx, d.h().proxy(), "Swap", &r, key, value); err != nil {
 		return previous, false, err
 	}
 	return r.Value, r.OK, nil
@@ -173,7 +174,7 @@ func (d *Dict[K, V]) CompareAndSwap(ctx context.Context, key K, old, newValue V)
 		return false, err
 	}
 	var ok bool
-	err = d.call(ctx, "CompareAndSwap", &ok, k, o, n)
+	err = d.h().call(ctx, "CompareAndSwap", &ok, k, o, n)
 	return ok, err
 }
 
@@ -185,7 +186,7 @@ func (d *Dict[K, V]) CompareAndDelete(ctx context.Context, key K, old V) (bool, 
 		return false, err
 	}
 	var ok bool
-	err = d.call(ctx, "CompareAndDelete", &ok, k, o)
+	err = d.h().call(ctx, "CompareAndDelete", &ok, k, o)
 	return ok, err
 }
 
@@ -202,13 +203,19 @@ func (d *Dict[K, V]) CompareAndDelete(ctx context.Context, key K, old V) (bool, 
 // Modify makes at least two round trips and gives up when ctx ends.
 func (d *Dict[K, V]) Modify(ctx context.Context, key K, fn func(old V, ok bool) (V, error)) (V, error) {
 	var zero V
+	if d.Proxy() == nil {
+		return zero, fmt.Errorf("manager: Dict.Modify: %w", ErrNilProxy)
+	}
+	if fn == nil {
+		return zero, fmt.Errorf("%w: Dict.Modify: nil function", ErrBadArguments)
+	}
 	k, err := encodeValue(key)
 	if err != nil {
 		return zero, err
 	}
 	for {
 		var cur versionedValue[V]
-		if err := d.call(ctx, "LoadVersion", &cur, k); err != nil {
+		if err := d.h().call(ctx, "LoadVersion", &cur, k); err != nil {
 			return zero, err
 		}
 		next, err := fn(cur.Value, cur.OK)
@@ -220,7 +227,7 @@ func (d *Dict[K, V]) Modify(ctx context.Context, key K, fn func(old V, ok bool) 
 			return zero, err
 		}
 		var stored bool
-		if err := d.call(ctx, "StoreIfVersion", &stored, k, cur.Version, v); err != nil {
+		if err := d.h().call(ctx, "StoreIfVersion", &stored, k, cur.Version, v); err != nil {
 			return zero, err
 		}
 		if stored {
@@ -236,7 +243,7 @@ func (d *Dict[K, V]) Modify(ctx context.Context, key K, fn func(old V, ok bool) 
 // errors.Is(err, ErrBadArguments) and changes nothing.
 func (d *Dict[K, V]) Add(ctx context.Context, key K, delta V) (V, error) {
 	var sum, zero V
-	if err := callKeyValue(ctx, d.p, "Add", &sum, key, delta); err != nil {
+	if err := callKeyValue(ctx, d.h().proxy(), "Add", &sum, key, delta); err != nil {
 		return zero, err
 	}
 	return sum, nil
@@ -245,14 +252,14 @@ func (d *Dict[K, V]) Add(ctx context.Context, key K, delta V) (V, error) {
 // Has reports whether key is present (Python's key in d).
 func (d *Dict[K, V]) Has(ctx context.Context, key K) (bool, error) {
 	var ok bool
-	err := callKey(ctx, d.p, "Has", &ok, key)
+	err := callKey(ctx, d.h().proxy(), "Has", &ok, key)
 	return ok, err
 }
 
 // Len returns the number of entries (Python's len(d)).
 func (d *Dict[K, V]) Len(ctx context.Context) (int, error) {
 	var n int
-	err := d.call(ctx, "Len", &n)
+	err := d.h().call(ctx, "Len", &n)
 	return n, err
 }
 
@@ -260,7 +267,7 @@ func (d *Dict[K, V]) Len(ctx context.Context) (int, error) {
 // (Python's d.keys() and iter(d)).
 func (d *Dict[K, V]) Keys(ctx context.Context) ([]K, error) {
 	var keys []K
-	err := d.call(ctx, "Keys", &keys)
+	err := d.h().call(ctx, "Keys", &keys)
 	return keys, err
 }
 
@@ -268,7 +275,7 @@ func (d *Dict[K, V]) Keys(ctx context.Context) ([]K, error) {
 // one round trip (Python's d.values()).
 func (d *Dict[K, V]) Values(ctx context.Context) ([]V, error) {
 	var values []V
-	err := d.call(ctx, "Values", &values)
+	err := d.h().call(ctx, "Values", &values)
 	return values, err
 }
 
@@ -276,7 +283,7 @@ func (d *Dict[K, V]) Values(ctx context.Context) ([]V, error) {
 // trip: a consistent snapshot (Python's d.items()).
 func (d *Dict[K, V]) Items(ctx context.Context) ([]Pair[K, V], error) {
 	var items []Pair[K, V]
-	err := d.call(ctx, "Items", &items)
+	err := d.h().call(ctx, "Items", &items)
 	return items, err
 }
 
@@ -298,6 +305,12 @@ func (d *Dict[K, V]) Copy(ctx context.Context) (map[K]V, error) {
 // fn for each key and value in insertion order until fn returns false.
 // Changes made meanwhile (by fn or anyone) do not affect the iteration.
 func (d *Dict[K, V]) Range(ctx context.Context, fn func(key K, value V) bool) error {
+	if d.Proxy() == nil {
+		return fmt.Errorf("manager: Dict.Range: %w", ErrNilProxy)
+	}
+	if fn == nil {
+		return fmt.Errorf("%w: Dict.Range: nil function", ErrBadArguments)
+	}
 	items, err := d.Items(ctx)
 	if err != nil {
 		return err
@@ -334,7 +347,7 @@ func (d *Dict[K, V]) UpdatePairs(ctx context.Context, pairs []Pair[K, V]) error 
 		}
 		args[i] = pairArg{Key: k, Value: v}
 	}
-	return d.call(ctx, "Update", nil, args)
+	return d.h().call(ctx, "Update", nil, args)
 }
 
 // PopItem removes and returns the most recently inserted entry (Python's
@@ -342,7 +355,7 @@ func (d *Dict[K, V]) UpdatePairs(ctx context.Context, pairs []Pair[K, V]) error 
 // satisfying errors.Is(err, ErrEmpty).
 func (d *Dict[K, V]) PopItem(ctx context.Context) (K, V, error) {
 	var p, zero Pair[K, V]
-	if err := d.call(ctx, "PopItem", &p); err != nil {
+	if err := d.h().call(ctx, "PopItem", &p); err != nil {
 		return zero.Key, zero.Value, err
 	}
 	return p.Key, p.Value, nil
@@ -350,7 +363,7 @@ func (d *Dict[K, V]) PopItem(ctx context.Context) (K, V, error) {
 
 // Clear deletes every entry (Python's d.clear()).
 func (d *Dict[K, V]) Clear(ctx context.Context) error {
-	return d.call(ctx, "Clear", nil)
+	return d.h().call(ctx, "Clear", nil)
 }
 
 // encodePair encodes a key and a value as call arguments.
@@ -363,3 +376,23 @@ func encodePair[K, V any](key K, value V) (k, v any, err error) {
 	}
 	return k, v, nil
 }
+
+// h returns the proxy's handle, or nil when d is nil (see handle).
+func (d *Dict[K, V]) h() *handle[dictKind] {
+	if d == nil {
+		return nil
+	}
+	return &d.handle
+}
+
+// Proxy returns the untyped proxy underneath, for Call and for passing
+// the object around untyped. It is nil for a nil or zero Dict.
+func (d *Dict[K, V]) Proxy() *Proxy { return d.h().proxy() }
+
+// Close gives back this proxy's reference to the shared dictionary; an
+// unnamed object is freed once no proxy in any process refers to it (a
+// named one lives until Client.Delete). Calls through the proxy fail
+// afterwards. Close blocks for at most one round trip to the manager, may
+// be called more than once, and is safe for concurrent use. On a nil or
+// zero Dict it returns an error satisfying errors.Is(err, ErrNilProxy).
+func (d *Dict[K, V]) Close() error { return d.h().close() }

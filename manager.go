@@ -229,6 +229,15 @@ func runServer() int {
 	return 0
 }
 
+// client makes a *Manager a Session; a nil *Manager has no client, so
+// constructors given one return ErrNilProxy rather than panicking.
+func (m *Manager) client() *Client {
+	if m == nil {
+		return nil
+	}
+	return m.Client
+}
+
 // AuthKey returns the manager's key; with Addr it is what Connect needs
 // to reach the manager from an unrelated process. Treat it as a secret.
 func (m *Manager) AuthKey() []byte { return append([]byte(nil), m.key...) }
@@ -246,6 +255,9 @@ func (m *Manager) Server() *Server { return m.srv }
 // calls on the Manager fail with ErrClosed. Shutdown may be called more
 // than once; later calls wait for the first.
 func (m *Manager) Shutdown(ctx context.Context) error {
+	if m == nil {
+		return fmt.Errorf("manager: Shutdown: %w", ErrNilProxy)
+	}
 	m.shutdownOnce.Do(func() {
 		m.shutdownErr = m.shutdown(ctx)
 		close(m.shutdownDone)

@@ -93,7 +93,7 @@ func (p *Proxy) invokeArgs(ctx context.Context, method string, out any, nargs in
 // usable says why calls through p cannot be made, or returns nil.
 func (p *Proxy) usable(method string) error {
 	if p == nil {
-		return fmt.Errorf("manager: %s on a nil proxy", method)
+		return fmt.Errorf("manager: %s: %w", method, ErrNilProxy)
 	}
 	if p.c == nil {
 		return fmt.Errorf("manager: %s: proxy %s belongs to a manager this process is not connected to (Connect to it first)", method, p)
@@ -121,7 +121,10 @@ func Call[R any](ctx context.Context, p *Proxy, method string, args ...any) (R, 
 // passing args to its constructor, and returns a proxy to it. The object
 // is freed once every proxy to it is closed.
 func New(ctx context.Context, s Session, typeid string, args ...any) (*Proxy, error) {
-	c := s.client()
+	c, err := sessionClient(s, "New")
+	if err != nil {
+		return nil, err
+	}
 	var p *Proxy
 	if err := c.call(ctx, 0, 0, "new", &p, append([]any{typeid}, args...)...); err != nil {
 		return nil, err
@@ -138,7 +141,10 @@ func Open(ctx context.Context, s Session, name, typeid string, args ...any) (*Pr
 	if name == "" {
 		return nil, fmt.Errorf("manager: Open: empty name")
 	}
-	c := s.client()
+	c, err := sessionClient(s, "Open")
+	if err != nil {
+		return nil, err
+	}
 	var p *Proxy
 	if err := c.call(ctx, 0, 0, "open", &p, append([]any{name, typeid}, args...)...); err != nil {
 		return nil, err
