@@ -113,6 +113,9 @@ func (p *Proxy) usable(method string) error {
 // (on its own ctx) is then withdrawn on the server.
 func Call[R any](ctx context.Context, p *Proxy, method string, args ...any) (R, error) {
 	var r R
+	if err := checkArgsDepth(method, args); err != nil {
+		return r, err
+	}
 	err := p.invoke(ctx, method, &r, args...)
 	return r, err
 }
@@ -123,6 +126,9 @@ func Call[R any](ctx context.Context, p *Proxy, method string, args ...any) (R, 
 func New(ctx context.Context, s Session, typeid string, args ...any) (*Proxy, error) {
 	c, err := sessionClient(s, "New")
 	if err != nil {
+		return nil, err
+	}
+	if err := checkArgsDepth("New", args); err != nil {
 		return nil, err
 	}
 	var p *Proxy
@@ -143,6 +149,9 @@ func Open(ctx context.Context, s Session, name, typeid string, args ...any) (*Pr
 	}
 	c, err := sessionClient(s, "Open")
 	if err != nil {
+		return nil, err
+	}
+	if err := checkArgsDepth("Open", args); err != nil {
 		return nil, err
 	}
 	var p *Proxy

@@ -158,7 +158,9 @@ func newObject[K kind](ctx context.Context, s Session, name string, open bool, a
 	return handle[K]{p: p}, err
 }
 
-// encodeValue returns a user value ready to be passed as a call argument.
+// encodeValue returns a user value ready to be passed as a call argument,
+// or an error satisfying errors.Is(err, ErrBadArguments) for a value
+// nested too deep to send (a cyclic one: see checkDepth).
 //
 // The server compares values by their encoded bytes (map keys, Contains,
 // CompareAndSwap…), so equal values must encode to equal bytes. msgpack
@@ -167,6 +169,9 @@ func newObject[K kind](ctx context.Context, s Session, name string, open bool, a
 // sorted by their encoded keys. Any other value is passed as is and
 // encoded by the connection, with no extra copy.
 func encodeValue[T any](v T) (any, error) {
+	if err := checkDepth(v); err != nil {
+		return nil, err
+	}
 	if !needsCanonical(reflect.TypeFor[T]()) {
 		return v, nil
 	}
