@@ -398,6 +398,10 @@ func (c *Client) callArgs(ctx context.Context, object, handle uint64, method str
 		return err
 	}
 	if out != nil {
+		if err := checkResult(method, out, resp.Result); err != nil {
+			c.putConn(cc)
+			return err
+		}
 		cc.res.Reset(resp.Result)
 		cc.dec.Reset(&cc.res)
 		err = decodeResult(cc.dec, out)

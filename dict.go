@@ -135,9 +135,16 @@ func (d *Dict[K, V]) LoadOrStore(ctx context.Context, key K, value V) (actual V,
 
 // LoadAndDelete deletes key and returns the value it had and true, or the
 // zero V and false when it was absent (Python's d.pop(key)). It is atomic.
+// A value that does not decode into V gives an error satisfying
+// errors.Is(err, ErrWrongType) and stays in the dictionary.
 func (d *Dict[K, V]) LoadAndDelete(ctx context.Context, key K) (value V, loaded bool, err error) {
 	var r loadResult[V]
-	if err := callKey(ctx, d.h().proxy(), "LoadAndDelete", &r, key); err != nil {
+	if ts := shapeFor[V](); ts.any() {
+		err = callKey(ctx, d.h().proxy(), "LoadAndDelete", &r, key)
+	} else {
+		err = d.callKeyShape(ctx, "LoadAndDeleteAs", &r, key, ts.arg)
+	}
+	if err != nil {
 		return value, false, err
 	}
 	return r.Value, r.OK, nil
@@ -152,10 +159,21 @@ func (d *Dict[K, V]) Delete(ctx context.Context, key K) (bool, error) {
 }
 
 // Swap stores value under key and returns the previous value and true,
-// or the zero V and false when key was absent. It is atomic.
+// or the zero V and false when key was absent. It is atomic. A previous
+// value that does not decode into V gives an error satisfying
+// errors.Is(err, ErrWrongType), and value is not stored.
 func (d *Dict[K, V]) Swap(ctx context.Context, key K, value V) (previous V, loaded bool, err error) {
 	var r loadResult[V]
-	if err := callKeyValue(ctx, d.h().proxy(), "Swap", &r, key, value); err != nil {
+	if ts := shapeFor[V](); ts.any() {
+		err = callKeyValue(ctx, d.h().proxy(), "Swap", &r, key, value)
+	} else {
+		var v any
+		if v, err = encodeValue(value); err != nil {
+			return previous, false, err
+		}
+		err = d.callKeyShape(ctx, "SwapAs", &r, key, v, ts.arg)
+	}
+	if err != nil {
 		return previous, false, err
 	}
 	return r.Value, r.OK, nil
@@ -352,10 +370,18 @@ func (d *Dict[K, V]) UpdatePairs(ctx context.Context, pairs []Pair[K, V]) error 
 
 // PopItem removes and returns the most recently inserted entry (Python's
 // d.popitem(), which is LIFO). On an empty dictionary it returns an error
-// satisfying errors.Is(err, ErrEmpty).
+// satisfying errors.Is(err, ErrEmpty). An entry whose key or value does
+// not decode into K or V gives an error satisfying
+// errors.Is(err, ErrWrongType) and stays in the dictionary.
 func (d *Dict[K, V]) PopItem(ctx context.Context) (K, V, error) {
 	var p, zero Pair[K, V]
-	if err := d.h().call(ctx, "PopItem", &p); err != nil {
+	var err error
+	if ks, vs := shapeFor[K](), shapeFor[V](); ks.any() && vs.any() {
+		err = d.h().call(ctx, "PopItem", &p)
+	} else {
+		err = d.h().call(ctx, "PopItemAs", &p, ks.arg, vs.arg)
+	}
+	if err != nil {
 		return zero.Key, zero.Value, err
 	}
 	return p.Key, p.Value, nil
@@ -396,3 +422,13 @@ func (d *Dict[K, V]) Proxy() *Proxy { return d.h().proxy() }
 // be called more than once, and is safe for concurrent use. On a nil or
 // zero Dict it returns an error satisfying errors.Is(err, ErrNilProxy).
 func (d *Dict[K, V]) Close() error { return d.h().close() }
+
+// callKeyShape calls one of the *As methods with key and then rest (the
+// encoded value, if any, and the shape of V).
+func (d *Dict[K, V]) callKeyShape(ctx context.Context, method string, out any, key K, rest ...any) error {
+	k, err := encodeValue(key)
+	if err != nil {
+		return err
+	}
+	return d.h().call(ctx, method, out, append([]any{k}, rest...)...)
+}

@@ -164,10 +164,18 @@ func (l *List[T]) Insert(ctx context.Context, i int, v T) error {
 
 // Pop removes and returns the element at index i; pass -1 for the last
 // one (Python's a.pop() and a.pop(i)). An empty list or an index out of
-// range gives an error satisfying errors.Is(err, ErrIndexOutOfRange).
+// range gives an error satisfying errors.Is(err, ErrIndexOutOfRange). An
+// element that does not decode into T gives an error satisfying
+// errors.Is(err, ErrWrongType) and stays in the list.
 func (l *List[T]) Pop(ctx context.Context, i int) (T, error) {
 	var v T
-	if err := l.h().call(ctx, "Pop", &v, int64(i)); err != nil {
+	var err error
+	if ts := shapeFor[T](); ts.any() {
+		err = l.h().call(ctx, "Pop", &v, int64(i))
+	} else {
+		err = l.h().call(ctx, "PopAs", &v, int64(i), ts.arg)
+	}
+	if err != nil {
 		var zero T
 		return zero, err
 	}

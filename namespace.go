@@ -3,6 +3,9 @@ package manager
 import (
 	"context"
 	"fmt"
+	"reflect"
+
+	"github.com/goproc/manager/internal/wire"
 )
 
 type namespaceKind struct{}
@@ -70,14 +73,31 @@ func (n *Namespace) Get(ctx context.Context, name string, ptr any) (bool, error)
 	if ptr == nil {
 		return false, fmt.Errorf("%w: Namespace.Get(%q): nil pointer", ErrBadArguments, name)
 	}
-	r := struct {
-		//lint:ignore U1000 msgpack reads this field's tag (as_array), never its value
-		_msgpack struct{} `msgpack:",as_array"`
-		Value    *decodeInto
-		OK       bool
-	}{Value: &decodeInto{ptr}}
+	r := nsGetResult{Value: &decodeInto{ptr}}
 	err := n.h().call(ctx, "Get", &r, name)
 	return r.OK, err
+}
+
+// nsGetResult is the result of Namespace.Get: builtin.LoadResult with
+// its value decoded into a pointer the caller chose.
+type nsGetResult struct {
+	//lint:ignore U1000 msgpack reads this field's tag (as_array), never its value
+	_msgpack struct{} `msgpack:",as_array"`
+	Value    *decodeInto
+	OK       bool
+}
+
+// resultShape is that of a LoadResult whose value decodes into the
+// caller's pointer (see typedshape.go).
+func (r *nsGetResult) resultShape() *wire.Shape {
+	t := reflect.TypeOf(r.Value.ptr)
+	if t.Kind() != reflect.Pointer {
+		return wire.AnyShape // msgpack refuses to decode into it
+	}
+	return &wire.Shape{Kind: wire.KindStruct, Fields: []wire.Field{
+		{Shape: shapeOfType(t.Elem()).shape},
+		{Shape: wire.ScalarShape(wire.KindBool)},
+	}}
 }
 
 // Has reports whether attribute name is set (Python's hasattr(ns, name)).

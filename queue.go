@@ -92,13 +92,28 @@ func (q *Queue[T]) Get(ctx context.Context) (T, error) {
 // TryGet removes and returns the item at the front, and never blocks
 // (Python's q.get_nowait()). An empty queue gives an error satisfying
 // errors.Is(err, ErrEmpty).
+//
+// An item that does not decode into T (put through a proxy of another
+// type), or that T cannot hold without changing it (300 in a
+// Queue[uint8]), makes Get and TryGet return an error satisfying
+// errors.Is(err, ErrWrongType) that names both types; the item stays at
+// the front of the queue.
 func (q *Queue[T]) TryGet(ctx context.Context) (T, error) {
 	return q.get(ctx, "TryGet")
 }
 
+// get calls Get or TryGet, or, when not every value decodes into T,
+// GetAs or TryGetAs with T's shape, so that an item of another type stays
+// in the queue (see typedshape.go).
 func (q *Queue[T]) get(ctx context.Context, method string) (T, error) {
 	var item T
-	if err := q.h().call(ctx, method, &item); err != nil {
+	var err error
+	if ts := shapeFor[T](); ts.any() {
+		err = q.h().call(ctx, method, &item)
+	} else {
+		err = q.h().call(ctx, method+"As", &item, ts.arg)
+	}
+	if err != nil {
 		var zero T
 		return zero, err
 	}
@@ -276,3 +291,7 @@ func (q *JoinableQueue[T]) Full(ctx context.Context) (bool, error) { return q.qu
 
 // Cap is Queue.Cap.
 func (q *JoinableQueue[T]) Cap(ctx context.Context) (int, error) { return q.queue().Cap(ctx) }
+
+// proxyTypeIDs: a JoinableQueue proxy decodes only a JoinableQueue
+// reference (see DecodeMsgpack).
+func (q *JoinableQueue[T]) proxyTypeIDs() []string { return []string{typeJoinableQueue} }

@@ -201,3 +201,7 @@ func (s *BoundedSemaphore) Release(ctx context.Context) error { return s.semapho
 
 // Value is Semaphore.Value.
 func (s *BoundedSemaphore) Value(ctx context.Context) (int, error) { return s.semaphore().Value(ctx) }
+
+// proxyTypeIDs: a BoundedSemaphore proxy decodes only a BoundedSemaphore
+// reference (see DecodeMsgpack).
+func (s *BoundedSemaphore) proxyTypeIDs() []string { return []string{typeBoundedSemaphore} }

@@ -77,13 +77,20 @@ func (v *Value[T]) Store(ctx context.Context, x T) error {
 	return v.h().call(ctx, "Store", nil, arg)
 }
 
-// Swap sets the value and returns the previous one, atomically.
+// Swap sets the value and returns the previous one, atomically. A
+// previous value that does not decode into T gives an error satisfying
+// errors.Is(err, ErrWrongType), and x is not stored.
 func (v *Value[T]) Swap(ctx context.Context, x T) (previous T, err error) {
 	arg, err := encodeValue(x)
 	if err != nil {
 		return previous, err
 	}
-	if err := v.h().call(ctx, "Swap", &previous, arg); err != nil {
+	if ts := shapeFor[T](); ts.any() {
+		err = v.h().call(ctx, "Swap", &previous, arg)
+	} else {
+		err = v.h().call(ctx, "SwapAs", &previous, arg, ts.arg)
+	}
+	if err != nil {
 		var zero T
 		return zero, err
 	}
