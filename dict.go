@@ -28,10 +28,19 @@ func (dictKind) typeID() string { return typeDict }
 //
 // Keys and values travel msgpack-encoded and are compared by their
 // encoding (equal values of one Go type encode equally; maps are encoded
-// with sorted entries for that reason). The type parameters are not
-// checked against the shared object: two proxies with different K or V
-// may refer to one dict, and decoding then fails or converts as msgpack
-// does.
+// with sorted entries for that reason). A float64 or float32 key is
+// stored canonically: -0.0 as 0.0, since they are equal, and every NaN
+// as one NaN key, which (unlike a Go map's NaN keys) Load and Delete
+// find. Floats inside a composite key (a struct, an array) are kept as
+// they are, so there -0.0 and 0.0 are two keys.
+//
+// The type parameters are not checked against the shared object: two
+// proxies with different K or V may refer to one dict. A stored key or
+// value that does not decode into K or V, or that K or V cannot hold
+// without changing it (300 through a Dict[string, uint8]), gives an
+// error satisfying errors.Is(err, ErrWrongType) naming both types, and a
+// method that would remove or replace it (LoadAndDelete, PopItem, Swap)
+// leaves it in place.
 //
 // Values may be proxies (a Dict[string, *List[int]]): each proxy a
 // method returns holds a reference to its object; Close it when done, or
@@ -183,7 +192,7 @@ func (d *Dict[K, V]) Swap(ctx context.Context, key K, value V) (previous V, load
 // equal to old (compared by encoding), and reports whether it did. It is
 // atomic.
 func (d *Dict[K, V]) CompareAndSwap(ctx context.Context, key K, old, newValue V) (bool, error) {
-	k, o, err := encodePair(key, old)
+	k, o, err := encodePair(canonicalKey(key), old)
 	if err != nil {
 		return false, err
 	}
@@ -199,7 +208,7 @@ func (d *Dict[K, V]) CompareAndSwap(ctx context.Context, key K, old, newValue V)
 // CompareAndDelete deletes key if it is present with a value equal to old
 // (compared by encoding), and reports whether it did. It is atomic.
 func (d *Dict[K, V]) CompareAndDelete(ctx context.Context, key K, old V) (bool, error) {
-	k, o, err := encodePair(key, old)
+	k, o, err := encodePair(canonicalKey(key), old)
 	if err != nil {
 		return false, err
 	}
@@ -227,7 +236,7 @@ func (d *Dict[K, V]) Modify(ctx context.Context, key K, fn func(old V, ok bool) 
 	if fn == nil {
 		return zero, fmt.Errorf("%w: Dict.Modify: nil function", ErrBadArguments)
 	}
-	k, err := encodeValue(key)
+	k, err := encodeValue(canonicalKey(key))
 	if err != nil {
 		return zero, err
 	}
@@ -359,7 +368,7 @@ func (d *Dict[K, V]) Update(ctx context.Context, m map[K]V) error {
 func (d *Dict[K, V]) UpdatePairs(ctx context.Context, pairs []Pair[K, V]) error {
 	args := make([]pairArg, len(pairs))
 	for i, p := range pairs {
-		k, v, err := encodePair(p.Key, p.Value)
+		k, v, err := encodePair(canonicalKey(p.Key), p.Value)
 		if err != nil {
 			return err
 		}
@@ -426,7 +435,7 @@ func (d *Dict[K, V]) Close() error { return d.h().close() }
 // callKeyShape calls one of the *As methods with key and then rest (the
 // encoded value, if any, and the shape of V).
 func (d *Dict[K, V]) callKeyShape(ctx context.Context, method string, out any, key K, rest ...any) error {
-	k, err := encodeValue(key)
+	k, err := encodeValue(canonicalKey(key))
 	if err != nil {
 		return err
 	}

@@ -1,6 +1,7 @@
 package manager_test
 
 import (
+	"math"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -204,4 +205,40 @@ func TestWrongTypeNarrowing(t *testing.T) {
 		assert.True(t, ok)
 		assert.Equal(t, 300, n)
 	})
+}
+
+// TestDictFloatKeys: -0.0 and 0.0 are one key, as they are equal, and a
+// NaN key can be loaded and deleted (issue 10, item 9).
+func TestDictFloatKeys(t *testing.T) {
+	ctx := testContext(t)
+	m := startManager(t, manager.InProcess())
+	d, err := manager.NewDict[float64, string](ctx, m)
+	require.NoError(t, err)
+	negZero := math.Copysign(0, -1)
+	require.NoError(t, d.Store(ctx, 0.0, "zero"))
+	require.NoError(t, d.Store(ctx, negZero, "negative zero"))
+	n, err := d.Len(ctx)
+	require.NoError(t, err)
+	assert.Equal(t, 1, n)
+	v, ok, err := d.Load(ctx, 0.0)
+	require.NoError(t, err)
+	assert.True(t, ok)
+	assert.Equal(t, "negative zero", v)
+
+	require.NoError(t, d.Store(ctx, math.NaN(), "nan"))
+	otherNaN := math.Float64frombits(0x7ff8000000000abc)
+	v, ok, err = d.Load(ctx, otherNaN)
+	require.NoError(t, err)
+	assert.True(t, ok)
+	assert.Equal(t, "nan", v)
+	deleted, err := d.Delete(ctx, math.NaN())
+	require.NoError(t, err)
+	assert.True(t, deleted)
+
+	f32, err := manager.NewDict[float32, int](ctx, m)
+	require.NoError(t, err)
+	require.NoError(t, f32.Store(ctx, float32(negZero), 1))
+	has, err := f32.Has(ctx, 0)
+	require.NoError(t, err)
+	assert.True(t, has)
 }
