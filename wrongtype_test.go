@@ -242,3 +242,50 @@ func TestDictFloatKeys(t *testing.T) {
 	require.NoError(t, err)
 	assert.True(t, has)
 }
+
+// TestWrongTypeProxyItem gets a proxy through a Queue of proxies of
+// another type: the manager sees the proxy's typeid, so the item stays.
+func TestWrongTypeProxyItem(t *testing.T) {
+	ctx := testContext(t)
+	m := startManager(t, manager.InProcess())
+	dicts, err := manager.NewQueue[*manager.Dict[string, int]](ctx, m, 0)
+	require.NoError(t, err)
+	lists, err := retype[*manager.Queue[*manager.List[int]]](dicts.Proxy())
+	require.NoError(t, err)
+	d, err := manager.NewDict[string, int](ctx, m)
+	require.NoError(t, err)
+	require.NoError(t, dicts.Put(ctx, d))
+	_, err = lists.TryGet(ctx)
+	requireWrongType(t, err, "proxy to a Dict", "List")
+	got, err := dicts.TryGet(ctx)
+	require.NoError(t, err)
+	assert.Equal(t, d.Proxy().ID(), got.Proxy().ID())
+	require.NoError(t, got.Close())
+}
+
+// TestShapeOfRecursiveType sends a recursive type through a Queue and
+// reads it through a narrower one: the check follows the recursion.
+func TestShapeOfRecursiveType(t *testing.T) {
+	type wideTree struct {
+		V    int
+		Kids []wideTree
+	}
+	type narrowTree struct {
+		V    int8
+		Kids []narrowTree
+	}
+	ctx := testContext(t)
+	m := startManager(t, manager.InProcess())
+	wide, err := manager.NewQueue[wideTree](ctx, m, 0)
+	require.NoError(t, err)
+	narrow, err := retype[*manager.Queue[narrowTree]](wide.Proxy())
+	require.NoError(t, err)
+	deep := wideTree{V: 1, Kids: []wideTree{{V: 2, Kids: []wideTree{{V: 1000}}}}}
+	require.NoError(t, wide.Put(ctx, deep))
+	_, err = narrow.TryGet(ctx)
+	requireWrongType(t, err, "int 1000", "int8")
+	assert.Contains(t, err.Error(), ".Kids[0].Kids[0].V")
+	got, err := wide.TryGet(ctx)
+	require.NoError(t, err)
+	assert.Equal(t, deep, got)
+}
