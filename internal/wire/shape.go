@@ -335,6 +335,9 @@ func mismatch(b []byte, s *Shape) error {
 
 // inside adds a path step to a ShapeError from a part of the value.
 func inside(err error, step string) error {
+	if err == nil {
+		return nil // before se, which escapes: no allocation on success
+	}
 	var se *ShapeError
 	if errors.As(err, &se) {
 		se.Path = step + se.Path
