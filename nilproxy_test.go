@@ -124,3 +124,15 @@ func TestNilSession(t *testing.T) {
 		assert.True(t, errors.Is(m.Shutdown(ctx), manager.ErrNilProxy))
 	})
 }
+
+// TestNilClientCalls: the calls of a nil *Client return ErrNilProxy.
+func TestNilClientCalls(t *testing.T) {
+	ctx := testContext(t)
+	var c *manager.Client
+	require.NotPanics(t, func() {
+		_, err := c.NumObjects(ctx)
+		assert.ErrorIs(t, err, manager.ErrNilProxy)
+		_, err = c.Delete(ctx, "x")
+		assert.ErrorIs(t, err, manager.ErrNilProxy)
+	})
+}
