@@ -45,15 +45,24 @@ func shapeOfType(t reflect.Type) *typeShape {
 	if ts, ok := typeShapes.Load(t); ok {
 		return ts.(*typeShape)
 	}
-	var s *wire.Shape
-	if t == nil {
-		s = wire.AnyShape
-	} else {
-		s = (&shapeBuilder{}).build(t)
-	}
+	s := buildShape(t)
 	ts := &typeShape{shape: s, arg: msgpack.RawMessage(wire.AppendShape(nil, s))}
 	typeShapes.Store(t, ts)
 	return ts
+}
+
+// buildShape derives t's shape. A type the derivation does not foresee
+// (it panics) gets KindAny: it is then decoded as msgpack decodes it.
+func buildShape(t reflect.Type) (s *wire.Shape) {
+	if t == nil {
+		return wire.AnyShape
+	}
+	defer func() {
+		if recover() != nil {
+			s = wire.AnyShape
+		}
+	}()
+	return (&shapeBuilder{}).build(t)
 }
 
 var (
