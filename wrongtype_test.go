@@ -185,6 +185,8 @@ func TestWrongTypeNarrowing(t *testing.T) {
 		requireWrongType(t, err, "int 1099511627776", "int32")
 		_, err = narrow.Swap(ctx, 5)
 		requireWrongType(t, err, "int 1099511627776", "int32")
+		_, err = narrow.Modify(ctx, func(old int32) (int32, error) { return old + 1, nil })
+		requireWrongType(t, err, "int 1099511627776", "int32")
 		v, err := wide.Load(ctx)
 		require.NoError(t, err)
 		assert.Equal(t, int64(1<<40), v)
