@@ -240,13 +240,38 @@ func (m *Manager) client() *Client {
 
 // AuthKey returns the manager's key; with Addr it is what Connect needs
 // to reach the manager from an unrelated process. Treat it as a secret.
-func (m *Manager) AuthKey() []byte { return append([]byte(nil), m.key...) }
+func (m *Manager) AuthKey() []byte {
+	if m == nil {
+		return nil
+	}
+	return append([]byte(nil), m.key...)
+}
 
 // Pid returns the manager process's pid (this process's, for InProcess).
-func (m *Manager) Pid() int { return m.pid }
+func (m *Manager) Pid() int {
+	if m == nil {
+		return 0
+	}
+	return m.pid
+}
 
 // Server returns the in-process server, or nil for a manager process.
-func (m *Manager) Server() *Server { return m.srv }
+func (m *Manager) Server() *Server {
+	if m == nil {
+		return nil
+	}
+	return m.srv
+}
+
+// Fork is Client.Fork through the manager's own session. On a nil
+// *Manager it returns an error satisfying errors.Is(err, ErrNilProxy)
+// (the embedded Client's method would dereference it).
+func (m *Manager) Fork(ctx context.Context, worker string, args ...any) (*Process, error) {
+	if m == nil || m.Client == nil {
+		return nil, fmt.Errorf("manager: Fork(%q): %w", worker, ErrNilProxy)
+	}
+	return m.Client.Fork(ctx, worker, args...)
+}
 
 // Shutdown stops the manager in order: new calls fail with ErrClosed,
 // calls executing now may finish until ctx ends, blocked calls fail with

@@ -122,6 +122,11 @@ func TestNilSession(t *testing.T) {
 	var m *manager.Manager
 	require.NotPanics(t, func() {
 		assert.True(t, errors.Is(m.Shutdown(ctx), manager.ErrNilProxy))
+		_, err := m.Fork(ctx, "typed.create-and-exit")
+		assert.ErrorIs(t, err, manager.ErrNilProxy)
+		assert.Nil(t, m.AuthKey())
+		assert.Zero(t, m.Pid())
+		assert.Nil(t, m.Server())
 	})
 }
 
