@@ -382,6 +382,9 @@ func (c *Client) call(ctx context.Context, object, handle uint64, method string,
 // a typed proxy writes its keys and values straight into the request,
 // where boxing them into call's ...any would allocate.
 func (c *Client) callArgs(ctx context.Context, object, handle uint64, method string, out any, nargs int, encodeArg func(enc *msgpack.Encoder, i int) error) error {
+	if c == nil {
+		return fmt.Errorf("manager: %s: %w", method, ErrNilProxy)
+	}
 	if err := ctx.Err(); err != nil {
 		// Before taking a connection it would have to drop; the client's
 		// own end (a worker's ctx ends because the manager did) comes first.
@@ -435,6 +438,10 @@ func (c *Client) callArgs(ctx context.Context, object, handle uint64, method str
 		return err
 	}
 	if out != nil {
+		if err := checkResult(method, out, resp.Result); err != nil {
+			c.putConn(cc)
+			return err
+		}
 		cc.res.Reset(resp.Result)
 		cc.dec.Reset(&cc.res)
 		err = decodeResult(cc.dec, out, resp.Result, c.opts.limits.MaxRequestSize)

@@ -56,8 +56,13 @@ var (
 	ErrIndexOutOfRange = errs.IndexOutOfRange
 	// ErrNotFound: a value searched for is not there (List.Index, List.Remove).
 	ErrNotFound = errs.NotFound
-	// ErrWrongType: a proxy or name refers to an object of another type.
+	// ErrWrongType: a proxy or name refers to an object of another type,
+	// or a stored value does not decode into the proxy's type (the error
+	// names both; a method that would have removed the value leaves it).
 	ErrWrongType = errs.WrongType
+	// ErrNilProxy: a method was called on a nil typed proxy (or one never
+	// created by New*/Open*), or a constructor was given a nil session.
+	ErrNilProxy = errs.NilProxy
 	// ErrNotSupported: the feature is not available on this platform.
 	ErrNotSupported = errs.NotSupported
 	// ErrProcessExited: a worker process exited unsuccessfully.

@@ -111,7 +111,7 @@ func (p *Proxy) invokeArgs(ctx context.Context, method string, out any, nargs in
 // usable says why calls through p cannot be made, or returns nil.
 func (p *Proxy) usable(method string) error {
 	if p == nil {
-		return fmt.Errorf("manager: %s on a nil proxy", method)
+		return fmt.Errorf("manager: %s: %w", method, ErrNilProxy)
 	}
 	if p.c == nil {
 		return &opError{p.ref.TypeID + "." + method, fmt.Errorf("proxy %s belongs to a manager this process is not connected to (Connect to it first)", p)}
@@ -131,6 +131,9 @@ func (p *Proxy) usable(method string) error {
 // (on its own ctx) is then withdrawn on the server.
 func Call[R any](ctx context.Context, p *Proxy, method string, args ...any) (R, error) {
 	var r R
+	if err := checkArgsDepth(method, args); err != nil {
+		return r, err
+	}
 	err := p.invoke(ctx, method, &r, args...)
 	return r, err
 }
@@ -139,7 +142,13 @@ func Call[R any](ctx context.Context, p *Proxy, method string, args ...any) (R, 
 // passing args to its constructor, and returns a proxy to it. The object
 // is freed once every proxy to it is closed.
 func New(ctx context.Context, s Session, typeid string, args ...any) (*Proxy, error) {
-	c := s.client()
+	c, err := sessionClient(s, "New")
+	if err != nil {
+		return nil, err
+	}
+	if err := checkArgsDepth("New", args); err != nil {
+		return nil, err
+	}
 	var p *Proxy
 	if err := c.call(ctx, 0, 0, "new", &p, append([]any{typeid}, args...)...); err != nil {
 		return nil, err
@@ -156,7 +165,13 @@ func Open(ctx context.Context, s Session, name, typeid string, args ...any) (*Pr
 	if name == "" {
 		return nil, fmt.Errorf("manager: Open: empty name")
 	}
-	c := s.client()
+	c, err := sessionClient(s, "Open")
+	if err != nil {
+		return nil, err
+	}
+	if err := checkArgsDepth("Open", args); err != nil {
+		return nil, err
+	}
 	var p *Proxy
 	if err := c.call(ctx, 0, 0, "open", &p, append([]any{name, typeid}, args...)...); err != nil {
 		return nil, err

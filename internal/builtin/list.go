@@ -15,6 +15,7 @@ import (
 
 	"github.com/goproc/manager/internal/callctx"
 	"github.com/goproc/manager/internal/errs"
+	"github.com/goproc/manager/internal/wire"
 )
 
 // VersionedList is the whole contents of a List or Array with its
@@ -113,6 +114,21 @@ func (l *List) Insert(ctx context.Context, i int64, value msgpack.RawMessage) {
 // element (Python's default). An empty list or an index out of range
 // returns an error wrapping errs.IndexOutOfRange.
 func (l *List) Pop(ctx context.Context, i int64) (msgpack.RawMessage, error) {
+	return l.pop(ctx, i, nil)
+}
+
+// PopAs is Pop for a caller that decodes only values of shape (see
+// shape.go): an element that does not fit gives an error wrapping
+// errs.WrongType and stays in the list.
+func (l *List) PopAs(ctx context.Context, i int64, shape msgpack.RawMessage) (msgpack.RawMessage, error) {
+	s, err := parseShape(shape)
+	if err != nil {
+		return nil, err
+	}
+	return l.pop(ctx, i, s)
+}
+
+func (l *List) pop(ctx context.Context, i int64, s *wire.Shape) (msgpack.RawMessage, error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if len(l.items) == 0 {
@@ -123,6 +139,9 @@ func (l *List) Pop(ctx context.Context, i int64) (msgpack.RawMessage, error) {
 		return nil, err
 	}
 	v := l.items[k]
+	if err := fits(s, v, "it stays in the list"); err != nil {
+		return nil, err
+	}
 	callctx.Release(ctx, v)
 	l.items = slices.Delete(l.items, k, k+1)
 	l.version++
