@@ -438,9 +438,9 @@ func (c *Client) callArgs(ctx context.Context, object, handle uint64, method str
 		return err
 	}
 	if out != nil {
-		if err := checkResult(method, out, resp.Result); err != nil {
+		if err := checkResult(out, resp.Result); err != nil {
 			c.putConn(cc)
-			return err
+			return &opError{callOp(object, method), err}
 		}
 		cc.res.Reset(resp.Result)
 		cc.dec.Reset(&cc.res)

@@ -159,11 +159,31 @@ func callOp(object uint64, method string) string {
 func qualify(err error, typeid string) error {
 	switch e := err.(type) {
 	case *opError:
-		e.op = typeid + "." + e.op
+		op := e.op
+		if public, ok := shapeChecked[op]; ok && builtinTypeIDs[typeid] {
+			op = public
+		}
+		e.op = typeid + "." + op
 	case *RemoteError:
 		e.Method = typeid + "." + e.Method
 	}
 	return err
+}
+
+// shapeChecked maps the built-in types' shape-checked methods (see
+// internal/builtin/shape.go), which the typed proxies call in place of
+// the methods that remove a value, to the public method a caller called.
+var shapeChecked = map[string]string{
+	"GetAs": "Get", "TryGetAs": "TryGet", "PopAs": "Pop",
+	"LoadAndDeleteAs": "LoadAndDelete", "PopItemAs": "PopItem", "SwapAs": "Swap",
+}
+
+// builtinTypeIDs holds the typeids of the built-in types.
+var builtinTypeIDs = map[string]bool{
+	typeDict: true, typeList: true, typeNamespace: true, typeValue: true, typeArray: true,
+	typeQueue: true, typeJoinableQueue: true, typeLock: true, typeRLock: true,
+	typeSemaphore: true, typeBoundedSemaphore: true, typeCondition: true,
+	typeEvent: true, typeBarrier: true,
 }
 
 // decodeError is a result that does not decode into the caller's type. It

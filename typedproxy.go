@@ -11,6 +11,8 @@ import (
 	"sync"
 
 	"github.com/vmihailenco/msgpack/v5"
+
+	"github.com/goproc/manager/internal/errs"
 )
 
 // This file is the plumbing every typed proxy (Dict, Queue, Lock, …)
@@ -70,7 +72,7 @@ func (h *handle[K]) EncodeMsgpack(enc *msgpack.Encoder) error {
 	p := h.proxy()
 	if p == nil {
 		var k K
-		return fmt.Errorf("manager: cannot encode a %s proxy that was never created (use New%s or Open%s): %w", k.typeID(), k.typeID(), k.typeID(), ErrNilProxy)
+		return errs.Errorf("cannot encode a %s proxy that was never created (use New%s or Open%s): %w", k.typeID(), k.typeID(), k.typeID(), ErrNilProxy)
 	}
 	return enc.Encode(p)
 }

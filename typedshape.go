@@ -3,13 +3,13 @@ package manager
 import (
 	"encoding"
 	"errors"
-	"fmt"
 	"reflect"
 	"strings"
 	"sync"
 
 	"github.com/vmihailenco/msgpack/v5"
 
+	"github.com/goproc/manager/internal/errs"
 	"github.com/goproc/manager/internal/wire"
 )
 
@@ -334,7 +334,7 @@ type shapedResult interface {
 
 // checkResult checks a call's encoded result against the shape of what
 // out (a pointer) decodes it into; see the top of this file.
-func checkResult(method string, out any, result []byte) error {
+func checkResult(out any, result []byte) error {
 	var s *wire.Shape
 	if r, ok := out.(shapedResult); ok {
 		s = r.resultShape()
@@ -346,16 +346,17 @@ func checkResult(method string, out any, result []byte) error {
 		s = shapeOfType(t.Elem()).shape
 	}
 	if err := s.Check(result); err != nil {
-		return wrongValueType(method, err)
+		return wrongValueType(err)
 	}
 	return nil
 }
 
-// wrongValueType is the error for a result that does not fit its Go type.
-func wrongValueType(method string, err error) error {
+// wrongValueType is the error for a result that does not fit its Go
+// type; the caller names the operation.
+func wrongValueType(err error) error {
 	var se *wire.ShapeError
 	if errors.As(err, &se) {
-		return fmt.Errorf("manager: %s: %w: %v", method, ErrWrongType, err)
+		return errs.Errorf("%w: %v", ErrWrongType, err)
 	}
-	return fmt.Errorf("manager: %s: %w: result: %v", method, ErrProtocol, err)
+	return errs.Errorf("%w: result: %v", ErrProtocol, err)
 }

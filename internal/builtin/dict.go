@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"strings"
 	"sync"
 
 	"github.com/vmihailenco/msgpack/v5"
@@ -155,7 +156,8 @@ func (d *Dict) Pop(ctx context.Context, key msgpack.RawMessage) LoadResult {
 	return d.LoadAndDelete(ctx, key)
 }
 
-// GiveBack restores what a LoadAndDelete, Pop or PopItem removed for a
+// GiveBack restores what a LoadAndDelete, Pop or PopItem (or their
+// shape-checked forms, LoadAndDeleteAs and PopItemAs) removed for a
 // caller that had given up before the reply reached it (see
 // callctx.GiveBacker): the pair is stored again, unless the key has been
 // stored since (the newer value wins, as if the removal had not
@@ -166,11 +168,11 @@ func (d *Dict) GiveBack(ctx context.Context, method, code string, args, result [
 		return
 	}
 	var key, value msgpack.RawMessage
-	switch method {
+	switch strings.TrimSuffix(method, "As") {
 	case "LoadAndDelete", "Pop":
-		var a []msgpack.RawMessage
+		var a []msgpack.RawMessage // the key, then the shape for LoadAndDeleteAs
 		var r LoadResult
-		if msgpack.Unmarshal(args, &a) != nil || len(a) != 1 || msgpack.Unmarshal(result, &r) != nil || !r.OK {
+		if msgpack.Unmarshal(args, &a) != nil || len(a) < 1 || msgpack.Unmarshal(result, &r) != nil || !r.OK {
 			return
 		}
 		key, value = a[0], r.Value

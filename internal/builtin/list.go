@@ -148,21 +148,21 @@ func (l *List) pop(ctx context.Context, i int64, s *wire.Shape) (msgpack.RawMess
 	return v, nil
 }
 
-// GiveBack puts back the element a Pop removed for a caller that had
+// GiveBack puts back the element a Pop (or PopAs) removed for a caller that had
 // given up before the reply reached it (see callctx.GiveBacker), at the
 // index it was popped from (clamped, so the end for Pop(-1), when the
 // list has changed since). It does not block.
 func (l *List) GiveBack(ctx context.Context, method, code string, args, result []byte) {
-	if code != "" || method != "Pop" {
+	if code != "" || (method != "Pop" && method != "PopAs") {
 		return
 	}
-	var a []int64
-	if msgpack.Unmarshal(args, &a) != nil || len(a) != 1 {
+	var a []msgpack.RawMessage // the index, then the shape for PopAs
+	var i int64
+	if msgpack.Unmarshal(args, &a) != nil || len(a) < 1 || msgpack.Unmarshal(a[0], &i) != nil {
 		return
 	}
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	i := a[0]
 	if i < 0 {
 		// It was at n+i of n elements; n-1 are left.
 		i += int64(len(l.items)) + 1

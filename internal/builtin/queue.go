@@ -142,7 +142,7 @@ func (q *Queue) get(ctx context.Context, s *wire.Shape) (msgpack.RawMessage, err
 	if front, ok := q.items.front(); ok {
 		if err := fits(s, front.item, "it stays at the front of the queue"); err != nil {
 			q.mu.Unlock()
-			return nil, fmt.Errorf("get: %w", err)
+			return nil, err
 		}
 	}
 	if item, ok := q.popLocked(c.Session); ok {
@@ -166,7 +166,7 @@ func (q *Queue) get(ctx context.Context, s *wire.Shape) (msgpack.RawMessage, err
 		return nil, ctx.Err()
 	}
 	if w.rejected != nil {
-		return nil, fmt.Errorf("get: %w", w.rejected)
+		return nil, w.rejected
 	}
 	if ctx.Err() != nil {
 		// Handed an item just as ctx ended: the caller has given up on
@@ -202,7 +202,7 @@ func (q *Queue) tryGet(ctx context.Context, s *wire.Shape) (msgpack.RawMessage, 
 	defer q.mu.Unlock()
 	if front, ok := q.items.front(); ok {
 		if err := fits(s, front.item, "it stays at the front of the queue"); err != nil {
-			return nil, fmt.Errorf("get: %w", err)
+			return nil, err
 		}
 	}
 	if item, ok := q.popLocked(c.Session); ok {
@@ -232,7 +232,9 @@ func (q *Queue) GiveBack(ctx context.Context, method, code string, args, result 
 		q.takeBackPut(ctx, args)
 		return
 	}
-	if method != "Get" && method != "TryGet" {
+	switch method {
+	case "Get", "TryGet", "GetAs", "TryGetAs":
+	default:
 		return
 	}
 	c, _ := callctx.From(ctx)

@@ -295,9 +295,9 @@ type ShapeError struct {
 
 func (e *ShapeError) Error() string {
 	if e.Path == "" {
-		return fmt.Sprintf("the stored value is msgpack %s, which does not decode into %s without changing it", e.Got, e.Want)
+		return fmt.Sprintf("the stored value (%s) does not decode into %s without changing it", e.Got, e.Want)
 	}
-	return fmt.Sprintf("the stored value's %s is msgpack %s, which does not decode into %s (part of %s) without changing it", e.Path, e.Got, e.Want, e.Root)
+	return fmt.Sprintf("the stored value's %s (%s) does not decode into %s (part of %s) without changing it", e.Path, e.Got, e.Want, e.Root)
 }
 
 // Check reports whether value, one msgpack value, decodes into s's Go

@@ -102,7 +102,7 @@ func TestShapeErrorNamesBoth(t *testing.T) {
 	}}}
 	err := roundTrip(t, s).Check(mustEncode(t, []any{map[string]any{"Count": 1}, map[string]any{"Count": 300}}))
 	require.Error(t, err)
-	assert.Equal(t, "the stored value's [1].Count is msgpack int 300, which does not decode into uint8 (part of []main.Rec) without changing it", err.Error())
+	assert.Equal(t, "the stored value's [1].Count (int 300) does not decode into uint8 (part of []main.Rec) without changing it", err.Error())
 }
 
 // TestParseShapeMalformed: a peer's shape argument is refused, never a
