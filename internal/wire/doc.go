@@ -13,6 +13,7 @@
 // A body is a msgpack array whose first element is the message kind:
 //
 //	request  [1, id, object, handle, method, args]
+//	request  [1, id, object, handle, method, timeout, args]  with a deadline
 //	response [2, id, 0, result]                      success
 //	response [2, id, 1, [remote, code, type, text]]  failure
 //	cancel   [3, id]
@@ -26,6 +27,12 @@
 // A failure's code names a library sentinel (see internal/errs) so that
 // errors.Is works across the wire; remote is true when the method itself
 // returned or panicked with the error.
+//
+// timeout (nanoseconds, > 0) is how long the caller waits for the reply,
+// counted from when the server reads the request: the method's context
+// has that deadline, so a blocking method gives up on the server when its
+// caller does, and never commits after it. The field is optional: a
+// request without it is the 6-element form.
 //
 // A cancel asks the server to withdraw a blocked call; the call still
 // gets exactly one response (its result, if it finished first, or a

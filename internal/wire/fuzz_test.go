@@ -6,6 +6,7 @@ import (
 	"io"
 	"testing"
 	"testing/iotest"
+	"time"
 
 	"github.com/vmihailenco/msgpack/v5"
 
@@ -47,6 +48,9 @@ func seedFrames() [][]byte {
 	AppendFailure(&w, 6, &Failure{Remote: true, Code: "key_not_found", Type: "*errors.errorString", Message: "no such key"})
 	add()
 	AppendCancel(&w, 7)
+	add()
+	BeginRequestTimeout(&w, 8, 7, 3, "Get", 50*time.Millisecond)
+	w.ArrayHeader(0)
 	add()
 	return out
 }
@@ -146,7 +150,11 @@ func checkRoundTrip(t *testing.T, m *Message, proxies int) {
 	var w Buffer
 	switch m.Kind {
 	case KindRequest:
-		BeginRequest(&w, m.Request.ID, m.Request.Object, m.Request.Handle, string(m.Request.Method))
+		if m.Request.Timeout > 0 {
+			BeginRequestTimeout(&w, m.Request.ID, m.Request.Object, m.Request.Handle, string(m.Request.Method), m.Request.Timeout)
+		} else {
+			BeginRequest(&w, m.Request.ID, m.Request.Object, m.Request.Handle, string(m.Request.Method))
+		}
 		w.Write(m.Request.Args)
 	case KindResponse:
 		if m.Response.Failure != nil {

@@ -3,6 +3,8 @@ package wire
 import (
 	"errors"
 	"fmt"
+	"math"
+	"time"
 
 	"github.com/goproc/manager/internal/errs"
 )
@@ -29,6 +31,12 @@ type Request struct {
 	Object uint64
 	Handle uint64
 	Method []byte
+	// Timeout is how long the caller will wait for the reply, measured
+	// from when the server reads the request; 0 means no deadline. A
+	// request with a deadline is a 7-element array with the timeout (in
+	// nanoseconds) before the arguments; one without keeps the 6-element
+	// layout, so frames of older peers decode unchanged.
+	Timeout time.Duration
 	// Args is the msgpack array of arguments, exactly as sent.
 	Args []byte
 }
@@ -74,6 +82,24 @@ func BeginRequest(w *Buffer, id, object, handle uint64, method string) {
 	b = appendUint(b, object)
 	b = appendUint(b, handle)
 	w.b = appendString(b, method)
+}
+
+// BeginRequestTimeout is BeginRequest for a call that waits at most
+// timeout (> 0) for its reply: the server gives the method a context
+// with that deadline, so that a blocking method gives up by itself, on
+// the server, when its caller does.
+func BeginRequestTimeout(w *Buffer, id, object, handle uint64, method string, timeout time.Duration) {
+	if timeout <= 0 {
+		timeout = 1 // already expired: the smallest deadline there is
+	}
+	w.Begin()
+	b := appendArrayHeader(w.b, 7)
+	b = append(b, byte(KindRequest))
+	b = appendUint(b, id)
+	b = appendUint(b, object)
+	b = appendUint(b, handle)
+	b = appendString(b, method)
+	w.b = appendUint(b, uint64(timeout))
 }
 
 // BeginResponse writes a success response's envelope into w; the caller
@@ -124,7 +150,7 @@ func Decode(body []byte, m *Message, onProxy func(ProxyRef)) error {
 	}
 	m.Kind = kind
 	switch {
-	case kind == KindRequest && n == 6:
+	case kind == KindRequest && (n == 6 || n == 7):
 		r := &m.Request
 		r.ID = p.uint()
 		if p.err != nil {
@@ -133,6 +159,13 @@ func Decode(body []byte, m *Message, onProxy func(ProxyRef)) error {
 		r.Object = p.uint()
 		r.Handle = p.uint()
 		r.Method = p.str()
+		r.Timeout = 0
+		if n == 7 {
+			// A timeout too large for a Duration is as good as none.
+			if t := p.uint(); t <= math.MaxInt64 {
+				r.Timeout = time.Duration(t)
+			}
+		}
 		r.Args = p.b
 		if p.err != nil {
 			return fmt.Errorf("%w: request: %v", errMalformed, p.err)

@@ -271,6 +271,25 @@ func TestMessageRoundTrip(t *testing.T) {
 		require.NoError(t, msgpack.Unmarshal(m.Request.Args, &args))
 		assert.Equal(t, []any{"k", []any{int8(1), int8(2)}}, args)
 	})
+	t.Run("request with a timeout", func(t *testing.T) {
+		var w Buffer
+		BeginRequestTimeout(&w, 12, 7, 3, "Get", 1500*time.Millisecond)
+		w.ArrayHeader(1)
+		w.Write(mustMarshal(t, "k"))
+		var m Message
+		require.NoError(t, Decode(w.Body(), &m, nil))
+		assert.Equal(t, KindRequest, m.Kind)
+		assert.Equal(t, uint64(12), m.Request.ID)
+		assert.Equal(t, "Get", string(m.Request.Method))
+		assert.Equal(t, 1500*time.Millisecond, m.Request.Timeout)
+		assert.Equal(t, mustMarshal(t, []any{"k"}), []byte(m.Request.Args))
+
+		// A request without one, decoded into the same message, has none.
+		BeginRequest(&w, 13, 7, 3, "Get")
+		w.ArrayHeader(0)
+		require.NoError(t, Decode(w.Body(), &m, nil))
+		assert.Equal(t, time.Duration(0), m.Request.Timeout)
+	})
 	t.Run("result", func(t *testing.T) {
 		var w Buffer
 		BeginResponse(&w, 9)
