@@ -1,0 +1,487 @@
+"""The client session: connections to a manager, calls, proxies' factories."""
+
+from __future__ import annotations
+
+import collections
+import itertools
+import os
+import socket
+import struct
+import threading
+import time
+import weakref
+from typing import TYPE_CHECKING, Any, Callable, Deque, Dict, Iterable, List, Mapping, Optional, Sequence, Tuple
+
+import msgpack
+
+from . import _codec, errors
+from ._conn import Address, Conn, ConnectionLost, open_conn
+from .errors import ClosedError, FrameTooLarge, ManagerError, ManagerGone
+
+__all__ = ["Manager", "connect", "ProxyRef"]
+
+_HEADER = struct.Struct(">I")
+_U16 = struct.Struct(">H")
+_U32 = struct.Struct(">I")
+_U64 = struct.Struct(">Q")
+
+#: How much longer than its timeout a call waits for the manager's own
+#: deadline reply before it sends a cancel (the manager withdraws the call
+#: by itself at the timeout; this only covers a slow network or a manager
+#: that does not honour the timeout field).
+TIMEOUT_MARGIN = 0.05
+#: How long a call that sent a cancel waits for the manager to confirm the
+#: withdrawal (or to report that the call completed first).
+CANCEL_GRACE = 2.0
+#: How long a call whose connection broke waits for the watcher to confirm
+#: that the manager is gone.
+PROBE_TIMEOUT = 1.0
+#: Idle connections kept for later calls.
+MAX_IDLE = 16
+
+_managers: "weakref.WeakSet[Manager]" = weakref.WeakSet()
+
+
+def _after_fork_in_child() -> None:
+    for m in list(_managers):
+        m._forked = True
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_after_fork_in_child)
+
+
+class ProxyRef:
+    """A proxy of another manager, or decoded where no session owns it:
+    data naming a shared object (server id, object id, typeid)."""
+
+    __slots__ = ("server_id", "id", "typeid")
+
+    def __init__(self, server_id: bytes, object_id: int, typeid: str) -> None:
+        self.server_id, self.id, self.typeid = server_id, object_id, typeid
+
+    def __repr__(self) -> str:
+        return f"<ProxyRef {self.typeid}#{self.id} of manager {self.server_id.hex()[:8]}>"
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, ProxyRef) and (self.server_id, self.id) == (other.server_id, other.id)
+
+    def __hash__(self) -> int:
+        return hash((self.server_id, self.id))
+
+
+def _uint_at(b: bytes, i: int) -> Tuple[int, int]:
+    c = b[i]
+    if c < 0x80:
+        return c, i + 1
+    if c == 0xCC:
+        return b[i + 1], i + 2
+    if c == 0xCD:
+        return _U16.unpack_from(b, i + 1)[0], i + 3
+    if c == 0xCE:
+        return _U32.unpack_from(b, i + 1)[0], i + 5
+    if c == 0xCF:
+        return _U64.unpack_from(b, i + 1)[0], i + 9
+    raise errors.ProtocolError("malformed response envelope")
+
+
+class Manager:
+    """A session with a manager: what :func:`connect` returns.
+
+    It makes calls over a pool of connections (a thread takes one for each
+    call, so threads call concurrently), and keeps one more connection
+    open only to learn at once when the manager dies: every call then
+    raises :class:`~goproc_manager.errors.ManagerGone`. Everything the
+    session holds (locks, semaphore permits, references to objects,
+    unacknowledged JoinableQueue items) is released by the manager when
+    the session ends: on :meth:`close`, or when this process exits or is
+    killed.
+
+    A Manager is safe to use from many threads. It is not inherited by a
+    forked child: connect again there.
+    """
+
+    def __init__(self, address: Address, authkey: bytes, *, ssl_context: Any = None,
+                 server_hostname: Optional[str] = None, timeout: float = 10.0) -> None:
+        if isinstance(authkey, str):
+            authkey = authkey.encode()
+        if not isinstance(authkey, (bytes, bytearray)) or not authkey:
+            raise TypeError("authkey must be the manager's key, as non-empty bytes")
+        self.address = address
+        self._key = bytes(authkey)
+        self._ssl = ssl_context
+        self._sni = server_hostname
+        self._connect_timeout = timeout
+        self._session = os.urandom(16)
+        self._handles = itertools.count(1)
+        self._lock = threading.Lock()  # guards _idle, _err, _closing
+        self._idle: List[Conn] = []
+        self._err: Optional[ManagerError] = None
+        self._closing = False
+        self._forked = False
+        self._gone = threading.Event()
+        # Object ids whose proxies were garbage-collected: given back
+        # (decref) ahead of the next call. A finalizer may run in any
+        # thread, even one holding _lock, so it only appends here.
+        self._decrefs: Deque[int] = collections.deque()
+        self._method_cache: Dict[str, bytes] = {}
+        anchor, self.server_id, self.max_frame, self.pid = open_conn(
+            address, self._key, self._session, timeout, ssl_context, server_hostname)
+        self._anchor = anchor
+        self._watcher = threading.Thread(target=self._watch, name="goproc_manager watcher", daemon=True)
+        self._watcher.start()
+        _managers.add(self)
+
+    # -- session -------------------------------------------------------
+
+    def __enter__(self) -> "Manager":
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return f"<goproc_manager.Manager {os.fspath(self.address) if not isinstance(self.address, tuple) else self.address} pid={self.pid}>"
+
+    @property
+    def closed(self) -> bool:
+        """Whether the session has ended (closed, or the manager is gone)."""
+        return self._err is not None
+
+    def close(self) -> None:
+        """End the session: the manager releases everything it held. It may
+        be called more than once."""
+        with self._lock:
+            self._closing = True
+            if self._err is None:
+                self._err = ClosedError("this client was closed")
+            idle, self._idle = self._idle, []
+        for c in idle:
+            c.close()
+        try:
+            self._anchor.sock.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass
+        if self._watcher is not threading.current_thread():
+            self._watcher.join(5)
+        self._anchor.close()
+
+    def _watch(self) -> None:
+        sock = self._anchor.sock
+        try:
+            while sock.recv(4096):
+                pass
+        except OSError:
+            pass
+        with self._lock:
+            if self._err is None:
+                self._err = ManagerGone(
+                    "the manager process is gone (it exited or the connection to it was lost)")
+            idle, self._idle = self._idle, []
+        for c in idle:
+            c.close()
+        self._gone.set()
+
+    def _check(self) -> None:
+        if self._forked:
+            raise ManagerError("this client was inherited through fork: call connect() again in the child process")
+        err = self._err
+        if err is not None:
+            raise type(err)(err.message)
+
+    def _get_conn(self) -> Conn:
+        self._check()
+        with self._lock:
+            if self._idle:
+                return self._idle.pop()
+        try:
+            conn, server_id, _, _ = open_conn(self.address, self._key, self._session,
+                                              self._connect_timeout, self._ssl, self._sni)
+        except (OSError, ManagerError) as e:
+            # A dead manager refuses the dial; the watcher says so at once.
+            self._gone.wait(PROBE_TIMEOUT)
+            self._check()
+            raise ManagerError(f"connect to the manager: {e}") from e
+        if server_id != self.server_id:
+            conn.close()
+            with self._lock:
+                if self._err is None:
+                    self._err = ManagerGone("a different manager now serves this address")
+            self._check()
+        conn.packer = _codec.new_packer(self._default)
+        return conn
+
+    def _put_conn(self, conn: Conn) -> None:
+        with self._lock:
+            if self._err is None and len(self._idle) < MAX_IDLE:
+                self._idle.append(conn)
+                return
+        conn.close()
+
+    # -- encoding ------------------------------------------------------
+
+    def _default(self, obj: Any) -> Any:
+        from .proxies import BaseProxy
+        if isinstance(obj, BaseProxy):
+            return msgpack.ExtType(_codec.PROXY_EXT, _codec.proxy_payload(
+                obj._manager.server_id, obj._id, obj._typeid))
+        if isinstance(obj, ProxyRef):
+            return msgpack.ExtType(_codec.PROXY_EXT, _codec.proxy_payload(obj.server_id, obj.id, obj.typeid))
+        raise TypeError(
+            f"cannot send a {type(obj).__name__}: values are msgpack data (numbers, strings, bytes, "
+            "lists, tuples, dicts, None, bools) or proxies")
+
+    def _ext_hook(self, code: int, data: bytes) -> Any:
+        if code != _codec.PROXY_EXT:
+            return msgpack.ExtType(code, data)
+        server_id, object_id, typeid = _codec.parse_proxy(data)
+        if server_id != self.server_id:
+            return ProxyRef(server_id, object_id, typeid)
+        from .proxies import make_proxy
+        return make_proxy(self, object_id, typeid, owns_ref=True)
+
+    def _decode(self, data: Any) -> Any:
+        return _codec.unpackb(data, self._ext_hook)
+
+    # -- calls ---------------------------------------------------------
+
+    def _new_handle(self) -> int:
+        return next(self._handles)
+
+    def _call(self, obj: int, handle: int, method: str, args: Sequence[Any] = (),
+              timeout: Optional[float] = None) -> Any:
+        """Call method on object obj through handle, with args; return the
+        decoded result or raise the failure's exception. With a timeout
+        (seconds) the call is withdrawn on the manager when it expires,
+        raising DeadlineExceeded or Cancelled, unless it completed first."""
+        conn = self._get_conn()
+        try:
+            result = self._round_trip(conn, obj, handle, method, args, timeout)
+        except ManagerError as e:
+            if isinstance(e, _ConnBroken):
+                conn.close()
+                raise self._broken(method, e) from None
+            self._put_conn(conn)
+            raise
+        except BaseException:
+            # Interrupted (KeyboardInterrupt, an encoding error is handled
+            # below): the call may still be running on the manager; closing
+            # the connection withdraws it there.
+            conn.close()
+            raise
+        self._put_conn(conn)
+        return result
+
+    def _broken(self, method: str, e: Exception) -> ManagerError:
+        self._gone.wait(PROBE_TIMEOUT)
+        err = self._err
+        if err is not None:
+            return type(err)(err.message)
+        return ManagerError(f"{method}: connection lost during the call (it may or may not have run): {e}")
+
+    def _round_trip(self, conn: Conn, obj: int, handle: int, method: str,
+                    args: Sequence[Any], timeout: Optional[float]) -> Any:
+        pack = conn.packer.pack
+        rid = conn.next_id
+        conn.next_id = rid + 1
+        mname = self._method_cache.get(method)
+        if mname is None:
+            mname = self._method_cache[method] = msgpack.packb(method)
+        try:
+            encoded = [_codec.encode(a, pack) for a in args]
+        except (TypeError, ValueError, OverflowError) as e:
+            raise errors.BadArguments(f"encode argument: {e}", method=method) from None
+        parts = [b"\x97" if timeout is not None else b"\x96", b"\x01", pack(rid), pack(obj), pack(handle), mname]
+        if timeout is not None:
+            parts.append(pack(max(1, int(timeout * 1e9))))
+        parts.append(_codec.array_header(len(args)))
+        parts.extend(encoded)
+        body = b"".join(parts)
+        if len(body) > self.max_frame:
+            raise FrameTooLarge(f"request of {len(body)} bytes, limit {self.max_frame}", method=method)
+        out = [_HEADER.pack(len(body)), body]
+        if self._decrefs:
+            out[:0] = self._decref_frames(conn, pack)
+        sock = conn.sock
+        try:
+            sock.sendall(b"".join(out) if len(out) > 2 else out[0] + body)
+        except OSError as e:
+            raise _ConnBroken(str(e)) from None
+        cancelled = False
+        if timeout is not None:
+            deadline = time.monotonic() + timeout + TIMEOUT_MARGIN
+            sock.settimeout(max(deadline - time.monotonic(), 0.001))
+        while True:
+            try:
+                body = conn.read_frame()
+            except socket.timeout:
+                if cancelled:
+                    raise _ConnBroken("the manager did not answer a cancel") from None
+                cancelled = True
+                try:
+                    sock.sendall(_cancel_frame(rid))
+                except OSError as e:
+                    raise _ConnBroken(str(e)) from None
+                sock.settimeout(CANCEL_GRACE)
+                continue
+            except ConnectionLost as e:
+                raise _ConnBroken(str(e)) from None
+            if len(body) < 4 or body[0] != 0x94 or body[1] != 0x02:
+                continue  # not a response to us
+            got, i = _uint_at(body, 2)
+            if got != rid:
+                continue  # a decref's reply, or a stale one
+            if timeout is not None:
+                sock.settimeout(None)
+            status = body[i]
+            if status == 0:
+                return self._decode(memoryview(body)[i + 1:])
+            f = self._decode(memoryview(body)[i + 1:])
+            if not isinstance(f, list) or len(f) != 4:
+                raise errors.ProtocolError("malformed failure", method=method)
+            remote, code, rtype, text = f
+            raise errors.error_for(code, text, method=method, remote_type=rtype, remote=bool(remote))
+
+    def _decref_frames(self, conn: Conn, pack: Callable[[Any], bytes]) -> List[bytes]:
+        frames = []
+        while True:
+            try:
+                oid = self._decrefs.popleft()
+            except IndexError:
+                return frames
+            rid = conn.next_id
+            conn.next_id = rid + 1
+            body = b"\x96\x01" + pack(rid) + b"\x00\x00\xa6decref\x91" + pack(oid)
+            frames.append(_HEADER.pack(len(body)) + body)
+
+    # -- control operations ---------------------------------------------
+
+    def ping(self) -> None:
+        """Check that the manager answers."""
+        self._call(0, 0, "ping")
+
+    def count(self) -> int:
+        """Return the number of live objects in the manager (for tests and
+        for finding leaks)."""
+        return int(self._call(0, 0, "count"))
+
+    def delete(self, name: str) -> bool:
+        """Remove the name of a named object; it is freed once no proxy
+        refers to it. Return whether the name existed."""
+        return bool(self._call(0, 0, "delete", (name,)))
+
+    def new(self, typeid: str, *args: Any) -> "Any":
+        """Create a shared object of the type registered as typeid in the
+        manager (a built-in or a custom Go type), passing args to its
+        constructor, and return a proxy to it."""
+        return self._call(0, 0, "new", (typeid, *args))
+
+    def open(self, name: str, typeid: str, *args: Any) -> "Any":
+        """Return a proxy to the object named name, creating it (with args)
+        if there is none: the same object Go's Open* functions reach."""
+        if not name:
+            raise ValueError("open: empty name")
+        return self._call(0, 0, "open", (name, typeid, *args))
+
+    def _make(self, typeid: str, name: Optional[str], *args: Any) -> Any:
+        return self.open(name, typeid, *args) if name is not None else self.new(typeid, *args)
+
+    def call(self, proxy: Any, method: str, *args: Any, timeout: Optional[float] = None) -> Any:
+        """Call the exposed method (its Go name) of proxy's object with
+        args and return its result. With a timeout (seconds) the call is
+        withdrawn on the manager when it expires."""
+        return proxy._call(method, *args, timeout=timeout)
+
+    def _decref(self, object_id: int) -> None:
+        if self._err is None and not self._forked:
+            self._call(0, 0, "decref", (object_id,))
+
+    # -- the built-in types (proxies.py) ---------------------------------
+
+    def dict(self, name: Optional[str] = None, items: Optional[Mapping[Any, Any]] = None) -> "DictProxy":
+        """A shared dict: the one named name (created if absent; Go's
+        OpenDict reaches it), or a new one. items fill a new dict."""
+        pairs = [[k, v] for k, v in items.items()] if items else None
+        return self._make("Dict", name, pairs)
+
+    def list(self, name: Optional[str] = None, items: Optional[Iterable[Any]] = None) -> "ListProxy":
+        """A shared list (named, or new), optionally filled with items."""
+        return self._make("List", name, list(items) if items is not None else None)
+
+    def Namespace(self, name: Optional[str] = None, **attrs: Any) -> "NamespaceProxy":
+        """A shared namespace: attributes set and read through the proxy."""
+        return self._make("Namespace", name, attrs or None)
+
+    def Value(self, value: Any = 0, name: Optional[str] = None) -> "ValueProxy":
+        """A shared value holding value (a new one, or the one named name)."""
+        return self._make("Value", name, value)
+
+    def Queue(self, maxsize: int = 0, name: Optional[str] = None) -> "QueueProxy":
+        """A shared FIFO queue (maxsize <= 0: unbounded)."""
+        return self._make("Queue", name, maxsize)
+
+    def JoinableQueue(self, maxsize: int = 0, name: Optional[str] = None) -> "JoinableQueueProxy":
+        """A shared queue with task_done and join (at-least-once delivery)."""
+        return self._make("JoinableQueue", name, maxsize)
+
+    def Lock(self, name: Optional[str] = None) -> "LockProxy":
+        """A shared lock, held by this process (session)."""
+        return self._make("Lock", name)
+
+    def RLock(self, name: Optional[str] = None) -> "RLockProxy":
+        """A shared reentrant lock, held by the proxy that acquired it."""
+        return self._make("RLock", name)
+
+    def Semaphore(self, value: int = 1, name: Optional[str] = None) -> "SemaphoreProxy":
+        """A shared counting semaphore with value permits."""
+        return self._make("Semaphore", name, value)
+
+    def BoundedSemaphore(self, value: int = 1, name: Optional[str] = None) -> "SemaphoreProxy":
+        """A semaphore that refuses to be released above value."""
+        return self._make("BoundedSemaphore", name, value)
+
+    def Condition(self, lock: Any = None, name: Optional[str] = None) -> "ConditionProxy":
+        """A shared condition variable on lock (a Lock or RLock proxy), or on
+        a lock of its own."""
+        return self._make("Condition", name, lock._id if lock is not None else 0)
+
+    def Event(self, name: Optional[str] = None) -> "EventProxy":
+        """A shared event flag."""
+        return self._make("Event", name)
+
+    def Barrier(self, parties: int, name: Optional[str] = None) -> "BarrierProxy":
+        """A shared barrier for parties parties."""
+        return self._make("Barrier", name, parties)
+
+
+class _ConnBroken(ManagerError):
+    """Internal: the call's connection failed."""
+
+
+def _cancel_frame(rid: int) -> bytes:
+    body = b"\x92\x03" + msgpack.packb(rid)
+    return _HEADER.pack(len(body)) + body
+
+
+def connect(address: Address, authkey: bytes, *, ssl_context: Any = None,
+            server_hostname: Optional[str] = None, timeout: float = 10.0) -> Manager:
+    """Connect to a manager and return the session.
+
+    address is a Unix socket path, ``"host:port"`` or ``(host, port)`` for
+    TCP; authkey the manager's key (bytes). With ssl_context (an
+    :class:`ssl.SSLContext`) a TCP connection uses TLS, checking the
+    server's name against server_hostname (default: the host). timeout
+    bounds dialling and the handshake.
+
+    Raises AuthenticationError for a wrong key, ProtocolError for a manager
+    of another protocol version, ConnectionRefusedError when nothing
+    listens at address.
+    """
+    return Manager(address, authkey, ssl_context=ssl_context, server_hostname=server_hostname,
+                   timeout=timeout)
+
+
+if TYPE_CHECKING:  # pragma: no cover - names for type checkers only
+    from .proxies import (BarrierProxy, ConditionProxy, DictProxy, EventProxy, JoinableQueueProxy,
+                          ListProxy, LockProxy, NamespaceProxy, QueueProxy, RLockProxy, SemaphoreProxy,
+                          ValueProxy)
