@@ -133,6 +133,7 @@ func serve(infoFile string, tcp bool) error {
 	if err := os.Rename(tmp, infoFile); err != nil {
 		return err
 	}
+	fmt.Println("ready") // the test waits for this line
 
 	// Serve until the test closes our stdin (or dies) or sends SIGTERM.
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, os.Interrupt)
