@@ -44,6 +44,19 @@ class Conn:
         stream ends, socket.timeout (resumable: bytes read are kept) when
         the socket's timeout expires."""
         buf = self.buf
+        if not buf:
+            # The common case: the reply arrives whole in one read.
+            try:
+                chunk = self.sock.recv(_READ_CHUNK)
+            except (socket.timeout, BlockingIOError):
+                raise socket.timeout("timed out") from None
+            except OSError as e:
+                raise ConnectionLost(str(e)) from e
+            if not chunk:
+                raise ConnectionLost("connection closed by the manager")
+            if len(chunk) >= 4 and _HEADER.unpack_from(chunk)[0] == len(chunk) - 4 <= self.max_frame:
+                return chunk[4:]
+            buf += chunk
         while True:
             if len(buf) >= 4:
                 n = _HEADER.unpack_from(buf)[0]

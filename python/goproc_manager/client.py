@@ -21,6 +21,13 @@ from .errors import ClosedError, FrameTooLarge, ManagerError, ManagerGone
 __all__ = ["Manager", "connect", "ProxyRef"]
 
 _HEADER = struct.Struct(">I")
+_SCALARS = (str, int, bytes, float, bool, type(None))
+_ARRAYS = [bytes((0x90 | n,)) for n in range(16)]
+_METHODS: Dict[str, bytes] = {}
+
+
+def _pack_uint(n: int) -> bytes:
+    return msgpack.packb(n)
 _U16 = struct.Struct(">H")
 _U32 = struct.Struct(">I")
 _U64 = struct.Struct(">Q")
@@ -124,7 +131,6 @@ class Manager:
         # (decref) ahead of the next call. A finalizer may run in any
         # thread, even one holding _lock, so it only appends here.
         self._decrefs: Deque[int] = collections.deque()
-        self._method_cache: Dict[str, bytes] = {}
         anchor, self.server_id, self.max_frame, self.pid = open_conn(
             address, self._key, self._session, timeout, ssl_context, server_hostname)
         self._anchor = anchor
@@ -254,9 +260,24 @@ class Manager:
         decoded result or raise the failure's exception. With a timeout
         (seconds) the call is withdrawn on the manager when it expires,
         raising DeadlineExceeded or Cancelled, unless it completed first."""
-        conn = self._get_conn()
+        return self._invoke(_pack_uint(obj) + _pack_uint(handle), method, args, timeout)
+
+    def _invoke(self, target: bytes, method: str, args: Sequence[Any],
+                timeout: Optional[float]) -> Any:
+        """_call with the object and handle already encoded (target): a
+        proxy encodes them once."""
+        idle = self._idle
+        conn = None
+        if idle and self._err is None:
+            with self._lock:
+                if idle:
+                    conn = idle.pop()
+        if conn is None:
+            conn = self._get_conn()
+        elif self._forked:
+            self._check()
         try:
-            result = self._round_trip(conn, obj, handle, method, args, timeout)
+            result = self._round_trip(conn, target, method, args, timeout)
         except ManagerError as e:
             if isinstance(e, _ConnBroken):
                 conn.close()
@@ -264,12 +285,18 @@ class Manager:
             self._put_conn(conn)
             raise
         except BaseException:
-            # Interrupted (KeyboardInterrupt, an encoding error is handled
-            # below): the call may still be running on the manager; closing
-            # the connection withdraws it there.
+            # Interrupted (KeyboardInterrupt): the call may still be
+            # running on the manager; closing the connection withdraws it
+            # there, and no late reply can be taken for another call.
             conn.close()
             raise
-        self._put_conn(conn)
+        # _put_conn, inlined: this is every call's path.
+        if self._err is None and len(idle) < MAX_IDLE:
+            with self._lock:
+                if self._err is None:
+                    self._idle.append(conn)
+                    return result
+        conn.close()
         return result
 
     def _broken(self, method: str, e: Exception) -> ManagerError:
@@ -279,32 +306,33 @@ class Manager:
             return type(err)(err.message)
         return ManagerError(f"{method}: connection lost during the call (it may or may not have run): {e}")
 
-    def _round_trip(self, conn: Conn, obj: int, handle: int, method: str,
+    def _round_trip(self, conn: Conn, target: bytes, method: str,
                     args: Sequence[Any], timeout: Optional[float]) -> Any:
         pack = conn.packer.pack
         rid = conn.next_id
         conn.next_id = rid + 1
-        mname = self._method_cache.get(method)
+        mname = _METHODS.get(method)
         if mname is None:
-            mname = self._method_cache[method] = msgpack.packb(method)
+            mname = _METHODS[method] = msgpack.packb(method)
         try:
-            encoded = [_codec.encode(a, pack) for a in args]
+            encoded = b"".join([pack(a) if type(a) in _SCALARS else _codec.canonical(a, pack) for a in args])
         except (TypeError, ValueError, OverflowError) as e:
             raise errors.BadArguments(f"encode argument: {e}", method=method) from None
-        parts = [b"\x97" if timeout is not None else b"\x96", b"\x01", pack(rid), pack(obj), pack(handle), mname]
-        if timeout is not None:
-            parts.append(pack(max(1, int(timeout * 1e9))))
-        parts.append(_codec.array_header(len(args)))
-        parts.extend(encoded)
-        body = b"".join(parts)
+        nargs = len(args)
+        if timeout is None:
+            body = b"".join((b"\x96\x01", pack(rid), target, mname,
+                             _ARRAYS[nargs] if nargs < 16 else _codec.array_header(nargs), encoded))
+        else:
+            body = b"".join((b"\x97\x01", pack(rid), target, mname, pack(max(1, int(timeout * 1e9))),
+                             _ARRAYS[nargs] if nargs < 16 else _codec.array_header(nargs), encoded))
         if len(body) > self.max_frame:
             raise FrameTooLarge(f"request of {len(body)} bytes, limit {self.max_frame}", method=method)
-        out = [_HEADER.pack(len(body)), body]
+        frame = _HEADER.pack(len(body)) + body
         if self._decrefs:
-            out[:0] = self._decref_frames(conn, pack)
+            frame = b"".join(self._decref_frames(conn, pack)) + frame
         sock = conn.sock
         try:
-            sock.sendall(b"".join(out) if len(out) > 2 else out[0] + body)
+            sock.sendall(frame)
         except OSError as e:
             raise _ConnBroken(str(e)) from None
         cancelled = False
@@ -328,14 +356,20 @@ class Manager:
                 raise _ConnBroken(str(e)) from None
             if len(body) < 4 or body[0] != 0x94 or body[1] != 0x02:
                 continue  # not a response to us
-            got, i = _uint_at(body, 2)
+            c = body[2]
+            if c < 0x80:
+                got, i = c, 3
+            else:
+                got, i = _uint_at(body, 2)
             if got != rid:
                 continue  # a decref's reply, or a stale one
             if timeout is not None:
                 sock.settimeout(None)
             status = body[i]
             if status == 0:
-                return self._decode(memoryview(body)[i + 1:])
+                if len(body) == i + 2 and body[i + 1] == 0xC0:
+                    return None
+                return _codec.unpackb(memoryview(body)[i + 1:], self._ext_hook)
             f = self._decode(memoryview(body)[i + 1:])
             if not isinstance(f, list) or len(f) != 4:
                 raise errors.ProtocolError("malformed failure", method=method)

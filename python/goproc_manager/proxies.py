@@ -13,6 +13,8 @@ import weakref
 from typing import (TYPE_CHECKING, Any, Callable, Dict, Iterable, Iterator, List, Mapping, Optional,
                     Tuple, Type, Union)
 
+import msgpack
+
 from . import errors
 from .errors import Abandoned, BrokenBarrier, Cancelled, DeadlineExceeded, Empty, Full, KeyNotFound
 
@@ -44,13 +46,15 @@ class BaseProxy:
     proxy references).
     """
 
-    __slots__ = ("_manager", "_id", "_typeid", "_handle", "_finalizer", "__weakref__")
+    __slots__ = ("_manager", "_id", "_typeid", "_handle", "_target", "_finalizer", "__weakref__")
 
     def __init__(self, manager: "Manager", object_id: int, typeid: str, owns_ref: bool) -> None:
         object.__setattr__(self, "_manager", manager)
         object.__setattr__(self, "_id", object_id)
         object.__setattr__(self, "_typeid", typeid)
         object.__setattr__(self, "_handle", manager._new_handle())
+        # The object and handle as every request carries them.
+        object.__setattr__(self, "_target", msgpack.packb(object_id) + msgpack.packb(self._handle))
         fin = weakref.finalize(self, manager._decrefs.append, object_id) if owns_ref else None
         if fin is not None:
             fin.atexit = False
@@ -68,7 +72,7 @@ class BaseProxy:
 
     def _call(self, method: str, *args: Any, timeout: Optional[float] = None) -> Any:
         try:
-            return self._manager._call(self._id, self._handle, method, args, timeout)
+            return self._manager._invoke(self._target, method, args, timeout)
         except errors.ManagerError as e:
             if e.method == method:
                 e.method = f"{self._typeid}.{method}"
