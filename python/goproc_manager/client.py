@@ -10,7 +10,7 @@ import struct
 import threading
 import time
 import weakref
-from typing import TYPE_CHECKING, Any, Callable, Deque, Dict, Iterable, List, Mapping, Optional, Sequence, Tuple
+from typing import TYPE_CHECKING, Any, Callable, Deque, Dict, Iterable, List, Mapping, Optional, Sequence, Set, Tuple
 
 import msgpack
 
@@ -121,8 +121,9 @@ class Manager:
         self._connect_timeout = timeout
         self._session = os.urandom(16)
         self._handles = itertools.count(1)
-        self._lock = threading.Lock()  # guards _idle, _err, _closing
+        self._lock = threading.Lock()  # guards _idle, _busy, _err, _closing
         self._idle: List[Conn] = []
+        self._busy: Set[Conn] = set()  # connections of calls in flight, for close
         self._err: Optional[ManagerError] = None
         self._closing = False
         self._forked = False
@@ -155,15 +156,22 @@ class Manager:
         return self._err is not None
 
     def close(self) -> None:
-        """End the session: the manager releases everything it held. It may
-        be called more than once."""
+        """End the session: the manager releases everything it held, and
+        calls in flight in other threads raise ClosedError. It may be
+        called more than once."""
         with self._lock:
             self._closing = True
             if self._err is None:
                 self._err = ClosedError("this client was closed")
             idle, self._idle = self._idle, []
+            busy = list(self._busy)
         for c in idle:
             c.close()
+        for c in busy:
+            try:
+                c.sock.shutdown(socket.SHUT_RDWR)  # wakes the call; it closes the socket
+            except OSError:
+                pass
         try:
             self._anchor.sock.shutdown(socket.SHUT_RDWR)
         except OSError:
@@ -199,7 +207,9 @@ class Manager:
         self._check()
         with self._lock:
             if self._idle:
-                return self._idle.pop()
+                conn = self._idle.pop()
+                self._busy.add(conn)
+                return conn
         try:
             conn, server_id, _, _ = open_conn(self.address, self._key, self._session,
                                               self._connect_timeout, self._ssl, self._sni)
@@ -215,13 +225,24 @@ class Manager:
                     self._err = ManagerGone("a different manager now serves this address")
             self._check()
         conn.packer = _codec.new_packer(self._default)
+        with self._lock:
+            if self._err is not None:
+                conn.close()
+                self._check()
+            self._busy.add(conn)
         return conn
 
     def _put_conn(self, conn: Conn) -> None:
         with self._lock:
+            self._busy.discard(conn)
             if self._err is None and len(self._idle) < MAX_IDLE:
                 self._idle.append(conn)
                 return
+        conn.close()
+
+    def _drop_conn(self, conn: Conn) -> None:
+        with self._lock:
+            self._busy.discard(conn)
         conn.close()
 
     # -- encoding ------------------------------------------------------
@@ -272,6 +293,7 @@ class Manager:
             with self._lock:
                 if idle:
                     conn = idle.pop()
+                    self._busy.add(conn)
         if conn is None:
             conn = self._get_conn()
         elif self._forked:
@@ -280,7 +302,7 @@ class Manager:
             result = self._round_trip(conn, target, method, args, timeout)
         except ManagerError as e:
             if isinstance(e, _ConnBroken):
-                conn.close()
+                self._drop_conn(conn)
                 raise self._broken(method, e) from None
             self._put_conn(conn)
             raise
@@ -288,14 +310,14 @@ class Manager:
             # Interrupted (KeyboardInterrupt): the call may still be
             # running on the manager; closing the connection withdraws it
             # there, and no late reply can be taken for another call.
-            conn.close()
+            self._drop_conn(conn)
             raise
         # _put_conn, inlined: this is every call's path.
-        if self._err is None and len(idle) < MAX_IDLE:
-            with self._lock:
-                if self._err is None:
-                    self._idle.append(conn)
-                    return result
+        with self._lock:
+            self._busy.discard(conn)
+            if self._err is None and len(idle) < MAX_IDLE:
+                idle.append(conn)
+                return result
         conn.close()
         return result
 

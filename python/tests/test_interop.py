@@ -356,7 +356,7 @@ def test_dead_manager_raises_manager_gone(own_gm: GoManager) -> None:
             q.get()
         except Exception as e:  # noqa: BLE001 - the test inspects it
             failure.append(e)
-    t = threading.Thread(target=blocked_get)
+    t = threading.Thread(target=blocked_get, daemon=True)
     t.start()
     time.sleep(0.2)  # sleep-ok: lets the get reach the manager; the test holds either way
     os.kill(own_gm.pid, signal.SIGKILL)
@@ -376,8 +376,22 @@ def test_dead_manager_raises_manager_gone(own_gm: GoManager) -> None:
 def test_closed_client(gm: GoManager) -> None:
     mgr = gm.connect()
     d = mgr.dict()
+    q = mgr.Queue()
+    failure: list = []
+
+    def blocked_get() -> None:
+        try:
+            q.get()
+        except Exception as e:  # noqa: BLE001 - the test inspects it
+            failure.append(e)
+    t = threading.Thread(target=blocked_get, daemon=True)
+    t.start()
+    time.sleep(0.2)  # sleep-ok: lets the get reach the manager; the test holds either way
     mgr.close()
     mgr.close()
+    t.join(5)
+    assert not t.is_alive(), "close interrupts a call in flight"
+    assert isinstance(failure[0], gpm.ClosedError)
     with pytest.raises(gpm.ClosedError):
         d["x"] = 1
 
