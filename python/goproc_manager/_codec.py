@@ -89,7 +89,7 @@ def unpackb(data: Any, ext_hook: Callable[[int, bytes], Any]) -> Any:
 
 def proxy_payload(server_id: bytes, object_id: int, typeid: str) -> bytes:
     """The payload of a proxy extension: [server_id bin, id uint, typeid str]."""
-    return msgpack.packb([server_id, object_id, typeid], use_bin_type=True)
+    return bytes(msgpack.packb([server_id, object_id, typeid], use_bin_type=True))
 
 
 def parse_proxy(payload: bytes) -> Tuple[bytes, int, str]:

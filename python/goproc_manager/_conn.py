@@ -84,7 +84,7 @@ class Conn:
 
 
 def _frame(obj: Any) -> bytes:
-    body = msgpack.packb(obj, use_bin_type=True)
+    body = bytes(msgpack.packb(obj, use_bin_type=True))
     return _HEADER.pack(len(body)) + body
 
 

@@ -10,13 +10,18 @@ import struct
 import threading
 import time
 import weakref
-from typing import TYPE_CHECKING, Any, Callable, Deque, Dict, Iterable, List, Mapping, Optional, Sequence, Set, Tuple
+from typing import Any, Callable, Deque, Dict, Iterable, List, Mapping, Optional, Sequence, Set, Tuple, Type, TypeVar
 
 import msgpack
 
 from . import _codec, errors
 from ._conn import Address, Conn, ConnectionLost, open_conn
 from .errors import ClosedError, FrameTooLarge, ManagerError, ManagerGone
+from .proxies import (BarrierProxy, BaseProxy, BoundedSemaphoreProxy, ConditionProxy, DictProxy,
+                      EventProxy, JoinableQueueProxy, ListProxy, LockProxy, NamespaceProxy, QueueProxy,
+                      RLockProxy, SemaphoreProxy, ValueProxy, make_proxy)
+
+P = TypeVar("P", bound=BaseProxy)
 
 __all__ = ["Manager", "connect", "ProxyRef"]
 
@@ -27,7 +32,7 @@ _METHODS: Dict[str, bytes] = {}
 
 
 def _pack_uint(n: int) -> bytes:
-    return msgpack.packb(n)
+    return bytes(msgpack.packb(n))
 _U16 = struct.Struct(">H")
 _U32 = struct.Struct(">I")
 _U64 = struct.Struct(">Q")
@@ -248,7 +253,6 @@ class Manager:
     # -- encoding ------------------------------------------------------
 
     def _default(self, obj: Any) -> Any:
-        from .proxies import BaseProxy
         if isinstance(obj, BaseProxy):
             return msgpack.ExtType(_codec.PROXY_EXT, _codec.proxy_payload(
                 obj._manager.server_id, obj._id, obj._typeid))
@@ -264,7 +268,6 @@ class Manager:
         server_id, object_id, typeid = _codec.parse_proxy(data)
         if server_id != self.server_id:
             return ProxyRef(server_id, object_id, typeid)
-        from .proxies import make_proxy
         return make_proxy(self, object_id, typeid, owns_ref=True)
 
     def _decode(self, data: Any) -> Any:
@@ -399,7 +402,7 @@ class Manager:
             raise errors.error_for(code, text, method=method, remote_type=rtype, remote=bool(remote))
 
     def _decref_frames(self, conn: Conn, pack: Callable[[Any], bytes]) -> List[bytes]:
-        frames = []
+        frames: List[bytes] = []
         while True:
             try:
                 oid = self._decrefs.popleft()
@@ -439,8 +442,11 @@ class Manager:
             raise ValueError("open: empty name")
         return self._call(0, 0, "open", (name, typeid, *args))
 
-    def _make(self, typeid: str, name: Optional[str], *args: Any) -> Any:
-        return self.open(name, typeid, *args) if name is not None else self.new(typeid, *args)
+    def _make(self, cls: "Type[P]", typeid: str, name: Optional[str], *args: Any) -> "P":
+        p = self.open(name, typeid, *args) if name is not None else self.new(typeid, *args)
+        if not isinstance(p, cls):  # the manager checks typeids; this is for type checkers
+            raise errors.WrongType(f"the manager returned a {type(p).__name__}, not a {cls.__name__}")
+        return p
 
     def call(self, proxy: Any, method: str, *args: Any, timeout: Optional[float] = None) -> Any:
         """Call the exposed method (its Go name) of proxy's object with
@@ -458,56 +464,56 @@ class Manager:
         """A shared dict: the one named name (created if absent; Go's
         OpenDict reaches it), or a new one. items fill a new dict."""
         pairs = [[k, v] for k, v in items.items()] if items else None
-        return self._make("Dict", name, pairs)
+        return self._make(DictProxy, "Dict", name, pairs)
 
     def list(self, name: Optional[str] = None, items: Optional[Iterable[Any]] = None) -> "ListProxy":
         """A shared list (named, or new), optionally filled with items."""
-        return self._make("List", name, list(items) if items is not None else None)
+        return self._make(ListProxy, "List", name, list(items) if items is not None else None)
 
     def Namespace(self, name: Optional[str] = None, **attrs: Any) -> "NamespaceProxy":
         """A shared namespace: attributes set and read through the proxy."""
-        return self._make("Namespace", name, attrs or None)
+        return self._make(NamespaceProxy, "Namespace", name, attrs or None)
 
     def Value(self, value: Any = 0, name: Optional[str] = None) -> "ValueProxy":
         """A shared value holding value (a new one, or the one named name)."""
-        return self._make("Value", name, value)
+        return self._make(ValueProxy, "Value", name, value)
 
     def Queue(self, maxsize: int = 0, name: Optional[str] = None) -> "QueueProxy":
         """A shared FIFO queue (maxsize <= 0: unbounded)."""
-        return self._make("Queue", name, maxsize)
+        return self._make(QueueProxy, "Queue", name, maxsize)
 
     def JoinableQueue(self, maxsize: int = 0, name: Optional[str] = None) -> "JoinableQueueProxy":
         """A shared queue with task_done and join (at-least-once delivery)."""
-        return self._make("JoinableQueue", name, maxsize)
+        return self._make(JoinableQueueProxy, "JoinableQueue", name, maxsize)
 
     def Lock(self, name: Optional[str] = None) -> "LockProxy":
         """A shared lock, held by this process (session)."""
-        return self._make("Lock", name)
+        return self._make(LockProxy, "Lock", name)
 
     def RLock(self, name: Optional[str] = None) -> "RLockProxy":
         """A shared reentrant lock, held by the proxy that acquired it."""
-        return self._make("RLock", name)
+        return self._make(RLockProxy, "RLock", name)
 
     def Semaphore(self, value: int = 1, name: Optional[str] = None) -> "SemaphoreProxy":
         """A shared counting semaphore with value permits."""
-        return self._make("Semaphore", name, value)
+        return self._make(SemaphoreProxy, "Semaphore", name, value)
 
-    def BoundedSemaphore(self, value: int = 1, name: Optional[str] = None) -> "SemaphoreProxy":
+    def BoundedSemaphore(self, value: int = 1, name: Optional[str] = None) -> "BoundedSemaphoreProxy":
         """A semaphore that refuses to be released above value."""
-        return self._make("BoundedSemaphore", name, value)
+        return self._make(BoundedSemaphoreProxy, "BoundedSemaphore", name, value)
 
     def Condition(self, lock: Any = None, name: Optional[str] = None) -> "ConditionProxy":
         """A shared condition variable on lock (a Lock or RLock proxy), or on
         a lock of its own."""
-        return self._make("Condition", name, lock._id if lock is not None else 0)
+        return self._make(ConditionProxy, "Condition", name, lock._id if lock is not None else 0)
 
     def Event(self, name: Optional[str] = None) -> "EventProxy":
         """A shared event flag."""
-        return self._make("Event", name)
+        return self._make(EventProxy, "Event", name)
 
     def Barrier(self, parties: int, name: Optional[str] = None) -> "BarrierProxy":
         """A shared barrier for parties parties."""
-        return self._make("Barrier", name, parties)
+        return self._make(BarrierProxy, "Barrier", name, parties)
 
 
 class _ConnBroken(ManagerError):
@@ -515,7 +521,7 @@ class _ConnBroken(ManagerError):
 
 
 def _cancel_frame(rid: int) -> bytes:
-    body = b"\x92\x03" + msgpack.packb(rid)
+    body = b"\x92\x03" + bytes(msgpack.packb(rid))
     return _HEADER.pack(len(body)) + body
 
 
@@ -537,7 +543,3 @@ def connect(address: Address, authkey: bytes, *, ssl_context: Any = None,
                    timeout=timeout)
 
 
-if TYPE_CHECKING:  # pragma: no cover - names for type checkers only
-    from .proxies import (BarrierProxy, ConditionProxy, DictProxy, EventProxy, JoinableQueueProxy,
-                          ListProxy, LockProxy, NamespaceProxy, QueueProxy, RLockProxy, SemaphoreProxy,
-                          ValueProxy)

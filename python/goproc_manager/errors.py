@@ -38,7 +38,7 @@ class ManagerError(Exception):
 
     def __init__(self, message: str = "", *, method: str = "", remote_type: str = "",
                  remote: bool = False) -> None:
-        super().__init__(message or self.__class__.__doc__.strip().splitlines()[0])
+        super().__init__(message or ((self.__class__.__doc__ or "").strip().splitlines() or [""])[0])
         self.message = message
         self.method = method
         self.remote_type = remote_type

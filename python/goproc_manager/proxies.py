@@ -47,6 +47,12 @@ class BaseProxy:
     """
 
     __slots__ = ("_manager", "_id", "_typeid", "_handle", "_target", "_finalizer", "__weakref__")
+    _manager: "Manager"
+    _id: int
+    _typeid: str
+    _handle: int
+    _target: bytes
+    _finalizer: Optional[weakref.finalize]
 
     def __init__(self, manager: "Manager", object_id: int, typeid: str, owns_ref: bool) -> None:
         object.__setattr__(self, "_manager", manager)
