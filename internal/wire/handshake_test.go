@@ -1,8 +1,11 @@
 package wire
 
 import (
+	"encoding/hex"
 	"fmt"
 	"io"
+	"os"
+	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -93,4 +96,77 @@ func TestHandshakeSendsVersion(t *testing.T) {
 		recv(r, &got)
 	})
 	assert.Equal(t, Version, got.Version)
+}
+
+// docBytes returns the bytes PROTOCOL.md shows on the first line that
+// starts with prefix and shows bytes: two-digit hex tokens and "quoted"
+// strings, up to the first other token.
+func docBytes(t *testing.T, prefix string) []byte {
+	t.Helper()
+	doc, err := os.ReadFile("../../PROTOCOL.md")
+	require.NoError(t, err)
+	for _, line := range strings.Split(string(doc), "\n") {
+		if !strings.HasPrefix(line, prefix) {
+			continue
+		}
+		var out []byte
+		rest := strings.TrimSpace(strings.TrimPrefix(line, prefix))
+		for rest != "" {
+			var tok string
+			if rest[0] == '"' {
+				end := strings.IndexByte(rest[1:], '"')
+				require.GreaterOrEqual(t, end, 0, "unterminated string in %q", line)
+				out = append(out, rest[1:1+end]...)
+				rest = strings.TrimSpace(rest[2+end:])
+				continue
+			}
+			tok, rest, _ = strings.Cut(rest, " ")
+			rest = strings.TrimSpace(rest)
+			b, err := hex.DecodeString(tok)
+			if err != nil || len(b) != 1 {
+				break
+			}
+			out = append(out, b...)
+		}
+		if len(out) > 0 {
+			return out
+		}
+	}
+	t.Fatalf("PROTOCOL.md has no line starting with %q", prefix)
+	return nil
+}
+
+// TestProtocolDocExamples checks the byte-by-byte examples of PROTOCOL.md
+// against what this package writes.
+func TestProtocolDocExamples(t *testing.T) {
+	var w Buffer
+	frameOf := func() []byte {
+		f, err := w.Finish(0)
+		require.NoError(t, err)
+		return append([]byte(nil), f...)
+	}
+
+	BeginRequest(&w, 0, 5, 1, "Load")
+	w.Write([]byte{0x91, 0xa1, 'a'})
+	assert.Equal(t, docBytes(t, "request   "), frameOf(), "Dict.Load request")
+
+	BeginResponse(&w, 0)
+	w.Write([]byte{0x92, 0x01, 0xc3})
+	assert.Equal(t, docBytes(t, "response  "), frameOf(), "Dict.Load response")
+
+	w.Begin()
+	require.NoError(t, msgpack.NewEncoder(&w).Encode(&welcome{OK: false, Code: errs.AuthFailed.Code()}))
+	assert.Equal(t, docBytes(t, "refusal  "), frameOf(), "wrong-key welcome")
+
+	w.Begin()
+	require.NoError(t, msgpack.NewEncoder(&w).Encode(&hello{Version: Version, Nonce: make([]byte, nonceSize)}))
+	f := frameOf()
+	assert.Equal(t, docBytes(t, "hello    "), f[:len(f)-nonceSize], "hello without its nonce")
+
+	w.Begin()
+	require.NoError(t, msgpack.NewEncoder(&w).Encode(&auth{Version: Version, Nonce: make([]byte, nonceSize), Session: make([]byte, 16), MAC: make([]byte, 32)}))
+	f = frameOf()
+	assert.Equal(t, docBytes(t, "auth     "), f[:7], "auth's start")
+	assert.Len(t, f, 4+0x58)
+	assert.Equal(t, byte(Version), f[len(f)-1], "auth ends with the version")
 }
