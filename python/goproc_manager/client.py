@@ -336,20 +336,10 @@ class Manager:
         pack = conn.packer.pack
         rid = conn.next_id
         conn.next_id = rid + 1
-        mname = _METHODS.get(method)
-        if mname is None:
-            mname = _METHODS[method] = msgpack.packb(method)
         try:
-            encoded = b"".join([pack(a) if type(a) in _SCALARS else _codec.canonical(a, pack) for a in args])
+            body = request_body(pack, rid, target, method, args, timeout)
         except (TypeError, ValueError, OverflowError) as e:
             raise errors.BadArguments(f"encode argument: {e}", method=method) from None
-        nargs = len(args)
-        if timeout is None:
-            body = b"".join((b"\x96\x01", pack(rid), target, mname,
-                             _ARRAYS[nargs] if nargs < 16 else _codec.array_header(nargs), encoded))
-        else:
-            body = b"".join((b"\x97\x01", pack(rid), target, mname, pack(max(1, int(timeout * 1e9))),
-                             _ARRAYS[nargs] if nargs < 16 else _codec.array_header(nargs), encoded))
         if len(body) > self.max_frame:
             raise FrameTooLarge(f"request of {len(body)} bytes, limit {self.max_frame}", method=method)
         frame = _HEADER.pack(len(body)) + body
@@ -514,6 +504,22 @@ class Manager:
     def Barrier(self, parties: int, name: Optional[str] = None) -> "BarrierProxy":
         """A shared barrier for parties parties."""
         return self._make(BarrierProxy, "Barrier", name, parties)
+
+
+def request_body(pack: Callable[[Any], bytes], rid: int, target: bytes, method: str,
+                 args: Sequence[Any], timeout: Optional[float]) -> bytes:
+    """The body of a request frame (PROTOCOL.md §4): [1, id, object,
+    handle, method, args], or with timeout (seconds, sent in nanoseconds)
+    before args. target is the object and handle, encoded."""
+    mname = _METHODS.get(method)
+    if mname is None:
+        mname = _METHODS[method] = bytes(msgpack.packb(method))
+    encoded = b"".join([pack(a) if type(a) in _SCALARS else _codec.canonical(a, pack) for a in args])
+    nargs = len(args)
+    header = _ARRAYS[nargs] if nargs < 16 else _codec.array_header(nargs)
+    if timeout is None:
+        return b"".join((b"\x96\x01", pack(rid), target, mname, header, encoded))
+    return b"".join((b"\x97\x01", pack(rid), target, mname, pack(max(1, int(timeout * 1e9))), header, encoded))
 
 
 class _ConnBroken(ManagerError):
