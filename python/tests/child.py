@@ -30,6 +30,15 @@ def main() -> None:
         lock.acquire()
         print("held", flush=True)
         time.sleep(120)  # sleep-ok: killed by the test long before
+    elif role == "take":  # QUEUE: get one item of a JoinableQueue, say it, wait to be killed
+        item = mgr.JoinableQueue(name=args[0]).get(timeout=30)
+        print(json.dumps(item), flush=True)
+        time.sleep(120)  # sleep-ok: killed by the test long before
+    elif role == "hold-permit":  # NAME VALUE: take a permit, say so, wait to be killed
+        sem = mgr.Semaphore(int(args[1]), name=args[0])
+        sem.acquire()
+        print("held", flush=True)
+        time.sleep(120)  # sleep-ok: killed by the test long before
     elif role == "barrier":  # NAME PARTIES: wait, print the index
         print(mgr.Barrier(int(args[1]), name=args[0]).wait(timeout=30))
     elif role == "modify":  # NAME KEY N: modify n times

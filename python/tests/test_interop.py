@@ -10,6 +10,7 @@ import os
 import signal
 import socket
 import struct
+import subprocess
 import threading
 import time
 
@@ -201,6 +202,62 @@ def test_lock_of_killed_python_process_is_abandoned(gm: GoManager, mgr: gpm.Mana
         with lock:
             assert lock.locked()
         assert not lock.locked()
+
+
+def _kill(p: "subprocess.Popen[bytes]") -> None:
+    p.send_signal(signal.SIGKILL)
+    p.wait(10)
+    p.stdout.close()  # type: ignore[union-attr]
+    p.stderr.close()  # type: ignore[union-attr]
+
+
+def test_joinable_queue_item_of_killed_consumer_is_delivered_again(gm: GoManager, mgr: gpm.Manager) -> None:
+    q = mgr.JoinableQueue(name="redeliver")
+    q.put({"task": 1})
+    q.put({"task": 2})
+    taker = gm.child("take", "redeliver")
+    assert json.loads(wait_line(taker)) == {"task": 1}
+    assert q.get(timeout=10) == {"task": 2}
+    q.task_done()
+    _kill(taker)
+    assert q.get(timeout=10) == {"task": 1}, "the dead consumer's item comes back"
+    q.task_done()
+    assert q.join(timeout=10)
+
+
+def test_semaphore_permit_of_killed_process_comes_back(gm: GoManager, mgr: gpm.Manager) -> None:
+    holder = gm.child("hold-permit", "permits", 1)
+    assert wait_line(holder) == "held"
+    sem = mgr.Semaphore(1, name="permits")
+    assert not sem.acquire(timeout=0.1)
+    _kill(holder)
+    with pytest.raises(gpm.Abandoned):
+        sem.acquire(timeout=10)
+    assert sem.get_value() == 0, "Abandoned is raised with the permit taken"
+    sem.release()
+
+
+def test_threads_share_one_session(mgr: gpm.Manager) -> None:
+    d = mgr.dict()
+    lock = mgr.Lock()
+    errors: list = []
+
+    def work() -> None:
+        try:
+            for _ in range(100):
+                d.add("n", 1)
+                with lock:  # the session's lock: threads of this process take turns
+                    d["m"] = d.get("m", 0) + 1
+        except Exception as e:  # noqa: BLE001 - reported below
+            errors.append(e)
+    threads = [threading.Thread(target=work, daemon=True) for _ in range(6)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    assert not errors
+    assert d["n"] == 600
+    assert d["m"] == 600, "the lock excluded the threads of its own session from each other"
 
 
 def test_lock_and_rlock(mgr: gpm.Manager) -> None:
