@@ -22,7 +22,7 @@ from .errors import (Abandoned, AuthenticationError, BadArguments, BrokenBarrier
                      KeyNotFound, ManagerError, ManagerGone, NoSuchMethod, NoSuchObject, NotExposed,
                      NotFound, NotHeld, NotRegistered, NotSupported, OverReleased, ProtocolError,
                      RemoteError, WrongType)
-from .proxies import (BarrierProxy, BaseProxy, BoundedSemaphoreProxy, ConditionProxy, DictProxy,
+from .proxies import (ArrayProxy, BarrierProxy, BaseProxy, BoundedSemaphoreProxy, ConditionProxy, DictProxy,
                       EventProxy, JoinableQueueProxy, ListProxy, LockProxy, NamespaceProxy, Proxy,
                       QueueProxy, RLockProxy, SemaphoreProxy, ValueProxy)
 
@@ -30,7 +30,7 @@ __version__ = "0.1.0"
 
 __all__ = [
     "connect", "Manager", "ProxyRef", "PROTOCOL_VERSION",
-    "BaseProxy", "Proxy", "DictProxy", "ListProxy", "NamespaceProxy", "ValueProxy", "QueueProxy",
+    "BaseProxy", "Proxy", "DictProxy", "ListProxy", "ArrayProxy", "NamespaceProxy", "ValueProxy", "QueueProxy",
     "JoinableQueueProxy", "LockProxy", "RLockProxy", "SemaphoreProxy", "BoundedSemaphoreProxy",
     "ConditionProxy", "EventProxy", "BarrierProxy",
     "ManagerError", "RemoteError", "ClosedError", "ManagerGone", "NoSuchObject", "NoSuchMethod",

@@ -17,7 +17,7 @@ import msgpack
 from . import _codec, errors
 from ._conn import Address, Conn, ConnectionLost, open_conn
 from .errors import ClosedError, FrameTooLarge, ManagerError, ManagerGone
-from .proxies import (BarrierProxy, BaseProxy, BoundedSemaphoreProxy, ConditionProxy, DictProxy,
+from .proxies import (ArrayProxy, BarrierProxy, BaseProxy, BoundedSemaphoreProxy, ConditionProxy, DictProxy,
                       EventProxy, JoinableQueueProxy, ListProxy, LockProxy, NamespaceProxy, QueueProxy,
                       RLockProxy, SemaphoreProxy, ValueProxy, make_proxy)
 
@@ -459,6 +459,15 @@ class Manager:
     def list(self, name: Optional[str] = None, items: Optional[Iterable[Any]] = None) -> "ListProxy":
         """A shared list (named, or new), optionally filled with items."""
         return self._make(ListProxy, "List", name, list(items) if items is not None else None)
+
+    def Array(self, typecode_or_items: Any, items: Optional[Iterable[Any]] = None,
+              name: Optional[str] = None) -> ArrayProxy:
+        """A shared fixed-length array: Array([1, 2, 3]), or SyncManager's
+        Array("i", [1, 2, 3]) (the typecode is not needed: elements are
+        msgpack values)."""
+        if isinstance(typecode_or_items, str) and items is not None:
+            typecode_or_items = items
+        return self._make(ArrayProxy, "Array", name, list(typecode_or_items))
 
     def Namespace(self, name: Optional[str] = None, **attrs: Any) -> "NamespaceProxy":
         """A shared namespace: attributes set and read through the proxy."""

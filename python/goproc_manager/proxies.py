@@ -22,7 +22,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from .client import Manager
 
 __all__ = [
-    "BaseProxy", "Proxy", "DictProxy", "ListProxy", "NamespaceProxy", "ValueProxy", "QueueProxy",
+    "BaseProxy", "Proxy", "DictProxy", "ListProxy", "ArrayProxy", "NamespaceProxy", "ValueProxy", "QueueProxy",
     "JoinableQueueProxy", "LockProxy", "RLockProxy", "SemaphoreProxy", "BoundedSemaphoreProxy",
     "ConditionProxy", "EventProxy", "BarrierProxy", "make_proxy",
 ]
@@ -316,6 +316,47 @@ class ListProxy(BaseProxy):
     def modify(self, fn: Callable[[List[Any]], List[Any]]) -> List[Any]:
         """Atomically replace the whole list with fn(a copy of it), retrying
         when another process changed it meanwhile; return the new list."""
+        while True:
+            items, version = self._call("LoadVersion")
+            new = list(fn(list(items)))
+            if self._call("StoreIfVersion", version, new):
+                return new
+
+
+class ArrayProxy(BaseProxy):
+    """A shared fixed-length array (Go: Array): indexing and slicing (a
+    slice assignment keeps the length), and atomic add(i, n)."""
+
+    __slots__ = ()
+
+    def __getitem__(self, i: Union[int, slice]) -> Any:
+        if isinstance(i, slice):
+            return list(self._call("GetSlice", i.start, i.stop, i.step))
+        return self._call("Get", i)
+
+    def __setitem__(self, i: Union[int, slice], value: Any) -> None:
+        if isinstance(i, slice):
+            self._call("SetSlice", i.start, i.stop, i.step, list(value))
+        else:
+            self._call("Set", i, value)
+
+    def __len__(self) -> int:
+        return int(self._call("Len"))
+
+    def __iter__(self) -> Iterator[Any]:
+        return iter(self._call("All"))
+
+    def tolist(self) -> List[Any]:
+        """A local copy of every element."""
+        return list(self._call("All"))
+
+    def add(self, i: int, n: Union[int, float] = 1) -> Any:
+        """Atomically add n to element i and return the sum."""
+        return self._call("Add", i, n)
+
+    def modify(self, fn: Callable[[List[Any]], List[Any]]) -> List[Any]:
+        """Atomically replace every element with fn(a copy of them) (same
+        length), retrying on conflict; return the new elements."""
         while True:
             items, version = self._call("LoadVersion")
             new = list(fn(list(items)))
@@ -640,7 +681,7 @@ class BarrierProxy(BaseProxy):
 
 
 _BY_TYPEID: Dict[str, Type[BaseProxy]] = {
-    "Dict": DictProxy, "List": ListProxy, "Namespace": NamespaceProxy, "Value": ValueProxy,
+    "Dict": DictProxy, "List": ListProxy, "Array": ArrayProxy, "Namespace": NamespaceProxy, "Value": ValueProxy,
     "Queue": QueueProxy, "JoinableQueue": JoinableQueueProxy, "Lock": LockProxy,
     "RLock": RLockProxy, "Semaphore": SemaphoreProxy, "BoundedSemaphore": BoundedSemaphoreProxy,
     "Condition": ConditionProxy, "Event": EventProxy, "Barrier": BarrierProxy,

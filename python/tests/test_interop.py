@@ -348,6 +348,14 @@ def test_list_namespace_value(mgr: gpm.Manager) -> None:
     with pytest.raises(AttributeError):
         ns.y
 
+    a = mgr.Array("i", [1, 2, 3])
+    a[0] = 10
+    a[1:] = [20, 30]
+    assert a.tolist() == [10, 20, 30] and len(a) == 3 and a[-1] == 30 and a[:2] == [10, 20]
+    assert a.add(1, 5) == 25
+    with pytest.raises(gpm.BadArguments):
+        a[:] = [1]  # the length is fixed
+
     v = mgr.Value(1.5)
     v.value = 2
     assert v.add(3) == 5 and v.value == 5
