@@ -166,8 +166,11 @@ def parse_address(address: Address) -> Tuple[int, Any, Optional[str]]:
 
 def dial(address: Address, timeout: float, ssl_context: Any = None,
          server_hostname: Optional[str] = None) -> socket.socket:
-    """Open a socket to the manager (TLS wrapped when ssl_context is given)."""
+    """Open a socket to the manager (TLS wrapped when ssl_context is given).
+    Nothing listening gives ConnectionRefusedError; a TLS failure (an
+    untrusted certificate, say) its ssl.SSLError."""
     family, sockaddr, host = parse_address(address)
+    shown = address if isinstance(address, tuple) else os.fspath(address)
     try:
         if family == socket.AF_UNIX:
             sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
@@ -180,10 +183,14 @@ def dial(address: Address, timeout: float, ssl_context: Any = None,
         else:
             sock = socket.create_connection(sockaddr, timeout=timeout)
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-            if ssl_context is not None:
-                sock = ssl_context.wrap_socket(sock, server_hostname=server_hostname or host)
     except OSError as e:
-        raise ConnectionRefusedError(f"dial manager at {os.fspath(address) if not isinstance(address, tuple) else address}: {e}") from e
+        raise ConnectionRefusedError(f"dial manager at {shown}: {e}") from e
+    if ssl_context is not None:
+        try:
+            sock = ssl_context.wrap_socket(sock, server_hostname=server_hostname or host)
+        except BaseException:
+            sock.close()
+            raise
     return sock
 
 

@@ -56,11 +56,11 @@ def gomanager_bin(tmp_path_factory: pytest.TempPathFactory) -> Path:
 class GoManager:
     """A running `gomanager serve` process and how to reach it."""
 
-    def __init__(self, binary: Path, tcp: bool = False) -> None:
+    def __init__(self, binary: Path, tcp: bool = False, tls: bool = False) -> None:
         self.binary = binary
         self.dir = tempfile.mkdtemp(prefix="gomanager-test-")
         self.info_file = os.path.join(self.dir, "info.json")
-        args = [str(binary), "serve", "-info", self.info_file] + (["-tcp"] if tcp else [])
+        args = [str(binary), "serve", "-info", self.info_file] + (["-tcp"] if tcp else []) + (["-tls"] if tls else [])
         # stdin is a pipe: the manager exits when it closes (so when this
         # test process dies, too).
         self.proc = subprocess.Popen(args, stdin=subprocess.PIPE, stdout=subprocess.PIPE)
@@ -74,6 +74,7 @@ class GoManager:
         self.address: str = info["address"]
         self.key = bytes.fromhex(info["key"])
         self.pid: int = info["pid"]
+        self.ca: str = info.get("ca", "")
 
     def connect(self, **kw: Any) -> goproc_manager.Manager:
         return goproc_manager.connect(self.address, self.key, **kw)

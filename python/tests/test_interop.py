@@ -473,6 +473,23 @@ def test_tcp(gomanager_bin) -> None:  # type: ignore[no-untyped-def]
         m.stop()
 
 
+def test_tls(gomanager_bin) -> None:  # type: ignore[no-untyped-def]
+    import ssl
+    m = GoManager(gomanager_bin, tls=True)
+    try:
+        ctx = ssl.create_default_context(cafile=m.ca)
+        with m.connect(ssl_context=ctx) as mgr:
+            d = mgr.dict("over-tls")
+            d["k"] = "v"
+        assert m.go("get-dict", "over-tls", "k").strip() == '"v"', "a Go client over TLS reads it"
+        with pytest.raises(ssl.SSLCertVerificationError):  # the server's certificate is not trusted
+            m.connect(ssl_context=ssl.create_default_context(), timeout=5)
+        with pytest.raises(gpm.ManagerError):  # no TLS against a TLS server
+            m.connect(timeout=2)
+    finally:
+        m.stop()
+
+
 # -- protocol versions ----------------------------------------------------------
 
 def _frame(obj: object) -> bytes:

@@ -1,13 +1,14 @@
 // Command gomanager is the Go side of the Python client's interop tests
 // (python/tests): it serves a manager, and plays Go clients against one.
 //
-//	gomanager serve -info FILE [-tcp]   serve until stdin closes or SIGTERM
+//	gomanager serve -info FILE [-tcp] [-tls]   serve until stdin closes or SIGTERM
 //	gomanager dict-set  -info FILE NAME   store the values Go writes
 //	gomanager dict-check -info FILE NAME  check the values Python wrote
 //	gomanager produce   -info FILE QUEUE N CONSUMERS
 //	gomanager lock      -info FILE NAME   acquire, print "ok" or "abandoned", release
 //	gomanager barrier   -info FILE NAME PARTIES
 //	gomanager get       -info FILE QUEUE  one Get, print the item as JSON
+//	gomanager get-dict  -info FILE DICT KEY  print the value as JSON
 //
 // serve writes the address and the key (hex) as JSON to FILE (mode 0600),
 // never on the command line; the other commands read them from there.
@@ -16,13 +17,20 @@ package main
 
 import (
 	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
 	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
 	"encoding/hex"
 	"encoding/json"
+	"encoding/pem"
 	"errors"
 	"flag"
 	"fmt"
 	"io"
+	"math/big"
 	"net"
 	"os"
 	"os/signal"
@@ -70,6 +78,30 @@ type info struct {
 	Address string `json:"address"`
 	Key     string `json:"key"`
 	Pid     int    `json:"pid"`
+	CA      string `json:"ca,omitempty"` // with -tls: the server's certificate (PEM)
+}
+
+// selfSigned returns a new certificate for 127.0.0.1 and its PEM.
+func selfSigned() (tls.Certificate, []byte, error) {
+	priv, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		return tls.Certificate{}, nil, err
+	}
+	tmpl := &x509.Certificate{
+		SerialNumber: big.NewInt(1),
+		Subject:      pkix.Name{CommonName: "gomanager test"},
+		NotBefore:    time.Now().Add(-time.Hour),
+		NotAfter:     time.Now().Add(24 * time.Hour),
+		IPAddresses:  []net.IP{net.ParseIP("127.0.0.1")},
+		KeyUsage:     x509.KeyUsageDigitalSignature | x509.KeyUsageCertSign,
+		ExtKeyUsage:  []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
+		IsCA:         true, BasicConstraintsValid: true,
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &priv.PublicKey, priv)
+	if err != nil {
+		return tls.Certificate{}, nil, err
+	}
+	return tls.Certificate{Certificate: [][]byte{der}, PrivateKey: priv}, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), nil
 }
 
 func main() {
@@ -81,6 +113,7 @@ func main() {
 	fs := flag.NewFlagSet(cmd, flag.ExitOnError)
 	infoFile := fs.String("info", "", "the file serve writes the address and key to")
 	tcp := fs.Bool("tcp", false, "serve on 127.0.0.1 TCP rather than a Unix socket")
+	useTLS := fs.Bool("tls", false, "serve TCP inside TLS, with a new self-signed certificate for 127.0.0.1 (its PEM goes to the info file's \"ca\")")
 	fs.Parse(os.Args[2:])
 	if *infoFile == "" {
 		fmt.Fprintln(os.Stderr, "gomanager: -info FILE is required")
@@ -88,7 +121,7 @@ func main() {
 	}
 	var err error
 	if cmd == "serve" {
-		err = serve(*infoFile, *tcp)
+		err = serve(*infoFile, *tcp || *useTLS, *useTLS)
 	} else {
 		err = client(cmd, *infoFile, fs.Args())
 	}
@@ -98,7 +131,7 @@ func main() {
 	}
 }
 
-func serve(infoFile string, tcp bool) error {
+func serve(infoFile string, tcp, useTLS bool) error {
 	key := make([]byte, 32)
 	rand.Read(key)
 	var l net.Listener
@@ -118,14 +151,27 @@ func serve(infoFile string, tcp bool) error {
 	if err != nil {
 		return err
 	}
-	srv, err := manager.NewServer(manager.WithAuthKey(key))
+	opts := []manager.Option{manager.WithAuthKey(key)}
+	var caFile string
+	if useTLS {
+		cert, pemBytes, err := selfSigned()
+		if err != nil {
+			return err
+		}
+		caFile = infoFile + ".ca.pem"
+		if err := os.WriteFile(caFile, pemBytes, 0o600); err != nil {
+			return err
+		}
+		opts = append(opts, manager.WithTLS(&tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}))
+	}
+	srv, err := manager.NewServer(opts...)
 	if err != nil {
 		return err
 	}
 	served := make(chan error, 1)
 	go func() { served <- srv.Serve(l) }()
 
-	b, _ := json.Marshal(info{Network: network, Address: l.Addr().String(), Key: hex.EncodeToString(key), Pid: os.Getpid()})
+	b, _ := json.Marshal(info{Network: network, Address: l.Addr().String(), Key: hex.EncodeToString(key), Pid: os.Getpid(), CA: caFile})
 	tmp := infoFile + ".tmp"
 	if err := os.WriteFile(tmp, b, 0o600); err != nil {
 		return err
@@ -169,12 +215,22 @@ func client(cmd, infoFile string, args []string) error {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	c, err := manager.Connect(ctx, in.Network, in.Address, key)
+	var opts []manager.Option
+	if in.CA != "" {
+		pemBytes, err := os.ReadFile(in.CA)
+		if err != nil {
+			return err
+		}
+		roots := x509.NewCertPool()
+		roots.AppendCertsFromPEM(pemBytes)
+		opts = append(opts, manager.WithTLS(&tls.Config{RootCAs: roots, MinVersion: tls.VersionTLS12}))
+	}
+	c, err := manager.Connect(ctx, in.Network, in.Address, key, opts...)
 	if err != nil {
 		return err
 	}
 	defer c.Close()
-	need := map[string]int{"dict-set": 1, "dict-check": 1, "produce": 3, "lock": 1, "barrier": 2, "get": 1}
+	need := map[string]int{"get-dict": 2, "dict-set": 1, "dict-check": 1, "produce": 3, "lock": 1, "barrier": 2, "get": 1}
 	if n, ok := need[cmd]; !ok || len(args) != n {
 		return fmt.Errorf("unknown command or wrong number of arguments: %s %v", cmd, args)
 	}
@@ -213,6 +269,21 @@ func client(cmd, infoFile string, args []string) error {
 			return err
 		}
 		fmt.Println(i)
+		return nil
+	case "get-dict":
+		d, err := manager.OpenDict[string, any](ctx, c, args[0])
+		if err != nil {
+			return err
+		}
+		v, ok, err := d.Load(ctx, args[1])
+		if err != nil {
+			return err
+		}
+		if !ok {
+			return fmt.Errorf("no %q in %s", args[1], args[0])
+		}
+		out, _ := json.Marshal(v)
+		fmt.Println(string(out))
 		return nil
 	case "get":
 		q, err := manager.OpenQueue[any](ctx, c, args[0], 0)
