@@ -156,7 +156,11 @@ func recvHello(r *Reader, h *hello) error {
 	if p.arrayHeader() < 1 || p.err != nil {
 		return fmt.Errorf("%w: handshake: hello is not an array starting with a version", errs.Protocol)
 	}
-	if v := p.uint(); p.err == nil && v != Version {
+	v := p.uint()
+	if p.err != nil {
+		return fmt.Errorf("%w: handshake: hello's version is not an unsigned integer", errs.Protocol)
+	}
+	if v != Version {
 		return fmt.Errorf("%w: the server speaks protocol version %d, this client version %d (use the same library version on both sides)", errs.Protocol, v, Version)
 	}
 	if err := msgpack.Unmarshal(body, h); err != nil {
@@ -191,8 +195,15 @@ func recvAuth(r *Reader, a *auth) error {
 
 // versionError is the server's refusal of a client of another version.
 func versionError(client int) error {
-	return fmt.Errorf("%w: the client speaks protocol version %d, this server version %d (use the same library version on both sides)", errs.Protocol, client, Version)
+	return &refusal{reason: fmt.Sprintf("the client speaks protocol version %d, this server version %d (use the same library version on both sides)", client, Version)}
 }
+
+// A refusal is a protocol error whose reason the server sends the client
+// in its welcome.
+type refusal struct{ reason string }
+
+func (e *refusal) Error() string { return errs.Protocol.Error() + ": " + e.reason }
+func (e *refusal) Unwrap() error { return errs.Protocol }
 
 // ClientHandshake authenticates a new connection from the client side.
 // The caller sets a deadline on the connection. A wrong key gives an error
@@ -252,9 +263,10 @@ func ServerHandshake(w io.Writer, r *Reader, key []byte, me ServerHello) ([16]by
 	}
 	var a auth
 	if err := recvAuth(r, &a); err != nil {
-		if errors.Is(err, errs.Protocol) {
+		var why *refusal
+		if errors.As(err, &why) {
 			// Best effort: tell the client why before closing.
-			send(w, &welcome{OK: false, Code: errs.Protocol.Code(), Text: err.Error()})
+			send(w, &welcome{OK: false, Code: errs.Protocol.Code(), Text: why.reason})
 		}
 		return session, fmt.Errorf("read auth: %w", err)
 	}
