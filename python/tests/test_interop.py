@@ -373,6 +373,20 @@ def test_proxies_stored_in_containers(mgr: gpm.Manager) -> None:
     assert got.tolist() == [1, 2]
 
 
+def test_proxies_stored_across_languages(gm: GoManager, mgr: gpm.Manager) -> None:
+    gm.go("proxy-set", "proxies")
+    d = mgr.dict("proxies")
+    go_list = d["go_list"]
+    assert isinstance(go_list, gpm.ListProxy), "a proxy Go stored arrives typed"
+    assert go_list.tolist() == [1, 2, 3]
+    go_list.append(4)
+    assert d["go_list"].tolist() == [1, 2, 3, 4]
+    py_list = mgr.list(items=["a", 1])
+    d["py_list"] = py_list
+    py_list.close()  # the dict keeps the list alive
+    assert json.loads(gm.go("proxy-check", "proxies")) == ["a", 1]
+
+
 # -- custom types -------------------------------------------------------------
 
 def test_custom_go_type_by_method_name(mgr: gpm.Manager) -> None:

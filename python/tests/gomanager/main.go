@@ -9,6 +9,8 @@
 //	gomanager barrier   -info FILE NAME PARTIES
 //	gomanager get       -info FILE QUEUE  one Get, print the item as JSON
 //	gomanager get-dict  -info FILE DICT KEY  print the value as JSON
+//	gomanager proxy-set -info FILE DICT   store a Go List proxy under "go_list"
+//	gomanager proxy-check -info FILE DICT print the List Python stored under "py_list"
 //
 // serve writes the address and the key (hex) as JSON to FILE (mode 0600),
 // never on the command line; the other commands read them from there.
@@ -230,7 +232,7 @@ func client(cmd, infoFile string, args []string) error {
 		return err
 	}
 	defer c.Close()
-	need := map[string]int{"get-dict": 2, "dict-set": 1, "dict-check": 1, "produce": 3, "lock": 1, "barrier": 2, "get": 1}
+	need := map[string]int{"proxy-set": 1, "proxy-check": 1, "get-dict": 2, "dict-set": 1, "dict-check": 1, "produce": 3, "lock": 1, "barrier": 2, "get": 1}
 	if n, ok := need[cmd]; !ok || len(args) != n {
 		return fmt.Errorf("unknown command or wrong number of arguments: %s %v", cmd, args)
 	}
@@ -269,6 +271,34 @@ func client(cmd, infoFile string, args []string) error {
 			return err
 		}
 		fmt.Println(i)
+		return nil
+	case "proxy-set": // store a new List [1 2 3] in the dict under "go_list"
+		d, err := manager.OpenDict[string, *manager.List[int]](ctx, c, args[0])
+		if err != nil {
+			return err
+		}
+		l, err := manager.NewList(ctx, c, 1, 2, 3)
+		if err != nil {
+			return err
+		}
+		defer l.Close() // the dict holds its own reference
+		return d.Store(ctx, "go_list", l)
+	case "proxy-check": // print the elements of the List Python stored under "py_list"
+		d, err := manager.OpenDict[string, *manager.List[any]](ctx, c, args[0])
+		if err != nil {
+			return err
+		}
+		l, ok, err := d.Load(ctx, "py_list")
+		if err != nil || !ok {
+			return fmt.Errorf("load py_list: found %v, %v", ok, err)
+		}
+		defer l.Close()
+		all, err := l.All(ctx)
+		if err != nil {
+			return err
+		}
+		out, _ := json.Marshal(all)
+		fmt.Println(string(out))
 		return nil
 	case "get-dict":
 		d, err := manager.OpenDict[string, any](ctx, c, args[0])
