@@ -307,6 +307,9 @@ class Manager:
             if isinstance(e, _ConnBroken):
                 self._drop_conn(conn)
                 raise self._broken(method, e) from None
+            if isinstance(e, _Poisoned):
+                self._drop_conn(conn)
+                raise errors.ProtocolError(e.message, method=method) from None
             self._put_conn(conn)
             raise
         except BaseException:
@@ -358,6 +361,8 @@ class Manager:
             try:
                 body = conn.read_frame()
             except socket.timeout:
+                if timeout is None:
+                    raise  # not our socket's: a signal handler's TimeoutError
                 if cancelled:
                     raise _ConnBroken("the manager did not answer a cancel") from None
                 cancelled = True
@@ -369,6 +374,9 @@ class Manager:
                 continue
             except ConnectionLost as e:
                 raise _ConnBroken(str(e)) from None
+            except errors.ProtocolError as e:
+                # A framing error: the stream cannot be trusted any more.
+                raise _Poisoned(e.message, method=method) from None
             if len(body) < 4 or body[0] != 0x94 or body[1] != 0x02:
                 continue  # not a response to us
             c = body[2]
@@ -384,8 +392,14 @@ class Manager:
             if status == 0:
                 if len(body) == i + 2 and body[i + 1] == 0xC0:
                     return None
-                return _codec.unpackb(memoryview(body)[i + 1:], self._ext_hook)
-            f = self._decode(memoryview(body)[i + 1:])
+                try:
+                    return _codec.unpackb(memoryview(body)[i + 1:], self._ext_hook)
+                except ValueError as e:  # msgpack's errors, a malformed proxy
+                    raise errors.ProtocolError(f"undecodable result: {e}", method=method) from None
+            try:
+                f = self._decode(memoryview(body)[i + 1:])
+            except ValueError as e:
+                raise errors.ProtocolError(f"undecodable failure: {e}", method=method) from None
             if not isinstance(f, list) or len(f) != 4:
                 raise errors.ProtocolError("malformed failure", method=method)
             remote, code, rtype, text = f
@@ -533,6 +547,10 @@ def request_body(pack: Callable[[Any], bytes], rid: int, target: bytes, method: 
 
 class _ConnBroken(ManagerError):
     """Internal: the call's connection failed."""
+
+
+class _Poisoned(ManagerError):
+    """Internal: the call's connection broke the framing rules."""
 
 
 def _cancel_frame(rid: int) -> bytes:

@@ -30,11 +30,15 @@ import goproc_manager  # noqa: E402
 TEST_LIMIT = int(os.environ.get("GOPROC_TEST_LIMIT", "90"))
 
 
+class TimeLimitExceeded(Exception):
+    """A test ran longer than TEST_LIMIT seconds."""
+
+
 @pytest.fixture(autouse=True)
 def time_limit() -> Iterator[None]:
     """Fail a test that runs longer than TEST_LIMIT seconds."""
     def expired(signum: int, frame: Any) -> None:
-        raise TimeoutError(f"the test ran longer than {TEST_LIMIT} s")
+        raise TimeLimitExceeded(f"the test ran longer than {TEST_LIMIT} s")
     old = signal.signal(signal.SIGALRM, expired)
     signal.alarm(TEST_LIMIT)
     try:
