@@ -452,6 +452,32 @@ def test_dead_manager_raises_manager_gone(own_gm: GoManager) -> None:
     mgr.close()
 
 
+def test_forked_child_must_connect_again(gm: GoManager, mgr: gpm.Manager) -> None:
+    d = mgr.dict()
+    d["k"] = "parent"
+    r, w = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child: the inherited client refuses; a new one works
+        code = 1
+        try:
+            try:
+                d["k"] = "child, inherited"
+            except gpm.ManagerError:
+                with gm.connect() as own:
+                    own.dict("forked")["k"] = "child"
+                    code = 0
+        finally:
+            os.write(w, bytes([code]))
+            os._exit(code)
+    os.close(w)
+    with os.fdopen(r, "rb") as f:
+        assert f.read(1) == b"\x00", "the child's calls"
+    _, status = os.waitpid(pid, 0)
+    assert os.WEXITSTATUS(status) == 0
+    assert d["k"] == "parent", "the parent's session is untouched"
+    assert mgr.dict("forked")["k"] == "child"
+
+
 def test_closed_client(gm: GoManager) -> None:
     mgr = gm.connect()
     d = mgr.dict()
