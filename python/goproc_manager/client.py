@@ -29,6 +29,7 @@ _HEADER = struct.Struct(">I")
 _SCALARS = (str, int, bytes, float, bool, type(None))
 _ARRAYS = [bytes((0x90 | n,)) for n in range(16)]
 _METHODS: Dict[str, bytes] = {}
+_UNSET: Any = object()
 
 
 def _pack_uint(n: int) -> bytes:
@@ -464,14 +465,24 @@ class Manager:
 
     # -- the built-in types (proxies.py) ---------------------------------
 
-    def dict(self, name: Optional[str] = None, items: Optional[Mapping[Any, Any]] = None) -> "DictProxy":
-        """A shared dict: the one named name (created if absent; Go's
-        OpenDict reaches it), or a new one. items fill a new dict."""
-        pairs = [[k, v] for k, v in items.items()] if items else None
-        return self._make(DictProxy, "Dict", name, pairs)
+    def dict(self, name: Any = None, items: Any = None, **kwargs: Any) -> "DictProxy":
+        """A shared dict: ``mgr.dict("results")`` opens the one named so
+        (created if absent; Go's OpenDict reaches it); ``mgr.dict()`` creates
+        a new one. Items (a mapping or pairs, and keyword arguments) fill a
+        dict being created: ``mgr.dict({"a": 1})`` and ``mgr.dict(a=1)``
+        work as SyncManager's dict(...) does."""
+        if name is not None and not isinstance(name, str):
+            name, items = None, name
+        pairs = list(items.items()) if isinstance(items, Mapping) else list(items or ())
+        pairs.extend(kwargs.items())
+        return self._make(DictProxy, "Dict", name, [[k, v] for k, v in pairs] or None)
 
-    def list(self, name: Optional[str] = None, items: Optional[Iterable[Any]] = None) -> "ListProxy":
-        """A shared list (named, or new), optionally filled with items."""
+    def list(self, name: Any = None, items: Optional[Iterable[Any]] = None) -> "ListProxy":
+        """A shared list: ``mgr.list("name")`` opens the one named so,
+        ``mgr.list()`` creates one; items (``mgr.list([1, 2])``, or
+        ``mgr.list("name", [1, 2])``) fill a list being created."""
+        if name is not None and not isinstance(name, str):
+            name, items = None, name
         return self._make(ListProxy, "List", name, list(items) if items is not None else None)
 
     def Array(self, typecode_or_items: Any, items: Optional[Iterable[Any]] = None,
@@ -483,13 +494,19 @@ class Manager:
             typecode_or_items = items
         return self._make(ArrayProxy, "Array", name, list(typecode_or_items))
 
-    def Namespace(self, name: Optional[str] = None, **attrs: Any) -> "NamespaceProxy":
-        """A shared namespace: attributes set and read through the proxy."""
+    def Namespace(self, name: Optional[str] = None, /, **attrs: Any) -> "NamespaceProxy":
+        """A shared namespace: attributes set and read through the proxy.
+        ``mgr.Namespace(x=1)`` creates one; ``mgr.Namespace("cfg", x=1)``
+        opens the one named "cfg" (the name is positional, so that an
+        attribute may be called name)."""
         return self._make(NamespaceProxy, "Namespace", name, attrs or None)
 
-    def Value(self, value: Any = 0, name: Optional[str] = None) -> "ValueProxy":
-        """A shared value holding value (a new one, or the one named name)."""
-        return self._make(ValueProxy, "Value", name, value)
+    def Value(self, typecode_or_value: Any = 0, value: Any = _UNSET, name: Optional[str] = None) -> "ValueProxy":
+        """A shared value: ``mgr.Value(0)``, or SyncManager's
+        ``mgr.Value("i", 0)`` (the typecode is not needed: the value is a
+        msgpack value); name opens the one named so."""
+        initial = typecode_or_value if value is _UNSET else value
+        return self._make(ValueProxy, "Value", name, initial)
 
     def Queue(self, maxsize: int = 0, name: Optional[str] = None) -> "QueueProxy":
         """A shared FIFO queue (maxsize <= 0: unbounded)."""

@@ -341,7 +341,7 @@ def test_list_namespace_value(mgr: gpm.Manager) -> None:
     with pytest.raises(ValueError):
         lst.remove("absent")
 
-    ns = mgr.Namespace(x=1)
+    ns = mgr.Namespace("named-ns", x=1)
     ns.y = "why"
     assert ns.x == 1 and ns.y == "why" and ns._add("x", 2) == 3
     del ns.y
@@ -355,6 +355,11 @@ def test_list_namespace_value(mgr: gpm.Manager) -> None:
     assert a.add(1, 5) == 25
     with pytest.raises(gpm.BadArguments):
         a[:] = [1]  # the length is fixed
+
+    assert mgr.Value("i", 7).value == 7, "SyncManager's Value(typecode, value)"
+    assert mgr.dict({"a": 1}).copy() == {"a": 1} and mgr.dict(b=2).copy() == {"b": 2}
+    assert mgr.list([1, 2]).tolist() == [1, 2] and mgr.list("named-list", [3]).tolist() == [3]
+    assert mgr.Namespace(name="an attribute").name == "an attribute"
 
     v = mgr.Value(1.5)
     v.value = 2
