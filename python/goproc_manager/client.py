@@ -49,6 +49,9 @@ CANCEL_GRACE = 2.0
 #: How long a call whose connection broke waits for the watcher to confirm
 #: that the manager is gone.
 PROBE_TIMEOUT = 1.0
+#: How long a withdrawn call's reply is awaited in the background before
+#: its connection is closed (see Manager._reconcile).
+RECONCILE_TIMEOUT = 30.0
 #: Idle connections kept for later calls.
 MAX_IDLE = 16
 
@@ -130,6 +133,7 @@ class Manager:
         self._lock = threading.Lock()  # guards _idle, _busy, _err, _closing
         self._idle: List[Conn] = []
         self._busy: Set[Conn] = set()  # connections of calls in flight, for close
+        self._settling: Set[Conn] = set()  # connections of withdrawn calls (_reconcile)
         self._err: Optional[ManagerError] = None
         self._closing = False
         self._forked = False
@@ -170,7 +174,7 @@ class Manager:
             if self._err is None:
                 self._err = ClosedError("this client was closed")
             idle, self._idle = self._idle, []
-            busy = list(self._busy)
+            busy = list(self._busy) + list(self._settling)
         for c in idle:
             c.close()
         for c in busy:
@@ -311,6 +315,11 @@ class Manager:
             if isinstance(e, _Poisoned):
                 self._drop_conn(conn)
                 raise errors.ProtocolError(e.message, method=method) from None
+            if isinstance(e, _Withdrawn):
+                self._reconcile(conn, e.rid, target, method, args)
+                raise errors.DeadlineExceeded(
+                    "timed out; the manager has not confirmed the withdrawal yet (a late result is "
+                    "given back to it in the background)", method=method) from None
             self._put_conn(conn)
             raise
         except BaseException:
@@ -327,6 +336,56 @@ class Manager:
                 return result
         conn.close()
         return result
+
+    def _reconcile(self, conn: Conn, rid: int, target: bytes, method: str, args: Sequence[Any]) -> None:
+        """Settle a call whose caller gave up before the manager answered
+        its cancel (a stopped or overloaded manager): a daemon thread reads
+        the connection until the call's reply (at most RECONCILE_TIMEOUT),
+        and gives back to the manager what a late success took (an item
+        goes back to the front of its queue, a lock or permit is released,
+        proxies are dropped) with the "giveback" control operation. Then
+        the connection is closed."""
+        with self._lock:
+            self._busy.discard(conn)
+            if self._err is not None:
+                conn.close()  # the session ends: the manager releases all
+                return
+            self._settling.add(conn)
+        t = threading.Thread(target=self._settle, args=(conn, rid, target, method, args),
+                             name="goproc_manager reconciler", daemon=True)
+        t.start()
+
+    def _settle(self, conn: Conn, rid: int, target: bytes, method: str, args: Sequence[Any]) -> None:
+        try:
+            conn.sock.settimeout(RECONCILE_TIMEOUT)
+            while True:
+                body = conn.read_frame()
+                if len(body) < 4 or body[0] != 0x94 or body[1] != 0x02 or _uint_at(body, 2)[0] != rid:
+                    continue
+                i = _uint_at(body, 2)[1]
+                if body[i] != 0:
+                    return  # a failure: nothing was taken
+                result = body[i + 1:]
+                unpacker = msgpack.Unpacker()
+                unpacker.feed(target)
+                obj, handle = unpacker.unpack(), unpacker.unpack()
+                pack = conn.packer.pack
+                args_raw = _codec.array_header(len(args)) + b"".join(_codec.encode(a, pack) for a in args)
+                gid = conn.next_id
+                conn.next_id = gid + 1
+                req = b"".join((b"\x96\x01", pack(gid), b"\x00\x00\xa8giveback\x96", pack(obj), pack(handle),
+                                pack(method), pack(""), args_raw, result))
+                conn.sock.sendall(_HEADER.pack(len(req)) + req)
+                while True:  # its reply, so that it ran before the connection closes
+                    body = conn.read_frame()
+                    if len(body) >= 4 and body[0] == 0x94 and body[1] == 0x02 and _uint_at(body, 2)[0] == gid:
+                        return
+        except (OSError, ManagerError, ConnectionLost, ValueError):
+            return  # the session's end settles the rest
+        finally:
+            with self._lock:
+                self._settling.discard(conn)
+            conn.close()
 
     def _broken(self, method: str, e: Exception) -> ManagerError:
         self._gone.wait(PROBE_TIMEOUT)
@@ -365,7 +424,7 @@ class Manager:
                 if timeout is None:
                     raise  # not our socket's: a signal handler's TimeoutError
                 if cancelled:
-                    raise _ConnBroken("the manager did not answer a cancel") from None
+                    raise _Withdrawn(rid) from None
                 cancelled = True
                 try:
                     sock.sendall(_cancel_frame(rid))
@@ -568,6 +627,14 @@ class _ConnBroken(ManagerError):
 
 class _Poisoned(ManagerError):
     """Internal: the call's connection broke the framing rules."""
+
+
+class _Withdrawn(ManagerError):
+    """Internal: a call timed out and the manager did not answer its cancel."""
+
+    def __init__(self, rid: int) -> None:
+        super().__init__("withdrawn")
+        self.rid = rid
 
 
 def _cancel_frame(rid: int) -> bytes:

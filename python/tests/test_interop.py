@@ -145,6 +145,29 @@ def test_timed_out_get_is_withdrawn_on_the_manager(gm: GoManager, mgr: gpm.Manag
     assert json.loads(gm.go("get", "withdrawn")) == "for go"
 
 
+def test_late_get_of_a_stopped_manager_is_given_back(own_gm: GoManager) -> None:
+    """A get that timed out while the manager was stopped (SIGSTOP) runs
+    when it resumes; the client gives the item back."""
+    mgr = own_gm.connect()
+    try:
+        mgr._call(0, 0, "giveback", (0, 0, "Get", "", [], None))
+    except gpm.NoSuchMethod:
+        mgr.close()
+        pytest.skip("this manager has no giveback control operation (it comes with the deadlines change)")
+    q = mgr.Queue()
+    q.put("precious")
+    os.kill(own_gm.pid, signal.SIGSTOP)
+    try:
+        start = time.monotonic()
+        with pytest.raises(gpm.Empty):
+            q.get(timeout=0.2)
+        assert time.monotonic() - start < 5
+    finally:
+        os.kill(own_gm.pid, signal.SIGCONT)
+    assert q.get(timeout=10) == "precious", "the late get's item came back"
+    mgr.close()
+
+
 def test_queue_methods(mgr: gpm.Manager) -> None:
     q = mgr.Queue(2)
     assert q.empty() and q.maxsize == 2
