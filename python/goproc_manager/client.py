@@ -30,13 +30,14 @@ _SCALARS = (str, int, bytes, float, bool, type(None))
 _ARRAYS = [bytes((0x90 | n,)) for n in range(16)]
 _METHODS: Dict[str, bytes] = {}
 _UNSET: Any = object()
+_U16 = struct.Struct(">H")
+_U32 = struct.Struct(">I")
+_U64 = struct.Struct(">Q")
 
 
 def _pack_uint(n: int) -> bytes:
     return bytes(msgpack.packb(n))
-_U16 = struct.Struct(">H")
-_U32 = struct.Struct(">I")
-_U64 = struct.Struct(">Q")
+
 
 #: How much longer than its timeout a call waits for the manager's own
 #: deadline reply before it sends a cancel (the manager withdraws the call
