@@ -154,6 +154,7 @@ class DictProxy(BaseProxy):
         return value
 
     def get(self, key: Any, default: Any = None) -> Any:
+        """The value under key, or default when it is absent."""
         value, ok = self._call("Load", key)
         return value if ok else default
 
@@ -191,6 +192,7 @@ class DictProxy(BaseProxy):
         return {k: v for k, v in self._call("Items")}
 
     def pop(self, key: Any, default: Any = _MISSING) -> Any:
+        """Remove key and return its value; default (or KeyError) when absent."""
         value, ok = self._call("LoadAndDelete", key)
         if ok:
             return value
@@ -207,6 +209,7 @@ class DictProxy(BaseProxy):
         return k, v
 
     def setdefault(self, key: Any, default: Any = None) -> Any:
+        """The value under key, storing default first if the key is absent (atomic)."""
         value, _ = self._call("SetDefault", key, default)
         return value
 
@@ -218,6 +221,7 @@ class DictProxy(BaseProxy):
         self._call("Update", [[k, v] for k, v in pairs])
 
     def clear(self) -> None:
+        """Remove every item."""
         self._call("Clear")
 
     def compare_and_swap(self, key: Any, old: Any, new: Any) -> bool:
@@ -283,27 +287,35 @@ class ListProxy(BaseProxy):
     copy = tolist
 
     def append(self, value: Any) -> None:
+        """Add value at the end."""
         self._call("Append", value)
 
     def extend(self, values: Iterable[Any]) -> None:
+        """Add every value at the end, atomically."""
         self._call("Extend", list(values))
 
     def insert(self, i: int, value: Any) -> None:
+        """Insert value before index i (clamped, as in Python)."""
         self._call("Insert", i, value)
 
     def pop(self, i: int = -1) -> Any:
+        """Remove and return the element at i (default: the last); IndexError when empty."""
         return self._call("Pop", i)
 
     def remove(self, value: Any) -> None:
+        """Remove the first element equal to value; ValueError (NotFound) if none."""
         self._call("Remove", value)
 
     def index(self, value: Any, start: Optional[int] = None, stop: Optional[int] = None) -> int:
+        """The index of the first element equal to value in [start, stop); ValueError if none."""
         return int(self._call("Index", value, start, stop))
 
     def count(self, value: Any) -> int:
+        """How many elements equal value."""
         return int(self._call("Count", value))
 
     def reverse(self) -> None:
+        """Reverse in place."""
         self._call("Reverse")
 
     def sort(self, *, reverse: bool = False) -> None:
@@ -311,6 +323,7 @@ class ListProxy(BaseProxy):
         self._call("Sort", bool(reverse))
 
     def clear(self) -> None:
+        """Remove every element."""
         self._call("Clear")
 
     def modify(self, fn: Callable[[List[Any]], List[Any]]) -> List[Any]:
@@ -416,17 +429,21 @@ class ValueProxy(BaseProxy):
     __slots__ = ()
 
     def get(self) -> Any:
+        """The value."""
         return self._call("Load")
 
     def set(self, value: Any) -> None:
+        """Store value."""
         self._call("Store", value)
 
     @property
     def value(self) -> Any:
+        """The value (reading and assigning are one call each; use add or modify to update atomically)."""
         return self._call("Load")
 
     @value.setter
     def value(self, value: Any) -> None:
+        """The value (reading and assigning are one call each; use add or modify to update atomically)."""
         self._call("Store", value)
 
     def add(self, n: Union[int, float] = 1) -> Any:
@@ -439,6 +456,7 @@ class ValueProxy(BaseProxy):
         return self._call("Swap", value)
 
     def compare_and_swap(self, old: Any, new: Any) -> bool:
+        """Store new if the value is old (by its encoding); report whether it did."""
         return bool(self._call("CompareAndSwap", old, new))
 
     def modify(self, fn: Callable[[Any], Any]) -> Any:
@@ -458,6 +476,8 @@ class QueueProxy(BaseProxy):
     __slots__ = ()
 
     def put(self, item: Any, block: bool = True, timeout: Optional[float] = None) -> None:
+        """Put item. When the queue is full, wait (at most timeout seconds,
+        then Full), unless block is False (Full at once)."""
         timeout = _wait_timeout(timeout)
         if not block or timeout == 0:
             self._call("TryPut", item)
@@ -467,9 +487,13 @@ class QueueProxy(BaseProxy):
             raise Full("put: timed out")
 
     def put_nowait(self, item: Any) -> None:
+        """Put item, or raise Full at once."""
         self._call("TryPut", item)
 
     def get(self, block: bool = True, timeout: Optional[float] = None) -> Any:
+        """Remove and return the next item. When the queue is empty, wait
+        (at most timeout seconds, then Empty), unless block is False (Empty
+        at once). A get that times out consumes nothing."""
         timeout = _wait_timeout(timeout)
         if not block or timeout == 0:
             return self._call("TryGet")
@@ -479,19 +503,24 @@ class QueueProxy(BaseProxy):
         return item
 
     def get_nowait(self) -> Any:
+        """Remove and return the next item, or raise Empty at once."""
         return self._call("TryGet")
 
     def qsize(self) -> int:
+        """The number of items in the queue."""
         return int(self._call("Len"))
 
     def empty(self) -> bool:
+        """Whether the queue holds no item."""
         return bool(self._call("Empty"))
 
     def full(self) -> bool:
+        """Whether a bounded queue holds maxsize items."""
         return bool(self._call("Full"))
 
     @property
     def maxsize(self) -> int:
+        """The queue's capacity (0: unbounded)."""
         return int(self._call("Cap"))
 
 
@@ -503,6 +532,7 @@ class JoinableQueueProxy(QueueProxy):
     __slots__ = ()
 
     def task_done(self) -> None:
+        """Acknowledge one item got from the queue (BadArguments if more than were got)."""
         self._call("TaskDone")
 
     def join(self, timeout: Optional[float] = None) -> bool:
@@ -549,6 +579,7 @@ class _AcquireMixin(BaseProxy):
         return ()
 
     def release(self) -> None:
+        """Release; NotHeld (a RuntimeError) if the caller does not hold it."""
         self._call("Release", *self._release_args())
 
 
@@ -560,6 +591,7 @@ class LockProxy(_AcquireMixin):
     __slots__ = ()
 
     def locked(self) -> bool:
+        """Whether some process (or, for an RLock, some proxy) holds the lock."""
         return bool(self._call("Locked"))
 
 
@@ -578,6 +610,7 @@ class SemaphoreProxy(_AcquireMixin):
     __slots__ = ()
 
     def release(self, n: int = 1) -> None:
+        """Give back n permits, waking as many waiters."""
         self._call("Release", n)
 
     def _release_args(self) -> Tuple[Any, ...]:
@@ -620,9 +653,11 @@ class ConditionProxy(_AcquireMixin):
         return result
 
     def notify(self, n: int = 1) -> None:
+        """Wake up to n waiters; the caller must hold the lock."""
         self._call("Notify", n)
 
     def notify_all(self) -> None:
+        """Wake every waiter; the caller must hold the lock."""
         self._call("NotifyAll")
 
     notifyAll = notify_all
@@ -634,12 +669,15 @@ class EventProxy(BaseProxy):
     __slots__ = ()
 
     def set(self) -> None:
+        """Set the flag, waking every waiter."""
         self._call("Set")
 
     def clear(self) -> None:
+        """Clear the flag."""
         self._call("Clear")
 
     def is_set(self) -> bool:
+        """Whether the flag is set."""
         return bool(self._call("IsSet"))
 
     def wait(self, timeout: Optional[float] = None) -> bool:
@@ -662,21 +700,26 @@ class BarrierProxy(BaseProxy):
             raise BrokenBarrier("wait: timed out (the barrier is broken)") from None
 
     def abort(self) -> None:
+        """Break the barrier: waiting and later parties get BrokenBarrier."""
         self._call("Abort")
 
     def reset(self) -> None:
+        """Return the barrier to its initial, unbroken state."""
         self._call("Reset")
 
     @property
     def parties(self) -> int:
+        """The number of parties needed to pass the barrier."""
         return int(self._call("Parties"))
 
     @property
     def n_waiting(self) -> int:
+        """The number of parties waiting now."""
         return int(self._call("NWaiting"))
 
     @property
     def broken(self) -> bool:
+        """Whether the barrier is broken."""
         return bool(self._call("Broken"))
 
 
