@@ -48,8 +48,9 @@ func init() {
 
 // serverOnly lists the exported methods of the built-in types that only
 // the server may call: a client calling ReleaseSession could release
-// another process's lock.
-var serverOnly = []string{"ReleaseSession"}
+// another process's lock; GiveBack is reached through the "giveback"
+// control method only.
+var serverOnly = []string{"ReleaseSession", "GiveBack"}
 
 // registerBuiltin registers T under typeid, safe for concurrent calls,
 // exposing every exported method but the server-only ones.

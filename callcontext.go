@@ -2,10 +2,12 @@ package manager
 
 import (
 	"context"
+	"fmt"
 	"sync"
 	"time"
 
 	"github.com/goproc/manager/internal/callctx"
+	"github.com/goproc/manager/internal/errs"
 )
 
 // callContext is the context.Context a method runs under on the server.
@@ -16,6 +18,16 @@ import (
 // wait — does the connection start another goroutine to go on reading
 // (so that the cancel frame for this call, and other calls, can arrive).
 // A method that never waits never pays for that.
+//
+// A request that carries its caller's timeout (wire.Request.Timeout)
+// gives the context a deadline: the caller stops waiting then, so a
+// blocking method (Queue.Get, Lock.Acquire, …) must give up then too, on
+// the server and by itself, rather than commit something nobody will
+// receive. The built-in types check ctx.Err() after being served for that
+// reason; the deadline makes that check true from the deadline on, and
+// its timer, armed only when the method asks for Done, wakes a waiting
+// method at the deadline. The deadline is counted from when the server
+// read the request, so it is never earlier than the caller's own.
 type callContext struct {
 	conn   *serverConn
 	id     uint64
@@ -23,6 +35,9 @@ type callContext struct {
 	object uint64 // the object called (0: a control method), owner of what it retains
 	// asContext is c itself, set by invoke for methods that take a ctx.
 	asContext context.Context
+	// deadline is when the caller stops waiting (zero: never); set
+	// before the method runs, and read-only afterwards.
+	deadline time.Time
 
 	mu      sync.Mutex    // guards the fields below
 	done    chan struct{} // made on the first Done call
@@ -30,6 +45,7 @@ type callContext struct {
 	cause   error         // why it was cancelled, reported instead of err
 	running bool          // the method is executing on the reading goroutine
 	blocked bool          // Done was called while running: reading moved on
+	timer   *time.Timer   // ends the context at deadline; armed by Done
 	// refs is what the call does to references besides the method's
 	// own work (see callRefs); made only for calls that involve proxies,
 	// to keep every call's context small.
@@ -40,7 +56,8 @@ var _ context.Context = (*callContext)(nil)
 
 var closedChan = func() chan struct{} { c := make(chan struct{}); close(c); return c }()
 
-func (c *callContext) Deadline() (time.Time, bool) { return time.Time{}, false }
+// Deadline returns when the caller stops waiting, if its request said.
+func (c *callContext) Deadline() (time.Time, bool) { return c.deadline, !c.deadline.IsZero() }
 
 // Done returns the channel closed when the caller gives up (a cancel
 // frame), its connection closes, the server shuts down, or the call
@@ -56,10 +73,25 @@ func (c *callContext) Done() <-chan struct{} {
 		c.done = closedChan
 		return c.done
 	}
-	c.done = make(chan struct{})
+	if !c.deadline.IsZero() {
+		d := time.Until(c.deadline)
+		if d <= 0 {
+			c.expireLocked()
+			c.done = closedChan
+			return c.done
+		}
+		c.timer = time.AfterFunc(d, c.expire)
+	}
+	c.done = make(chan struct{}) // startBlocking may close it
 	if c.running && !c.blocked {
+		if !c.conn.startBlocking(c) {
+			// Over the connection's limit of blocked calls: the call
+			// ends now, as if cancelled, and reports why.
+			c.err, c.cause = context.Canceled, errBlockedLimit(c.conn.srv.opts.limits.MaxBlockedCalls)
+			c.done = closedChan
+			return c.done
+		}
 		c.blocked = true
-		c.conn.startBlocking(c)
 	}
 	return c.done
 }
@@ -67,7 +99,30 @@ func (c *callContext) Done() <-chan struct{} {
 func (c *callContext) Err() error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	if c.err == nil && !c.deadline.IsZero() && !time.Now().Before(c.deadline) {
+		// Checked here as well as by the timer, which may not have
+		// fired yet (or was never armed): past the deadline, a method
+		// must see the context as ended.
+		c.expireLocked()
+	}
 	return c.err
+}
+
+// expire ends the context at its deadline.
+func (c *callContext) expire() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.expireLocked()
+}
+
+func (c *callContext) expireLocked() {
+	if c.err != nil {
+		return
+	}
+	c.err = context.DeadlineExceeded
+	if c.done != nil && c.done != closedChan {
+		close(c.done)
+	}
 }
 
 func (c *callContext) Value(key any) any {
@@ -100,6 +155,9 @@ func (c *callContext) finish() (blocked bool) {
 	c.mu.Lock()
 	c.running = false
 	blocked = c.blocked
+	if c.timer != nil {
+		c.timer.Stop()
+	}
 	c.mu.Unlock()
 	c.cancel(nil)
 	return blocked
@@ -111,4 +169,10 @@ func (c *callContext) reportedCause() error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	return c.cause
+}
+
+// errBlockedLimit is the error of a call refused because its connection
+// already has max calls blocked.
+func errBlockedLimit(max int) error {
+	return fmt.Errorf("%w: the connection already has %d blocked calls (WithMaxBlockedCalls)", errs.Busy, max)
 }

@@ -39,10 +39,14 @@ func growSendBuffer(nc net.Conn) {
 	}
 }
 
-// cancelGrace bounds how long a call whose context ended waits for the
-// server to confirm the withdrawal (or report that the call completed
-// first). Past it the connection is dropped.
-const cancelGrace = 2 * time.Second
+// cancelGrace is how long a call whose context ended still waits for its
+// reply: the cancel frame is sent at once, and a blocked call withdrawn
+// on the server answers within a round trip (~20 µs), so the connection
+// usually goes straight back to the pool. Past it the call returns the
+// context's error without waiting for the server (a frozen manager, or a
+// method that ignores its context, must not hold the caller), and the
+// connection goes to the reconciler (see reconcile.go).
+const cancelGrace = 5 * time.Millisecond
 
 // probeTimeout bounds the dial that tells a lost connection from a gone
 // manager.
@@ -74,6 +78,12 @@ type Client struct {
 
 	watchDone chan struct{} // closed when the watcher goroutine exits
 	anchor    *clientConn   // the connection the watcher reads
+
+	// settling holds the connections of withdrawn calls whose reply the
+	// reconciler still awaits (guarded by mu); reconcilers counts its
+	// goroutines, which Close waits for.
+	settling    map[*clientConn]struct{}
+	reconcilers sync.WaitGroup
 }
 
 // clientConn is one connection of a client's pool. It is used by one
@@ -94,6 +104,10 @@ type clientConn struct {
 	// only context.AfterFunc's own allocations.
 	interrupt   func()
 	interrupted chan struct{}
+
+	// cancelUnsent is set when a withdrawn call's cancel frame could not
+	// be written; the reconciler sends it.
+	cancelUnsent bool
 }
 
 // Connect opens a session with the manager serving at network, addr
@@ -111,6 +125,7 @@ func Connect(ctx context.Context, network, addr string, key []byte, opts ...Opti
 		opts:      o,
 		maxFrame:  o.maxFrame,
 		conns:     map[*clientConn]struct{}{},
+		settling:  map[*clientConn]struct{}{},
 		done:      make(chan struct{}),
 		watchDone: make(chan struct{}),
 	}
@@ -144,8 +159,14 @@ func (c *Client) dial(ctx context.Context) (*clientConn, error) {
 		deadline = time.Now().Add(c.opts.handshakeTimeout)
 	}
 	nc.SetDeadline(deadline)
+	// A ctx cancelled during the handshake ends it at once: a stopped
+	// manager accepts connections (the kernel does) but never answers.
+	stop := context.AfterFunc(ctx, func() { nc.SetDeadline(longAgo) })
 	r := wire.NewReader(nc, c.opts.maxFrame)
 	info, err := wire.ClientHandshake(nc, r, c.key, c.session)
+	if !stop() && err == nil {
+		err = ctx.Err() // cancelled just as the handshake completed: the deadline is spent
+	}
 	if err != nil {
 		nc.Close()
 		if ctx.Err() != nil {
@@ -244,10 +265,13 @@ func (c *Client) end(err error, interrupt bool) {
 }
 
 // Close ends the session: the server releases everything it held. Calls
-// in flight fail with ErrClosed. Close may be called more than once.
+// in flight fail with ErrClosed. Close may be called more than once. It
+// does not wait for the manager: it closes the connections, and returns
+// once the client's goroutines have exited.
 func (c *Client) Close() error {
 	c.closing.Store(true)
 	c.fail(ErrClosed)
+	c.stopReconciling()
 	<-c.watchDone
 	unregisterClient(c)
 	return nil
@@ -358,67 +382,96 @@ func (c *Client) call(ctx context.Context, object, handle uint64, method string,
 // a typed proxy writes its keys and values straight into the request,
 // where boxing them into call's ...any would allocate.
 func (c *Client) callArgs(ctx context.Context, object, handle uint64, method string, out any, nargs int, encodeArg func(enc *msgpack.Encoder, i int) error) error {
+	if c == nil {
+		return fmt.Errorf("manager: %s: %w", method, ErrNilProxy)
+	}
 	if err := ctx.Err(); err != nil {
 		// Before taking a connection it would have to drop; the client's
 		// own end (a worker's ctx ends because the manager did) comes first.
 		if c.closing.Load() {
-			return ErrClosed
+			return &opError{callOp(object, method), ErrClosed}
 		}
 		if cerr := c.Err(); cerr != nil {
-			return cerr
+			return &opError{callOp(object, method), cerr}
 		}
-		return fmt.Errorf("manager: %s: %w", method, err)
+		return &opError{callOp(object, method), err}
 	}
 	cc, err := c.getConn(ctx)
 	if err != nil {
-		return err
+		return &opError{callOp(object, method), err}
 	}
 	id := cc.nextID
 	cc.nextID++
-	wire.BeginRequest(&cc.w, id, object, handle, method)
+	if deadline, ok := ctx.Deadline(); ok {
+		// The server gives the method this deadline (see callContext),
+		// so a blocking method gives up there when we do here.
+		wire.BeginRequestTimeout(&cc.w, id, object, handle, method, time.Until(deadline))
+	} else {
+		wire.BeginRequest(&cc.w, id, object, handle, method)
+	}
+	argsAt := cc.w.BodyLen()
 	cc.w.ArrayHeader(nargs)
 	for i := range nargs {
 		if err := encodeArg(cc.enc, i); err != nil {
 			c.putConn(cc)
-			return fmt.Errorf("manager: %s: encode argument %d: %w", method, i+1, err)
+			return &opError{callOp(object, method), errs.Errorf("encode argument %d: %w", i+1, err)}
 		}
 	}
 	frame, err := cc.w.Finish(c.maxFrame)
 	if err != nil {
 		c.putConn(cc)
-		return fmt.Errorf("%s: %w", method, err)
+		return &opError{callOp(object, method), err}
 	}
 	resp, err := cc.roundTrip(ctx, frame, id)
 	if err != nil {
-		return c.callFailed(ctx, cc, method, err)
+		if errors.Is(err, errUnanswered) {
+			// The call was withdrawn and its reply has not come: return
+			// now, and let the reconciler settle what the server does.
+			c.reconcile(&withdrawnCall{cc: cc, id: id, object: object, handle: handle, method: method, args: frame[wire.HeaderSize+argsAt:]})
+			return &opError{callOp(object, method), c.ctxError(ctx)}
+		}
+		return &opError{callOp(object, method), c.callFailed(ctx, cc, err)}
 	}
 	if f := resp.Failure; f != nil {
-		err := c.failureError(ctx, method, f)
+		err := c.failureError(ctx, callOp(object, method), f)
 		c.putConn(cc)
 		return err
 	}
 	if out != nil {
+		if err := checkResult(method, out, resp.Result); err != nil {
+			c.putConn(cc)
+			return err
+		}
 		cc.res.Reset(resp.Result)
 		cc.dec.Reset(&cc.res)
-		err = decodeResult(cc.dec, out)
+		err = decodeResult(cc.dec, out, resp.Result, c.opts.limits.MaxRequestSize)
+		if err != nil {
+			err = newDecodeError("result", out, resp.Result, err)
+		}
 	}
 	c.putConn(cc)
 	if err != nil {
-		return fmt.Errorf("manager: %s: decode result into %T: %w", method, out, err)
+		return &opError{callOp(object, method), err}
 	}
 	return nil
 }
 
 // failureError turns a failure response into the error the caller sees.
 func (c *Client) failureError(ctx context.Context, method string, f *wire.Failure) error {
+	if ctx.Err() != nil && errors.Is(errs.FromCode(f.Code), ctx.Err()) {
+		// Withdrawn on the server at our deadline (the method returned
+		// its ctx's error): the caller sees its own ctx's end, as when
+		// the client gives up first.
+		return &opError{method, ctx.Err()}
+	}
 	if f.Remote {
 		return &RemoteError{Method: method, Type: f.Type, Message: f.Message, code: f.Code}
 	}
 	sentinel := errs.FromCode(f.Code)
 	if errors.Is(sentinel, context.Canceled) && ctx.Err() != nil {
-		return fmt.Errorf("manager: %s: %w", method, ctx.Err())
+		return &opError{method, ctx.Err()}
 	}
-	return &callError{sentinel: sentinel, msg: f.Message}
+	return &opError{method, &callError{sentinel: sentinel, msg: f.Message}}
 }
 
 // callError is an error of the call machinery reported by the server.
@@ -430,19 +483,30 @@ type callError struct {
 func (e *callError) Error() string { return e.msg }
 func (e *callError) Unwrap() error { return e.sentinel }
 
-// callFailed handles a call whose connection failed, and says why.
-func (c *Client) callFailed(ctx context.Context, cc *clientConn, method string, err error) error {
-	c.dropConn(cc)
-	// The client's end comes first: a worker's ctx is cancelled because
-	// the manager went away, and its calls must say so, not "canceled".
+// ctxError is the error of a call whose ctx ended. The client's end comes
+// first: a worker's ctx is cancelled because the manager went away, and
+// its calls must say so, not "canceled".
+func (c *Client) ctxError(ctx context.Context) error {
 	if c.closing.Load() {
 		return ErrClosed
 	}
 	if cerr := c.Err(); cerr != nil {
 		return cerr
 	}
-	if ctxErr := ctx.Err(); ctxErr != nil {
-		return fmt.Errorf("manager: %s: %w", method, ctxErr)
+	return ctx.Err()
+}
+
+// callFailed handles a call whose connection failed, and says why.
+func (c *Client) callFailed(ctx context.Context, cc *clientConn, err error) error {
+	c.dropConn(cc)
+	if ctx.Err() != nil {
+		return c.ctxError(ctx)
+	}
+	if c.closing.Load() {
+		return ErrClosed
+	}
+	if cerr := c.Err(); cerr != nil {
+		return cerr
 	}
 	// A broken connection: is the manager gone, or only this connection?
 	// If it is gone, the watcher sees its anchor connection close at once
@@ -459,15 +523,23 @@ func (c *Client) callFailed(ctx context.Context, cc *clientConn, method string, 
 		return c.Err()
 	case <-t.C:
 	}
-	return fmt.Errorf("manager: %s: connection lost during the call (it may or may not have run): %w", method, err)
+	return fmt.Errorf("connection lost during the call (it may or may not have run): %w", err)
 }
 
 var longAgo = time.Unix(1, 0)
 
+// errUnanswered is roundTrip's report that ctx ended, the cancel was sent
+// (or could not be yet: cc.cancelUnsent), and no reply came within
+// cancelGrace. The connection is intact, with the reply still to come.
+var errUnanswered = errors.New("manager: call withdrawn, reply pending")
+
 // roundTrip writes a request frame and reads until its response. If ctx
-// ends while waiting, it asks the server to withdraw the call and waits
-// (up to cancelGrace) for the outcome: the call either completed first
-// (its result is returned, so nothing it did is lost) or was withdrawn.
+// ends while waiting, it sends a cancel frame and waits cancelGrace more:
+// a reply in that time (the result of a call that completed first, so
+// nothing it did is lost, or its withdrawal) is returned; otherwise
+// errUnanswered, and the caller hands the connection to the reconciler.
+// So a call returns within cancelGrace of its ctx's end whatever the
+// server does.
 //
 // ctx is watched with context.AfterFunc (two allocations per call). A
 // read deadline instead (the first try at saving them) cost far more:
@@ -507,17 +579,26 @@ func (cc *clientConn) roundTrip(ctx context.Context, frame []byte, id uint64) (*
 	for {
 		body, err := cc.r.ReadFrame()
 		if err != nil {
-			if cancelled || !isTimeout(err) || ctx.Err() == nil {
+			if !isTimeout(err) || ctx.Err() == nil {
 				return nil, err
+			}
+			if cancelled {
+				return nil, errUnanswered // the wire.Reader keeps any partial frame
 			}
 			disarm()
 			cancelled = true
+			cc.nc.SetDeadline(time.Now().Add(cancelGrace))
 			var w wire.Buffer
 			wire.AppendCancel(&w, id)
 			cancelFrame, _ := w.Finish(0)
-			cc.nc.SetDeadline(time.Now().Add(cancelGrace))
-			if _, err := cc.nc.Write(cancelFrame); err != nil {
-				return nil, err
+			if n, err := cc.nc.Write(cancelFrame); err != nil {
+				if n != 0 || !isTimeout(err) {
+					return nil, err // a partial frame poisons the connection
+				}
+				// The send buffer is full (the manager stopped reading):
+				// the reconciler sends it later.
+				cc.cancelUnsent = true
+				return nil, errUnanswered
 			}
 			continue
 		}

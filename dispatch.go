@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"reflect"
 	"runtime/debug"
+	"sync"
 
 	"github.com/vmihailenco/msgpack/v5"
 
@@ -38,6 +39,9 @@ func (r *result) encode(enc *msgpack.Encoder) error {
 // errors the method returned (or a panic in it) come back remote.
 func (s *Server) invoke(ctx *callContext, c *serverConn, req *wire.Request) (*result, *wire.Failure) {
 	if req.Object == 0 {
+		if err := c.admit("manager", req.Method, req.Args, nil); err != nil {
+			return nil, failureOf(err, false)
+		}
 		res, err := s.control(ctx, c, string(req.Method), req.Args)
 		if err != nil {
 			return nil, failureOf(err, false)
@@ -55,7 +59,10 @@ func (s *Server) invoke(ctx *callContext, c *serverConn, req *wire.Request) (*re
 		if o.typ.all[string(req.Method)] {
 			err = errs.NotExposed
 		}
-		return nil, failureOf(fmt.Errorf("%w: %s.%s", err, o.typ.id, req.Method), false)
+		return nil, failureOf(err, false) // the client names the type and method
+	}
+	if err := c.admit(o.typ.id, req.Method, req.Args, mi.in); err != nil {
+		return nil, failureOf(err, false)
 	}
 	if mi.raw != nil {
 		return s.invokeRaw(ctx, c, o, mi, req.Args)
@@ -76,7 +83,7 @@ func (s *Server) invoke(ctx *callContext, c *serverConn, req *wire.Request) (*re
 	}
 	in, err = c.decodeArgs(req.Args, mi.in, in)
 	if err != nil {
-		return nil, failureOf(fmt.Errorf("%w: %s.%s: %v", errs.BadArguments, o.typ.id, mi.name, err), false)
+		return nil, failureOf(fmt.Errorf("%w: %v", errs.BadArguments, err), false)
 	}
 	if !o.typ.concurrent {
 		o.mu.Lock()
@@ -157,7 +164,8 @@ func (c *serverConn) decodeArgs(args []byte, types []reflect.Type, in []reflect.
 		}
 		v := reflect.New(t).Elem()
 		if err := decodeValue(c.dec, v); err != nil {
-			return nil, fmt.Errorf("argument %d (%s): %v", i+1, t, err)
+			// msgpack's text speaks of its codes: say what was sent.
+			return nil, fmt.Errorf("argument %d is %s, which does not decode into %s", i+1, encodedKind(arrayElem(args, i)), t)
 		}
 		in = append(in, v)
 	}
@@ -178,8 +186,22 @@ func decodeValue(dec *msgpack.Decoder, v reflect.Value) (err error) {
 }
 
 // decodeResult is decodeValue for a pointer, keeping msgpack's fast paths
-// for common types: a client decodes results another client stored.
-func decodeResult(dec *msgpack.Decoder, ptr any) (err error) {
+// for common types: a client decodes results another client stored. raw
+// is the encoded result dec reads: when ptr holds interfaces or maps,
+// whose shape the value, not the reader, decides, decoding it must not
+// cost more than limit (WithMaxRequestSize), or a reader of a hostile
+// stored value would allocate without bound (an 8 MiB value of empty
+// arrays decodes to 328 MiB of []any).
+func decodeResult(dec *msgpack.Decoder, ptr any, raw []byte, limit int64) (err error) {
+	if int64(len(raw))*wire.MaxCostPerByte > limit && shapedByValue(reflect.TypeOf(ptr)) {
+		cost, _, err := wire.Cost(raw)
+		if err != nil {
+			return fmt.Errorf("%w: %v", errs.Protocol, err)
+		}
+		if cost > limit {
+			return fmt.Errorf("%w: decoding the result would cost %d bytes, over the limit of %d", errs.TooLarge, cost, limit)
+		}
+	}
 	defer func() {
 		if p := recover(); p != nil {
 			err = fmt.Errorf("undecodable value: %v", p)
@@ -210,7 +232,7 @@ func (s *Server) proxyFor(o *object) *Proxy {
 // construct builds a new object of type t from encoded ctor arguments.
 func (s *Server) construct(ctx context.Context, t *typeInfo, dec *msgpack.Decoder, nargs int) (reflect.Value, error) {
 	if nargs != len(t.ctorIn) {
-		return reflect.Value{}, fmt.Errorf("%w: New(%q): got %d arguments, want %d", errs.BadArguments, t.id, nargs, len(t.ctorIn))
+		return reflect.Value{}, fmt.Errorf("%w: %s: got %d arguments, want %d", errs.BadArguments, t.id, nargs, len(t.ctorIn))
 	}
 	in := make([]reflect.Value, 0, 1+nargs)
 	if t.ctorCtx {
@@ -218,8 +240,9 @@ func (s *Server) construct(ctx context.Context, t *typeInfo, dec *msgpack.Decode
 	}
 	for i, pt := range t.ctorIn {
 		v := reflect.New(pt).Elem()
+		code, _ := dec.PeekCode()
 		if err := decodeValue(dec, v); err != nil {
-			return reflect.Value{}, fmt.Errorf("%w: New(%q): argument %d (%s): %v", errs.BadArguments, t.id, i+1, pt, err)
+			return reflect.Value{}, fmt.Errorf("%w: %s: argument %d is %s, which does not decode into %s", errs.BadArguments, t.id, i+1, encodedKind([]byte{code}), pt)
 		}
 		in = append(in, v)
 	}
@@ -228,7 +251,7 @@ func (s *Server) construct(ctx context.Context, t *typeInfo, dec *msgpack.Decode
 		err = out[1].Interface().(error)
 	}
 	if err != nil {
-		return reflect.Value{}, fmt.Errorf("New(%q): %w", t.id, err)
+		return reflect.Value{}, errs.Errorf("%s constructor: %w", t.id, err)
 	}
 	return out[0], nil
 }
@@ -308,6 +331,8 @@ func (s *Server) control(ctx context.Context, c *serverConn, method string, args
 		}
 		s.objects.decref(id, c.session)
 		return nil, nil
+	case "giveback": // see giveback.go
+		return s.giveBack(ctx, c, dec, n)
 	case "delete":
 		name, err := str()
 		if err != nil {
@@ -323,4 +348,55 @@ func (s *Server) openExisting(o *object, typeid string) (*result, error) {
 		return nil, fmt.Errorf("%w: %q is a %s, not a %s", errs.WrongType, o.name, o.typ.id, typeid)
 	}
 	return &result{plain: s.proxyFor(o)}, nil
+}
+
+// shapedCache caches shapedByValue by type.
+var shapedCache sync.Map // reflect.Type → bool
+
+// shapedByValue reports whether t holds an interface or a map anywhere,
+// so that what decoding into it allocates per encoded byte is up to the
+// value: a []any or map[string]any takes any shape a writer chose. Other
+// types cost at most a small multiple of the bytes (a []int64 of 1-byte
+// integers, 8 bytes each), which the reader chose.
+func shapedByValue(t reflect.Type) bool {
+	if t == nil {
+		return true
+	}
+	if v, ok := shapedCache.Load(t); ok {
+		return v.(bool)
+	}
+	shaped := shapedWalk(t, map[reflect.Type]bool{})
+	shapedCache.Store(t, shaped)
+	return shaped
+}
+
+func shapedWalk(t reflect.Type, seen map[reflect.Type]bool) bool {
+	if seen[t] {
+		return false // a recursive type: judged where it started
+	}
+	seen[t] = true
+	switch t.Kind() {
+	case reflect.Interface, reflect.Map:
+		return true
+	case reflect.Pointer, reflect.Slice, reflect.Array:
+		return shapedWalk(t.Elem(), seen)
+	case reflect.Struct:
+		for i := range t.NumField() {
+			if shapedWalk(t.Field(i).Type, seen) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// argKindOf says how an argument of type t is decoded, for admit.
+func argKindOf(t reflect.Type) wire.ArgKind {
+	switch {
+	case t == rawMessageType:
+		return wire.ArgRaw
+	case (t.Kind() == reflect.Slice || t.Kind() == reflect.Map) && t.Elem() == rawMessageType:
+		return wire.ArgRawElems
+	}
+	return wire.ArgDecoded
 }

@@ -64,17 +64,25 @@
 // # Failures
 //
 // Errors are typed: test them with errors.Is against the sentinels in
-// errors.go, which survive the wire. An error a method returned is a
-// [*RemoteError]. When the manager dies, every pending and later call
-// fails with [ErrManagerGone]; after [Manager.Shutdown], with
-// [ErrClosed]. When the program's parent process dies, the manager and
+// errors.go, which survive the wire; a program's own sentinel errors
+// survive it too once registered with [RegisterError]. An error a method
+// returned is a [*RemoteError]. When the manager dies, every pending and
+// later call fails with [ErrManagerGone]; after [Manager.Shutdown] or
+// [Manager.Close], with [ErrClosed]. Error texts read
+// "manager: Type.Method: cause". When the program's parent process dies, the manager and
 // its workers exit: there are no orphans.
 //
 // # Blocking calls
 //
 // Every call takes a context first; its deadline is the call's timeout.
 // A call whose context ends is withdrawn on the server, so a cancelled
-// wait never takes an item or a lock it will not report. A call never
+// wait never takes an item or a lock it will not report. It returns
+// within a few milliseconds of its context's end, even when the method
+// ignores its context or the manager is stopped: a reply that comes later
+// is read in the background, and what it took is given back (a Get's
+// item, an Acquire's lock or permit, a LoadAndDelete's or Pop's value).
+// The manager also gets the call's deadline, so a blocking method gives
+// up there by itself. A call never
 // stalls the client's other calls: they run in parallel on a pool of
 // connections.
 //

@@ -1,8 +1,13 @@
 package manager
 
 import (
+	"bytes"
 	"errors"
-	"fmt"
+	"reflect"
+	"strings"
+
+	"github.com/vmihailenco/msgpack/v5"
+	"github.com/vmihailenco/msgpack/v5/msgpcode"
 
 	"github.com/goproc/manager/internal/errs"
 )
@@ -47,14 +52,17 @@ var (
 	ErrNotHeld = errs.NotHeld
 	// ErrOverReleased: a BoundedSemaphore released more than acquired.
 	ErrOverReleased = errs.OverReleased
-	// ErrKeyNotFound: no such key.
-	ErrKeyNotFound = errs.KeyNotFound
 	// ErrIndexOutOfRange: a list or array index outside its length.
 	ErrIndexOutOfRange = errs.IndexOutOfRange
 	// ErrNotFound: a value searched for is not there (List.Index, List.Remove).
 	ErrNotFound = errs.NotFound
-	// ErrWrongType: a proxy or name refers to an object of another type.
+	// ErrWrongType: a proxy or name refers to an object of another type,
+	// or a stored value does not decode into the proxy's type (the error
+	// names both; a method that would have removed the value leaves it).
 	ErrWrongType = errs.WrongType
+	// ErrNilProxy: a method was called on a nil typed proxy (or one never
+	// created by New*/Open*), or a constructor was given a nil session.
+	ErrNilProxy = errs.NilProxy
 	// ErrNotSupported: the feature is not available on this platform.
 	ErrNotSupported = errs.NotSupported
 	// ErrProcessExited: a worker process exited unsuccessfully.
@@ -63,10 +71,23 @@ var (
 	ErrNoAuthKey = errs.NoAuthKey
 )
 
+// The sentinels of the server's limits (see LIMITS.md).
+var (
+	// ErrTooLarge: a request, or a result decoded into interface types,
+	// would cost more memory to decode than WithMaxRequestSize allows.
+	// The connection goes on.
+	ErrTooLarge = errs.TooLarge
+	// ErrBusy: the server refused a call for now: the connection has
+	// WithMaxBlockedCalls calls blocked already, or the server's read
+	// budget (WithReadBudget) stayed exhausted. The connection goes on;
+	// retry later.
+	ErrBusy = errs.Busy
+)
+
 // RemoteError is an error that a shared object's method returned, or a
 // panic in it, carried back to the caller. It is never used for transport
 // failures. errors.Is(err, ErrX) holds when the remote error wrapped a
-// library sentinel ErrX.
+// library sentinel ErrX, or an error registered with RegisterError.
 type RemoteError struct {
 	// Method is the method that failed, as "typeid.Method".
 	Method string
@@ -80,16 +101,163 @@ type RemoteError struct {
 
 // Error returns the remote error's text with the method it came from.
 func (e *RemoteError) Error() string {
-	return fmt.Sprintf("manager: %s: %s", e.Method, e.Message)
+	return errs.Prefix + e.Method + ": " + strings.TrimPrefix(e.Message, errs.Prefix)
 }
 
-// Is reports whether the remote error wrapped target (a library sentinel
-// or a context error) on the remote side.
+// Is reports whether the remote error wrapped target (a library
+// sentinel, a context error or an error registered with RegisterError)
+// on the remote side.
 func (e *RemoteError) Is(target error) bool {
 	sentinel := errs.FromCode(e.code)
 	return sentinel != nil && errors.Is(sentinel, target)
 }
 
-// Unwrap returns the library sentinel or context error the remote error
-// wrapped, or nil.
+// Unwrap returns the library sentinel, context error or registered error
+// the remote error wrapped, or nil.
 func (e *RemoteError) Unwrap() error { return errs.FromCode(e.code) }
+
+// An opError is the error of one call (a method of a shared object, or
+// New, Open, …): its text is the package's prefix, the call's name once,
+// then the cause without a prefix of its own, so that no text stutters
+// ("manager: Queue.TryPut: queue full").
+type opError struct {
+	op  string // "Queue.TryPut"; a proxy's method alone until qualify adds the typeid
+	err error
+}
+
+func (e *opError) Error() string { return errs.Prefix + e.op + ": " + errs.Text(e.err) }
+func (e *opError) Unwrap() error { return e.err }
+
+// callOp names the call of method on object for error texts: a method of
+// a shared object (qualify adds its typeid), or the public function behind
+// one of the server's own methods.
+func callOp(object uint64, method string) string {
+	if object != 0 {
+		return method
+	}
+	switch method {
+	case "new":
+		return "New"
+	case "open":
+		return "Open"
+	case "decref":
+		return "Proxy.Close"
+	case "count":
+		return "Client.NumObjects"
+	case "delete":
+		return "Client.Delete"
+	case "pin":
+		return "Fork"
+	}
+	return method
+}
+
+// qualify prefixes the typeid to the method named by an error the client
+// built for a call on a shared object ("TryPut" becomes "Queue.TryPut"),
+// leaving any other error as it is. The error is the call's own, so
+// changing it races with no one.
+func qualify(err error, typeid string) error {
+	switch e := err.(type) {
+	case *opError:
+		e.op = typeid + "." + e.op
+	case *RemoteError:
+		e.Method = typeid + "." + e.Method
+	}
+	return err
+}
+
+// decodeError is a result that does not decode into the caller's type. It
+// says so in the caller's terms, and wraps the decoder's own error (whose
+// text speaks of msgpack codes) for errors.As.
+type decodeError struct {
+	msg   string
+	cause error
+}
+
+func (e *decodeError) Error() string { return e.msg }
+func (e *decodeError) Unwrap() error { return e.cause }
+
+// newDecodeError describes why the encoded value raw (what: "result",
+// "argument 2", …) did not decode into out (a pointer): by the library's
+// own error when the decoding returned one (a proxy of the wrong type),
+// else by what raw holds and the type it should have fitted. A result
+// struct of this package that carries the user's value in its Value field
+// (a Dict's Load result) is described by that value and its type, which
+// are what the caller asked for.
+func newDecodeError(what string, out any, raw []byte, cause error) error {
+	var lib *errs.Error
+	if errors.As(cause, &lib) {
+		return &decodeError{msg: what + ": " + errs.Text(cause), cause: cause}
+	}
+	t := reflect.TypeOf(out)
+	if t.Kind() == reflect.Pointer {
+		t = t.Elem()
+	}
+	if t.Kind() == reflect.Struct && t.PkgPath() == reflect.TypeFor[opError]().PkgPath() {
+		if f, ok := t.FieldByName("Value"); ok && len(f.Index) == 1 {
+			// The struct is encoded as an array of its exported fields.
+			pos := 0
+			for i := range f.Index[0] {
+				if t.Field(i).IsExported() {
+					pos++
+				}
+			}
+			t, raw = f.Type, arrayElem(raw, pos)
+		}
+	}
+	return &decodeError{msg: what + " does not decode into " + t.String() + ": it is " + encodedKind(raw), cause: cause}
+}
+
+// arrayElem returns the encoding of element i of the encoded array raw, or
+// nil when raw is not an array that long.
+func arrayElem(raw []byte, i int) []byte {
+	dec := msgpack.NewDecoder(bytes.NewReader(raw))
+	n, err := dec.DecodeArrayLen()
+	if err != nil || i >= n {
+		return nil
+	}
+	for range i {
+		if dec.Skip() != nil {
+			return nil
+		}
+	}
+	elem, err := dec.DecodeRaw()
+	if err != nil {
+		return nil
+	}
+	return elem
+}
+
+// encodedKind names the kind of the encoded value raw, for error texts.
+func encodedKind(raw []byte) string {
+	if len(raw) == 0 {
+		return "a malformed value"
+	}
+	c := raw[0]
+	switch {
+	case c == msgpcode.Nil:
+		return "nil"
+	case c == msgpcode.True || c == msgpcode.False:
+		return "a bool"
+	case msgpcode.IsFixedNum(c), c >= msgpcode.Uint8 && c <= msgpcode.Int64:
+		return "an integer"
+	case c == msgpcode.Float || c == msgpcode.Double:
+		return "a float"
+	case msgpcode.IsString(c):
+		return "a string"
+	case msgpcode.IsBin(c):
+		return "binary data"
+	case msgpcode.IsFixedArray(c), c == msgpcode.Array16, c == msgpcode.Array32:
+		return "a list"
+	case msgpcode.IsFixedMap(c), c == msgpcode.Map16, c == msgpcode.Map32:
+		return "a map"
+	case msgpcode.IsExt(c):
+		return "a proxy or another extension value"
+	}
+	return "a malformed value"
+}
+
+// errorf is fmt.Errorf for the texts the root package builds: a library
+// error wrapped after the "manager: …" context reads without its own
+// prefix, so that the prefix appears once.
+var errorf = errs.Errorf

@@ -87,9 +87,10 @@ func lookupWorker(name string) (WorkerFunc, bool) {
 }
 
 // Init runs this process's role if it was started by the library (as a
-// manager process or a forked worker) and then exits the process; in the
-// program's original process it returns false at once. Call it first in
-// main, and in TestMain, before anything else runs:
+// manager process or a forked worker) and then exits the process: in a
+// child, Init never returns. In the program's original process it returns
+// at once. Call it first in main, and in TestMain, before anything else
+// runs:
 //
 //	func main() {
 //		manager.Init()
@@ -97,11 +98,18 @@ func lookupWorker(name string) (WorkerFunc, bool) {
 //	}
 //
 // Go cannot fork, so Start and Fork re-execute the program's own binary;
-// Init is where that copy finds out what to do.
-func Init() bool {
-	switch role := proc.Role(); role {
+// Init is where that copy finds out what to do. It removes the role from
+// the environment before running it, so that programs a worker runs (the
+// same binary as a subcommand, say) start as ordinary programs.
+//
+// A copy whose main does not call Init first runs main again; when it
+// reaches Start, Fork or NewPool they fail at once with ErrInitNotCalled
+// (and the process that started the copy gets that error too), instead
+// of re-executing the program once more.
+func Init() {
+	switch role := proc.Consume(); role {
 	case "":
-		return false
+		return
 	case proc.RoleServer:
 		os.Exit(runServer())
 	case proc.RoleWorker:
@@ -110,8 +118,42 @@ func Init() bool {
 		fmt.Fprintf(os.Stderr, "manager: unknown process role %q in %s\n", role, proc.EnvRole)
 		os.Exit(2)
 	}
-	return true
 }
+
+// ErrInitNotCalled: Start, Fork or NewPool was called in a copy of the
+// program that the library started as a manager or worker process, whose
+// main did not call Init first. The process that started the copy gets
+// it too (from Start, or from the worker's Process.Wait).
+var ErrInitNotCalled = errs.InitNotCalled
+
+// checkInit refuses to start a process from a re-executed copy of the
+// program whose main skipped Init: each copy would start another, without
+// end. It also tells the process that started this one, through the
+// report pipe, so that its Start or Wait fails now rather than when its
+// context ends.
+func checkInit(what string) error {
+	role := proc.Role()
+	if role == "" {
+		return nil
+	}
+	err := fmt.Errorf("%w (%s was called in a %s process)", ErrInitNotCalled, what, role)
+	tellParent.Do(func() {
+		if !proc.HasPipes() {
+			return
+		}
+		report := proc.ReportPipe()
+		defer report.Close()
+		if role == proc.RoleServer {
+			proc.Send(report, &serverReport{Err: err.Error(), Code: errs.CodeOf(err)})
+		} else {
+			proc.Send(report, workerFailed(err))
+		}
+	})
+	return err
+}
+
+// tellParent makes checkInit report to the parent once.
+var tellParent sync.Once
 
 // workerConfig is what Fork sends a worker; workerResult its answer.
 type workerConfig struct {
@@ -121,7 +163,8 @@ type workerConfig struct {
 	Address  string
 	Key      []byte
 	MaxFrame int
-	Files    int // inherited files (see fileCarrier), from proc.FirstExtraFD on
+	Files    int        // inherited files (see fileCarrier), from proc.FirstExtraFD on
+	TLS      *workerTLS // how to reach a manager that serves TLS, or nil
 }
 
 type workerResult struct {
@@ -151,29 +194,42 @@ type Process struct {
 // WorkerFunc's ctx ends) and killed 5 s later if still running. It also
 // exits when this process dies.
 //
+// When c reaches its manager over TLS, the worker trusts exactly the
+// certificate c's session verified and presents c's client certificates
+// (a config whose client certificate comes from a callback cannot be
+// sent, and Fork refuses it).
+//
 // The worker's stdout and stderr are this process's. A client that is
 // closed, or whose manager is gone, starts nothing: Fork returns an error
 // satisfying errors.Is(err, ErrClosed) or errors.Is(err, ErrManagerGone)
 // at once.
 func (c *Client) Fork(ctx context.Context, name string, args ...any) (*Process, error) {
+	if err := checkInit("Fork"); err != nil {
+		return nil, err
+	}
 	if _, ok := lookupWorker(name); !ok {
 		return nil, fmt.Errorf("%w: worker %q (call RegisterWorker in an init function)", ErrNotRegistered, name)
 	}
 	// A worker would only fail to connect: say why now.
 	if c.closing.Load() {
-		return nil, fmt.Errorf("manager: Fork(%q): %w", name, ErrClosed)
+		return nil, errorf("manager: Fork(%q): %w", name, ErrClosed)
 	}
 	if err := c.Err(); err != nil {
-		return nil, fmt.Errorf("manager: Fork(%q): %w", name, err)
+		return nil, errorf("manager: Fork(%q): %w", name, err)
 	}
 	cfg := workerConfig{Worker: name, Network: c.network, Address: c.addr, Key: c.key, MaxFrame: c.maxFrame}
+	tlsCfg, err := c.forkTLS()
+	if err != nil {
+		return nil, fmt.Errorf("manager: Fork(%q): %w", name, err)
+	}
+	cfg.TLS = tlsCfg
 	hasProxies := false
 	var files []*os.File // inherited by the child after the two pipes
 	for i, a := range args {
 		if fc, ok := a.(fileCarrier); ok {
 			ref, fs, release, err := fc.forkArg(len(files))
 			if err != nil {
-				return nil, fmt.Errorf("manager: Fork(%q): argument %d: %w", name, i+1, err)
+				return nil, errorf("manager: Fork(%q): argument %d: %w", name, i+1, err)
 			}
 			if release != nil {
 				defer release() // after the child has its copies
@@ -182,7 +238,7 @@ func (c *Client) Fork(ctx context.Context, name string, args ...any) (*Process, 
 		}
 		b, err := msgpack.Marshal(a)
 		if err != nil {
-			return nil, fmt.Errorf("manager: Fork(%q): encode argument %d: %w", name, i+1, err)
+			return nil, errorf("manager: Fork(%q): encode argument %d: %w", name, i+1, err)
 		}
 		wire.Scan(b, func(wire.ProxyRef) { hasProxies = true })
 		cfg.Args = append(cfg.Args, b)
@@ -196,8 +252,13 @@ func (c *Client) Fork(ctx context.Context, name string, args ...any) (*Process, 
 			raw[i] = msgpack.RawMessage(b)
 		}
 		if err := c.call(ctx, 0, 0, "pin", nil, raw...); err != nil {
-			return nil, fmt.Errorf("manager: Fork(%q): %w", name, err)
+			return nil, errorf("manager: Fork(%q): %w", name, err)
 		}
+	}
+	// Encode first: a configuration that cannot be sent starts nothing.
+	frame, err := proc.Encode(&cfg)
+	if err != nil {
+		return nil, fmt.Errorf("manager: Fork(%q): encode the worker's configuration: %w", name, err)
 	}
 	child, err := proc.Start(ctx, proc.RoleWorker, func(cmd *exec.Cmd) {
 		cmd.Cancel = func() error { return cmd.Process.Signal(syscall.SIGTERM) }
@@ -205,14 +266,33 @@ func (c *Client) Fork(ctx context.Context, name string, args ...any) (*Process, 
 		cmd.ExtraFiles = append(cmd.ExtraFiles, files...)
 	})
 	if err != nil {
-		return nil, fmt.Errorf("manager: Fork(%q): %w", name, err)
+		return nil, errorf("manager: Fork(%q): %w", name, err)
 	}
 	p := &Process{worker: name, cmd: child.Cmd, done: make(chan struct{})}
-	if err := proc.Send(child.Config, &cfg); err != nil {
+	if _, err := child.Config.Write(frame); err != nil {
+		// The worker is gone (or going) without its configuration: it
+		// never ran. Kill and reap it, and say so.
 		child.Cmd.Process.Kill()
+		child.Cmd.Wait()
+		child.Config.Close()
+		child.Report.Close()
+		return nil, p.exitError(fmt.Sprintf("exited before it read its configuration (%v); did its main call manager.Init first?", err))
 	}
 	go p.reap(child)
 	return p, nil
+}
+
+// exitError describes the reaped worker's end, with message (the error
+// the worker reported, or what the parent saw) if not empty.
+func (p *Process) exitError(message string) *ExitError {
+	e := &ExitError{Worker: p.worker, Pid: p.cmd.Process.Pid, Message: message, ExitCode: -1}
+	if st := p.cmd.ProcessState; st != nil {
+		e.ExitCode = st.ExitCode()
+		if ws, ok := st.Sys().(syscall.WaitStatus); ok && ws.Signaled() {
+			e.Signal = ws.Signal()
+		}
+	}
+	return e
 }
 
 // reap collects the worker's result and exit status. The config pipe
@@ -221,6 +301,11 @@ func (p *Process) reap(child *proc.Child) {
 	var res workerResult
 	resErr := proc.Recv(proc.NewReader(child.Report), &res)
 	child.Report.Close()
+	if errors.Is(errs.FromCode(res.Code), ErrInitNotCalled) {
+		// Not a worker but a copy of the program running its main, which
+		// does not watch the lifeline: it would run on, orphaned.
+		p.cmd.Process.Kill()
+	}
 	waitErr := p.cmd.Wait()
 	child.Config.Close()
 	// A worker stopped by its Fork context that returned nil and exited 0
@@ -230,13 +315,13 @@ func (p *Process) reap(child *proc.Child) {
 		close(p.done)
 		return
 	}
-	e := &ExitError{Worker: p.worker, Pid: p.cmd.Process.Pid, Message: res.Err, ExitCode: -1, cause: errs.FromCode(res.Code)}
-	if st := p.cmd.ProcessState; st != nil {
-		e.ExitCode = st.ExitCode()
-		if ws, ok := st.Sys().(syscall.WaitStatus); ok && ws.Signaled() {
-			e.Signal = ws.Signal()
-		}
+	msg := res.Err
+	if msg == "" && resErr != nil && exitedCleanly {
+		// A copy of the program that ran main to its end, not the worker.
+		msg = "exited without reporting a result; did its main call manager.Init first?"
 	}
+	e := p.exitError(msg)
+	e.cause = errs.FromCode(res.Code)
 	p.err = e
 	close(p.done)
 }
@@ -262,9 +347,10 @@ func (p *Process) Signal(sig os.Signal) error { return p.cmd.Process.Signal(sig)
 
 // ExitError reports a worker that did not finish cleanly. It satisfies
 // errors.Is(err, ErrProcessExited) and, when the worker's error wrapped
-// one of the library's sentinels (ErrManagerGone, ErrBrokenBarrier…) or
-// a context error, errors.Is(err, that sentinel) too: the sentinel
-// crosses the process boundary as a code, like a RemoteError's.
+// one of the library's sentinels (ErrManagerGone, ErrBrokenBarrier…), an
+// error registered with RegisterError, or a context error,
+// errors.Is(err, that error) too: it crosses the process boundary as a
+// code, like a RemoteError's.
 type ExitError struct {
 	Worker   string
 	Pid      int
@@ -279,7 +365,7 @@ type ExitError struct {
 func (e *ExitError) Error() string {
 	switch {
 	case e.Message != "":
-		return fmt.Sprintf("manager: worker %q (pid %d): %s", e.Worker, e.Pid, e.Message)
+		return fmt.Sprintf("manager: worker %q (pid %d): %s", e.Worker, e.Pid, errs.TextOf(e.Message))
 	case e.Signal != nil:
 		return fmt.Sprintf("manager: worker %q (pid %d) killed by signal: %v", e.Worker, e.Pid, e.Signal)
 	default:
@@ -306,7 +392,7 @@ func (a forkArgs) Decode(ptrs ...any) error {
 	}
 	for i, p := range ptrs {
 		if err := msgpack.NewDecoder(bytes.NewReader(a[i])).Decode(p); err != nil {
-			return fmt.Errorf("manager: Args.Decode: argument %d into %T: %w", i+1, p, err)
+			return errorf("manager: Args.Decode: %w", newDecodeError(fmt.Sprintf("argument %d", i+1), p, a[i], err))
 		}
 	}
 	return nil
@@ -350,8 +436,17 @@ func runWorker() int {
 		cancel(errTerminated)
 	}()
 
+	copts := []Option{WithMaxFrameSize(cfg.MaxFrame)}
+	if cfg.TLS != nil {
+		tc, err := cfg.TLS.config()
+		if err != nil {
+			proc.Send(report, workerFailed(err))
+			return 1
+		}
+		copts = append(copts, WithTLS(tc))
+	}
 	dctx, dcancel := context.WithTimeout(ctx, 10*time.Second)
-	c, err := Connect(dctx, cfg.Network, cfg.Address, cfg.Key, WithMaxFrameSize(cfg.MaxFrame))
+	c, err := Connect(dctx, cfg.Network, cfg.Address, cfg.Key, copts...)
 	dcancel()
 	if err != nil {
 		proc.Send(report, workerFailed(err))

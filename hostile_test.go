@@ -95,13 +95,13 @@ func TestHostilePeers(t *testing.T) {
 		{"unexposed or missing method", 200, unexposedMethod},
 	}
 	s := startTCPServer(t, manager.WithHandshakeTimeout(hostileHandshakeTimeout), manager.WithMaxFrameSize(hostileMaxFrame))
-	ctx := testContext(t)
 	good := s.connect(t)
-	counter, err := manager.New(ctx, good, "hostile.Box")
+	counter, err := manager.New(testContext(t), good, "hostile.Box")
 	require.NoError(t, err)
 
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
+			ctx := testContext(t) // each attack its own deadline
 			goroutines := runtime.NumGoroutine()
 			before := heapAlloc()
 			for i := range tt.rounds {

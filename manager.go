@@ -2,14 +2,19 @@ package manager
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"log/slog"
 	"net"
 	"os"
 	"path/filepath"
+	"strconv"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
+	"github.com/goproc/manager/internal/errs"
 	"github.com/goproc/manager/internal/proc"
 	"github.com/goproc/manager/internal/wire"
 )
@@ -21,7 +26,8 @@ const defaultShutdownGrace = 10 * time.Second
 // A Manager is a running manager: the process (or, with InProcess, the
 // goroutine) that owns the shared objects, and this process's session
 // with it. It embeds the *Client of that session, so every constructor
-// and Fork take it directly.
+// and Fork take it directly; its own Close and Shutdown stop the manager
+// (a Client's Close would end only the session).
 //
 // A Manager is safe for concurrent use.
 type Manager struct {
@@ -35,8 +41,10 @@ type Manager struct {
 	dir string // private socket directory, removed by Shutdown
 
 	// Manager processes:
-	child  *proc.Child
-	exited chan struct{} // closed when the manager process has been reaped
+	child    *proc.Child
+	exited   chan struct{}          // closed when the manager process has been reaped and its directory removed
+	procDir  atomic.Pointer[string] // its private socket directory, once reported
+	logsDone chan struct{}          // closed when forwardLogs has ended; nil when the parent wants no records
 
 	shutdownOnce sync.Once
 	shutdownErr  error
@@ -46,17 +54,23 @@ type Manager struct {
 // serverConfig is what Start sends a manager process; serverReport is
 // its answer once it listens.
 type serverConfig struct {
-	Key      []byte
-	MaxFrame int
-	Network  string
-	Address  string
+	Key              []byte
+	MaxFrame         int
+	Network          string
+	Address          string
+	HandshakeTimeout time.Duration
+	TLS              *tlsTravel  // nil: no TLS
+	LogLevel         *slog.Level // nil: the parent wants no records; else send those at or above it (logpipe.go)
+	Limits           limits
 }
 
 type serverReport struct {
 	Network string
 	Address string
 	Pid     int
+	Dir     string // the private socket directory, removed by the parent when it reaps the process
 	Err     string
+	Code    string // errs.CodeOf the error, if any: the sentinel it wraps
 }
 
 // shutdownMessage asks a manager process to shut down.
@@ -73,8 +87,21 @@ type shutdownMessage struct {
 // unless WithAuthKey gives one. It lives until Shutdown, and a manager
 // process also exits when this process dies: it is never orphaned.
 //
+// Every option applies in both modes: a manager process receives its
+// settings (address, key, frame size, handshake timeout, TLS) over a
+// private pipe, and its log records come back to WithLogger's logger. A
+// TLS config that cannot be copied to another process is refused (see
+// WithTLS). A manager's private directory left behind by a manager that
+// was killed with its parent is removed by the next Start.
+//
+// In a copy of the program started by the library whose main did not
+// call Init first, Start fails with ErrInitNotCalled.
+//
 // ctx bounds the start-up only.
 func Start(ctx context.Context, opts ...Option) (*Manager, error) {
+	if err := checkInit("Start"); err != nil {
+		return nil, err
+	}
 	o := buildOptions(opts)
 	if len(o.key) == 0 {
 		o.key = wire.NewKey()
@@ -106,7 +133,13 @@ func listen(o options) (net.Listener, string, error) {
 		os.RemoveAll(dir)
 		return nil, "", err
 	}
-	sock := filepath.Join(dir, "manager.sock")
+	// The owner's pid lets a later Start tell a directory left by a
+	// killed manager from one in use (sweepStaleDirs).
+	if err := os.WriteFile(filepath.Join(dir, ownerFile), []byte(strconv.Itoa(os.Getpid())), 0o600); err != nil {
+		os.RemoveAll(dir)
+		return nil, "", fmt.Errorf("make socket directory: %w", err)
+	}
+	sock := filepath.Join(dir, socketFile)
 	l, err := net.Listen("unix", sock)
 	if err != nil {
 		os.RemoveAll(dir)
@@ -121,6 +154,7 @@ func listen(o options) (net.Listener, string, error) {
 }
 
 func startInProcess(ctx context.Context, o options, opts []Option) (*Manager, error) {
+	sweepStaleDirs()
 	srv, err := NewServer(append(opts, WithAuthKey(o.key))...)
 	if err != nil {
 		return nil, err
@@ -130,6 +164,9 @@ func startInProcess(ctx context.Context, o options, opts []Option) (*Manager, er
 		return nil, err
 	}
 	go srv.Serve(l) // Shutdown ends it and waits for it
+	if o.tls != nil {
+		opts = append(opts[:len(opts):len(opts)], WithTLS(ownClientTLS(o.tls)))
+	}
 	c, err := Connect(ctx, l.Addr().Network(), l.Addr().String(), o.key, opts...)
 	if err != nil {
 		srv.Close()
@@ -140,6 +177,16 @@ func startInProcess(ctx context.Context, o options, opts []Option) (*Manager, er
 }
 
 func startProcess(ctx context.Context, o options, opts []Option) (*Manager, error) {
+	// Every option must reach the manager process, or Start refuses it:
+	// check what cannot travel before starting anything.
+	tlsCfg, err := encodeTLS(o.tls)
+	if err != nil {
+		return nil, err
+	}
+	cfg := serverConfig{Key: o.key, MaxFrame: o.maxFrame, Network: o.network, Address: o.address, HandshakeTimeout: o.handshakeTimeout, TLS: tlsCfg, Limits: o.limits}
+	if lv, ok := minLevel(o.logger); ok {
+		cfg.LogLevel = &lv
+	}
 	child, err := proc.Start(context.Background(), proc.RoleServer, nil)
 	if err != nil {
 		return nil, fmt.Errorf("manager: %w", err)
@@ -147,11 +194,21 @@ func startProcess(ctx context.Context, o options, opts []Option) (*Manager, erro
 	m := &Manager{key: o.key, child: child, exited: make(chan struct{}), shutdownDone: make(chan struct{})}
 	go func() {
 		child.Cmd.Wait()
+		// A manager process that was killed could not remove its
+		// directory: its parent does.
+		if dir := m.procDir.Load(); dir != nil {
+			os.RemoveAll(*dir)
+		}
 		close(m.exited)
 	}()
 	fail := func(err error) (*Manager, error) {
 		child.Config.Close() // tells the manager process to exit
 		child.Report.Close()
+		if errors.Is(err, ErrInitNotCalled) {
+			// A copy running the program's main does not read the
+			// pipe: it would run on, orphaned.
+			child.Cmd.Process.Kill()
+		}
 		select {
 		case <-m.exited:
 		case <-time.After(time.Second):
@@ -160,31 +217,48 @@ func startProcess(ctx context.Context, o options, opts []Option) (*Manager, erro
 		}
 		return nil, err
 	}
-	cfg := serverConfig{Key: o.key, MaxFrame: o.maxFrame, Network: o.network, Address: o.address}
 	if err := proc.Send(child.Config, &cfg); err != nil {
 		return fail(fmt.Errorf("manager: configure manager process: %w", err))
 	}
+	sweepStaleDirs() // while the manager process starts
 	if d, ok := ctx.Deadline(); ok {
 		child.Report.SetReadDeadline(d)
 	}
 	stop := context.AfterFunc(ctx, func() { child.Report.SetReadDeadline(longAgo) })
 	var rep serverReport
-	err = proc.Recv(proc.NewReader(child.Report), &rep)
+	reports := proc.NewReader(child.Report)
+	err = proc.Recv(reports, &rep)
 	stop()
-	child.Report.Close()
+	if rep.Dir != "" && isPrivateDir(rep.Dir) {
+		m.procDir.Store(&rep.Dir)
+	}
 	switch {
 	case ctx.Err() != nil:
 		return fail(fmt.Errorf("manager: start: %w", ctx.Err()))
 	case err != nil:
 		return fail(fmt.Errorf("manager: the manager process did not start (did main call manager.Init first?): %w", err))
+	case rep.Err != "" && errs.FromCode(rep.Code) != nil:
+		// The error names what to do (ErrInitNotCalled does): keep its
+		// sentinel for errors.Is.
+		return fail(fmt.Errorf("%w (reported by the manager process, pid %d)", errs.FromCode(rep.Code), child.Cmd.Process.Pid))
 	case rep.Err != "":
 		return fail(fmt.Errorf("manager: manager process: %s", rep.Err))
+	}
+	if o.tls != nil {
+		opts = append(opts[:len(opts):len(opts)], WithTLS(ownClientTLS(o.tls)))
 	}
 	c, err := Connect(ctx, rep.Network, rep.Address, o.key, opts...)
 	if err != nil {
 		return fail(err)
 	}
 	m.Client, m.pid = c, rep.Pid
+	if cfg.LogLevel != nil {
+		child.Report.SetReadDeadline(time.Time{})
+		m.logsDone = make(chan struct{})
+		go forwardLogs(child.Report, reports, o.logger, m.logsDone)
+	} else {
+		child.Report.Close()
+	}
 	return m, nil
 }
 
@@ -199,9 +273,27 @@ func runServer() int {
 		fmt.Fprintf(os.Stderr, "manager: manager process: read configuration: %v\n", err)
 		return 2
 	}
-	opts := []Option{WithAuthKey(cfg.Key), WithMaxFrameSize(cfg.MaxFrame)}
+	opts := []Option{WithAuthKey(cfg.Key), WithMaxFrameSize(cfg.MaxFrame), withLimits(cfg.Limits)}
 	if cfg.Network != "" {
 		opts = append(opts, WithAddress(cfg.Network, cfg.Address))
+	}
+	if cfg.HandshakeTimeout > 0 {
+		opts = append(opts, WithHandshakeTimeout(cfg.HandshakeTimeout))
+	}
+	if cfg.TLS != nil {
+		tc, err := cfg.TLS.config()
+		if err != nil {
+			proc.Send(report, &serverReport{Err: err.Error()})
+			return 1
+		}
+		opts = append(opts, WithTLS(tc))
+	}
+	var sink *logSink
+	if cfg.LogLevel != nil {
+		// The records queue until the report has been sent (start).
+		sink = newLogSink(report)
+		opts = append(opts, WithLogger(slog.New(&pipeHandler{sink: sink, level: *cfg.LogLevel})))
+		defer sink.close()
 	}
 	o := buildOptions(opts)
 	srv, _ := NewServer(opts...)
@@ -211,10 +303,14 @@ func runServer() int {
 		return 1
 	}
 	defer os.RemoveAll(dir)
-	if err := proc.Send(report, &serverReport{Network: l.Addr().Network(), Address: l.Addr().String(), Pid: os.Getpid()}); err != nil {
+	if err := proc.Send(report, &serverReport{Network: l.Addr().Network(), Address: l.Addr().String(), Pid: os.Getpid(), Dir: dir}); err != nil {
 		return 1
 	}
-	report.Close()
+	if sink != nil {
+		sink.start() // the pipe now carries log records, until this process exits
+	} else {
+		report.Close()
+	}
 	go srv.Serve(l)
 
 	// Wait for a shutdown message; EOF means the parent died.
@@ -229,15 +325,57 @@ func runServer() int {
 	return 0
 }
 
+// waitLogs waits until the manager process's last log records have been
+// re-emitted: its pipe ends when the process has exited.
+func (m *Manager) waitLogs() {
+	if m.logsDone != nil {
+		<-m.logsDone
+	}
+}
+
+// client makes a *Manager a Session; a nil *Manager has no client, so
+// constructors given one return ErrNilProxy rather than panicking.
+func (m *Manager) client() *Client {
+	if m == nil {
+		return nil
+	}
+	return m.Client
+}
+
 // AuthKey returns the manager's key; with Addr it is what Connect needs
 // to reach the manager from an unrelated process. Treat it as a secret.
-func (m *Manager) AuthKey() []byte { return append([]byte(nil), m.key...) }
+func (m *Manager) AuthKey() []byte {
+	if m == nil {
+		return nil
+	}
+	return append([]byte(nil), m.key...)
+}
 
 // Pid returns the manager process's pid (this process's, for InProcess).
-func (m *Manager) Pid() int { return m.pid }
+func (m *Manager) Pid() int {
+	if m == nil {
+		return 0
+	}
+	return m.pid
+}
 
 // Server returns the in-process server, or nil for a manager process.
-func (m *Manager) Server() *Server { return m.srv }
+func (m *Manager) Server() *Server {
+	if m == nil {
+		return nil
+	}
+	return m.srv
+}
+
+// Fork is Client.Fork through the manager's own session. On a nil
+// *Manager it returns an error satisfying errors.Is(err, ErrNilProxy)
+// (the embedded Client's method would dereference it).
+func (m *Manager) Fork(ctx context.Context, worker string, args ...any) (*Process, error) {
+	if m == nil || m.Client == nil {
+		return nil, fmt.Errorf("manager: Fork(%q): %w", worker, ErrNilProxy)
+	}
+	return m.Client.Fork(ctx, worker, args...)
+}
 
 // Shutdown stops the manager in order: new calls fail with ErrClosed,
 // calls executing now may finish until ctx ends, blocked calls fail with
@@ -246,6 +384,9 @@ func (m *Manager) Server() *Server { return m.srv }
 // calls on the Manager fail with ErrClosed. Shutdown may be called more
 // than once; later calls wait for the first.
 func (m *Manager) Shutdown(ctx context.Context) error {
+	if m == nil {
+		return fmt.Errorf("manager: Shutdown: %w", ErrNilProxy)
+	}
 	m.shutdownOnce.Do(func() {
 		m.shutdownErr = m.shutdown(ctx)
 		close(m.shutdownDone)
@@ -256,6 +397,18 @@ func (m *Manager) Shutdown(ctx context.Context) error {
 	case <-ctx.Done():
 		return ctx.Err()
 	}
+}
+
+// Close shuts the manager down as Shutdown does, letting executing calls
+// finish for up to 10 s (killing the manager process if it has not
+// exited by then), and returns when the manager process has exited and
+// its socket has been removed. It replaces the embedded Client's Close,
+// which would end only this process's session and leave the manager
+// running. Close may be called more than once, and after Shutdown.
+func (m *Manager) Close() error {
+	ctx, cancel := context.WithTimeout(context.Background(), defaultShutdownGrace)
+	defer cancel()
+	return m.Shutdown(ctx)
 }
 
 func (m *Manager) shutdown(ctx context.Context) error {
@@ -278,6 +431,7 @@ func (m *Manager) shutdown(ctx context.Context) error {
 	}
 	proc.Send(m.child.Config, &shutdownMessage{Grace: grace})
 	defer m.child.Config.Close()
+	defer m.waitLogs()
 	select {
 	case <-m.exited:
 		return nil

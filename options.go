@@ -26,13 +26,43 @@ type options struct {
 	maxFrame         int
 	handshakeTimeout time.Duration
 	tls              *tls.Config
+	limits           limits
 }
+
+// limits are the server's memory limits (see LIMITS.md), set by the
+// options WithMaxRequestSize, WithMaxBlockedCalls, WithReadBudget and
+// WithFrameReadTimeout. Start passes them to a manager process (hence
+// the exported fields).
+type limits struct {
+	MaxRequestSize   int64         // decoded cost of one request or result
+	MaxBlockedCalls  int           // blocked calls in flight per connection
+	ReadBudget       int64         // bytes of large requests held at once, server-wide
+	FrameReadTimeout time.Duration // a frame must arrive whole within it
+}
+
+// The limits' defaults, sized for a 2-core machine with a few GiB of
+// memory: one request may decode to 256 MiB, all large requests being
+// read or executed together hold at most 512 MiB, a connection holds at
+// most 1024 blocked calls (about 9 KiB each), and a frame must arrive
+// whole within 30 s of its first byte.
+const (
+	defaultMaxRequestSize   = 256 << 20
+	defaultMaxBlockedCalls  = 1024
+	defaultReadBudget       = 512 << 20
+	defaultFrameReadTimeout = 30 * time.Second
+)
 
 func buildOptions(opts []Option) options {
 	o := options{
 		logger:           slog.New(slog.DiscardHandler),
 		maxFrame:         wire.DefaultMaxFrameSize,
 		handshakeTimeout: 10 * time.Second,
+		limits: limits{
+			MaxRequestSize:   defaultMaxRequestSize,
+			MaxBlockedCalls:  defaultMaxBlockedCalls,
+			ReadBudget:       defaultReadBudget,
+			FrameReadTimeout: defaultFrameReadTimeout,
+		},
 	}
 	for _, opt := range opts {
 		if opt != nil {
@@ -65,7 +95,9 @@ func InProcess() Option {
 }
 
 // WithLogger sets the logger for connection-level events (per-call events
-// are logged at Debug level). The default discards everything.
+// are logged at Debug level). The default discards everything. A manager
+// process sends its records to the process that started it, which
+// re-emits them on this logger with their level and attributes.
 func WithLogger(l *slog.Logger) Option {
 	return optionFunc(func(o *options) {
 		if l != nil {
@@ -99,8 +131,86 @@ func WithHandshakeTimeout(d time.Duration) Option {
 // the host of the address dialled. Both sides must use it. The key is
 // still required and still checked, inside TLS: TLS keeps the traffic
 // private, the key decides who may call. The default is no TLS, which
-// suits Unix sockets and trusted networks. A manager process started by
-// Start (without InProcess) does not serve TLS.
+// suits Unix sockets and trusted networks.
+//
+// A manager process (Start without InProcess) receives a copy of config
+// over its private configuration pipe: the certificates with their
+// private keys (RSA, ECDSA or Ed25519), MinVersion, MaxVersion,
+// ClientAuth, CipherSuites, CurvePreferences, NextProtos and the
+// session-ticket and record-sizing switches. Start refuses a config that
+// sets anything else a server reads (callbacks such as GetCertificate,
+// GetConfigForClient or VerifyPeerCertificate, a ClientCAs pool, a
+// KeyLogWriter…), since it cannot be copied to another process: use
+// InProcess or NewServer for those. The Manager's own session trusts
+// exactly the certificates of config unless config sets RootCAs.
 func WithTLS(config *tls.Config) Option {
 	return optionFunc(func(o *options) { o.tls = config })
+}
+
+// WithMaxRequestSize bounds the memory one request may cost to decode
+// (default 256 MiB). The cost is measured before decoding: the
+// request's bytes plus an eighth, 80 bytes per msgpack value and 320
+// more per map (what msgpack/v5 allocates for them into interface types;
+// an argument of type msgpack.RawMessage costs only its bytes, and one of
+// []msgpack.RawMessage 80 bytes per element). A request above it gets
+// ErrTooLarge and the connection goes on. A client applies the same limit
+// when it decodes a result into a type that holds interfaces or maps
+// (any, []any, map[string]any, a Dict[K, any]…), so that a value stored
+// by a hostile peer cannot make its reader allocate without bound.
+func WithMaxRequestSize(n int64) Option {
+	return optionFunc(func(o *options) {
+		if n > 0 {
+			o.limits.MaxRequestSize = n
+		}
+	})
+}
+
+// WithMaxBlockedCalls bounds the calls that may be blocked at once on one
+// connection of a server (a Queue.Get on an empty queue, a Lock held by
+// another), default 1024. A call that would block beyond it fails at
+// once with ErrBusy; the connection goes on. A Client's connections
+// carry one call at a time, so only a peer that pipelines calls reaches
+// it.
+func WithMaxBlockedCalls(n int) Option {
+	return optionFunc(func(o *options) {
+		if n > 0 {
+			o.limits.MaxBlockedCalls = n
+		}
+	})
+}
+
+// WithReadBudget bounds, server-wide, the memory that large requests
+// (frames over 1 MiB, or costing over 1 MiB to decode) hold at once while
+// they are read and executed: their frames and their decoding cost (see
+// WithMaxRequestSize). Default 512 MiB. A request that does not fit waits
+// for budget (backpressure: the server stops reading its connection) for
+// up to WithFrameReadTimeout; then it is answered with ErrBusy (a frame
+// is read and dropped without being kept) and the connection goes on.
+// The budget is raised to fit the largest request: the largest frame
+// (WithMaxFrameSize) plus WithMaxRequestSize.
+func WithReadBudget(n int64) Option {
+	return optionFunc(func(o *options) {
+		if n > 0 {
+			o.limits.ReadBudget = n
+		}
+	})
+}
+
+// WithFrameReadTimeout sets how long a server's authenticated peer may
+// take to send a whole frame once its first byte has arrived (default
+// 30 s); a peer that stalls mid-frame is then disconnected. A connection
+// idle between frames is never cut off. It also bounds the wait for read
+// budget (WithReadBudget).
+func WithFrameReadTimeout(d time.Duration) Option {
+	return optionFunc(func(o *options) {
+		if d > 0 {
+			o.limits.FrameReadTimeout = d
+		}
+	})
+}
+
+// withLimits sets every limit at once: a manager process gets its
+// parent's limits this way.
+func withLimits(l limits) Option {
+	return optionFunc(func(o *options) { o.limits = l })
 }

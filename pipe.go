@@ -95,7 +95,7 @@ func Pipe(opts ...PipeOption) (*PipeEnd, *PipeEnd, error) {
 	if cfg.oneWay {
 		r, w, err := os.Pipe()
 		if err != nil {
-			return nil, nil, fmt.Errorf("manager: Pipe: %w", err)
+			return nil, nil, errorf("manager: Pipe: %w", err)
 		}
 		return newPipeEnd(r, pipeRecvOnly, cfg.max), newPipeEnd(w, pipeSendOnly, cfg.max), nil
 	}
@@ -109,7 +109,7 @@ func Pipe(opts ...PipeOption) (*PipeEnd, *PipeEnd, error) {
 	}
 	syscall.ForkLock.RUnlock()
 	if err != nil {
-		return nil, nil, fmt.Errorf("manager: Pipe: socketpair: %w", err)
+		return nil, nil, errorf("manager: Pipe: socketpair: %w", err)
 	}
 	ends := [2]*PipeEnd{}
 	for i, fd := range fds {
@@ -143,27 +143,27 @@ func (p *PipeEnd) init(f *os.File, mode uint8, max int) {
 // errors.Is(err, syscall.EPIPE).
 func (p *PipeEnd) Send(ctx context.Context, v any) error {
 	if p.mode == pipeRecvOnly {
-		return fmt.Errorf("manager: PipeEnd.Send on the receiving end of a one-way pipe: %w", errors.ErrUnsupported)
+		return errorf("manager: PipeEnd.Send on the receiving end of a one-way pipe: %w", errors.ErrUnsupported)
 	}
 	p.wmu.Lock()
 	defer p.wmu.Unlock()
 	if p.closed.Load() {
-		return fmt.Errorf("manager: PipeEnd.Send: %w", ErrClosed)
+		return errorf("manager: PipeEnd.Send: %w", ErrClosed)
 	}
 	if p.werr != nil {
 		return p.werr
 	}
 	p.w.Begin()
 	if err := p.enc.Encode(v); err != nil {
-		return fmt.Errorf("manager: PipeEnd.Send: encode %T: %w", v, err)
+		return errorf("manager: PipeEnd.Send: encode %T: %w", v, err)
 	}
 	frame, err := p.w.Finish(p.max)
 	if err != nil {
-		return fmt.Errorf("manager: PipeEnd.Send: %w", err)
+		return errorf("manager: PipeEnd.Send: %w", err)
 	}
 	disarm, err := armDeadline(ctx, p.f.SetWriteDeadline)
 	if err != nil {
-		return fmt.Errorf("manager: PipeEnd.Send: %w", err)
+		return errorf("manager: PipeEnd.Send: %w", err)
 	}
 	n, err := p.f.Write(frame)
 	disarm()
@@ -172,16 +172,16 @@ func (p *PipeEnd) Send(ctx context.Context, v any) error {
 	}
 	switch {
 	case p.closed.Load():
-		err = fmt.Errorf("manager: PipeEnd.Send: %w", ErrClosed)
+		err = errorf("manager: PipeEnd.Send: %w", ErrClosed)
 	case timedOut(ctx, err) != nil:
-		err = fmt.Errorf("manager: PipeEnd.Send: %w", timedOut(ctx, err))
+		err = errorf("manager: PipeEnd.Send: %w", timedOut(ctx, err))
 	case errors.Is(err, syscall.EPIPE):
-		err = fmt.Errorf("manager: PipeEnd.Send: the other end is closed: %w", err)
+		err = errorf("manager: PipeEnd.Send: the other end is closed: %w", err)
 	default:
-		err = fmt.Errorf("manager: PipeEnd.Send: %w", err)
+		err = errorf("manager: PipeEnd.Send: %w", err)
 	}
 	if n > 0 {
-		p.werr = fmt.Errorf("manager: PipeEnd.Send: the pipe is broken: a message was cut short by: %w", err)
+		p.werr = errorf("manager: PipeEnd.Send: the pipe is broken: a message was cut short by: %w", err)
 	}
 	return err
 }
@@ -199,16 +199,16 @@ func (p *PipeEnd) Send(ctx context.Context, v any) error {
 // pipe fails with an error satisfying errors.Is(err, errors.ErrUnsupported).
 func (p *PipeEnd) Recv(ctx context.Context, out any) error {
 	if p.mode == pipeSendOnly {
-		return fmt.Errorf("manager: PipeEnd.Recv on the sending end of a one-way pipe: %w", errors.ErrUnsupported)
+		return errorf("manager: PipeEnd.Recv on the sending end of a one-way pipe: %w", errors.ErrUnsupported)
 	}
 	p.rmu.Lock()
 	defer p.rmu.Unlock()
 	if p.closed.Load() {
-		return fmt.Errorf("manager: PipeEnd.Recv: %w", ErrClosed)
+		return errorf("manager: PipeEnd.Recv: %w", ErrClosed)
 	}
 	disarm, err := armDeadline(ctx, p.f.SetReadDeadline)
 	if err != nil {
-		return fmt.Errorf("manager: PipeEnd.Recv: %w", err)
+		return errorf("manager: PipeEnd.Recv: %w", err)
 	}
 	body, err := p.r.ReadFrame()
 	disarm()
@@ -217,14 +217,14 @@ func (p *PipeEnd) Recv(ctx context.Context, out any) error {
 	case err == io.EOF:
 		return io.EOF
 	case p.closed.Load():
-		return fmt.Errorf("manager: PipeEnd.Recv: %w", ErrClosed)
+		return errorf("manager: PipeEnd.Recv: %w", ErrClosed)
 	case timedOut(ctx, err) != nil:
-		return fmt.Errorf("manager: PipeEnd.Recv: %w", timedOut(ctx, err))
+		return errorf("manager: PipeEnd.Recv: %w", timedOut(ctx, err))
 	default:
-		return fmt.Errorf("manager: PipeEnd.Recv: %w", err)
+		return errorf("manager: PipeEnd.Recv: %w", err)
 	}
 	if err := wire.Scan(body, nil); err != nil {
-		return fmt.Errorf("manager: PipeEnd.Recv: %w: %v", ErrProtocol, err)
+		return errorf("manager: PipeEnd.Recv: %w: %v", ErrProtocol, err)
 	}
 	if out == nil {
 		return nil
@@ -232,7 +232,7 @@ func (p *PipeEnd) Recv(ctx context.Context, out any) error {
 	p.rb.Reset(body)
 	p.dec.Reset(&p.rb)
 	if err := p.dec.Decode(out); err != nil {
-		return fmt.Errorf("manager: PipeEnd.Recv: decode into %T: %w", out, err)
+		return errorf("manager: PipeEnd.Recv: %w", newDecodeError("the message", out, body, err))
 	}
 	return nil
 }
@@ -307,7 +307,7 @@ const pipeTag = "manager.pipe"
 func (p *PipeEnd) DecodeMsgpack(d *msgpack.Decoder) error {
 	var ref pipeRef
 	if err := d.Decode(&ref); err != nil {
-		return fmt.Errorf("manager: decode PipeEnd: %w", err)
+		return errorf("manager: decode PipeEnd: %w", err)
 	}
 	if ref.Tag != pipeTag || ref.Mode > pipeSendOnly {
 		return fmt.Errorf("%w: decode PipeEnd: the argument is not a pipe end", ErrWrongType)
@@ -339,7 +339,7 @@ func (p *PipeEnd) forkArg(first int) (any, []*os.File, func(), error) {
 	}
 	rc.Control(func(fd uintptr) { dup, derr = proc.DupCloseOnExec(int(fd)) })
 	if derr != nil {
-		return nil, nil, nil, fmt.Errorf("manager: pass PipeEnd: %w", derr)
+		return nil, nil, nil, errorf("manager: pass PipeEnd: %w", derr)
 	}
 	df := os.NewFile(uintptr(dup), "manager-pipe")
 	release := func() {

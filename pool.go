@@ -86,6 +86,9 @@ func init() { RegisterWorker(poolWorkerName, runPoolWorker) }
 // for Fork: when it ends, the pool is terminated. Every task the pool runs
 // must be registered with RegisterTask.
 func NewPool(ctx context.Context, s Session, n int) (*Pool, error) {
+	if err := checkInit("NewPool"); err != nil {
+		return nil, err
+	}
 	if n < 1 {
 		return nil, fmt.Errorf("%w: NewPool: %d workers (want at least 1)", ErrBadArguments, n)
 	}
@@ -100,7 +103,7 @@ func NewPool(ctx context.Context, s Session, n int) (*Pool, error) {
 			for _, w := range workers {
 				w.stop()
 			}
-			return nil, fmt.Errorf("manager: NewPool: %w", err)
+			return nil, errorf("manager: NewPool: %w", err)
 		}
 		workers = append(workers, w)
 	}
@@ -134,7 +137,7 @@ func (p *Pool) Submit(ctx context.Context, task string, args ...any) (*AsyncResu
 	for i, a := range args {
 		b, err := msgpack.Marshal(a)
 		if err != nil {
-			return nil, fmt.Errorf("manager: Submit(%q): encode argument %d: %w", task, i+1, err)
+			return nil, errorf("manager: Submit(%q): encode argument %d: %w", task, i+1, err)
 		}
 		wire.Scan(b, func(wire.ProxyRef) { hasProxies = true })
 		t.args = append(t.args, b)
@@ -147,13 +150,13 @@ func (p *Pool) Submit(ctx context.Context, task string, args ...any) (*AsyncResu
 			raw[i] = msgpack.RawMessage(b)
 		}
 		if err := p.c.call(ctx, 0, 0, "pin", nil, raw...); err != nil {
-			return nil, fmt.Errorf("manager: Submit(%q): %w", task, err)
+			return nil, errorf("manager: Submit(%q): %w", task, err)
 		}
 	}
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if p.closed {
-		return nil, fmt.Errorf("manager: Submit(%q): the pool is closed: %w", task, ErrClosed)
+		return nil, errorf("manager: Submit(%q): the pool is closed: %w", task, ErrClosed)
 	}
 	p.queue = append(p.queue, t)
 	p.cond.Signal()
@@ -177,7 +180,7 @@ func PoolMap[R, A any](ctx context.Context, p *Pool, task string, inputs []A) ([
 	out := make([]R, len(inputs))
 	for i, h := range handles {
 		if err := h.Get(ctx, &out[i]); err != nil {
-			return nil, fmt.Errorf("manager: PoolMap(%q): input %d: %w", task, i, err)
+			return nil, errorf("manager: PoolMap(%q): input %d: %w", task, i, err)
 		}
 	}
 	return out, nil
@@ -202,13 +205,13 @@ func (p *Pool) Wait(ctx context.Context) error {
 	closed := p.closed
 	p.mu.Unlock()
 	if !closed {
-		return fmt.Errorf("manager: Pool.Wait on an open pool (call Close or Terminate first): %w", ErrBadArguments)
+		return errorf("manager: Pool.Wait on an open pool (call Close or Terminate first): %w", ErrBadArguments)
 	}
 	select {
 	case <-p.done:
 		return nil
 	case <-ctx.Done():
-		return fmt.Errorf("manager: Pool.Wait: %w", ctx.Err())
+		return errorf("manager: Pool.Wait: %w", ctx.Err())
 	}
 }
 
@@ -223,7 +226,7 @@ func (p *Pool) Terminate(ctx context.Context) error {
 	case <-p.done:
 		return nil
 	case <-ctx.Done():
-		return fmt.Errorf("manager: Pool.Terminate: %w", ctx.Err())
+		return errorf("manager: Pool.Terminate: %w", ctx.Err())
 	}
 }
 
@@ -236,7 +239,7 @@ func (p *Pool) stop() {
 	p.cond.Broadcast()
 	p.mu.Unlock()
 	for _, t := range queued {
-		t.finish(nil, fmt.Errorf("manager: pool task %q: the pool was terminated before it ran: %w", t.task, ErrClosed))
+		t.finish(nil, errorf("manager: pool task %q: the pool was terminated before it ran: %w", t.task, ErrClosed))
 	}
 	p.cancel()
 }
@@ -298,7 +301,7 @@ func (p *Pool) runSlot(w *poolWorker) {
 				if p.stopping() {
 					err = ErrClosed
 				}
-				t.finish(nil, fmt.Errorf("manager: pool task %q: start a worker: %w", t.task, err))
+				t.finish(nil, errorf("manager: pool task %q: start a worker: %w", t.task, err))
 				continue
 			}
 		}
@@ -309,12 +312,12 @@ func (p *Pool) runSlot(w *poolWorker) {
 			continue
 		}
 		if errors.Is(err, errTaskTooLarge) {
-			t.finish(nil, fmt.Errorf("manager: pool task %q: %w", t.task, err))
+			t.finish(nil, errorf("manager: pool task %q: %w", t.task, err))
 			continue
 		}
 		exitErr := w.stop()
 		if p.stopping() {
-			t.finish(nil, fmt.Errorf("manager: pool task %q: the pool was terminated while it ran: %w", t.task, ErrClosed))
+			t.finish(nil, errorf("manager: pool task %q: the pool was terminated while it ran: %w", t.task, ErrClosed))
 		} else {
 			t.finish(nil, &WorkerCrashError{Task: t.task, Pid: w.proc.Pid(), Err: crashCause(exitErr, err)})
 		}
@@ -499,7 +502,7 @@ func (t *AsyncResult) Wait(ctx context.Context) error {
 	case <-t.done:
 		return t.err
 	case <-ctx.Done():
-		return fmt.Errorf("manager: pool task %q: %w", t.task, ctx.Err())
+		return errorf("manager: pool task %q: %w", t.task, ctx.Err())
 	}
 }
 
@@ -513,10 +516,10 @@ func (t *AsyncResult) Get(ctx context.Context, out any) error {
 		return nil
 	}
 	if err := wire.Scan(t.result, nil); err != nil {
-		return fmt.Errorf("manager: pool task %q: %w: %v", t.task, ErrProtocol, err)
+		return errorf("manager: pool task %q: %w: %v", t.task, ErrProtocol, err)
 	}
 	if err := msgpack.NewDecoder(bytes.NewReader(t.result)).Decode(out); err != nil {
-		return fmt.Errorf("manager: pool task %q: decode the result into %T: %w", t.task, out, err)
+		return errorf("manager: pool task %q: decode the result into %T: %w", t.task, out, err)
 	}
 	return nil
 }

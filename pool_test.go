@@ -26,7 +26,7 @@ func init() {
 		return os.Getpid(), nil
 	})
 	manager.RegisterTask("pool.fail", func(ctx context.Context, c *manager.Client, args manager.Args) (any, error) {
-		return nil, fmt.Errorf("no such thing: %w", manager.ErrKeyNotFound)
+		return nil, fmt.Errorf("no such thing: %w", manager.ErrNotFound)
 	})
 	manager.RegisterTask("pool.panic", func(ctx context.Context, c *manager.Client, args manager.Args) (any, error) {
 		panic("task exploded")
@@ -116,7 +116,7 @@ func TestPoolTaskErrors(t *testing.T) {
 	err = r.Wait(ctx)
 	var remote *manager.RemoteError
 	require.ErrorAs(t, err, &remote)
-	assert.ErrorIs(t, err, manager.ErrKeyNotFound, "sentinels survive the pipe")
+	assert.ErrorIs(t, err, manager.ErrNotFound, "sentinels survive the pipe")
 	assert.Contains(t, err.Error(), "no such thing")
 
 	r, err = p.Submit(ctx, "pool.panic")

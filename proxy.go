@@ -2,6 +2,7 @@ package manager
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"reflect"
 	"sync"
@@ -14,8 +15,13 @@ import (
 	"github.com/goproc/manager/internal/wire"
 )
 
-// closeTimeout bounds the call Proxy.Close makes.
-const closeTimeout = 5 * time.Second
+// closeTimeout bounds how long Proxy.Close waits for the manager. It only
+// bounds the wait: a decref not answered by then is still settled in the
+// background (the client's reconciler awaits its reply), and whatever a
+// session still holds is released when it ends, so waiting longer gains
+// nothing. It is long enough that on a loaded machine Close still returns
+// after the object is freed, so that a count right after it is exact.
+const closeTimeout = 500 * time.Millisecond
 
 // A Proxy is a handle to a shared object in a manager: its type, its id
 // and the client session it is used through. Every method call on it is
@@ -58,7 +64,10 @@ func (p *Proxy) String() string { return fmt.Sprintf("%s#%d", p.ref.TypeID, p.re
 // Close gives back this proxy's reference to the object; the object is
 // freed once no process holds one (named objects live until deleted).
 // Calls through the proxy fail afterwards. Close blocks for one round
-// trip, at most a few seconds; it may be called more than once.
+// trip, and at most half a second even when the manager does not answer
+// (it is stopped, or overloaded): the reference is then given back when
+// the manager answers, or when the session ends. It may be called more
+// than once.
 func (p *Proxy) Close() error {
 	if p == nil || p.c == nil || p.closed.Swap(true) || !p.ownsRef {
 		return nil
@@ -69,6 +78,9 @@ func (p *Proxy) Close() error {
 	if p.c.Err() != nil {
 		return nil // the session is over: the server released everything
 	}
+	if errors.Is(err, context.DeadlineExceeded) && ctx.Err() != nil {
+		return nil // sent, and settled in the background (see closeTimeout)
+	}
 	return err
 }
 
@@ -78,7 +90,10 @@ func (p *Proxy) invoke(ctx context.Context, method string, out any, args ...any)
 	if err := p.usable(method); err != nil {
 		return err
 	}
-	return p.c.call(ctx, p.ref.ID, p.handle, method, out, args...)
+	if err := p.c.call(ctx, p.ref.ID, p.handle, method, out, args...); err != nil {
+		return qualify(err, p.ref.TypeID)
+	}
+	return nil
 }
 
 // invokeArgs is invoke with nargs arguments that encodeArg writes (see
@@ -87,19 +102,22 @@ func (p *Proxy) invokeArgs(ctx context.Context, method string, out any, nargs in
 	if err := p.usable(method); err != nil {
 		return err
 	}
-	return p.c.callArgs(ctx, p.ref.ID, p.handle, method, out, nargs, encodeArg)
+	if err := p.c.callArgs(ctx, p.ref.ID, p.handle, method, out, nargs, encodeArg); err != nil {
+		return qualify(err, p.ref.TypeID)
+	}
+	return nil
 }
 
 // usable says why calls through p cannot be made, or returns nil.
 func (p *Proxy) usable(method string) error {
 	if p == nil {
-		return fmt.Errorf("manager: %s on a nil proxy", method)
+		return fmt.Errorf("manager: %s: %w", method, ErrNilProxy)
 	}
 	if p.c == nil {
-		return fmt.Errorf("manager: %s: proxy %s belongs to a manager this process is not connected to (Connect to it first)", method, p)
+		return &opError{p.ref.TypeID + "." + method, fmt.Errorf("proxy %s belongs to a manager this process is not connected to (Connect to it first)", p)}
 	}
 	if p.closed.Load() {
-		return fmt.Errorf("manager: %s: proxy %s: %w", method, p, ErrClosed)
+		return &opError{p.ref.TypeID + "." + method, ErrClosed}
 	}
 	return nil
 }
@@ -113,6 +131,9 @@ func (p *Proxy) usable(method string) error {
 // (on its own ctx) is then withdrawn on the server.
 func Call[R any](ctx context.Context, p *Proxy, method string, args ...any) (R, error) {
 	var r R
+	if err := checkArgsDepth(method, args); err != nil {
+		return r, err
+	}
 	err := p.invoke(ctx, method, &r, args...)
 	return r, err
 }
@@ -121,7 +142,13 @@ func Call[R any](ctx context.Context, p *Proxy, method string, args ...any) (R, 
 // passing args to its constructor, and returns a proxy to it. The object
 // is freed once every proxy to it is closed.
 func New(ctx context.Context, s Session, typeid string, args ...any) (*Proxy, error) {
-	c := s.client()
+	c, err := sessionClient(s, "New")
+	if err != nil {
+		return nil, err
+	}
+	if err := checkArgsDepth("New", args); err != nil {
+		return nil, err
+	}
 	var p *Proxy
 	if err := c.call(ctx, 0, 0, "new", &p, append([]any{typeid}, args...)...); err != nil {
 		return nil, err
@@ -138,7 +165,13 @@ func Open(ctx context.Context, s Session, name, typeid string, args ...any) (*Pr
 	if name == "" {
 		return nil, fmt.Errorf("manager: Open: empty name")
 	}
-	c := s.client()
+	c, err := sessionClient(s, "Open")
+	if err != nil {
+		return nil, err
+	}
+	if err := checkArgsDepth("Open", args); err != nil {
+		return nil, err
+	}
 	var p *Proxy
 	if err := c.call(ctx, 0, 0, "open", &p, append([]any{name, typeid}, args...)...); err != nil {
 		return nil, err

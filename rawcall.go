@@ -110,7 +110,7 @@ func setRawMethods(typeid string, fns map[string]rawMethod) {
 func (s *Server) invokeRaw(ctx *callContext, c *serverConn, o *object, mi *methodInfo, args []byte) (*result, *wire.Failure) {
 	raw, err := c.decodeRawArgs(args, len(mi.in))
 	if err != nil {
-		return nil, failureOf(fmt.Errorf("%w: %s.%s: %v", errs.BadArguments, o.typ.id, mi.name, err), false)
+		return nil, failureOf(fmt.Errorf("%w: %v", errs.BadArguments, err), false)
 	}
 	var mctx context.Context
 	if mi.takeCtx {

@@ -7,6 +7,8 @@ import (
 	"sort"
 	"strings"
 	"sync"
+
+	"github.com/goproc/manager/internal/errs"
 )
 
 // A type registry maps typeids to the Go types a manager can host. It is
@@ -235,4 +237,22 @@ func sortedKeys[V any](m map[string]V) []string {
 	}
 	sort.Strings(keys)
 	return keys
+}
+
+// RegisterError lets err cross the wire: when a method of a shared object
+// (or a worker, or a Pool task) returns an error wrapping err, the
+// caller's *RemoteError satisfies errors.Is(remoteErr, err) in its own
+// process, as it does for the library's sentinels. code is err's stable
+// name on the wire, such as "inventory.out-of-stock": it must be the same
+// in every process, and unique in the program. Errors that are not
+// registered still arrive, as text only.
+//
+// Call it from an init function, as Register, so that every process of
+// the program (the same binary, re-executed) registers the same errors.
+// It panics on an empty code, a nil err, and a code or an error
+// registered already. It is safe for concurrent use.
+func RegisterError(code string, err error) {
+	if rerr := errs.Register(code, err); rerr != nil {
+		panic(fmt.Sprintf("manager: RegisterError(%q): %v", code, rerr))
+	}
 }

@@ -28,6 +28,7 @@ type Server struct {
 	id      [16]byte
 	objects *objectTable
 	log     *slog.Logger
+	budget  *wire.Budget // for large requests, shared by every connection
 
 	keyGiven bool // WithAuthKey was given: required to serve TCP
 
@@ -46,8 +47,10 @@ type Server struct {
 }
 
 // NewServer returns a server configured by opts (WithAuthKey,
-// WithMaxFrameSize, WithLogger, WithHandshakeTimeout). Without a key it
-// makes a random one; read it with AuthKey.
+// WithMaxFrameSize, WithLogger, WithHandshakeTimeout, and the limits of
+// LIMITS.md: WithMaxRequestSize, WithMaxBlockedCalls, WithReadBudget,
+// WithFrameReadTimeout). Without a key it makes a random one; read it
+// with AuthKey.
 func NewServer(opts ...Option) (*Server, error) {
 	o := buildOptions(opts)
 	keyGiven := len(o.key) > 0
@@ -65,6 +68,11 @@ func NewServer(opts ...Option) (*Server, error) {
 		sessions:    map[callctx.SessionID]int{},
 		done:        make(chan struct{}),
 	}
+	// The budget must fit the largest request it admits, frame and
+	// decoding together, or that request could never be served.
+	l := &s.opts.limits
+	l.ReadBudget = max(l.ReadBudget, l.MaxRequestSize+int64(wire.HeaderSize+o.maxFrame))
+	s.budget = wire.NewBudget(l.ReadBudget)
 	rand.Read(s.id[:])
 	return s, nil
 }
@@ -250,6 +258,7 @@ func (s *Server) serveConn(raw net.Conn) {
 		return
 	}
 	nc.SetDeadline(time.Time{})
+	r.SetLimits(nc, s.budget, s.opts.limits.FrameReadTimeout)
 
 	c := newServerConn(s, nc, r, session)
 	s.mu.Lock()

@@ -7,7 +7,9 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"reflect"
 	"sync"
+	"time"
 
 	"github.com/vmihailenco/msgpack/v5"
 
@@ -80,6 +82,12 @@ func (c *serverConn) readLoop() {
 	for {
 		body, err := c.r.ReadFrame()
 		if err != nil {
+			if body != nil && errors.Is(err, errs.Busy) {
+				// The frame found no read budget and was dropped; its
+				// first bytes name the request to answer.
+				c.refuse(body, err)
+				continue
+			}
 			c.close(err)
 			return
 		}
@@ -110,6 +118,70 @@ func (c *serverConn) readLoop() {
 			c.srv.log.Debug("manager: unexpected message kind from client", "kind", m.Kind)
 		}
 	}
+}
+
+// refuse answers a request that was read only in part (prefix), for
+// want of budget, with err.
+func (c *serverConn) refuse(prefix []byte, err error) {
+	m := &c.msg
+	wire.Decode(prefix, m, nil) // fails: the arguments are cut off
+	if m.Kind == wire.KindRequest {
+		c.reply(m.Request.ID, nil, failureOf(err, false))
+	}
+}
+
+// smallCost is the decoding cost below which a request is neither
+// measured nor charged to the read budget: each connection's reader may
+// hold that much (a request at a time), as its read buffer does.
+const smallCost = 1 << 20
+
+// admit checks what decoding the arguments args will cost against the
+// limits: above WithMaxRequestSize the request is refused with
+// ErrTooLarge; a large one is charged to the read budget until it
+// returns or blocks, and refused with ErrBusy if the budget stays
+// exhausted. types are the arguments' types, which say how each is
+// decoded (nil: every one into Go values). typeid and method name the
+// call in errors. It runs on the reading goroutine, before decoding.
+func (c *serverConn) admit(typeid string, method []byte, args []byte, types []reflect.Type) error {
+	if int64(len(args))*wire.MaxCostPerByte <= smallCost {
+		return nil // cannot cost more: skip the walk
+	}
+	what := typeid + "." + string(method)
+	var cost int64
+	if allRaw(types) {
+		// Kept encoded: the bytes are the cost, without a walk (a
+		// Dict.Store of a large value is the common large request).
+		cost = int64(len(args)+len(args)/8) + wire.ValueCost
+	} else {
+		var err error
+		cost, err = wire.ArrayCost(args, func(i int) wire.ArgKind {
+			if i < len(types) {
+				return argKindOf(types[i])
+			}
+			return wire.ArgDecoded
+		})
+		if err != nil {
+			return fmt.Errorf("%w: %s: %v", errs.Protocol, what, err)
+		}
+	}
+	l := &c.srv.opts.limits
+	if cost > l.MaxRequestSize {
+		return fmt.Errorf("%w: %s: decoding the arguments would cost %d bytes, over the limit of %d", errs.TooLarge, what, cost, l.MaxRequestSize)
+	}
+	if cost > smallCost && !c.r.Reserve(cost) {
+		return fmt.Errorf("%w: %s: no read budget for arguments costing %d bytes within %v", errs.Busy, what, cost, l.FrameReadTimeout)
+	}
+	return nil
+}
+
+// allRaw reports whether every argument type is msgpack.RawMessage.
+func allRaw(types []reflect.Type) bool {
+	for _, t := range types {
+		if t != rawMessageType {
+			return false
+		}
+	}
+	return len(types) > 0
 }
 
 // collect notes a proxy a request carries; handle pins them once the
@@ -148,6 +220,9 @@ func (c *serverConn) handle(req *wire.Request) (blocked bool) {
 		c.srv.objects.incref(obj, c.session)
 	}
 	cc := &callContext{conn: c, id: id, caller: callctx.Caller{Session: c.session, Handle: req.Handle}, object: req.Object, running: true}
+	if req.Timeout > 0 {
+		cc.deadline = time.Now().Add(req.Timeout) // see callContext
+	}
 	if len(c.pins) > 0 {
 		cc.notePins(c.pins)
 	}
@@ -174,11 +249,17 @@ func (c *serverConn) handle(req *wire.Request) (blocked bool) {
 
 // startBlocking is called (by callContext.Done, under its lock) when a
 // method is about to wait: the call is registered for cancellation and a
-// new goroutine takes over reading the connection.
-func (c *serverConn) startBlocking(cc *callContext) {
+// new goroutine takes over reading the connection. It reports false,
+// doing nothing, when the connection has as many calls blocked as
+// WithMaxBlockedCalls allows: the call must not wait.
+func (c *serverConn) startBlocking(cc *callContext) bool {
 	// Only the reading goroutine closes a connection, and it is busy
 	// running this method, so the connection cannot have closed yet.
 	c.mu.Lock()
+	if len(c.blocked) >= c.srv.opts.limits.MaxBlockedCalls {
+		c.mu.Unlock()
+		return false
+	}
 	_, duplicate := c.blocked[cc.id]
 	if !duplicate {
 		c.blocked[cc.id] = cc
@@ -200,6 +281,7 @@ func (c *serverConn) startBlocking(cc *callContext) {
 		defer c.srv.wg.Done()
 		c.readLoop()
 	}()
+	return true
 }
 
 // reply sends the response to request id.
@@ -250,6 +332,7 @@ func (c *serverConn) close(err error) {
 	c.closed = true
 	c.mu.Unlock()
 	c.cancelBlocked(context.Canceled)
+	c.r.Release() // this goroutine was the connection's reader
 	// Close first: the withdrawn calls' replies cannot reach a peer that
 	// is gone, and a write to one that stopped reading must not block.
 	c.nc.Close()

@@ -108,7 +108,7 @@ func (l *SharedLock) lockSlow(ctx context.Context) error {
 			cur |= lockWaiters
 		}
 		if err := ctx.Err(); err != nil {
-			return fmt.Errorf("manager: SharedLock.Lock: %w", err)
+			return errorf("manager: SharedLock.Lock: %w", err)
 		}
 		if stop == nil && ctx.Done() != nil {
 			// A cancelled ctx wakes every sleeper on the word; the
@@ -119,7 +119,7 @@ func (l *SharedLock) lockSlow(ctx context.Context) error {
 		if now := time.Now(); now.After(nextCheck) {
 			nextCheck = now.Add(lockCheckInterval)
 			if l.takeAbandoned() {
-				return fmt.Errorf("manager: SharedLock.Lock: %w", ErrAbandoned)
+				return errorf("manager: SharedLock.Lock: %w", ErrAbandoned)
 			}
 		}
 	}
@@ -144,7 +144,7 @@ func (l *SharedLock) TryLock() (bool, error) {
 		return true, nil
 	}
 	if l.takeAbandoned() {
-		return true, fmt.Errorf("manager: SharedLock.TryLock: %w", ErrAbandoned)
+		return true, errorf("manager: SharedLock.TryLock: %w", ErrAbandoned)
 	}
 	return false, nil
 }
@@ -157,7 +157,7 @@ func (l *SharedLock) Unlock() error {
 	for {
 		cur := atomic.LoadUint32(w)
 		if cur&lockPidMask != myPid {
-			return fmt.Errorf("manager: SharedLock.Unlock: %w", ErrNotHeld)
+			return errorf("manager: SharedLock.Unlock: %w", ErrNotHeld)
 		}
 		if atomic.CompareAndSwapUint32(w, cur, 0) {
 			if cur&lockWaiters != 0 {
@@ -192,7 +192,7 @@ func (l *SharedLock) EncodeMsgpack(*msgpack.Encoder) error { return errCarried("
 func (l *SharedLock) DecodeMsgpack(d *msgpack.Decoder) error {
 	var ref shmRef
 	if err := d.Decode(&ref); err != nil {
-		return fmt.Errorf("manager: decode SharedLock: %w", err)
+		return errorf("manager: decode SharedLock: %w", err)
 	}
 	if ref.Tag != shmTag || ref.Kind != 0 {
 		return fmt.Errorf("%w: decode SharedLock: the argument is not a standalone SharedLock", ErrWrongType)
@@ -205,11 +205,11 @@ func (l *SharedLock) DecodeMsgpack(d *msgpack.Decoder) error {
 	r, err := shm.Open(f)
 	if err != nil {
 		f.Close()
-		return fmt.Errorf("manager: decode SharedLock: %w", shmError(err))
+		return errorf("manager: decode SharedLock: %w", shmError(err))
 	}
 	if err := r.Check(0, 0); err != nil {
 		r.Close()
-		return fmt.Errorf("manager: decode SharedLock: %w", err)
+		return errorf("manager: decode SharedLock: %w", err)
 	}
 	l.word, l.own = r.Word(shm.OffLock), r
 	return nil

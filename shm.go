@@ -267,7 +267,7 @@ const shmTag = "manager.shm"
 func decodeRegion[T SharedNumber](d *msgpack.Decoder, n int, what string) (*shm.Region, error) {
 	var ref shmRef
 	if err := d.Decode(&ref); err != nil {
-		return nil, fmt.Errorf("manager: decode %s: %w", what, err)
+		return nil, errorf("manager: decode %s: %w", what, err)
 	}
 	kind, _ := kindOf[T]()
 	switch {
@@ -286,11 +286,11 @@ func decodeRegion[T SharedNumber](d *msgpack.Decoder, n int, what string) (*shm.
 	r, err := shm.Open(f)
 	if err != nil {
 		f.Close()
-		return nil, fmt.Errorf("manager: decode %s: %w", what, shmError(err))
+		return nil, errorf("manager: decode %s: %w", what, shmError(err))
 	}
 	if err := r.Check(kind, ref.Len); err != nil {
 		r.Close()
-		return nil, fmt.Errorf("manager: decode %s: %w", what, err)
+		return nil, errorf("manager: decode %s: %w", what, err)
 	}
 	return r, nil
 }
@@ -300,7 +300,7 @@ func shmError(err error) error {
 	if err == shm.ErrNotSupported {
 		return fmt.Errorf("%w: %v", ErrNotSupported, err)
 	}
-	return fmt.Errorf("manager: %w", err)
+	return errorf("manager: %w", err)
 }
 
 // The element kinds, as stored in a region's header.

@@ -183,24 +183,33 @@ func TestBarrierBrokenByDeadProcess(t *testing.T) {
 	assert.ErrorIs(t, err, manager.ErrBrokenBarrier)
 }
 
-// TestBarrierMemberExitBreaksIt has a worker pass one round with the
-// parent and exit: a member that exits breaks the barrier, since a later
-// round would wait for it for ever.
-func TestBarrierMemberExitBreaksIt(t *testing.T) {
+// TestBarrierMemberExitsAfterItsLastWait has a worker pass one round
+// with the parent and exit without Leave: as in Python, the barrier is
+// not broken, and a newcomer takes the worker's place in the next round.
+// (The newcomer joins first, so that the round the parent starts never
+// depends on the worker, however late the manager sees its end.)
+func TestBarrierMemberExitsAfterItsLastWait(t *testing.T) {
 	ctx := testContext(t)
 	m := startManager(t, manager.InProcess())
-	b, err := manager.NewBarrier(ctx, m, 2)
+	b, err := manager.OpenBarrier(ctx, m, "b", 2)
 	require.NoError(t, err)
 	wait := startWorker(ctx, t, m, "barrier.round", b, false)
 	_, err = b.Wait(ctx)
 	require.NoError(t, err)
 	wait()
-	assert.Eventually(t, func() bool {
-		broken, err := b.Broken(ctx)
-		return err == nil && broken
-	}, 10*time.Second, time.Millisecond, "the member's exit breaks the barrier")
-	_, err = b.Wait(ctx)
-	assert.ErrorIs(t, err, manager.ErrBrokenBarrier, "no Wait for the dead member")
+
+	newcomer, err := manager.OpenBarrier(ctx, secondSession(t, m), "b", 2)
+	require.NoError(t, err)
+	require.NoError(t, newcomer.Join(ctx))
+	indexes := make(chan int, 1)
+	go func() {
+		i, err := newcomer.Wait(ctx)
+		assert.NoError(t, err)
+		indexes <- i
+	}()
+	mine, err := b.Wait(ctx)
+	require.NoError(t, err, "the member's exit after its last Wait does not break the barrier")
+	assert.ElementsMatch(t, []int{0, 1}, []int{mine, <-indexes})
 }
 
 // TestBarrierMemberThatLeftExits has a worker pass one round with the

@@ -25,7 +25,7 @@ func (s *Server) ListenAndServe() error {
 	}
 	l, _, err := listen(s.opts)
 	if err != nil {
-		return fmt.Errorf("manager: %w", err)
+		return errorf("manager: %w", err)
 	}
 	return s.Serve(l)
 }

@@ -39,26 +39,40 @@ type handle[K kind] struct {
 	p *Proxy
 }
 
-// Proxy returns the untyped proxy underneath, for Call and for passing
-// the object around untyped. It is nil for a zero value.
-func (h *handle[K]) Proxy() *Proxy { return h.p }
+// A typed proxy's methods reach its handle through h(), which each typed
+// proxy defines so that it is nil for a nil pointer: every method of
+// handle accepts a nil receiver, and a nil *Proxy makes every call fail
+// with ErrNilProxy. So a method called on a nil *Dict (or a zero Dict)
+// returns an error instead of panicking.
 
-// Close gives back this proxy's reference to the shared object; an
-// unnamed object is freed once no proxy in any process refers to it
-// (a named one lives until Client.Delete). Calls through the proxy fail
-// afterwards. Close blocks for at most one round trip to the manager, may
-// be called more than once, and is safe for concurrent use.
-func (h *handle[K]) Close() error { return h.p.Close() }
+// proxy returns the untyped proxy underneath, or nil.
+func (h *handle[K]) proxy() *Proxy {
+	if h == nil {
+		return nil
+	}
+	return h.p
+}
+
+// close is the Close of every typed proxy.
+func (h *handle[K]) close() error {
+	p := h.proxy()
+	if p == nil {
+		var k K
+		return fmt.Errorf("manager: %s.Close: %w", k.typeID(), ErrNilProxy)
+	}
+	return p.Close()
+}
 
 // EncodeMsgpack encodes the proxy as a proxy reference (a msgpack
 // extension), so that it can be passed to Fork or stored in another
 // shared object; it implements msgpack.CustomEncoder.
 func (h *handle[K]) EncodeMsgpack(enc *msgpack.Encoder) error {
-	if h.p == nil {
+	p := h.proxy()
+	if p == nil {
 		var k K
-		return fmt.Errorf("manager: cannot encode a %s proxy that was never created (use New%s or Open%s)", k.typeID(), k.typeID(), k.typeID())
+		return fmt.Errorf("manager: cannot encode a %s proxy that was never created (use New%s or Open%s): %w", k.typeID(), k.typeID(), k.typeID(), ErrNilProxy)
 	}
-	return enc.Encode(h.p)
+	return enc.Encode(p)
 }
 
 // DecodeMsgpack decodes a proxy reference encoded by EncodeMsgpack, bound
@@ -113,7 +127,21 @@ func (h *handle[K]) tryAcquire(ctx context.Context) (bool, error) {
 // call invokes method on the object, decoding its result into out (a
 // pointer, or nil).
 func (h *handle[K]) call(ctx context.Context, method string, out any, args ...any) error {
-	return h.p.invoke(ctx, method, out, args...)
+	return h.proxy().invoke(ctx, method, out, args...)
+}
+
+// sessionClient returns the client of s, or an error satisfying
+// errors.Is(err, ErrNilProxy) when s is nil (a nil interface, or a nil
+// *Manager or *Client in it).
+func sessionClient(s Session, op string) (*Client, error) {
+	var c *Client
+	if s != nil {
+		c = s.client()
+	}
+	if c == nil {
+		return nil, fmt.Errorf("manager: %s: %w", op, ErrNilProxy)
+	}
+	return c, nil
 }
 
 // newObject creates a shared object of typeid (New), or gets or creates
@@ -130,7 +158,9 @@ func newObject[K kind](ctx context.Context, s Session, name string, open bool, a
 	return handle[K]{p: p}, err
 }
 
-// encodeValue returns a user value ready to be passed as a call argument.
+// encodeValue returns a user value ready to be passed as a call argument,
+// or an error satisfying errors.Is(err, ErrBadArguments) for a value
+// nested too deep to send (a cyclic one: see checkDepth).
 //
 // The server compares values by their encoded bytes (map keys, Contains,
 // CompareAndSwap…), so equal values must encode to equal bytes. msgpack
@@ -139,6 +169,9 @@ func newObject[K kind](ctx context.Context, s Session, name string, open bool, a
 // sorted by their encoded keys. Any other value is passed as is and
 // encoded by the connection, with no extra copy.
 func encodeValue[T any](v T) (any, error) {
+	if err := checkDepth(v); err != nil {
+		return nil, err
+	}
 	if !needsCanonical(reflect.TypeFor[T]()) {
 		return v, nil
 	}
@@ -169,14 +202,14 @@ func canonicalEncoding(v any) (msgpack.RawMessage, error) {
 	defer msgpack.PutEncoder(enc)
 	enc.Reset(buf)
 	if err := enc.Encode(v); err != nil {
-		return nil, fmt.Errorf("manager: encode %T: %w", v, err)
+		return nil, errorf("manager: encode %T: %w", v, err)
 	}
 	out, rest, err := appendCanonical(make([]byte, 0, buf.Len()), buf.Bytes(), 0)
 	if err == nil && len(rest) != 0 {
 		err = errors.New("trailing bytes")
 	}
 	if err != nil {
-		return nil, fmt.Errorf("manager: canonical encoding of %T: %w", v, err)
+		return nil, errorf("manager: canonical encoding of %T: %w", v, err)
 	}
 	return out, nil
 }

@@ -16,16 +16,23 @@ import (
 // new round.
 //
 // A session that has called Wait or Join is a member of the barrier
-// until it ends or calls Leave. A member is expected back at the
-// barrier, so when its session ends the barrier breaks, whether or not
-// the member was waiting then: otherwise the other parties would wait
-// for ever for a party that will never come (a dead member that was not
-// waiting cannot be told from a slow one in any other way).
+// until it ends or calls Leave. The end of a member breaks the barrier
+// only when the member is needed: when a party of it is waiting (it will
+// never go on), or when parties are waiting and the live members not
+// waiting are too few to complete their round. A member that ends
+// between rounds after its last Wait (a worker that has done its work and
+// exits) leaves the barrier usable, as in Python. A member that joined
+// and ends before it ever waited was expected and will never come: the
+// next round that the live members cannot complete breaks (unless a round
+// passes, or a new member takes its place, first). A dead member cannot
+// be told from a slow one in any other way, and the server knows of no
+// party before it joins or waits.
 //
 // The barrier breaks, and every waiting party gets an error wrapping
-// errs.BrokenBarrier, when a waiting party's ctx ends, when a member's
-// session (or the session of a waiting party) ends, or when Abort is
-// called. It stays broken, failing every Wait at once, until Reset.
+// errs.BrokenBarrier, when a waiting party's ctx ends, when the session
+// of a waiting party ends, when a member's end leaves a round unable to
+// complete (above), or when Abort is called. It stays broken, failing
+// every Wait at once, until Reset.
 //
 // Barrier is safe for concurrent use.
 type Barrier struct {
@@ -35,8 +42,13 @@ type Barrier struct {
 	round  *barrierRound
 	broken bool
 	// members are the sessions that called Wait or Join, and neither
-	// ended nor called Leave since.
-	members map[callctx.SessionID]struct{}
+	// ended nor called Leave since, each with whether it has waited.
+	members map[callctx.SessionID]bool
+	// departed counts the members that ended before they ever waited and
+	// that no new member has replaced since, reset when a round passes:
+	// while it is above 0, a round the live members cannot complete
+	// breaks.
+	departed int
 }
 
 // barrierRound is the set of parties waiting to pass together; its
@@ -56,9 +68,9 @@ func newBarrierRound() *barrierRound {
 // an error wrapping errs.BadArguments).
 func NewBarrier(parties int) (*Barrier, error) {
 	if parties < 1 {
-		return nil, fmt.Errorf("new barrier: %w: parties is %d, want >= 1", errs.BadArguments, parties)
+		return nil, fmt.Errorf("%w: parties is %d, want >= 1", errs.BadArguments, parties)
 	}
-	return &Barrier{parties: parties, round: newBarrierRound(), members: make(map[callctx.SessionID]struct{})}, nil
+	return &Barrier{parties: parties, round: newBarrierRound(), members: make(map[callctx.SessionID]bool)}, nil
 }
 
 // Wait blocks until parties callers, this one included, have called
@@ -71,10 +83,11 @@ func NewBarrier(parties int) (*Barrier, error) {
 func (b *Barrier) Wait(ctx context.Context) (int, error) {
 	c, _ := callctx.From(ctx)
 	b.mu.Lock()
-	b.members[c.Session] = struct{}{}
+	b.joinLocked(c.Session)
+	b.members[c.Session] = true // has waited
 	if b.broken {
 		b.mu.Unlock()
-		return 0, fmt.Errorf("barrier wait: %w", errs.BrokenBarrier)
+		return 0, errs.BrokenBarrier
 	}
 	r := b.round
 	index := len(r.sessions)
@@ -83,8 +96,14 @@ func (b *Barrier) Wait(ctx context.Context) (int, error) {
 		r.passed = true
 		close(r.done)
 		b.round = newBarrierRound()
+		b.departed = 0 // the live members went on without them
 		b.mu.Unlock()
 		return index, nil
+	}
+	if b.departed > 0 && b.stalledLocked() {
+		b.breakLocked()
+		b.mu.Unlock()
+		return 0, errs.BrokenBarrier
 	}
 	b.mu.Unlock()
 
@@ -99,10 +118,10 @@ func (b *Barrier) Wait(ctx context.Context) (int, error) {
 	case r.passed:
 		return index, nil
 	case r.broken:
-		return 0, fmt.Errorf("barrier wait: %w", errs.BrokenBarrier)
+		return 0, errs.BrokenBarrier
 	}
 	b.breakLocked()
-	return 0, fmt.Errorf("barrier wait: %w (the barrier is now broken)", ctx.Err())
+	return 0, fmt.Errorf("%w (the barrier is now broken)", ctx.Err())
 }
 
 // Join makes the caller's session a member of the barrier without
@@ -113,7 +132,36 @@ func (b *Barrier) Join(ctx context.Context) {
 	c, _ := callctx.From(ctx)
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	b.members[c.Session] = struct{}{}
+	b.joinLocked(c.Session)
+}
+
+// joinLocked makes s a member; a new member takes the place of one that
+// departed.
+func (b *Barrier) joinLocked(s callctx.SessionID) {
+	if _, ok := b.members[s]; ok {
+		return
+	}
+	b.members[s] = false
+	if b.departed > 0 {
+		b.departed--
+	}
+}
+
+// stalledLocked reports whether the current round can no longer pass by
+// the members the server knows: the live members not waiting in it are
+// fewer than the parties it still needs.
+func (b *Barrier) stalledLocked() bool {
+	r := b.round
+	if len(r.sessions) == 0 {
+		return false
+	}
+	free := 0
+	for s := range b.members {
+		if !slices.Contains(r.sessions, s) {
+			free++
+		}
+	}
+	return free < b.parties-len(r.sessions)
 }
 
 // Leave ends the membership of the caller's session, so that its end no
@@ -144,6 +192,7 @@ func (b *Barrier) Reset() {
 	defer b.mu.Unlock()
 	b.breakLocked()
 	b.broken = false
+	b.departed = 0
 }
 
 // Parties returns the number of parties needed to pass the barrier. It
@@ -170,17 +219,30 @@ func (b *Barrier) Broken() bool {
 	return b.broken
 }
 
-// ReleaseSession breaks the barrier if session s is a member or a party
-// of it is waiting, since that party will never come or go on, and ends
-// its membership. It implements callctx.SessionReleaser and is meant for
+// ReleaseSession ends the membership of session s, and breaks the
+// barrier when a party of s is waiting (it will never go on) or when s
+// was a member the round in progress may need (see Barrier); a member
+// that ends before it ever waited is counted as departed, for the next
+// Wait to check. It implements callctx.SessionReleaser and is meant for
 // the server only.
 func (b *Barrier) ReleaseSession(s callctx.SessionID) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	_, member := b.members[s]
+	waited, member := b.members[s]
 	delete(b.members, s)
-	if !b.broken && (member || slices.Contains(b.round.sessions, s)) {
+	switch {
+	case b.broken:
+	case slices.Contains(b.round.sessions, s):
 		b.breakLocked()
+	case !member:
+	case b.stalledLocked(): // a round in progress, which may need s
+		b.breakLocked()
+	case len(b.members) == 0:
+		// Every member is gone: the barrier starts afresh for whoever
+		// comes next.
+		b.departed = 0
+	case !waited:
+		b.departed++
 	}
 }
 

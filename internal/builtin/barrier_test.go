@@ -248,8 +248,69 @@ func TestBarrierMemberEndsBeforeOthersWait(t *testing.T) {
 	b.Reset()
 	b.ReleaseSession(syncSession(2)) // ended already: a member no more
 	assert.False(t, b.Broken())
+	w := barrierWaitAsync(t, syncAs(ctx, 3, 0), b)
 	b.ReleaseSession(syncSession(1))
-	assert.True(t, b.Broken(), "session 1 is still a member after Reset")
+	assert.True(t, b.Broken(), "session 1 is still a member after Reset, needed by session 3's round")
+	assert.ErrorIs(t, syncRecv(t, ctx, w).err, errs.BrokenBarrier)
+}
+
+// TestBarrierMemberEndsBetweenRounds ends members that are not needed:
+// the barrier stays usable as long as the live members (and newcomers
+// taking the place of the departed) can complete the rounds.
+func TestBarrierMemberEndsBetweenRounds(t *testing.T) {
+	tests := []struct {
+		name string
+		// run ends members of a barrier of 2 parties whose sessions 1
+		// and 2 passed a round, and passes another round.
+		run func(t *testing.T, ctx context.Context, b *Barrier)
+	}{
+		{
+			name: "another member is left to wait with",
+			run: func(t *testing.T, ctx context.Context, b *Barrier) {
+				b.Join(syncAs(ctx, 3, 0))
+				b.ReleaseSession(syncSession(2))
+				w := barrierWaitAsync(t, syncAs(ctx, 1, 0), b)
+				_, err := b.Wait(syncAs(ctx, 3, 0))
+				require.NoError(t, err)
+				require.NoError(t, syncRecv(t, ctx, w).err)
+			},
+		},
+		{
+			name: "a newcomer takes the place of the departed",
+			run: func(t *testing.T, ctx context.Context, b *Barrier) {
+				b.ReleaseSession(syncSession(2))
+				w := barrierWaitAsync(t, syncAs(ctx, 3, 0), b)
+				_, err := b.Wait(syncAs(ctx, 1, 0))
+				require.NoError(t, err)
+				require.NoError(t, syncRecv(t, ctx, w).err)
+			},
+		},
+		{
+			name: "every member ended",
+			run: func(t *testing.T, ctx context.Context, b *Barrier) {
+				b.ReleaseSession(syncSession(2))
+				b.ReleaseSession(syncSession(1))
+				w := barrierWaitAsync(t, syncAs(ctx, 3, 0), b)
+				_, err := b.Wait(syncAs(ctx, 4, 0))
+				require.NoError(t, err)
+				require.NoError(t, syncRecv(t, ctx, w).err)
+			},
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			ctx := syncTestCtx(t)
+			b, err := NewBarrier(2)
+			require.NoError(t, err)
+			w := barrierWaitAsync(t, syncAs(ctx, 1, 0), b)
+			_, err = b.Wait(syncAs(ctx, 2, 0))
+			require.NoError(t, err)
+			require.NoError(t, syncRecv(t, ctx, w).err)
+
+			tt.run(t, ctx, b)
+			assert.False(t, b.Broken())
+		})
+	}
 }
 
 // TestBarrierLeaveWhileWaiting checks that Leave does not hide a party

@@ -60,7 +60,7 @@ func NewCondition(ctx context.Context, lockID uint64) (*Condition, error) {
 	}
 	obj, ok := callctx.Resolve(ctx, lockID)
 	if !ok {
-		return nil, fmt.Errorf("new condition: %w: no lock with id %d", errs.NoSuchObject, lockID)
+		return nil, fmt.Errorf("%w: no lock with id %d", errs.NoSuchObject, lockID)
 	}
 	switch l := obj.(type) {
 	case *Lock:
@@ -68,7 +68,7 @@ func NewCondition(ctx context.Context, lockID uint64) (*Condition, error) {
 	case *RLock:
 		c.lock = &l.core
 	default:
-		return nil, fmt.Errorf("new condition: %w: object %d is a %T, not a Lock or RLock", errs.BadArguments, lockID, obj)
+		return nil, fmt.Errorf("%w: object %d is not a Lock or RLock", errs.BadArguments, lockID)
 	}
 	return c, nil
 }
@@ -83,6 +83,14 @@ func (c *Condition) Acquire(ctx context.Context) error {
 // [Lock.TryAcquire] does. It never blocks.
 func (c *Condition) TryAcquire(ctx context.Context) (bool, error) {
 	return c.lock.tryAcquire(c.lock.ownerOf(ctx))
+}
+
+// GiveBack releases the lock an Acquire or TryAcquire took for a caller
+// that had given up before the reply reached it, as [Lock.GiveBack] does.
+// A late Wait is not given back: a Wait that returns an error still holds
+// the lock (Python's semantics), and its caller releases it.
+func (c *Condition) GiveBack(ctx context.Context, method, code string, _, result []byte) {
+	c.lock.giveBack(c.lock.ownerOf(ctx), method, code, result)
 }
 
 // Release releases the condition's lock as [Lock.Release] does, returning
@@ -116,7 +124,7 @@ func (c *Condition) Wait(ctx context.Context) error {
 	p, err := c.lock.park(ctx, who)
 	if err != nil {
 		c.mu.Unlock()
-		return fmt.Errorf("condition wait: %w", err)
+		return err
 	}
 	c.waiters = append(c.waiters, w)
 	c.mu.Unlock()
@@ -140,19 +148,19 @@ func (c *Condition) Wait(ctx context.Context) error {
 	held, lockErr := c.lock.restore(ctx, p, c.restoreGrace)
 	switch {
 	case !held && ctx.Err() != nil:
-		return fmt.Errorf("condition wait: %w; the lock was not re-acquired: %w", ctx.Err(), errs.NotHeld)
+		return errs.Errorf("%w; the lock was not re-acquired: %w", ctx.Err(), errs.NotHeld)
 	case !held:
-		return fmt.Errorf("condition wait: %w: the caller's session ended while waiting", errs.NotHeld)
+		return fmt.Errorf("%w: the caller's session ended while waiting", errs.NotHeld)
 	case ctx.Err() != nil && lockErr != nil:
-		return fmt.Errorf("condition wait: %w (lock held again): %w", ctx.Err(), lockErr)
+		return errs.Errorf("%w (lock held again): %w", ctx.Err(), lockErr)
 	case ctx.Err() != nil:
-		return fmt.Errorf("condition wait: %w (lock held again)", ctx.Err())
+		return fmt.Errorf("%w (lock held again)", ctx.Err())
 	case withdrawn:
 		// Unreachable in practice: a withdrawn waiter's session has ended,
 		// so its levels are not restored. Kept for safety.
-		return fmt.Errorf("condition wait: %w: the caller's session ended while waiting", errs.NotHeld)
+		return fmt.Errorf("%w: the caller's session ended while waiting", errs.NotHeld)
 	case lockErr != nil:
-		return fmt.Errorf("condition wait: %w", lockErr)
+		return lockErr
 	}
 	return nil
 }
@@ -164,12 +172,12 @@ func (c *Condition) Wait(ctx context.Context) error {
 // block.
 func (c *Condition) Notify(ctx context.Context, n int) error {
 	if n < 0 {
-		return fmt.Errorf("notify: %w: n is %d, want n >= 0", errs.BadArguments, n)
+		return fmt.Errorf("%w: n is %d, want n >= 0", errs.BadArguments, n)
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if !c.lock.heldBy(c.lock.ownerOf(ctx)) {
-		return fmt.Errorf("notify: %w", errs.NotHeld)
+		return errs.NotHeld
 	}
 	c.notifyLocked(n)
 	return nil
@@ -182,7 +190,7 @@ func (c *Condition) NotifyAll(ctx context.Context) error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if !c.lock.heldBy(c.lock.ownerOf(ctx)) {
-		return fmt.Errorf("notify all: %w", errs.NotHeld)
+		return errs.NotHeld
 	}
 	c.notifyLocked(len(c.waiters))
 	return nil

@@ -1,6 +1,7 @@
 package builtin
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"sync"
@@ -9,6 +10,7 @@ import (
 
 	"github.com/goproc/manager/internal/callctx"
 	"github.com/goproc/manager/internal/errs"
+	"github.com/goproc/manager/internal/wire"
 )
 
 // LoadResult is a value and whether there was one. Each method that
@@ -126,10 +128,67 @@ func (d *Dict) LoadAndDelete(ctx context.Context, key msgpack.RawMessage) LoadRe
 	return LoadResult{}
 }
 
+// LoadAndDeleteAs is LoadAndDelete for a caller that decodes only values
+// of shape (see shape.go): a value that does not fit gives an error
+// wrapping errs.WrongType and stays in the dict.
+func (d *Dict) LoadAndDeleteAs(ctx context.Context, key, shape msgpack.RawMessage) (LoadResult, error) {
+	s, err := parseShape(shape)
+	if err != nil {
+		return LoadResult{}, err
+	}
+	d.core.mu.Lock()
+	defer d.core.mu.Unlock()
+	if e, ok := d.core.m[string(key)]; ok {
+		if err := fits(s, e.value, "it stays in the dict"); err != nil {
+			return LoadResult{}, err
+		}
+	}
+	if e, ok := d.core.remove(ctx, string(key)); ok {
+		return LoadResult{Value: e.value, OK: true}, nil
+	}
+	return LoadResult{}, nil
+}
+
 // Pop is Python's dict.pop without a default: the same as LoadAndDelete.
 // OK false means the key was absent (Python would raise KeyError).
 func (d *Dict) Pop(ctx context.Context, key msgpack.RawMessage) LoadResult {
 	return d.LoadAndDelete(ctx, key)
+}
+
+// GiveBack restores what a LoadAndDelete, Pop or PopItem removed for a
+// caller that had given up before the reply reached it (see
+// callctx.GiveBacker): the pair is stored again, unless the key has been
+// stored since (the newer value wins, as if the removal had not
+// happened and that store came after). A restored key goes to the end
+// of the insertion order. It does not block.
+func (d *Dict) GiveBack(ctx context.Context, method, code string, args, result []byte) {
+	if code != "" {
+		return
+	}
+	var key, value msgpack.RawMessage
+	switch method {
+	case "LoadAndDelete", "Pop":
+		var a []msgpack.RawMessage
+		var r LoadResult
+		if msgpack.Unmarshal(args, &a) != nil || len(a) != 1 || msgpack.Unmarshal(result, &r) != nil || !r.OK {
+			return
+		}
+		key, value = a[0], r.Value
+	case "PopItem":
+		var p Pair
+		if msgpack.Unmarshal(result, &p) != nil {
+			return
+		}
+		key, value = p.Key, p.Value
+	default:
+		return
+	}
+	d.core.mu.Lock()
+	defer d.core.mu.Unlock()
+	if _, ok := d.core.m[string(key)]; ok {
+		return
+	}
+	d.core.store(ctx, string(key), bytes.Clone(value))
 }
 
 // Delete deletes key and reports whether it was present.
@@ -147,6 +206,25 @@ func (d *Dict) Swap(ctx context.Context, key, value msgpack.RawMessage) LoadResu
 	defer d.core.mu.Unlock()
 	prev, ok := d.core.store(ctx, string(key), value)
 	return LoadResult{Value: prev, OK: ok}
+}
+
+// SwapAs is Swap for a caller that decodes only values of shape (see
+// shape.go): a previous value that does not fit gives an error wrapping
+// errs.WrongType, and value is not stored.
+func (d *Dict) SwapAs(ctx context.Context, key, value, shape msgpack.RawMessage) (LoadResult, error) {
+	s, err := parseShape(shape)
+	if err != nil {
+		return LoadResult{}, err
+	}
+	d.core.mu.Lock()
+	defer d.core.mu.Unlock()
+	if e, ok := d.core.m[string(key)]; ok {
+		if err := fits(s, e.value, "it was not replaced"); err != nil {
+			return LoadResult{}, err
+		}
+	}
+	prev, ok := d.core.store(ctx, string(key), value)
+	return LoadResult{Value: prev, OK: ok}, nil
 }
 
 // CompareAndSwap stores newValue under key if key is present and its value
@@ -260,11 +338,36 @@ func (d *Dict) Update(ctx context.Context, items []Pair) {
 // popitem is LIFO). On an empty dict it returns an error wrapping
 // errs.Empty.
 func (d *Dict) PopItem(ctx context.Context) (Pair, error) {
+	return d.popItem(ctx, nil, nil)
+}
+
+// PopItemAs is PopItem for a caller that decodes only keys of keyShape
+// and values of valueShape (see shape.go): an entry that does not fit
+// gives an error wrapping errs.WrongType and stays in the dict.
+func (d *Dict) PopItemAs(ctx context.Context, keyShape, valueShape msgpack.RawMessage) (Pair, error) {
+	ks, err := parseShape(keyShape)
+	if err != nil {
+		return Pair{}, err
+	}
+	vs, err := parseShape(valueShape)
+	if err != nil {
+		return Pair{}, err
+	}
+	return d.popItem(ctx, ks, vs)
+}
+
+func (d *Dict) popItem(ctx context.Context, ks, vs *wire.Shape) (Pair, error) {
 	d.core.mu.Lock()
 	defer d.core.mu.Unlock()
 	e := d.core.last()
 	if e == nil {
 		return Pair{}, fmt.Errorf("%w: popitem(): dictionary is empty", errs.Empty)
+	}
+	if err := fits(ks, keyBytes(e.key), "the entry stays in the dict"); err != nil {
+		return Pair{}, fmt.Errorf("key: %w", err)
+	}
+	if err := fits(vs, e.value, "the entry stays in the dict"); err != nil {
+		return Pair{}, err
 	}
 	d.core.remove(ctx, e.key)
 	return Pair{Key: msgpack.RawMessage(e.key), Value: e.value}, nil
@@ -466,7 +569,7 @@ func (c *dictCore) add(key string, delta msgpack.RawMessage) (msgpack.RawMessage
 	} else {
 		zero, err := numericZeroLike(delta)
 		if err != nil {
-			return nil, false, fmt.Errorf("add delta: %w", err)
+			return nil, false, errs.Errorf("add delta: %w", err)
 		}
 		cur = zero
 	}

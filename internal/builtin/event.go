@@ -2,7 +2,6 @@ package builtin
 
 import (
 	"context"
-	"fmt"
 	"sync"
 )
 
@@ -73,6 +72,6 @@ func (e *Event) Wait(ctx context.Context) (bool, error) {
 	case <-ch: // set as ctx ended: report it, nothing is consumed
 		return true, nil
 	default:
-		return false, fmt.Errorf("event wait: %w", ctx.Err())
+		return false, ctx.Err()
 	}
 }

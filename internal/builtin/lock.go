@@ -56,6 +56,14 @@ func (l *Lock) Release(ctx context.Context) error {
 	return l.core.release(l.core.ownerOf(ctx))
 }
 
+// GiveBack releases the lock an Acquire or TryAcquire took for a caller
+// that had given up before the reply reached it (see
+// callctx.GiveBacker), so the lock is not held by nobody. It does not
+// block.
+func (l *Lock) GiveBack(ctx context.Context, method, code string, _, result []byte) {
+	l.core.giveBack(l.core.ownerOf(ctx), method, code, result)
+}
+
 // Locked reports whether some session holds the lock. It does not block.
 func (l *Lock) Locked() bool {
 	return l.core.locked()
@@ -114,6 +122,13 @@ func (r *RLock) TryAcquire(ctx context.Context) (bool, error) {
 // handle does not hold the lock.
 func (r *RLock) Release(ctx context.Context) error {
 	return r.core.release(r.core.ownerOf(ctx))
+}
+
+// GiveBack releases the level an Acquire or TryAcquire took for a caller
+// that had given up before the reply reached it (see
+// callctx.GiveBacker). It does not block.
+func (r *RLock) GiveBack(ctx context.Context, method, code string, _, result []byte) {
+	r.core.giveBack(r.core.ownerOf(ctx), method, code, result)
 }
 
 // Locked reports whether some handle holds the lock. It does not block.
@@ -230,7 +245,7 @@ func (l *lockCore) takeLocked(who lockOwner, levels int) (ok bool, err error) {
 }
 
 func lockAbandonedErr() error {
-	return fmt.Errorf("acquire: %w", errs.Abandoned)
+	return errs.Abandoned
 }
 
 func (l *lockCore) tryAcquire(who lockOwner) (bool, error) {
@@ -259,14 +274,14 @@ func (l *lockCore) acquire(ctx context.Context, who lockOwner) error {
 	switch {
 	case w.state == lockQueued:
 		l.removeWaiterLocked(w)
-		return fmt.Errorf("acquire: %w", ctx.Err())
+		return ctx.Err()
 	case w.state == lockWithdrawn || l.gen != w.gen:
 		return lockLostErr(ctx)
 	case ctx.Err() != nil:
 		// The lock was handed over as ctx ended: the caller has given up
 		// on the reply, so give the lock on rather than keep it for nobody.
 		l.giveBackLocked(w)
-		return fmt.Errorf("acquire: %w", ctx.Err())
+		return ctx.Err()
 	case w.abandoned:
 		return lockAbandonedErr()
 	}
@@ -278,9 +293,9 @@ func (l *lockCore) acquire(ctx context.Context, who lockOwner) error {
 // caller of the same session released the lock meanwhile.
 func lockLostErr(ctx context.Context) error {
 	if err := ctx.Err(); err != nil {
-		return fmt.Errorf("acquire: %w", err)
+		return err
 	}
-	return fmt.Errorf("acquire: %w: the lock was released on this session's behalf before the call returned", errs.NotHeld)
+	return fmt.Errorf("%w: the lock was released on this session's behalf before the call returned", errs.NotHeld)
 }
 
 // giveBackLocked undoes the grant of the lock to w, which still owns it.
@@ -328,6 +343,33 @@ func (l *lockCore) handOffLocked() {
 	close(w.ready)
 }
 
+// giveBack undoes a late Acquire or TryAcquire by who: one level is
+// released, and an abandonment it reported (code) is kept for the next
+// holder, who has not been told.
+func (l *lockCore) giveBack(who lockOwner, method, code string, result []byte) {
+	switch {
+	case method == "Acquire":
+	case method == "TryAcquire" && (code != "" || len(result) == 1 && result[0] == 0xc3): // true
+	default:
+		return
+	}
+	if code != "" && code != errs.Abandoned.Code() {
+		return
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.count == 0 || l.owner != who {
+		return // released meanwhile (the session ended, or it released it)
+	}
+	if code != "" {
+		l.abandoned = true
+	}
+	l.count--
+	if l.count == 0 {
+		l.handOffLocked()
+	}
+}
+
 func (l *lockCore) release(who lockOwner) error {
 	l.mu.Lock()
 	defer l.mu.Unlock()
@@ -355,7 +397,7 @@ func (l *lockCore) release(who lockOwner) error {
 		}
 		return nil
 	}
-	return fmt.Errorf("release: %w", errs.NotHeld)
+	return errs.NotHeld
 }
 
 func lockChanClosed(c <-chan struct{}) bool {

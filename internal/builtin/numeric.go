@@ -138,11 +138,11 @@ func numericZeroLike(delta msgpack.RawMessage) (msgpack.RawMessage, error) {
 func numericAddTo(cur, delta msgpack.RawMessage) (msgpack.RawMessage, error) {
 	c, err := numericDecode(cur)
 	if err != nil {
-		return nil, fmt.Errorf("add to stored value: %w", err)
+		return nil, errs.Errorf("add to stored value: %w", err)
 	}
 	d, err := numericDecode(delta)
 	if err != nil {
-		return nil, fmt.Errorf("add delta: %w", err)
+		return nil, errs.Errorf("add delta: %w", err)
 	}
 	if c.kind == numericFloat {
 		sum := c.f + d.float()

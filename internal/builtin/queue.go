@@ -1,6 +1,7 @@
 package builtin
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"sync"
@@ -9,6 +10,7 @@ import (
 
 	"github.com/goproc/manager/internal/callctx"
 	"github.com/goproc/manager/internal/errs"
+	"github.com/goproc/manager/internal/wire"
 )
 
 // Queue is a shared FIFO queue, the server side of Python's
@@ -45,6 +47,8 @@ type Queue struct {
 // by Queue.mu.
 type queueWaiter struct {
 	session  callctx.SessionID  // the getter's session
+	shape    *wire.Shape        // what the getter can decode; nil: anything
+	rejected error              // why the getter was woken without an item
 	item     msgpack.RawMessage // a putter's item, or the item handed to a getter
 	seq      uint64             // a putter's entry number
 	delivery *queueDelivery     // JoinableQueue: the record of the item handed to a getter
@@ -87,7 +91,7 @@ func (q *Queue) Put(ctx context.Context, item msgpack.RawMessage) error {
 	if !w.served {
 		q.putters = queueRemoveWaiter(q.putters, w)
 		callctx.Release(ctx, item)
-		return fmt.Errorf("put: %w", ctx.Err())
+		return ctx.Err()
 	}
 	if ctx.Err() != nil && q.items.remove(w.seq) {
 		// Admitted just as ctx ended, and nobody has got it yet: take
@@ -95,7 +99,7 @@ func (q *Queue) Put(ctx context.Context, item msgpack.RawMessage) error {
 		q.tasks.done()
 		q.admitLocked()
 		callctx.Release(ctx, item)
-		return fmt.Errorf("put: %w", ctx.Err())
+		return ctx.Err()
 	}
 	return nil
 }
@@ -106,7 +110,7 @@ func (q *Queue) TryPut(ctx context.Context, item msgpack.RawMessage) error {
 	q.mu.Lock()
 	defer q.mu.Unlock()
 	if q.fullLocked() {
-		return fmt.Errorf("put: %w", errs.Full)
+		return errs.Full
 	}
 	callctx.Retain(ctx, item)
 	q.insertLocked(item)
@@ -117,14 +121,36 @@ func (q *Queue) TryPut(ctx context.Context, item msgpack.RawMessage) error {
 // msgpack encoding), blocking while the queue is empty. When ctx ends
 // first, Get returns an error wrapping ctx.Err() and consumes nothing.
 func (q *Queue) Get(ctx context.Context) (msgpack.RawMessage, error) {
+	return q.get(ctx, nil)
+}
+
+// GetAs is Get for a caller that decodes only values of shape (see
+// shape.go): an item that does not fit, at the front or handed to the
+// waiting call, gives an error wrapping errs.WrongType and stays at the
+// front of the queue.
+func (q *Queue) GetAs(ctx context.Context, shape msgpack.RawMessage) (msgpack.RawMessage, error) {
+	s, err := parseShape(shape)
+	if err != nil {
+		return nil, err
+	}
+	return q.get(ctx, s)
+}
+
+func (q *Queue) get(ctx context.Context, s *wire.Shape) (msgpack.RawMessage, error) {
 	c, _ := callctx.From(ctx)
 	q.mu.Lock()
+	if front, ok := q.items.front(); ok {
+		if err := fits(s, front.item, "it stays at the front of the queue"); err != nil {
+			q.mu.Unlock()
+			return nil, fmt.Errorf("get: %w", err)
+		}
+	}
 	if item, ok := q.popLocked(c.Session); ok {
 		q.handedOutLocked(ctx, item)
 		q.mu.Unlock()
 		return item, nil
 	}
-	w := &queueWaiter{session: c.Session, ready: make(chan struct{})}
+	w := &queueWaiter{session: c.Session, shape: s, ready: make(chan struct{})}
 	q.getters = append(q.getters, w)
 	q.mu.Unlock()
 
@@ -137,13 +163,16 @@ func (q *Queue) Get(ctx context.Context) (msgpack.RawMessage, error) {
 	defer q.mu.Unlock()
 	if !w.served {
 		q.getters = queueRemoveWaiter(q.getters, w)
-		return nil, fmt.Errorf("get: %w", ctx.Err())
+		return nil, ctx.Err()
+	}
+	if w.rejected != nil {
+		return nil, fmt.Errorf("get: %w", w.rejected)
 	}
 	if ctx.Err() != nil {
 		// Handed an item just as ctx ended: the caller has given up on
 		// the reply, so the item goes back rather than being lost.
 		q.ungetLocked(w)
-		return nil, fmt.Errorf("get: %w", ctx.Err())
+		return nil, ctx.Err()
 	}
 	q.handedOutLocked(ctx, w.item)
 	return w.item, nil
@@ -153,14 +182,97 @@ func (q *Queue) Get(ctx context.Context) (msgpack.RawMessage, error) {
 // never blocks. It returns an error wrapping errs.Empty when the queue
 // is empty.
 func (q *Queue) TryGet(ctx context.Context) (msgpack.RawMessage, error) {
+	return q.tryGet(ctx, nil)
+}
+
+// TryGetAs is TryGet for a caller that decodes only values of shape (see
+// shape.go): a front item that does not fit gives an error wrapping
+// errs.WrongType and stays at the front.
+func (q *Queue) TryGetAs(ctx context.Context, shape msgpack.RawMessage) (msgpack.RawMessage, error) {
+	s, err := parseShape(shape)
+	if err != nil {
+		return nil, err
+	}
+	return q.tryGet(ctx, s)
+}
+
+func (q *Queue) tryGet(ctx context.Context, s *wire.Shape) (msgpack.RawMessage, error) {
 	c, _ := callctx.From(ctx)
 	q.mu.Lock()
 	defer q.mu.Unlock()
+	if front, ok := q.items.front(); ok {
+		if err := fits(s, front.item, "it stays at the front of the queue"); err != nil {
+			return nil, fmt.Errorf("get: %w", err)
+		}
+	}
 	if item, ok := q.popLocked(c.Session); ok {
 		q.handedOutLocked(ctx, item)
 		return item, nil
 	}
-	return nil, fmt.Errorf("get: %w", errs.Empty)
+	return nil, errs.Empty
+}
+
+// GiveBack puts back the item a Get or TryGet returned to a caller that
+// had given up before the reply reached it (see callctx.GiveBacker): at
+// the front of the queue, or to the longest-waiting Get, as a withdrawn
+// Get's item goes back. A JoinableQueue forgets the session's delivery of
+// it, unless the item was acknowledged or put back meanwhile (then there
+// is nothing to give back). It does not block.
+//
+// A late Put or TryPut is taken back too, if its item is still in the
+// queue (nobody has got it yet), as Put itself does when withdrawn just
+// after its item went in: a Put that returned its ctx's error leaves no
+// item behind, unless a Get took it first (an entry byte-equal to it
+// counts as its item).
+func (q *Queue) GiveBack(ctx context.Context, method, code string, args, result []byte) {
+	if code != "" {
+		return
+	}
+	if method == "Put" || method == "TryPut" {
+		q.takeBackPut(ctx, args)
+		return
+	}
+	if method != "Get" && method != "TryGet" {
+		return
+	}
+	c, _ := callctx.From(ctx)
+	item := msgpack.RawMessage(bytes.Clone(result))
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	if q.tasks != nil {
+		d := q.tasks.lastDelivery(c.Session, item)
+		if d == nil {
+			return
+		}
+		q.tasks.forget(d)
+		item = d.item // still held: a JoinableQueue holds items until TaskDone
+	} else {
+		callctx.Retain(ctx, item) // handed out, it was released
+	}
+	if len(q.getters) > 0 {
+		q.handLocked(item)
+		return
+	}
+	q.seq++
+	q.items.pushFront(queueEntry{item: item, seq: q.seq})
+}
+
+// takeBackPut removes the newest entry byte-equal to the item of a late
+// Put (args is its argument array), if it is still in the queue.
+func (q *Queue) takeBackPut(ctx context.Context, args []byte) {
+	var a []msgpack.RawMessage
+	if msgpack.Unmarshal(args, &a) != nil || len(a) != 1 {
+		return
+	}
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	e, ok := q.items.removeLast(a[0])
+	if !ok {
+		return // got by someone already, or never admitted
+	}
+	q.tasks.done()
+	q.admitLocked()
+	callctx.Release(ctx, e.item)
 }
 
 // handedOutLocked releases item, which a Get is returning: the getter's
@@ -207,22 +319,33 @@ func (q *Queue) fullLocked() bool {
 // the back.
 func (q *Queue) insertLocked(item msgpack.RawMessage) {
 	q.tasks.added()
-	if len(q.getters) > 0 {
-		q.handLocked(item)
+	if q.handLocked(item) {
 		return
 	}
 	q.seq++
 	q.items.pushBack(queueEntry{item: item, seq: q.seq})
 }
 
-// handLocked gives item to the longest-waiting getter.
-func (q *Queue) handLocked(item msgpack.RawMessage) {
-	w := q.getters[0]
-	q.getters[0] = nil
-	q.getters = q.getters[1:]
-	w.item, w.served = item, true
-	w.delivery = q.deliverLocked(w.session, item)
-	close(w.ready)
+// handLocked gives item to the longest-waiting getter, and reports
+// whether there was one to take it. A getter that cannot decode the item
+// is woken with the error instead, and the next one is tried.
+func (q *Queue) handLocked(item msgpack.RawMessage) bool {
+	for len(q.getters) > 0 {
+		w := q.getters[0]
+		q.getters[0] = nil
+		q.getters = q.getters[1:]
+		w.served = true
+		if err := fits(w.shape, item, "it stays in the queue"); err != nil {
+			w.rejected = err
+			close(w.ready)
+			continue
+		}
+		w.item = item
+		w.delivery = q.deliverLocked(w.session, item)
+		close(w.ready)
+		return true
+	}
+	return false
 }
 
 // popLocked takes the front item for a Get by session s, and lets a
@@ -267,8 +390,7 @@ func (q *Queue) ungetLocked(w *queueWaiter) {
 		}
 		q.tasks.forget(d)
 	}
-	if len(q.getters) > 0 {
-		q.handLocked(w.item)
+	if q.handLocked(w.item) {
 		return
 	}
 	q.seq++
@@ -325,7 +447,7 @@ func (q *JoinableQueue) TaskDone(ctx context.Context) error {
 	defer q.mu.Unlock()
 	d := q.tasks.ack(c.Session)
 	if d == nil {
-		return fmt.Errorf("task done: %w: called more times than items were got (task_done() called too many times)", errs.BadArguments)
+		return fmt.Errorf("%w: called more times than items were got (task_done() called too many times)", errs.BadArguments)
 	}
 	callctx.Release(ctx, d.item)
 	q.tasks.done()
@@ -351,7 +473,7 @@ func (q *JoinableQueue) Join(ctx context.Context) error {
 	case <-joined:
 		return nil
 	case <-ctx.Done():
-		return fmt.Errorf("join: %w", ctx.Err())
+		return ctx.Err()
 	}
 }
 
@@ -367,8 +489,7 @@ func (q *JoinableQueue) ReleaseSession(s callctx.SessionID) {
 	for _, d := range ds {
 		d.requeued = true
 	}
-	for len(ds) > 0 && len(q.getters) > 0 {
-		q.handLocked(ds[0].item)
+	for len(ds) > 0 && q.handLocked(ds[0].item) {
 		ds = ds[1:]
 	}
 	entries := make([]queueEntry, len(ds))
@@ -435,6 +556,18 @@ func (t *queueTasks) forget(d *queueDelivery) {
 	t.taken[d.session] = ds
 }
 
+// lastDelivery returns session s's latest unacknowledged delivery of
+// item, or nil.
+func (t *queueTasks) lastDelivery(s callctx.SessionID, item []byte) *queueDelivery {
+	ds := t.taken[s]
+	for i := len(ds) - 1; i >= 0; i-- {
+		if bytes.Equal(ds[i].item, item) {
+			return ds[i]
+		}
+	}
+	return nil
+}
+
 // ack drops the oldest record of session s, or else the oldest record
 // of any session, and returns it, or nil if there is none.
 func (t *queueTasks) ack(s callctx.SessionID) *queueDelivery {
@@ -499,6 +632,14 @@ func (d *queueDeque) pushFront(es ...queueEntry) {
 	d.buf, d.head = buf, 0
 }
 
+// front returns the front entry without removing it.
+func (d *queueDeque) front() (queueEntry, bool) {
+	if d.len() == 0 {
+		return queueEntry{}, false
+	}
+	return d.buf[d.head], true
+}
+
 func (d *queueDeque) popFront() (queueEntry, bool) {
 	if d.len() == 0 {
 		return queueEntry{}, false
@@ -510,6 +651,21 @@ func (d *queueDeque) popFront() (queueEntry, bool) {
 		d.buf, d.head = d.buf[:0], 0
 	}
 	return e, true
+}
+
+// removeLast deletes the newest entry whose item is byte-equal to item,
+// and returns it.
+func (d *queueDeque) removeLast(item []byte) (queueEntry, bool) {
+	for i := len(d.buf) - 1; i >= d.head; i-- {
+		if bytes.Equal(d.buf[i].item, item) {
+			e := d.buf[i]
+			copy(d.buf[i:], d.buf[i+1:])
+			d.buf[len(d.buf)-1] = queueEntry{}
+			d.buf = d.buf[:len(d.buf)-1]
+			return e, true
+		}
+	}
+	return queueEntry{}, false
 }
 
 // remove deletes the entry numbered seq, searching from the back, where

@@ -64,7 +64,7 @@ func NewSemaphore(value int) (*Semaphore, error) {
 
 func (s *Semaphore) init(value int, bounded bool) error {
 	if value < 0 {
-		return fmt.Errorf("new semaphore: %w: initial value %d must be >= 0", errs.BadArguments, value)
+		return fmt.Errorf("%w: initial value %d must be >= 0", errs.BadArguments, value)
 	}
 	s.initial, s.value, s.bounded = value, value, bounded
 	s.held = make(map[callctx.SessionID]int)
@@ -125,7 +125,7 @@ func (s *Semaphore) Acquire(ctx context.Context) error {
 				break
 			}
 		}
-		return fmt.Errorf("acquire: %w", ctx.Err())
+		return ctx.Err()
 	}
 	if ctx.Err() != nil {
 		// Served just as ctx ended: the caller has given up on the
@@ -137,7 +137,7 @@ func (s *Semaphore) Acquire(ctx context.Context) error {
 			s.abandoned++
 		}
 		s.dispatchLocked()
-		return fmt.Errorf("acquire: %w", ctx.Err())
+		return ctx.Err()
 	}
 	return semaphoreTakenErr(w.abandoned)
 }
@@ -161,7 +161,7 @@ func semaphoreTakenErr(abandoned bool) error {
 	if !abandoned {
 		return nil
 	}
-	return fmt.Errorf("acquire: %w", errs.Abandoned)
+	return errs.Abandoned
 }
 
 // Release gives back n permits (n >= 1, else an error wrapping
@@ -172,18 +172,46 @@ func semaphoreTakenErr(abandoned bool) error {
 // does not block.
 func (s *Semaphore) Release(ctx context.Context, n int) error {
 	if n < 1 {
-		return fmt.Errorf("release: %w: n is %d, want n >= 1", errs.BadArguments, n)
+		return fmt.Errorf("%w: n is %d, want n >= 1", errs.BadArguments, n)
 	}
 	c, _ := callctx.From(ctx)
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.bounded && s.value+n > s.initial {
-		return fmt.Errorf("release: %w: %d free + %d released > initial value %d", errs.OverReleased, s.value, n, s.initial)
+		return fmt.Errorf("%w: %d free + %d released > initial value %d", errs.OverReleased, s.value, n, s.initial)
 	}
 	s.payBackLocked(c.Session, n)
 	s.value += n
 	s.dispatchLocked()
 	return nil
+}
+
+// GiveBack returns the permit an Acquire or TryAcquire took for a caller
+// that had given up before the reply reached it (see
+// callctx.GiveBacker): it goes on to the next waiter, with an
+// abandonment it reported still to be reported. It does not block.
+func (s *Semaphore) GiveBack(ctx context.Context, method, code string, _, result []byte) {
+	switch {
+	case method == "Acquire":
+	case method == "TryAcquire" && (code != "" || len(result) == 1 && result[0] == 0xc3): // true
+	default:
+		return
+	}
+	if code != "" && code != errs.Abandoned.Code() {
+		return
+	}
+	c, _ := callctx.From(ctx)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.held[c.Session] == 0 {
+		return // released meanwhile
+	}
+	s.payBackLocked(c.Session, 1)
+	s.value++
+	if code != "" {
+		s.abandoned++
+	}
+	s.dispatchLocked()
 }
 
 // Value returns the number of free permits. It does not block.

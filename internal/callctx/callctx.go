@@ -53,6 +53,20 @@ type SessionReleaser interface {
 	ReleaseSession(s SessionID)
 }
 
+// A GiveBacker undoes what a call took when its caller gave up before the
+// reply reached it (the client's reconciler saw the reply arrive late):
+// a Queue puts the item back at the front, a Lock or Semaphore releases
+// what was acquired. method is the call's method, code the wire code of
+// its failure ("" for success; an Acquire that succeeded with
+// errs.Abandoned has that code), args its msgpack array of arguments and
+// result its msgpack result (nil on failure). Both alias a buffer that is
+// reused once GiveBack returns. ctx carries the caller (the same session
+// and handle as the call) and the object's Holder. GiveBack must ignore
+// methods that take nothing, and must not block.
+type GiveBacker interface {
+	GiveBack(ctx context.Context, method, code string, args, result []byte)
+}
+
 // IsCallerKey reports whether k is the context key under which the
 // caller is stored. A custom context.Context (the server's per-call
 // context) uses it to answer Value without an allocation per call.

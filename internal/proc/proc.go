@@ -17,11 +17,17 @@ import (
 
 	"github.com/vmihailenco/msgpack/v5"
 
+	"github.com/goproc/manager/internal/errs"
 	"github.com/goproc/manager/internal/wire"
 )
 
 // EnvRole is the environment variable that tells a re-executed binary its
 // role. It carries only the role's name: secrets travel over the pipes.
+// The child's Init removes it (Consume), so that programs the child runs
+// do not take it for theirs; a process that still has it when it starts
+// a child is a re-executed copy whose main skipped Init, and Start
+// refuses to start anything there (it would re-execute itself without
+// end: every copy runs main again).
 const EnvRole = "GOPROC_MANAGER_ROLE"
 
 // The roles.
@@ -59,7 +65,14 @@ type Child struct {
 // as exec.CommandContext does; configure cmd further with setup before it
 // starts. setup may append files to cmd.ExtraFiles (never replace the
 // two pipes): they arrive from FirstExtraFD on.
+//
+// In a process that has a role it has not consumed (Init was not called
+// first in main) it starts nothing and returns an error wrapping
+// errs.InitNotCalled.
 func Start(ctx context.Context, role string, setup func(*exec.Cmd)) (*Child, error) {
+	if r := Role(); r != "" {
+		return nil, fmt.Errorf("%w (this is a %s process; refusing to start another)", errs.InitNotCalled, r)
+	}
 	exe, err := os.Executable()
 	if err != nil {
 		return nil, fmt.Errorf("find own executable: %w", err)
@@ -98,8 +111,34 @@ func Start(ctx context.Context, role string, setup func(*exec.Cmd)) (*Child, err
 	return &Child{Cmd: cmd, Config: cfgW, Report: repR}, nil
 }
 
-// Role returns the role this process was started in, or "".
+// Role returns the role this process was started in and has not yet
+// consumed, or "".
 func Role() string { return os.Getenv(EnvRole) }
+
+// Consume returns the role this process was started in, or "", and
+// removes it from the environment: the role is this process's, not that
+// of the programs it runs (the same binary run as a subcommand would
+// otherwise take itself for a child and wait for a configuration that
+// never comes).
+func Consume() string {
+	role := os.Getenv(EnvRole)
+	os.Unsetenv(EnvRole)
+	return role
+}
+
+// HasPipes reports whether this process's descriptors 3 and 4 are
+// pipes, as they are in a child started by Start. A process that merely
+// inherited EnvRole from elsewhere must not write to whatever its
+// descriptor 4 is.
+func HasPipes() bool {
+	for _, fd := range []int{fdConfig, fdReport} {
+		var st syscall.Stat_t
+		if err := syscall.Fstat(fd, &st); err != nil || st.Mode&syscall.S_IFMT != syscall.S_IFIFO {
+			return false
+		}
+	}
+	return true
+}
 
 // ConfigPipe and ReportPipe are a child's ends of its pipes.
 // They are marked close-on-exec, so that a program the child runs does not
@@ -118,17 +157,23 @@ func ReportPipe() *os.File {
 
 // Send writes v as one frame.
 func Send(w io.Writer, v any) error {
-	var buf wire.Buffer
-	buf.Begin()
-	if err := msgpack.NewEncoder(&buf).Encode(v); err != nil {
-		return err
-	}
-	frame, err := buf.Finish(maxMessage)
+	frame, err := Encode(v)
 	if err != nil {
 		return err
 	}
 	_, err = w.Write(frame)
 	return err
+}
+
+// Encode returns v as one frame for a pipe, so that a caller can find
+// out that a message cannot be sent before it starts a child for it.
+func Encode(v any) ([]byte, error) {
+	var buf wire.Buffer
+	buf.Begin()
+	if err := msgpack.NewEncoder(&buf).Encode(v); err != nil {
+		return nil, err
+	}
+	return buf.Finish(maxMessage)
 }
 
 // Recv reads one frame written by Send into v.

@@ -29,9 +29,11 @@
 // handle the call came through. args is a msgpack array of the method's
 // arguments, result a single msgpack value; both are embedded as they are
 // (never wrapped in bin), so stored values travel without re-encoding.
-// A failure's code names a library sentinel (see internal/errs) so that
-// errors.Is works across the wire; remote is true when the method itself
-// returned or panicked with the error.
+// A failure's code names a library sentinel, or, prefixed "user:", an
+// error the program registered with RegisterError (see internal/errs), so
+// that errors.Is works across the wire; "" names none. A code the reader
+// does not know stands for no error it can match. remote is true when the
+// method itself returned or panicked with the error.
 //
 // timeout (nanoseconds, > 0) is how long the caller waits for the reply,
 // counted from when the server reads the request: the method's context

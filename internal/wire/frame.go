@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"sync"
+	"time"
 
 	"github.com/goproc/manager/internal/errs"
 )
@@ -52,6 +54,59 @@ type Reader struct {
 	err error
 
 	small int // frames read since the last one larger than keepBuffer
+
+	// Set by SetLimits (a server's connections); zero on a client.
+	conn    deadliner
+	budget  *Budget
+	timeout time.Duration // a frame must arrive whole within it
+	charged int64         // budget held for the last frame read
+	kept    []byte        // the small buffer, while buf is a charged one
+	stalled bool          // a read deadline is set for a frame under way
+}
+
+// deadliner is the part of a net.Conn that cuts off a stalled read.
+type deadliner interface {
+	SetReadDeadline(time.Time) error
+}
+
+// SetLimits makes the Reader (a server's, after the handshake) hold every
+// frame larger than keepBuffer in a buffer of its exact size, charged to
+// budget (if not nil) from its length prefix until the next ReadFrame,
+// and cut off a peer that does not complete a frame within timeout of its
+// first byte (if timeout > 0) by setting read deadlines on conn. A peer
+// idle between frames is never cut off.
+func (r *Reader) SetLimits(conn deadliner, budget *Budget, timeout time.Duration) {
+	r.conn, r.budget, r.timeout = conn, budget, timeout
+}
+
+// Reserve charges n more bytes to the budget for the frame just read, to
+// be given back with it at the next ReadFrame; the server reserves what
+// decoding the request will allocate. It waits up to the frame timeout
+// for them and reports whether it got them. Without a budget it always
+// succeeds.
+func (r *Reader) Reserve(n int64) bool {
+	if r.budget == nil || n <= 0 {
+		return true
+	}
+	if !r.budget.Acquire(n, r.timeout) {
+		return false
+	}
+	r.charged += n
+	return true
+}
+
+// Release gives back the budget held for the last frame read and drops
+// its buffer, if it was a charged one. ReadFrame does it first; a server
+// does it when a connection ends.
+func (r *Reader) Release() {
+	if r.charged > 0 {
+		r.budget.Release(r.charged)
+		r.charged = 0
+	}
+	if r.kept != nil {
+		// The charged buffer held exactly one frame, all of it read.
+		r.buf, r.kept, r.off, r.end = r.kept, nil, 0, 0
+	}
 }
 
 // NewReader returns a Reader that refuses frames larger than max bytes.
@@ -79,18 +134,27 @@ func (r *Reader) ReadFrame() ([]byte, error) {
 	if r.err != nil {
 		return nil, r.err
 	}
+	r.Release()
 	if r.off == r.end && cap(r.buf) > keepBuffer && r.small >= keepFrames {
 		r.buf, r.off, r.end = nil, 0, 0
 	}
 	if err := r.fill(HeaderSize); err != nil {
-		return nil, err
+		return nil, r.endFrame(err)
 	}
 	n := int(binary.BigEndian.Uint32(r.buf[r.off:]))
 	if n > r.max {
 		r.err = fmt.Errorf("%w: frame of %d bytes, limit %d", errs.FrameTooLarge, n, r.max)
-		return nil, r.err
+		return nil, r.endFrame(r.err)
+	}
+	if r.conn != nil && HeaderSize+n > keepBuffer && r.end-r.off < HeaderSize+n {
+		if err := r.charge(n); err != nil {
+			return r.discard(n, err)
+		}
 	}
 	if err := r.fill(HeaderSize + n); err != nil {
+		return nil, r.endFrame(err)
+	}
+	if err := r.endFrame(nil); err != nil {
 		return nil, err
 	}
 	body := r.buf[r.off+HeaderSize : r.off+HeaderSize+n]
@@ -105,6 +169,85 @@ func (r *Reader) ReadFrame() ([]byte, error) {
 	return body, nil
 }
 
+// charge takes budget for a large frame of n body bytes and moves what
+// is buffered of it into a buffer of its exact size: a frame never costs
+// more than its length, nor holds the budget past the next ReadFrame.
+func (r *Reader) charge(n int) error {
+	size := int64(HeaderSize + n)
+	if r.budget != nil {
+		if !r.budget.Acquire(size, r.timeout) {
+			return fmt.Errorf("%w: no read budget for a frame of %d bytes within %v", errs.Busy, n, r.timeout)
+		}
+		r.charged = size
+	}
+	buf := make([]byte, size)
+	copy(buf, r.buf[r.off:r.end])
+	r.kept = r.buf[:cap(r.buf)]
+	r.buf, r.end, r.off = buf, r.end-r.off, 0
+	return nil
+}
+
+// discardPrefix is how much of a frame refused for want of budget is
+// kept: enough for the request envelope, so that the refusal can be
+// answered.
+const discardPrefix = 256
+
+// discard reads and drops a frame of n body bytes that could not get
+// budget, through the Reader's small buffer, and returns the frame's
+// first bytes with cause (wrapping errs.Busy). The frame boundary holds:
+// the connection goes on.
+func (r *Reader) discard(n int, cause error) ([]byte, error) {
+	prefix := make([]byte, 0, min(n, discardPrefix))
+	left := HeaderSize + n // bytes of the frame not yet consumed, from r.off
+	if r.timeout > 0 && !r.stalled {
+		r.stalled = true
+		if err := r.conn.SetReadDeadline(time.Now().Add(r.timeout)); err != nil {
+			r.err = err
+			return nil, err
+		}
+	}
+	for left > 0 {
+		if r.off == r.end {
+			if err := r.fill(1); err != nil {
+				return nil, r.endFrame(err)
+			}
+		}
+		m := min(left, r.end-r.off)
+		chunk := r.buf[r.off : r.off+m]
+		if skip := HeaderSize + n - left; skip < HeaderSize {
+			chunk = chunk[min(HeaderSize-skip, len(chunk)):]
+		}
+		prefix = append(prefix, chunk[:min(len(chunk), cap(prefix)-len(prefix))]...)
+		r.off += m
+		left -= m
+	}
+	if r.off == r.end {
+		r.off, r.end = 0, 0
+	}
+	if err := r.endFrame(nil); err != nil {
+		return nil, err
+	}
+	return prefix, cause
+}
+
+// endFrame clears the read deadline set for a frame under way, and turns
+// its expiry into a sticky error: on a server's connection a timeout is
+// a peer that stalled mid-frame, never a resumable interruption.
+func (r *Reader) endFrame(err error) error {
+	if r.stalled {
+		r.stalled = false
+		if derr := r.conn.SetReadDeadline(time.Time{}); derr != nil && err == nil {
+			err = derr
+			r.err = err
+		}
+	}
+	if err != nil && r.timeout > 0 && isTimeout(err) {
+		r.err = fmt.Errorf("peer stalled: frame not completed within %v: %w", r.timeout, err)
+		return r.err
+	}
+	return err
+}
+
 // Buffered reports whether a whole or partial frame is waiting in the
 // buffer.
 func (r *Reader) Buffered() int { return r.end - r.off }
@@ -115,11 +258,10 @@ func (r *Reader) fill(n int) error {
 		return nil
 	}
 	if n > len(r.buf)-r.off {
-		// Make room: move unread bytes to the front, growing if needed.
-		size := max(len(r.buf), min(readChunk, HeaderSize+r.max))
-		for size < n {
-			size *= 2
-		}
+		// Make room: move unread bytes to the front, growing if needed
+		// to exactly the frame's size (doubling would cost up to twice
+		// the largest frame).
+		size := max(len(r.buf), min(readChunk, HeaderSize+r.max), n)
 		buf := r.buf
 		if size > len(r.buf) {
 			buf = make([]byte, size)
@@ -128,6 +270,15 @@ func (r *Reader) fill(n int) error {
 		r.buf, r.end, r.off = buf, r.end-r.off, 0
 	}
 	for r.end-r.off < n {
+		if r.end > r.off && r.timeout > 0 && !r.stalled {
+			// Part of a frame is here and the rest is not: from now on
+			// the peer has timeout to send it.
+			r.stalled = true
+			if err := r.conn.SetReadDeadline(time.Now().Add(r.timeout)); err != nil {
+				r.err = err
+				return err
+			}
+		}
 		m, err := r.r.Read(r.buf[r.end:])
 		r.end += m
 		if r.end-r.off >= n {
@@ -218,3 +369,97 @@ func (w *Buffer) Finish(max int) ([]byte, error) {
 
 // ArrayHeader appends a msgpack array header for n elements to the body.
 func (w *Buffer) ArrayHeader(n int) { w.b = appendArrayHeader(w.b, n) }
+
+// Budget bounds the bytes of large frames that a server's connections
+// hold at once (see Reader.SetLimits). Waiters are served in order, so a
+// large frame is not starved by a stream of smaller ones.
+//
+// A Budget is safe for concurrent use.
+type Budget struct {
+	mu      sync.Mutex // guards free and waiters
+	free    int64
+	size    int64
+	waiters []*budgetWaiter
+}
+
+type budgetWaiter struct {
+	n     int64
+	ready chan struct{} // closed when granted
+}
+
+// NewBudget returns a budget of size bytes.
+func NewBudget(size int64) *Budget { return &Budget{free: size, size: size} }
+
+// Size is the budget's total.
+func (b *Budget) Size() int64 { return b.size }
+
+// Free is what is not held now.
+func (b *Budget) Free() int64 {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.free
+}
+
+// Acquire takes n bytes, waiting up to timeout (forever if timeout <= 0)
+// for them, and reports whether it got them. A request larger than the
+// whole budget is refused at once.
+func (b *Budget) Acquire(n int64, timeout time.Duration) bool {
+	b.mu.Lock()
+	if n > b.size {
+		b.mu.Unlock()
+		return false
+	}
+	if len(b.waiters) == 0 && b.free >= n {
+		b.free -= n
+		b.mu.Unlock()
+		return true
+	}
+	w := &budgetWaiter{n: n, ready: make(chan struct{})}
+	b.waiters = append(b.waiters, w)
+	b.mu.Unlock()
+
+	var expired <-chan time.Time
+	if timeout > 0 {
+		t := time.NewTimer(timeout)
+		defer t.Stop()
+		expired = t.C
+	}
+	select {
+	case <-w.ready:
+		return true
+	case <-expired:
+	}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	select {
+	case <-w.ready: // granted meanwhile: keep it
+		return true
+	default:
+	}
+	for i, x := range b.waiters {
+		if x == w {
+			b.waiters = append(b.waiters[:i], b.waiters[i+1:]...)
+			break
+		}
+	}
+	b.grant() // the head may have changed
+	return false
+}
+
+// Release gives back n bytes taken by Acquire.
+func (b *Budget) Release(n int64) {
+	b.mu.Lock()
+	b.free += n
+	b.grant()
+	b.mu.Unlock()
+}
+
+// grant hands free bytes to waiters in order; b.mu is held.
+func (b *Budget) grant() {
+	for len(b.waiters) > 0 && b.waiters[0].n <= b.free {
+		w := b.waiters[0]
+		b.waiters = b.waiters[1:]
+		b.free -= w.n
+		close(w.ready)
+	}
+}
