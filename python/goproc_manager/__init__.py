@@ -21,7 +21,7 @@ from .errors import (Abandoned, AuthenticationError, BadArguments, BrokenBarrier
                      ClosedError, DeadlineExceeded, Empty, FrameTooLarge, Full, IndexOutOfRange,
                      KeyNotFound, ManagerError, ManagerGone, NoSuchMethod, NoSuchObject, NotExposed,
                      NotFound, NotHeld, NotRegistered, NotSupported, OverReleased, ProtocolError,
-                     RemoteError, WrongType)
+                     RemoteError, TooLarge, Busy, WrongType)
 from .proxies import (ArrayProxy, BarrierProxy, BaseProxy, BoundedSemaphoreProxy, ConditionProxy, DictProxy,
                       EventProxy, JoinableQueueProxy, ListProxy, LockProxy, NamespaceProxy, Proxy,
                       QueueProxy, RLockProxy, SemaphoreProxy, ValueProxy)
@@ -36,6 +36,6 @@ __all__ = [
     "ManagerError", "RemoteError", "ClosedError", "ManagerGone", "NoSuchObject", "NoSuchMethod",
     "NotExposed", "NotRegistered", "BadArguments", "FrameTooLarge", "AuthenticationError",
     "ProtocolError", "Empty", "Full", "Abandoned", "BrokenBarrier", "NotHeld", "OverReleased",
-    "KeyNotFound", "IndexOutOfRange", "NotFound", "WrongType", "NotSupported", "Cancelled",
+    "KeyNotFound", "IndexOutOfRange", "NotFound", "WrongType", "NotSupported", "TooLarge", "Busy", "Cancelled",
     "DeadlineExceeded",
 ]

@@ -19,7 +19,7 @@ from ._conn import Address, Conn, ConnectionLost, open_conn
 from .errors import ClosedError, FrameTooLarge, ManagerError, ManagerGone
 from .proxies import (ArrayProxy, BarrierProxy, BaseProxy, BoundedSemaphoreProxy, ConditionProxy, DictProxy,
                       EventProxy, JoinableQueueProxy, ListProxy, LockProxy, NamespaceProxy, QueueProxy,
-                      RLockProxy, SemaphoreProxy, ValueProxy, make_proxy)
+                      RLockProxy, SemaphoreProxy, ValueProxy, _key, make_proxy)
 
 P = TypeVar("P", bound=BaseProxy)
 
@@ -535,7 +535,7 @@ class Manager:
             name, items = None, name
         pairs = list(items.items()) if isinstance(items, Mapping) else list(items or ())
         pairs.extend(kwargs.items())
-        return self._make(DictProxy, "Dict", name, [[k, v] for k, v in pairs] or None)
+        return self._make(DictProxy, "Dict", name, [[_key(k), v] for k, v in pairs] or None)
 
     def list(self, name: Any = None, items: Optional[Iterable[Any]] = None) -> "ListProxy":
         """A shared list: ``mgr.list("name")`` opens the one named so,

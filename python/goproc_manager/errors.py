@@ -20,7 +20,7 @@ __all__ = [
     "NoSuchMethod", "NotExposed", "NotRegistered", "BadArguments", "FrameTooLarge",
     "AuthenticationError", "ProtocolError", "Empty", "Full", "Abandoned",
     "BrokenBarrier", "NotHeld", "OverReleased", "KeyNotFound", "IndexOutOfRange",
-    "NotFound", "WrongType", "NotSupported", "Cancelled", "DeadlineExceeded",
+    "NotFound", "WrongType", "NotSupported", "TooLarge", "Busy", "Cancelled", "DeadlineExceeded",
     "error_for",
 ]
 
@@ -161,6 +161,16 @@ class NotSupported(ManagerError):
     code = "not_supported"
 
 
+class TooLarge(ManagerError, ValueError):
+    """A request or value too large for the manager to decode (its WithMaxRequestSize)."""
+    code = "too_large"
+
+
+class Busy(ManagerError):
+    """The manager is busy (too many blocked calls on the connection, or no read budget left); retry later."""
+    code = "busy"
+
+
 class Cancelled(ManagerError):
     """The call was withdrawn on the manager before it completed."""
     code = "canceled"
@@ -176,7 +186,7 @@ _BY_CODE: Dict[str, Type[ManagerError]] = {
         ClosedError, ManagerGone, NoSuchObject, NoSuchMethod, NotExposed, NotRegistered,
         BadArguments, FrameTooLarge, AuthenticationError, ProtocolError, Empty, Full,
         Abandoned, BrokenBarrier, NotHeld, OverReleased, KeyNotFound, IndexOutOfRange,
-        NotFound, WrongType, NotSupported, Cancelled, DeadlineExceeded,
+        NotFound, WrongType, NotSupported, TooLarge, Busy, Cancelled, DeadlineExceeded,
     )
 }
 # Go sentinels with no behaviour of their own on this side.
@@ -188,8 +198,9 @@ def error_for(code: str, message: str, *, method: str = "", remote_type: str = "
               remote: bool = False) -> ManagerError:
     """Return the exception for a failure with wire code ``code``.
 
-    An unknown or empty code (a newer manager, or a custom type's own
-    error) gives a :class:`RemoteError`.
+    An unknown or empty code (a newer manager, a custom type's own error,
+    or an error the Go program registered, whose code starts with
+    ``"user:"``) gives a :class:`RemoteError` carrying that code.
     """
     cls: Optional[Type[ManagerError]] = _BY_CODE.get(code)
     exc = (cls or RemoteError)(message, method=method, remote_type=remote_type, remote=remote)

@@ -8,6 +8,7 @@ arrived in a reply holds a reference to its object, given back by
 
 from __future__ import annotations
 
+import struct
 import time
 import weakref
 from typing import (TYPE_CHECKING, Any, Callable, Dict, Iterable, Iterator, List, Mapping, Optional,
@@ -29,6 +30,17 @@ __all__ = [
 
 _TIMED_OUT = (DeadlineExceeded, Cancelled)
 _MISSING: Any = object()
+#: The NaN Go's math.NaN() returns: a dict's NaN keys are all stored as it.
+_GO_NAN: float = struct.unpack(">d", bytes.fromhex("7ff8000000000001"))[0]
+
+
+def _key(k: Any) -> Any:
+    """A dict key as the Go client sends it: a float key -0.0 as 0.0 (they
+    are equal) and every NaN as one NaN, so that both are found again.
+    Floats inside a composite key are left as they are."""
+    if type(k) is float and (k == 0 or k != k):
+        return _GO_NAN if k != k else 0.0
+    return k
 
 
 def _wait_timeout(timeout: Optional[float]) -> Optional[float]:
@@ -148,28 +160,28 @@ class DictProxy(BaseProxy):
     __slots__ = ()
 
     def __getitem__(self, key: Any) -> Any:
-        value, ok = self._call("Load", key)
+        value, ok = self._call("Load", _key(key))
         if not ok:
             raise KeyError(key)
         return value
 
     def get(self, key: Any, default: Any = None) -> Any:
         """The value under key, or default when it is absent."""
-        value, ok = self._call("Load", key)
+        value, ok = self._call("Load", _key(key))
         return value if ok else default
 
     def __setitem__(self, key: Any, value: Any) -> None:
-        self._call("Store", key, value)
+        self._call("Store", _key(key), value)
 
     def __delitem__(self, key: Any) -> None:
-        if not self._call("Delete", key):
+        if not self._call("Delete", _key(key)):
             raise KeyError(key)
 
     def __len__(self) -> int:
         return int(self._call("Len"))
 
     def __contains__(self, key: Any) -> bool:
-        return bool(self._call("Has", key))
+        return bool(self._call("Has", _key(key)))
 
     def __iter__(self) -> Iterator[Any]:
         return iter(self.keys())
@@ -193,7 +205,7 @@ class DictProxy(BaseProxy):
 
     def pop(self, key: Any, default: Any = _MISSING) -> Any:
         """Remove key and return its value; default (or KeyError) when absent."""
-        value, ok = self._call("LoadAndDelete", key)
+        value, ok = self._call("LoadAndDelete", _key(key))
         if ok:
             return value
         if default is _MISSING:
@@ -210,7 +222,7 @@ class DictProxy(BaseProxy):
 
     def setdefault(self, key: Any, default: Any = None) -> Any:
         """The value under key, storing default first if the key is absent (atomic)."""
-        value, _ = self._call("SetDefault", key, default)
+        value, _ = self._call("SetDefault", _key(key), default)
         return value
 
     def update(self, other: Union[Mapping[Any, Any], Iterable[Tuple[Any, Any]]] = (), **kwargs: Any) -> None:
@@ -218,7 +230,7 @@ class DictProxy(BaseProxy):
         others not)."""
         pairs = list(other.items()) if isinstance(other, Mapping) else list(other)
         pairs.extend(kwargs.items())
-        self._call("Update", [[k, v] for k, v in pairs])
+        self._call("Update", [[_key(k), v] for k, v in pairs])
 
     def clear(self) -> None:
         """Remove every item."""
@@ -226,12 +238,12 @@ class DictProxy(BaseProxy):
 
     def compare_and_swap(self, key: Any, old: Any, new: Any) -> bool:
         """Store new under key if its value is old; report whether it did."""
-        return bool(self._call("CompareAndSwap", key, old, new))
+        return bool(self._call("CompareAndSwap", _key(key), old, new))
 
     def add(self, key: Any, n: Union[int, float] = 1) -> Any:
         """Atomically add n to the number under key (absent: 0) and return
         the sum."""
-        return self._call("Add", key, n)
+        return self._call("Add", _key(key), n)
 
     def modify(self, key: Any, fn: Callable[[Any], Any], default: Any = None) -> Any:
         """Atomically replace the value under key with fn(value) (fn gets
@@ -239,9 +251,9 @@ class DictProxy(BaseProxy):
         run more than once: when another process wrote the key meanwhile,
         it runs again on the new value, so no update is lost."""
         while True:
-            value, version, ok = self._call("LoadVersion", key)
+            value, version, ok = self._call("LoadVersion", _key(key))
             new = fn(value if ok else default)
-            if self._call("StoreIfVersion", key, version if ok else 0, new):
+            if self._call("StoreIfVersion", _key(key), version if ok else 0, new):
                 return new
 
 

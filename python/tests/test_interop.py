@@ -67,6 +67,18 @@ def test_dict_written_by_python_reads_in_go(gm: GoManager, mgr: gpm.Manager) -> 
     assert gm.go("dict-check", "from-python").strip() == "ok"
 
 
+def test_float_keys_as_go_stores_them(gm: GoManager, mgr: gpm.Manager) -> None:
+    """A NaN key is one key, and -0.0 is 0.0, in both languages."""
+    assert gm.go("float-keys", "floats").strip() == "go nan"
+    d = mgr.dict("floats")
+    assert d[float("nan")] == "go nan" and d[0.0] == "go zero" and d[-0.0] == "go zero"
+    assert len(d) == 2
+    d[float("-nan")] = "python nan"
+    d[-0.0] = "python zero"
+    assert len(d) == 2
+    assert gm.go("float-keys", "floats").strip() == "python nan"
+
+
 def test_dict_methods(mgr: gpm.Manager) -> None:
     d = mgr.dict()
     d.update({"a": 1, "b": 2}, c=3)

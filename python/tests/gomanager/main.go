@@ -9,6 +9,7 @@
 //	gomanager barrier   -info FILE NAME PARTIES
 //	gomanager get       -info FILE QUEUE  one Get, print the item as JSON
 //	gomanager get-dict  -info FILE DICT KEY  print the value as JSON
+//	gomanager float-keys -info FILE DICT  store NaN and -0.0 keys, print NaN's value
 //	gomanager proxy-set -info FILE DICT   store a Go List proxy under "go_list"
 //	gomanager proxy-check -info FILE DICT print the List Python stored under "py_list"
 //
@@ -32,6 +33,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"math"
 	"math/big"
 	"net"
 	"os"
@@ -232,7 +234,7 @@ func client(cmd, infoFile string, args []string) error {
 		return err
 	}
 	defer c.Close()
-	need := map[string]int{"proxy-set": 1, "proxy-check": 1, "get-dict": 2, "dict-set": 1, "dict-check": 1, "produce": 3, "lock": 1, "barrier": 2, "get": 1}
+	need := map[string]int{"float-keys": 1, "proxy-set": 1, "proxy-check": 1, "get-dict": 2, "dict-set": 1, "dict-check": 1, "produce": 3, "lock": 1, "barrier": 2, "get": 1}
 	if n, ok := need[cmd]; !ok || len(args) != n {
 		return fmt.Errorf("unknown command or wrong number of arguments: %s %v", cmd, args)
 	}
@@ -271,6 +273,23 @@ func client(cmd, infoFile string, args []string) error {
 			return err
 		}
 		fmt.Println(i)
+		return nil
+	case "float-keys": // store NaN and -0.0 keys unless present; print what NaN holds
+		d, err := manager.OpenDict[float64, string](ctx, c, args[0])
+		if err != nil {
+			return err
+		}
+		if _, _, err := d.LoadOrStore(ctx, math.NaN(), "go nan"); err != nil {
+			return err
+		}
+		if _, _, err := d.LoadOrStore(ctx, math.Copysign(0, -1), "go zero"); err != nil {
+			return err
+		}
+		v, _, err := d.Load(ctx, math.Float64frombits(0x7ff8_0000_0000_0002)) // another NaN
+		if err != nil {
+			return err
+		}
+		fmt.Println(v)
 		return nil
 	case "proxy-set": // store a new List [1 2 3] in the dict under "go_list"
 		d, err := manager.OpenDict[string, *manager.List[int]](ctx, c, args[0])
