@@ -333,13 +333,13 @@ func (m *Manager) waitLogs() {
 	}
 }
 
-// client makes a *Manager a Session; a nil *Manager has no client, so
+// engine makes a *Manager a Session; a nil *Manager has none, so
 // constructors given one return ErrNilProxy rather than panicking.
-func (m *Manager) client() *Client {
+func (m *Manager) engine() engine {
 	if m == nil {
 		return nil
 	}
-	return m.Client
+	return m.Client.engine()
 }
 
 // AuthKey returns the manager's key; with Addr it is what Connect needs

@@ -77,7 +77,7 @@ func OpenCondition(ctx context.Context, s Session, name string, lock ConditionLo
 // conditionLockID returns the object id the server's Condition
 // constructor takes: lock's, or 0 for a lock of its own.
 func conditionLockID(s Session, lock ConditionLock) (uint64, error) {
-	c, err := sessionClient(s, "NewCondition")
+	e, err := sessionEngine(s, "NewCondition")
 	if err != nil {
 		return 0, err
 	}
@@ -88,7 +88,7 @@ func conditionLockID(s Session, lock ConditionLock) (uint64, error) {
 	if p == nil {
 		return 0, nil
 	}
-	if p.ref.Server != c.info.ID {
+	if p.ref.Server != e.serverID() {
 		return 0, &opError{"NewCondition", fmt.Errorf("%w: lock %s belongs to another manager", ErrBadArguments, p)}
 	}
 	return p.ID(), nil

@@ -132,16 +132,32 @@ func (h *handle[K]) call(ctx context.Context, method string, out any, args ...an
 	return h.proxy().invoke(ctx, method, out, args...)
 }
 
-// sessionClient returns the client of s, or an error satisfying
+// sessionEngine returns the engine of s, or an error satisfying
 // errors.Is(err, ErrNilProxy) when s is nil (a nil interface, or a nil
-// *Manager or *Client in it).
-func sessionClient(s Session, op string) (*Client, error) {
-	var c *Client
+// *Manager, *Client or *RedisSession in it).
+func sessionEngine(s Session, op string) (engine, error) {
+	var e engine
 	if s != nil {
-		c = s.client()
+		e = s.engine()
 	}
-	if c == nil {
+	if e == nil {
 		return nil, fmt.Errorf("manager: %s: %w", op, ErrNilProxy)
+	}
+	return e, nil
+}
+
+// sessionClient returns the manager session of s, for what only a
+// manager does (Pool, a Condition on an existing lock's manager): an
+// error satisfying errors.Is(err, ErrNilProxy) when s is nil, or
+// errors.Is(err, ErrNotSupported) for another engine.
+func sessionClient(s Session, op string) (*Client, error) {
+	e, err := sessionEngine(s, op)
+	if err != nil {
+		return nil, err
+	}
+	c, ok := e.(*Client)
+	if !ok {
+		return nil, fmt.Errorf("manager: %s: %w: it needs a manager (Start or Connect), not %T", op, ErrNotSupported, s)
 	}
 	return c, nil
 }
