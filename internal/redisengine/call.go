@@ -1,0 +1,297 @@
+package redisengine
+
+import (
+	"context"
+	"embed"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+	"github.com/vmihailenco/msgpack/v5"
+
+	"github.com/goproc/manager/internal/errs"
+)
+
+//go:embed lua/*.lua
+var luaFS embed.FS
+
+// A family is the script of one or more built-in types, and how their
+// arguments become the script's.
+type family struct {
+	script *redis.Script
+	// ctor turns the constructor's msgpack arguments into INIT's.
+	ctor func(args []msgpack.RawMessage) ([]any, error)
+	// adapt turns a method's arguments into the script's, for the
+	// methods whose arguments are not passed as they are (nil: none).
+	adapt map[string]func(args []msgpack.RawMessage) ([]any, error)
+	// ack lists the methods whose result is acknowledged after it was
+	// received (an item taken from a queue).
+	ack map[string]bool
+}
+
+func mustLua(parts ...string) *redis.Script {
+	var b strings.Builder
+	for _, p := range append(append([]string{"prelude"}, parts...), "epilogue") {
+		src, err := luaFS.ReadFile("lua/" + p + ".lua")
+		if err != nil {
+			panic(err)
+		}
+		b.Write(src)
+		b.WriteByte('\n')
+	}
+	return redis.NewScript(b.String())
+}
+
+// families maps each built-in typeid to its family.
+var families = map[string]*family{}
+
+func register(f *family, typeids ...string) {
+	for _, t := range typeids {
+		families[t] = f
+	}
+}
+
+// noArgs is the ctor of types built without arguments.
+func noArgs([]msgpack.RawMessage) ([]any, error) { return nil, nil }
+
+// rawArgs passes the arguments on as they are.
+func rawArgs(args []msgpack.RawMessage) ([]any, error) {
+	out := make([]any, len(args))
+	for i, a := range args {
+		out[i] = []byte(a)
+	}
+	return out, nil
+}
+
+// pairsArg flattens one argument holding []builtin.Pair (or nil) into
+// key, value, key, value...
+func pairsArg(args []msgpack.RawMessage) ([]any, error) {
+	if len(args) == 0 {
+		return nil, nil
+	}
+	if len(args) != 1 {
+		return nil, fmt.Errorf("want 1 argument (the pairs), got %d", len(args))
+	}
+	var pairs []pairRaw
+	if err := msgpack.Unmarshal(args[0], &pairs); err != nil {
+		return nil, fmt.Errorf("decode pairs: %w", err)
+	}
+	out := make([]any, 0, 2*len(pairs))
+	for _, p := range pairs {
+		out = append(out, []byte(p.Key), []byte(p.Value))
+	}
+	return out, nil
+}
+
+// pairRaw is builtin.Pair's layout: [key, value], both kept encoded.
+type pairRaw struct {
+	//lint:ignore U1000 msgpack reads this field's tag (as_array), never its value
+	_msgpack struct{}           `msgpack:",as_array"`
+	Key      msgpack.RawMessage //nolint
+	Value    msgpack.RawMessage
+}
+
+func init() {
+	register(&family{
+		script: mustLua("numeric", "dict"),
+		ctor:   pairsArg,
+		adapt:  map[string]func([]msgpack.RawMessage) ([]any, error){"Update": pairsArg},
+	}, "Dict")
+	register(&family{
+		script: mustLua("numeric", "value"),
+		ctor: func(args []msgpack.RawMessage) ([]any, error) {
+			if len(args) != 1 {
+				return nil, fmt.Errorf("want 1 argument (the initial value), got %d", len(args))
+			}
+			return rawArgs(args)
+		},
+	}, "Value")
+}
+
+// Call calls method on object id, of type typeid, through proxy handle
+// handle, with the msgpack arguments of internal/builtin's method, and
+// returns the msgpack encoding of its result — what a manager would send.
+// An error wraps the internal/errs sentinel builtin's method returns, a
+// ctx error, errs.NoSuchObject or errs.WrongType, or a Redis error.
+//
+// A blocking method blocks until it completes or ctx ends; then it is
+// withdrawn (nothing consumed, nothing held) and returns an error
+// wrapping ctx.Err(). Close ends it with errs.Closed.
+func (s *Session) Call(ctx context.Context, id uint64, typeid string, handle uint64, method string, args []msgpack.RawMessage) ([]byte, error) {
+	fam, ok := families[typeid]
+	if !ok {
+		return nil, fmt.Errorf("manager: %s.%s: %w: the Redis engine hosts the built-in types only", typeid, method, errs.NotSupported)
+	}
+	var argv []any
+	var err error
+	if ad := fam.adapt[method]; ad != nil {
+		argv, err = ad(args)
+		if err != nil {
+			return nil, fmt.Errorf("manager: %s.%s: %w: %v", typeid, method, errs.BadArguments, err)
+		}
+	} else {
+		argv = make([]any, len(args))
+		for i, a := range args {
+			argv[i] = []byte(a)
+		}
+	}
+	if err := s.checkOpen(); err != nil {
+		return nil, err
+	}
+	if err := ctx.Err(); err != nil {
+		return nil, fmt.Errorf("manager: %s.%s: %w", typeid, method, err)
+	}
+	cid := s.newCID()
+	h := strconv.FormatUint(handle, 10)
+	reply, err := s.run(ctx, fam, id, typeid, method, h, "c", argv, cid)
+	if err != nil {
+		if fam.ack[method] {
+			s.giveBack(fam, id, typeid, method, h, cid)
+		}
+		return nil, s.callErr(typeid, method, err)
+	}
+	if reply[0] == 'W' {
+		reply, err = s.block(ctx, fam, id, typeid, method, h, cid, reply)
+		if err != nil {
+			return nil, s.callErr(typeid, method, err)
+		}
+	}
+	switch reply[0] {
+	case '=':
+		if fam.ack[method] {
+			if err := s.ack(ctx, fam, id, typeid, method, h, cid); err != nil {
+				return nil, s.callErr(typeid, method, err)
+			}
+		}
+		return []byte(reply[1:]), nil
+	case 'E':
+		return nil, s.callErr(typeid, method, replyError(reply))
+	}
+	return nil, fmt.Errorf("manager: %s.%s: redis engine: unexpected script reply %q", typeid, method, reply)
+}
+
+// callErr gives err the method's name.
+func (s *Session) callErr(typeid, method string, err error) error {
+	if strings.HasPrefix(err.Error(), "manager: ") {
+		return fmt.Errorf("%s.%s: %w", typeid, method, err)
+	}
+	return fmt.Errorf("manager: %s.%s: %w", typeid, method, err)
+}
+
+// replyError turns an "E<code> <message>" reply into an error wrapping
+// the sentinel of code.
+func replyError(reply string) error {
+	code, msg, _ := strings.Cut(reply[1:], " ")
+	if e := errs.FromCode(code); e != nil {
+		if msg == "" {
+			return e
+		}
+		return fmt.Errorf("%w: %s", e, msg)
+	}
+	return fmt.Errorf("manager: redis engine: error %s: %s", code, msg)
+}
+
+// run runs fam's script on object id in mode with argv, and returns its
+// reply (a string, see lua/prelude.lua). A script's "E" reply is returned
+// as a reply for Call, but as an error for the modes Call does not use.
+func (s *Session) run(ctx context.Context, fam *family, id uint64, typeid, method, handle, mode string, argv []any, cid ...string) (string, error) {
+	c := ""
+	if len(cid) > 0 {
+		c = cid[0]
+	}
+	all := make([]any, 0, 7+len(argv))
+	all = append(all, typeid, method, s.sid, s.leaseMS, handle, c, mode)
+	all = append(all, argv...)
+	reply, err := fam.script.Run(ctx, s.rdb, []string{s.prefix(id) + "m"}, all...).Text()
+	if err != nil {
+		return "", fmt.Errorf("manager: redis: %w", err)
+	}
+	if reply == "" {
+		return "", errors.New("manager: redis engine: empty script reply")
+	}
+	if reply[0] == 'E' && mode != "c" && mode != "r" && mode != "x" {
+		return "", replyError(reply)
+	}
+	return reply, nil
+}
+
+// block waits for the grant of waiting call cid: it blocks in BLPOP on the
+// call's own signal list, which is pushed by whoever grants the call, by
+// ctx's end or Close (then the call is withdrawn), and by a timer when a
+// holder's lease may have expired (then the call re-checks).
+func (s *Session) block(ctx context.Context, fam *family, id uint64, typeid, method, h, cid, reply string) (string, error) {
+	key := s.prefix(id) + "s:" + cid
+	// The script calls outlive ctx: a withdrawal must run after ctx ended.
+	bg := context.WithoutCancel(ctx)
+	wake := func() {
+		wctx, cancel := context.WithTimeout(bg, s.lease)
+		defer cancel()
+		s.rdb.Pipelined(wctx, func(p redis.Pipeliner) error {
+			p.LPush(wctx, key, "w")
+			p.PExpire(wctx, key, time.Minute)
+			return nil
+		})
+	}
+	stopCtx := context.AfterFunc(ctx, wake)
+	defer stopCtx()
+	stopClose := context.AfterFunc(s.closeCtx, wake)
+	defer stopClose()
+	for {
+		var timer *time.Timer
+		if ms := reply[1:]; ms != "" {
+			n, _ := strconv.Atoi(ms)
+			// A little after the lease would expire, so that the check
+			// finds it expired.
+			timer = time.AfterFunc(time.Duration(n)*time.Millisecond+5*time.Millisecond, wake)
+		}
+		_, err := s.rdb.BLPop(bg, 0, key).Result()
+		if timer != nil {
+			timer.Stop()
+		}
+		if err != nil {
+			// The wait broke (the connection): withdraw, keeping a grant.
+			r, werr := s.run(bg, fam, id, typeid, method, h, "x", nil, cid)
+			if werr == nil && r != "C" {
+				return r, nil
+			}
+			return "", fmt.Errorf("manager: redis: %w", err)
+		}
+		mode := "r"
+		if ctx.Err() != nil || s.closeCtx.Err() != nil {
+			mode = "x"
+		}
+		reply, err = s.run(bg, fam, id, typeid, method, h, mode, nil, cid)
+		if err != nil {
+			return "", err
+		}
+		switch reply[0] {
+		case 'W':
+			continue
+		case 'C':
+			s.rdb.Del(bg, key)
+			if s.closeCtx.Err() != nil && ctx.Err() == nil {
+				return "", errs.Closed
+			}
+			return "", ctx.Err()
+		}
+		s.rdb.Del(bg, key)
+		return reply, nil
+	}
+}
+
+// ack acknowledges the item a Get received (mode "a").
+func (s *Session) ack(ctx context.Context, fam *family, id uint64, typeid, method, h, cid string) error {
+	_, err := s.run(context.WithoutCancel(ctx), fam, id, typeid, method, h, "a", nil, cid)
+	return err
+}
+
+// giveBack puts back the item a Get may have taken when its reply was
+// lost (mode "b"); on failure the item comes back when the session ends.
+func (s *Session) giveBack(fam *family, id uint64, typeid, method, h, cid string) {
+	ctx, cancel := context.WithTimeout(context.Background(), s.lease)
+	defer cancel()
+	s.run(ctx, fam, id, typeid, method, h, "b", nil, cid)
+}

@@ -1,0 +1,402 @@
+package redisengine
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+	"github.com/vmihailenco/msgpack/v5"
+
+	"github.com/goproc/manager/internal/errs"
+)
+
+// Options configure a [Session].
+type Options struct {
+	// Namespace prefixes every key, so several programs can share one
+	// Redis. The default is "manager".
+	Namespace string
+	// Lease is how long a session stays alive in Redis without a
+	// heartbeat; the heartbeat runs every Lease/3. A process that dies
+	// loses what it held within Lease. The default is 10s.
+	Lease time.Duration
+}
+
+// DefaultLease is the lease of a session when Options.Lease is zero.
+const DefaultLease = 10 * time.Second
+
+// DefaultNamespace is the namespace when Options.Namespace is empty.
+const DefaultNamespace = "manager"
+
+// Session is one process's session on a Redis engine: the owner of its
+// locks, permits and references. It is safe for concurrent use.
+type Session struct {
+	rdb      redis.UniversalClient
+	ns       string
+	sid      string // 32 hex digits
+	lease    time.Duration
+	leaseMS  string
+	serverID [16]byte
+
+	closeCtx context.Context // done when Close starts: wakes blocked calls
+	closeFn  context.CancelFunc
+	hbStop   chan struct{} // closed to stop the heartbeat
+	hbDone   chan struct{} // closed when the heartbeat has returned
+	hbOnce   sync.Once
+	seq      atomic.Uint64
+
+	mu     sync.Mutex     // guards refs and closed
+	refs   map[uint64]int // objects this session references, and how often
+	closed bool
+}
+
+// Open starts a session on rdb: it picks a random session id and starts
+// the heartbeat goroutine that renews the session's leases until Close.
+// ctx bounds the first contact with Redis only.
+func Open(ctx context.Context, rdb redis.UniversalClient, o Options) (*Session, error) {
+	if o.Namespace == "" {
+		o.Namespace = DefaultNamespace
+	}
+	if o.Lease <= 0 {
+		o.Lease = DefaultLease
+	}
+	if o.Lease < 3*time.Millisecond {
+		return nil, fmt.Errorf("manager: redis lease %v is too short (want at least 3ms)", o.Lease)
+	}
+	if strings.ContainsAny(o.Namespace, "{}") {
+		return nil, fmt.Errorf("manager: redis namespace %q contains a brace (braces are hash tags in Redis Cluster)", o.Namespace)
+	}
+	var id [16]byte
+	rand.Read(id[:])
+	if err := rdb.Ping(ctx).Err(); err != nil {
+		return nil, fmt.Errorf("manager: redis: %w", err)
+	}
+	s := &Session{
+		rdb:      rdb,
+		ns:       o.Namespace,
+		sid:      hex.EncodeToString(id[:]),
+		lease:    o.Lease,
+		leaseMS:  strconv.FormatInt(o.Lease.Milliseconds(), 10),
+		serverID: ServerID(o.Namespace),
+		hbStop:   make(chan struct{}),
+		hbDone:   make(chan struct{}),
+		refs:     make(map[uint64]int),
+	}
+	s.closeCtx, s.closeFn = context.WithCancel(context.Background())
+	go s.heartbeat()
+	return s, nil
+}
+
+// ServerID returns the identity of a namespace: the same on every
+// machine, and distinct from any manager's.
+func ServerID(namespace string) [16]byte {
+	sum := sha256.Sum256([]byte("github.com/goproc/manager redis namespace\x00" + namespace))
+	var id [16]byte
+	copy(id[:], sum[:])
+	return id
+}
+
+// ServerID returns the identity of the session's namespace, the same on
+// every machine: proxies of this engine carry it as their server.
+func (s *Session) ServerID() [16]byte { return s.serverID }
+
+// ID returns the session's id, 32 hex digits.
+func (s *Session) ID() string { return s.sid }
+
+// heartbeat renews the leases of the objects the session references
+// every Lease/3, until stopped.
+func (s *Session) heartbeat() {
+	defer close(s.hbDone)
+	t := time.NewTicker(s.lease / 3)
+	defer t.Stop()
+	for {
+		select {
+		case <-s.hbStop:
+			return
+		case <-t.C:
+			s.renew()
+		}
+	}
+}
+
+// renew sets every lease key of the session again. SET rather than
+// PEXPIRE: a lease that expired while this process was paused comes back
+// (what it held may have been released meanwhile; a Release then says
+// errs.NotHeld).
+func (s *Session) renew() {
+	s.mu.Lock()
+	ids := make([]uint64, 0, len(s.refs))
+	for id := range s.refs {
+		ids = append(ids, id)
+	}
+	s.mu.Unlock()
+	if len(ids) == 0 {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), s.lease/3)
+	defer cancel()
+	s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+		for _, id := range ids {
+			p.Set(ctx, s.prefix(id)+"l:"+s.sid, "1", s.lease)
+		}
+		return nil
+	})
+}
+
+// stopHeartbeat stops renewing the leases, as a process that died would:
+// tests use it to simulate a dead session.
+func (s *Session) stopHeartbeat() {
+	s.hbOnce.Do(func() { close(s.hbStop) })
+	<-s.hbDone
+}
+
+// prefix returns the key prefix of object id, "{ns:id}:".
+func (s *Session) prefix(id uint64) string {
+	return "{" + s.ns + ":" + strconv.FormatUint(id, 10) + "}:"
+}
+
+func (s *Session) nsKey(suffix string) string { return "{" + s.ns + "}:" + suffix }
+
+// newCID returns a call id unique across all sessions: the session id
+// and a number.
+func (s *Session) newCID() string {
+	return s.sid + strconv.FormatUint(s.seq.Add(1), 10)
+}
+
+func (s *Session) addRef(id uint64) {
+	s.mu.Lock()
+	s.refs[id]++
+	s.mu.Unlock()
+}
+
+// dropRef forgets one reference; it reports whether the session still
+// referenced id.
+func (s *Session) dropRef(id uint64) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	n, ok := s.refs[id]
+	if !ok {
+		return false
+	}
+	if n <= 1 {
+		delete(s.refs, id)
+	} else {
+		s.refs[id] = n - 1
+	}
+	return true
+}
+
+func (s *Session) checkOpen() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return errs.Closed
+	}
+	return nil
+}
+
+// New creates an object of typeid with the constructor's msgpack
+// arguments (those of internal/builtin's NewX) and returns its id, with
+// one reference held by this session. It blocks for two round trips.
+func (s *Session) New(ctx context.Context, typeid string, args []msgpack.RawMessage) (uint64, error) {
+	return s.create(ctx, "", typeid, args)
+}
+
+// Open returns the id of the object named name, creating it with args
+// if there is none, and takes a reference to it. An existing object of
+// another type gives an error wrapping errs.WrongType. Named objects
+// live until Delete, whatever references them.
+func (s *Session) Open(ctx context.Context, name, typeid string, args []msgpack.RawMessage) (uint64, error) {
+	if name == "" {
+		return 0, fmt.Errorf("manager: open: %w: empty name", errs.BadArguments)
+	}
+	return s.create(ctx, name, typeid, args)
+}
+
+// nameScript gets or assigns the id of a name, in the namespace's slot.
+var nameScript = redis.NewScript(`
+local id = redis.call('HGET', KEYS[1], ARGV[1])
+if id then return id end
+id = redis.call('INCR', KEYS[2])
+redis.call('HSET', KEYS[1], ARGV[1], id)
+return id`)
+
+func (s *Session) create(ctx context.Context, name, typeid string, args []msgpack.RawMessage) (uint64, error) {
+	if err := s.checkOpen(); err != nil {
+		return 0, err
+	}
+	fam, ok := families[typeid]
+	if !ok {
+		return 0, fmt.Errorf("manager: new %s: %w: the Redis engine hosts the built-in types only", typeid, errs.NotSupported)
+	}
+	init, err := fam.ctor(args)
+	if err != nil {
+		return 0, fmt.Errorf("manager: new %s: %w: %v", typeid, errs.BadArguments, err)
+	}
+	var id uint64
+	if name == "" {
+		id, err = s.rdb.Incr(ctx, s.nsKey("id")).Uint64()
+	} else {
+		id, err = nameScript.Run(ctx, s.rdb, []string{s.nsKey("names"), s.nsKey("id")}, name).Uint64()
+	}
+	if err != nil {
+		return 0, fmt.Errorf("manager: new %s: redis: %w", typeid, err)
+	}
+	s.addRef(id)
+	if _, err := s.run(ctx, fam, id, typeid, "", "", "n", append([]any{name}, init...)); err != nil {
+		s.dropRef(id)
+		return 0, fmt.Errorf("manager: new %s: %w", typeid, err)
+	}
+	return id, nil
+}
+
+// Retain takes one more reference to object id for this session (a
+// proxy received from another process). It blocks for one round trip.
+func (s *Session) Retain(ctx context.Context, id uint64, typeid string) error {
+	if err := s.checkOpen(); err != nil {
+		return err
+	}
+	fam, ok := families[typeid]
+	if !ok {
+		return fmt.Errorf("manager: retain %s: %w", typeid, errs.NotSupported)
+	}
+	s.addRef(id)
+	if _, err := s.run(ctx, fam, id, typeid, "", "", "r+", nil); err != nil {
+		s.dropRef(id)
+		return fmt.Errorf("manager: retain: %w", err)
+	}
+	return nil
+}
+
+// Release gives back one of this session's references to object id; the
+// last reference of every session frees an unnamed object. When this
+// session references the object no more, what it still holds there
+// (a lock, permits, unacknowledged items) is released. It blocks for one
+// round trip.
+func (s *Session) Release(ctx context.Context, id uint64) error {
+	if !s.dropRef(id) {
+		return fmt.Errorf("manager: release: %w: this session holds no reference to object %d", errs.NoSuchObject, id)
+	}
+	// The type does not matter for object life: any family's script
+	// will do, the epilogue is the same.
+	if _, err := s.run(ctx, families["Dict"], id, "", "", "", "f", nil); err != nil {
+		return fmt.Errorf("manager: release: %w", err)
+	}
+	return nil
+}
+
+// Delete deletes the object named name, and reports whether there was
+// one. Proxies to it then get errs.NoSuchObject. It blocks for two round
+// trips.
+func (s *Session) Delete(ctx context.Context, name string) (bool, error) {
+	if err := s.checkOpen(); err != nil {
+		return false, err
+	}
+	idText, err := s.rdb.HGet(ctx, s.nsKey("names"), name).Result()
+	if errors.Is(err, redis.Nil) {
+		return false, nil
+	}
+	if err != nil {
+		return false, fmt.Errorf("manager: delete: redis: %w", err)
+	}
+	id, err := strconv.ParseUint(idText, 10, 64)
+	if err != nil {
+		return false, fmt.Errorf("manager: delete: bad id %q under name %q", idText, name)
+	}
+	if _, err := s.run(ctx, families["Dict"], id, "", "", "", "d", nil); err != nil && !errors.Is(err, errs.NoSuchObject) {
+		return false, fmt.Errorf("manager: delete: %w", err)
+	}
+	n, err := s.rdb.HDel(ctx, s.nsKey("names"), name).Result()
+	if err != nil {
+		return false, fmt.Errorf("manager: delete: redis: %w", err)
+	}
+	return n > 0, nil
+}
+
+// Close ends the session now: blocked calls return errs.Closed, and what
+// the session held (references, locks, permits, unacknowledged items)
+// is released, as on a manager when a session ends. It can be called
+// more than once; it blocks until that is done or the close timeout of
+// one lease passes (then the leases expire by themselves).
+func (s *Session) Close() error {
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		return nil
+	}
+	s.closed = true
+	ids := make([]uint64, 0, len(s.refs))
+	for id := range s.refs {
+		ids = append(ids, id)
+	}
+	s.refs = map[uint64]int{}
+	s.mu.Unlock()
+	s.closeFn()
+	s.stopHeartbeat()
+	ctx, cancel := context.WithTimeout(context.Background(), s.lease)
+	defer cancel()
+	var firstErr error
+	for _, id := range ids {
+		if _, err := s.run(ctx, families["Dict"], id, "", "", "", "e", nil); err != nil && !errors.Is(err, errs.NoSuchObject) && firstErr == nil {
+			firstErr = fmt.Errorf("manager: close redis session: %w", err)
+		}
+	}
+	return firstErr
+}
+
+// Purge removes every key of namespace: every object, named or not, and
+// the id counter. Sessions still using it see errs.NoSuchObject. It
+// blocks for a SCAN of every master.
+func Purge(ctx context.Context, rdb redis.UniversalClient, namespace string) error {
+	if namespace == "" {
+		namespace = DefaultNamespace
+	}
+	glob := globEscape(namespace)
+	patterns := []string{"{" + glob + "}:*", "{" + glob + ":*"}
+	purge := func(ctx context.Context, c *redis.Client) error {
+		for _, pat := range patterns {
+			it := c.Scan(ctx, 0, pat, 1000).Iterator()
+			for it.Next(ctx) {
+				if err := c.Unlink(ctx, it.Val()).Err(); err != nil {
+					return err
+				}
+			}
+			if err := it.Err(); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	var err error
+	switch c := rdb.(type) {
+	case *redis.ClusterClient:
+		err = c.ForEachMaster(ctx, purge)
+	case *redis.Client:
+		err = purge(ctx, c)
+	default:
+		return fmt.Errorf("manager: purge: %w: a %T (use a *redis.Client or *redis.ClusterClient)", errs.NotSupported, rdb)
+	}
+	if err != nil {
+		return fmt.Errorf("manager: purge %q: redis: %w", namespace, err)
+	}
+	return nil
+}
+
+func globEscape(s string) string {
+	var b strings.Builder
+	for _, r := range s {
+		if strings.ContainsRune(`*?[]\`, r) {
+			b.WriteByte('\\')
+		}
+		b.WriteRune(r)
+	}
+	return b.String()
+}
