@@ -109,6 +109,19 @@ func init() {
 			return rawArgs(args)
 		},
 	}, "Value")
+	register(&family{
+		script: mustLua("queue"),
+		ctor: func(args []msgpack.RawMessage) ([]any, error) {
+			var max int
+			if len(args) > 0 {
+				if err := msgpack.Unmarshal(args[0], &max); err != nil {
+					return nil, fmt.Errorf("decode maxsize: %w", err)
+				}
+			}
+			return []any{strconv.Itoa(max)}, nil
+		},
+		ack: map[string]bool{"Get": true, "TryGet": true},
+	}, "Queue", "JoinableQueue")
 }
 
 // Call calls method on object id, of type typeid, through proxy handle
@@ -271,13 +284,11 @@ func (s *Session) block(ctx context.Context, fam *family, id uint64, typeid, met
 		case 'W':
 			continue
 		case 'C':
-			s.rdb.Del(bg, key)
 			if s.closeCtx.Err() != nil && ctx.Err() == nil {
 				return "", errs.Closed
 			}
 			return "", ctx.Err()
 		}
-		s.rdb.Del(bg, key)
 		return reply, nil
 	}
 }

@@ -53,8 +53,8 @@ type Session struct {
 	hbOnce   sync.Once
 	seq      atomic.Uint64
 
-	mu     sync.Mutex     // guards refs and closed
-	refs   map[uint64]int // objects this session references, and how often
+	mu     sync.Mutex      // guards refs and closed
+	refs   map[uint64]*ref // objects this session references
 	closed bool
 }
 
@@ -88,7 +88,7 @@ func Open(ctx context.Context, rdb redis.UniversalClient, o Options) (*Session, 
 		serverID: ServerID(o.Namespace),
 		hbStop:   make(chan struct{}),
 		hbDone:   make(chan struct{}),
-		refs:     make(map[uint64]int),
+		refs:     make(map[uint64]*ref),
 	}
 	s.closeCtx, s.closeFn = context.WithCancel(context.Background())
 	go s.heartbeat()
@@ -171,27 +171,35 @@ func (s *Session) newCID() string {
 	return s.sid + strconv.FormatUint(s.seq.Add(1), 10)
 }
 
-func (s *Session) addRef(id uint64) {
-	s.mu.Lock()
-	s.refs[id]++
-	s.mu.Unlock()
+// A ref is what the session knows of an object it references.
+type ref struct {
+	typeid string
+	n      int // references held
 }
 
-// dropRef forgets one reference; it reports whether the session still
-// referenced id.
-func (s *Session) dropRef(id uint64) bool {
+func (s *Session) addRef(id uint64, typeid string) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	n, ok := s.refs[id]
-	if !ok {
-		return false
+	if r := s.refs[id]; r != nil {
+		r.n++
+		return
 	}
-	if n <= 1 {
+	s.refs[id] = &ref{typeid: typeid, n: 1}
+}
+
+// dropRef forgets one reference, and returns the object's typeid, or ""
+// if the session did not reference id.
+func (s *Session) dropRef(id uint64) string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	r := s.refs[id]
+	if r == nil {
+		return ""
+	}
+	if r.n--; r.n <= 0 {
 		delete(s.refs, id)
-	} else {
-		s.refs[id] = n - 1
 	}
-	return true
+	return r.typeid
 }
 
 func (s *Session) checkOpen() error {
@@ -250,7 +258,7 @@ func (s *Session) create(ctx context.Context, name, typeid string, args []msgpac
 	if err != nil {
 		return 0, fmt.Errorf("manager: new %s: redis: %w", typeid, err)
 	}
-	s.addRef(id)
+	s.addRef(id, typeid)
 	if _, err := s.run(ctx, fam, id, typeid, "", "", "n", append([]any{name}, init...)); err != nil {
 		s.dropRef(id)
 		return 0, fmt.Errorf("manager: new %s: %w", typeid, err)
@@ -268,7 +276,7 @@ func (s *Session) Retain(ctx context.Context, id uint64, typeid string) error {
 	if !ok {
 		return fmt.Errorf("manager: retain %s: %w", typeid, errs.NotSupported)
 	}
-	s.addRef(id)
+	s.addRef(id, typeid)
 	if _, err := s.run(ctx, fam, id, typeid, "", "", "r+", nil); err != nil {
 		s.dropRef(id)
 		return fmt.Errorf("manager: retain: %w", err)
@@ -282,12 +290,11 @@ func (s *Session) Retain(ctx context.Context, id uint64, typeid string) error {
 // (a lock, permits, unacknowledged items) is released. It blocks for one
 // round trip.
 func (s *Session) Release(ctx context.Context, id uint64) error {
-	if !s.dropRef(id) {
+	typeid := s.dropRef(id)
+	if typeid == "" {
 		return fmt.Errorf("manager: release: %w: this session holds no reference to object %d", errs.NoSuchObject, id)
 	}
-	// The type does not matter for object life: any family's script
-	// will do, the epilogue is the same.
-	if _, err := s.run(ctx, families["Dict"], id, "", "", "", "f", nil); err != nil {
+	if _, err := s.run(ctx, families[typeid], id, typeid, "", "", "f", nil); err != nil {
 		return fmt.Errorf("manager: release: %w", err)
 	}
 	return nil
@@ -311,6 +318,7 @@ func (s *Session) Delete(ctx context.Context, name string) (bool, error) {
 	if err != nil {
 		return false, fmt.Errorf("manager: delete: bad id %q under name %q", idText, name)
 	}
+	// Any family's script deletes any object: the keys are the same.
 	if _, err := s.run(ctx, families["Dict"], id, "", "", "", "d", nil); err != nil && !errors.Is(err, errs.NoSuchObject) {
 		return false, fmt.Errorf("manager: delete: %w", err)
 	}
@@ -333,19 +341,16 @@ func (s *Session) Close() error {
 		return nil
 	}
 	s.closed = true
-	ids := make([]uint64, 0, len(s.refs))
-	for id := range s.refs {
-		ids = append(ids, id)
-	}
-	s.refs = map[uint64]int{}
+	refs := s.refs
+	s.refs = map[uint64]*ref{}
 	s.mu.Unlock()
 	s.closeFn()
 	s.stopHeartbeat()
 	ctx, cancel := context.WithTimeout(context.Background(), s.lease)
 	defer cancel()
 	var firstErr error
-	for _, id := range ids {
-		if _, err := s.run(ctx, families["Dict"], id, "", "", "", "e", nil); err != nil && !errors.Is(err, errs.NoSuchObject) && firstErr == nil {
+	for id, r := range refs {
+		if _, err := s.run(ctx, families[r.typeid], id, r.typeid, "", "", "e", nil); err != nil && !errors.Is(err, errs.NoSuchObject) && firstErr == nil {
 			firstErr = fmt.Errorf("manager: close redis session: %w", err)
 		}
 	}

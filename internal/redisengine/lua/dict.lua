@@ -3,7 +3,6 @@
 -- version comes from the dict's counter (meta 'seq'), so it changes on
 -- every write and is unique across the dict.
 TYPES = { Dict = true }
-KEYSOF = function() return { 'h', 'v', 'z' } end
 local H, V, Z = P .. 'h', P .. 'v', P .. 'z'
 
 local function dset(k, v) -- returns the previous value or false

@@ -1,9 +1,14 @@
 -- The epilogue: object life, and the dispatch on METHOD and MODE.
 
+-- allkeys lists every key an object of any type may have, so that any
+-- family's script can delete any object.
 local function allkeys()
-  local ks = { MKEY, P .. 'r', P .. 'g', P .. 'wx' }
-  for _, s in ipairs(KEYSOF()) do ks[#ks + 1] = P .. s end
+  local ks = { MKEY }
+  for _, s in ipairs({ 'r', 'g', 'wa', 'wb', 'wc', 'wx', 'h', 'v', 'z', 'x', 'q', 'p', 'ts', 'sh' }) do
+    ks[#ks + 1] = P .. s
+  end
   for _, sid in ipairs(redis.call('HKEYS', P .. 'r')) do ks[#ks + 1] = leasekey(sid) end
+  for _, sid in ipairs(redis.call('SMEMBERS', P .. 'ts')) do ks[#ks + 1] = P .. 't:' .. sid end
   return ks
 end
 local function destroy()
@@ -92,19 +97,21 @@ if MODE == 'b' then
 end
 
 if MODE == 'x' or MODE == 'r' then -- a waiter withdraws, or resumes
-  local g = redis.call('HGET', P .. 'g', CID)
-  if g then
-    redis.call('HDEL', P .. 'g', CID)
+  local function taken()
+    local g = redis.call('HGET', P .. 'g', CID)
+    if g then
+      redis.call('HDEL', P .. 'g', CID)
+      redis.call('DEL', P .. 's:' .. CID)
+    end
     return g
   end
+  local g = taken()
+  if g then return g end
   if MODE == 'r' then
     REAP()
     DISPATCH()
-    g = redis.call('HGET', P .. 'g', CID)
-    if g then
-      redis.call('HDEL', P .. 'g', CID)
-      return g
-    end
+    g = taken()
+    if g then return g end
     local r = RECHECK()
     if r then return 'W' .. r end
     return 'W'

@@ -24,7 +24,6 @@ for i = 8, #ARGV do A[#A + 1] = ARGV[i] end
 
 local F = {}            -- method name -> function returning a reply
 local TYPES = {}        -- typeids this family serves
-local KEYSOF = function() return {} end -- the family's fixed key suffixes
 local REAP = function() end   -- releases what dead sessions held
 local DISPATCH = function() end -- hands what is free to live waiters
 local RECHECK = function() return nil end -- ms until a holder's lease may expire

@@ -1,6 +1,5 @@
 -- Value: the encoded value in P..'x'; its version is the meta 'seq'.
 TYPES = { Value = true }
-KEYSOF = function() return { 'x' } end
 local X = P .. 'x'
 
 local function vset(v)
