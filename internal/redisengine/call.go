@@ -122,6 +122,22 @@ func init() {
 		},
 		ack: map[string]bool{"Get": true, "TryGet": true},
 	}, "Queue", "JoinableQueue")
+	register(&family{script: mustLua("lock"), ctor: noArgs}, "Lock", "RLock")
+	register(&family{script: mustLua("semaphore"), ctor: intArg("value")}, "Semaphore", "BoundedSemaphore")
+}
+
+// intArg is the ctor of types built from one int argument.
+func intArg(what string) func([]msgpack.RawMessage) ([]any, error) {
+	return func(args []msgpack.RawMessage) ([]any, error) {
+		if len(args) != 1 {
+			return nil, fmt.Errorf("want 1 argument (%s), got %d", what, len(args))
+		}
+		var n int
+		if err := msgpack.Unmarshal(args[0], &n); err != nil {
+			return nil, fmt.Errorf("decode %s: %w", what, err)
+		}
+		return []any{strconv.Itoa(n)}, nil
+	}
 }
 
 // Call calls method on object id, of type typeid, through proxy handle
