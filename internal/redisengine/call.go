@@ -124,6 +124,8 @@ func init() {
 	}, "Queue", "JoinableQueue")
 	register(&family{script: mustLua("lock"), ctor: noArgs}, "Lock", "RLock")
 	register(&family{script: mustLua("semaphore"), ctor: intArg("value")}, "Semaphore", "BoundedSemaphore")
+	register(&family{script: mustLua("event"), ctor: noArgs}, "Event")
+	register(&family{script: mustLua("barrier"), ctor: intArg("parties")}, "Barrier")
 }
 
 // intArg is the ctor of types built from one int argument.

@@ -4,7 +4,7 @@
 -- family's script can delete any object.
 local function allkeys()
   local ks = { MKEY }
-  for _, s in ipairs({ 'r', 'g', 'wa', 'wb', 'wc', 'wx', 'h', 'v', 'z', 'x', 'q', 'p', 'ts', 'sh' }) do
+  for _, s in ipairs({ 'r', 'g', 'wa', 'wb', 'wc', 'wx', 'h', 'v', 'z', 'x', 'q', 'p', 'ts', 'sh', 'bm', 'l' }) do
     ks[#ks + 1] = P .. s
   end
   for _, sid in ipairs(redis.call('HKEYS', P .. 'r')) do ks[#ks + 1] = leasekey(sid) end
@@ -116,6 +116,7 @@ if MODE == 'x' or MODE == 'r' then -- a waiter withdraws, or resumes
     if r then return 'W' .. r end
     return 'W'
   end
+  WITHDRAW()
   for _, list in ipairs({ 'wa', 'wb', 'wc' }) do redis.call('LREM', P .. list, 0, CID) end
   redis.call('HDEL', P .. 'wx', CID)
   redis.call('DEL', P .. 's:' .. CID)

@@ -30,6 +30,7 @@ local RECHECK = function() return nil end -- ms until a holder's lease may expir
 local INIT = function() return nil end  -- fills a new object from A
 local ACK = function() return '=\192' end -- mode 'a': a taken item was received
 local GIVEBACK = function() end -- mode 'b': a taken item's reply was lost
+local WITHDRAW = function() end -- mode 'x': a waiter withdraws, before it is removed
 
 -- msgpack encoding, byte for byte as vmihailenco/msgpack encodes the
 -- manager's results.
@@ -134,6 +135,7 @@ local function haswaiter(list)
   return false
 end
 local function wait(list, extra)
+  touch() -- a waiter without a lease here would be taken for dead
   redis.call('RPUSH', P .. list, CID)
   if extra then redis.call('HSET', P .. 'wx', CID, extra) end
   local r = RECHECK()
