@@ -5,6 +5,8 @@ import (
 	"embed"
 	"errors"
 	"fmt"
+	"maps"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -100,6 +102,7 @@ func init() {
 		ctor:   pairsArg,
 		adapt:  map[string]func([]msgpack.RawMessage) ([]any, error){"Update": pairsArg},
 	}, "Dict")
+	register(&family{script: mustLua("numeric", "dict"), ctor: attrsArg}, "Namespace")
 	register(&family{
 		script: mustLua("numeric", "value"),
 		ctor: func(args []msgpack.RawMessage) ([]any, error) {
@@ -125,7 +128,59 @@ func init() {
 	register(&family{script: mustLua("lock"), ctor: noArgs}, "Lock", "RLock")
 	register(&family{script: mustLua("semaphore"), ctor: intArg("value")}, "Semaphore", "BoundedSemaphore")
 	register(&family{script: mustLua("event"), ctor: noArgs}, "Event")
+	register(&family{
+		script: mustLua("numeric", "list"),
+		ctor:   listArg(0),
+		adapt: map[string]func([]msgpack.RawMessage) ([]any, error){
+			"Extend":         listArg(0),
+			"SetSlice":       listArg(3),
+			"StoreIfVersion": listArg(1),
+		},
+	}, "List", "Array")
 	register(&family{script: mustLua("barrier"), ctor: intArg("parties")}, "Barrier")
+}
+
+// listArg passes the first n arguments as they are, then the elements of
+// argument n, a []msgpack.RawMessage (or nil), one by one.
+func listArg(n int) func([]msgpack.RawMessage) ([]any, error) {
+	return func(args []msgpack.RawMessage) ([]any, error) {
+		if len(args) < n || len(args) > n+1 {
+			return nil, fmt.Errorf("want %d arguments, got %d", n+1, len(args))
+		}
+		out, _ := rawArgs(args[:n])
+		if len(args) == n {
+			return out, nil
+		}
+		var items []msgpack.RawMessage
+		if err := msgpack.Unmarshal(args[n], &items); err != nil {
+			return nil, fmt.Errorf("decode argument %d (the elements): %w", n+1, err)
+		}
+		for _, it := range items {
+			out = append(out, []byte(it))
+		}
+		return out, nil
+	}
+}
+
+// attrsArg is Namespace's ctor: a map of attributes (or nil), stored in
+// the order of their names as internal/builtin's NewNamespace does.
+func attrsArg(args []msgpack.RawMessage) ([]any, error) {
+	if len(args) == 0 {
+		return nil, nil
+	}
+	var attrs map[string]msgpack.RawMessage
+	if err := msgpack.Unmarshal(args[0], &attrs); err != nil {
+		return nil, fmt.Errorf("decode attributes: %w", err)
+	}
+	out := make([]any, 0, 2*len(attrs))
+	for _, name := range slices.Sorted(maps.Keys(attrs)) {
+		k, err := msgpack.Marshal(name)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, k, []byte(attrs[name]))
+	}
+	return out, nil
 }
 
 // intArg is the ctor of types built from one int argument.

