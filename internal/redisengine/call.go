@@ -125,7 +125,19 @@ func init() {
 		},
 		ack: map[string]bool{"Get": true, "TryGet": true},
 	}, "Queue", "JoinableQueue")
-	register(&family{script: mustLua("lock"), ctor: noArgs}, "Lock", "RLock")
+	register(&family{script: mustLua("locksetup", "lockcore", "lock"), ctor: noArgs}, "Lock", "RLock")
+	register(&family{script: mustLua("condsetup", "lockcore", "condition"), ctor: func(args []msgpack.RawMessage) ([]any, error) {
+		var lockID uint64
+		if len(args) > 0 {
+			if err := msgpack.Unmarshal(args[0], &lockID); err != nil {
+				return nil, fmt.Errorf("decode the lock id: %w", err)
+			}
+		}
+		if lockID == 0 {
+			return nil, nil
+		}
+		return []any{lockID}, nil
+	}}, "Condition")
 	register(&family{script: mustLua("semaphore"), ctor: intArg("value")}, "Semaphore", "BoundedSemaphore")
 	register(&family{script: mustLua("event"), ctor: noArgs}, "Event")
 	register(&family{
@@ -298,7 +310,7 @@ func (s *Session) run(ctx context.Context, fam *family, id uint64, typeid, metho
 	if reply == "" {
 		return "", errors.New("manager: redis engine: empty script reply")
 	}
-	if reply[0] == 'E' && mode != "c" && mode != "r" && mode != "x" {
+	if reply[0] == 'E' && mode != "c" && mode != "r" && mode != "x" && mode != "X" {
 		return "", replyError(reply)
 	}
 	return reply, nil
@@ -309,7 +321,7 @@ func (s *Session) run(ctx context.Context, fam *family, id uint64, typeid, metho
 // ctx's end or Close (then the call is withdrawn), and by a timer when a
 // holder's lease may have expired (then the call re-checks).
 func (s *Session) block(ctx context.Context, fam *family, id uint64, typeid, method, h, cid, reply string) (string, error) {
-	key := s.prefix(id) + "s:" + cid
+	key := s.tag(id) + "s:" + cid
 	// The script calls outlive ctx: a withdrawal must run after ctx ended.
 	bg := context.WithoutCancel(ctx)
 	wake := func() {
@@ -325,6 +337,16 @@ func (s *Session) block(ctx context.Context, fam *family, id uint64, typeid, met
 	defer stopCtx()
 	stopClose := context.AfterFunc(s.closeCtx, wake)
 	defer stopClose()
+	// A withdrawal may keep waiting (a Condition.Wait takes its lock
+	// back): then it gets a grace period, after which it gives up.
+	withdrawn := false
+	var graceOver chan struct{}
+	var graceTimer *time.Timer
+	defer func() {
+		if graceTimer != nil {
+			graceTimer.Stop()
+		}
+	}()
 	for {
 		var timer *time.Timer
 		if ms := reply[1:]; ms != "" {
@@ -339,15 +361,18 @@ func (s *Session) block(ctx context.Context, fam *family, id uint64, typeid, met
 		}
 		if err != nil {
 			// The wait broke (the connection): withdraw, keeping a grant.
-			r, werr := s.run(bg, fam, id, typeid, method, h, "x", nil, cid)
-			if werr == nil && r != "C" {
+			r, werr := s.run(bg, fam, id, typeid, method, h, "X", nil, cid)
+			if werr == nil && r[0] != 'C' && r[0] != 'W' {
 				return r, nil
 			}
-			return "", fmt.Errorf("manager: redis: %w", err)
+			return "", fmt.Errorf("redis: %w", err)
 		}
 		mode := "r"
-		if ctx.Err() != nil || s.closeCtx.Err() != nil {
-			mode = "x"
+		switch {
+		case withdrawn && graceOver != nil && isClosed(graceOver):
+			mode = "X"
+		case !withdrawn && (ctx.Err() != nil || s.closeCtx.Err() != nil):
+			mode, withdrawn = "x", true
 		}
 		reply, err = s.run(bg, fam, id, typeid, method, h, mode, nil, cid)
 		if err != nil {
@@ -355,14 +380,47 @@ func (s *Session) block(ctx context.Context, fam *family, id uint64, typeid, met
 		}
 		switch reply[0] {
 		case 'W':
+			if withdrawn && graceOver == nil {
+				graceOver = make(chan struct{})
+				done := graceOver
+				graceTimer = time.AfterFunc(withdrawGrace, func() { close(done); wake() })
+			}
 			continue
 		case 'C':
-			if s.closeCtx.Err() != nil && ctx.Err() == nil {
-				return "", errs.Closed
+			err := ctx.Err()
+			if s.closeCtx.Err() != nil && err == nil {
+				err = errs.Closed
 			}
-			return "", ctx.Err()
+			if graceOver != nil {
+				return "", fmt.Errorf("%w; the lock was not re-acquired: %w", err, errs.NotHeld)
+			}
+			return "", err
+		}
+		if withdrawn && typeid == "Condition" && method == "Wait" {
+			// The lock is held again, but the wait itself ended with ctx.
+			err := ctx.Err()
+			if err == nil {
+				err = errs.Closed
+			}
+			if reply[0] == 'E' {
+				return "", fmt.Errorf("%w (lock held again): %w", err, replyError(reply))
+			}
+			return "", fmt.Errorf("%w (lock held again)", err)
 		}
 		return reply, nil
+	}
+}
+
+// withdrawGrace bounds how long a Condition.Wait whose ctx has ended
+// still waits to take its lock back, as internal/builtin's does.
+const withdrawGrace = time.Second
+
+func isClosed(ch chan struct{}) bool {
+	select {
+	case <-ch:
+		return true
+	default:
+		return false
 	}
 }
 

@@ -158,9 +158,27 @@ func (s *Session) stopHeartbeat() {
 	<-s.hbDone
 }
 
-// prefix returns the key prefix of object id, "{ns:id}:".
+// A Condition built on an existing lock lives in the lock's hash slot:
+// its id is the lock's id plus its number among the lock's conditions
+// shifted by condShift, and its keys are "{ns:lock}:c<n>:...".
+const (
+	condShift = 40
+	condMask  = 1<<condShift - 1
+)
+
+// prefix returns the key prefix of object id, "{ns:id}:" (for a
+// Condition on a lock, "{ns:lock}:c<n>:").
 func (s *Session) prefix(id uint64) string {
-	return "{" + s.ns + ":" + strconv.FormatUint(id, 10) + "}:"
+	if n := id >> condShift; n != 0 {
+		return s.tag(id) + "c" + strconv.FormatUint(n, 10) + ":"
+	}
+	return s.tag(id)
+}
+
+// tag returns the prefix of the hash slot of object id, "{ns:id}:", where
+// its grants and wake-up lists are.
+func (s *Session) tag(id uint64) string {
+	return "{" + s.ns + ":" + strconv.FormatUint(id&condMask, 10) + "}:"
 }
 
 func (s *Session) nsKey(suffix string) string { return "{" + s.ns + "}:" + suffix }
@@ -250,9 +268,15 @@ func (s *Session) create(ctx context.Context, name, typeid string, args []msgpac
 		return 0, fmt.Errorf("manager: new %s: %w: %v", typeid, errs.BadArguments, err)
 	}
 	var id uint64
-	if name == "" {
+	switch {
+	case typeid == "Condition" && len(init) > 0:
+		id, init, err = s.conditionOn(ctx, init[0].(uint64))
+		if err != nil {
+			return 0, fmt.Errorf("manager: new %s: %w", typeid, err)
+		}
+	case name == "":
 		id, err = s.rdb.Incr(ctx, s.nsKey("id")).Uint64()
-	} else {
+	default:
 		id, err = nameScript.Run(ctx, s.rdb, []string{s.nsKey("names"), s.nsKey("id")}, name).Uint64()
 	}
 	if err != nil {
@@ -264,6 +288,35 @@ func (s *Session) create(ctx context.Context, name, typeid string, args []msgpac
 		return 0, fmt.Errorf("manager: new %s: %w", typeid, err)
 	}
 	return id, nil
+}
+
+// condScript numbers a new Condition on the lock whose meta hash is
+// KEYS[1], and returns the lock's type and that number.
+var condScript = redis.NewScript(`
+local t = redis.call('HGET', KEYS[1], 't')
+if not t then return 'Eno_such_object no lock with this id' end
+if t ~= 'Lock' and t ~= 'RLock' then return 'Ebad_arguments the object is a ' .. t .. ', not a Lock or RLock' end
+return '=' .. t .. ' ' .. redis.call('HINCRBY', KEYS[1], 'nc', 1)`)
+
+// conditionOn returns the id of a new Condition on lock lockID, and the
+// arguments of its INIT.
+func (s *Session) conditionOn(ctx context.Context, lockID uint64) (uint64, []any, error) {
+	if lockID>>condShift != 0 {
+		return 0, nil, fmt.Errorf("%w: no lock with id %d", errs.NoSuchObject, lockID)
+	}
+	reply, err := condScript.Run(ctx, s.rdb, []string{s.tag(lockID) + "m"}).Text()
+	if err != nil {
+		return 0, nil, fmt.Errorf("redis: %w", err)
+	}
+	if reply[0] == 'E' {
+		return 0, nil, replyError(reply)
+	}
+	lt, nText, _ := strings.Cut(reply[1:], " ")
+	n, err := strconv.ParseUint(nText, 10, 64)
+	if err != nil || n >= 1<<(64-condShift) {
+		return 0, nil, fmt.Errorf("%w: too many conditions on lock %d", errs.BadArguments, lockID)
+	}
+	return lockID | n<<condShift, []any{s.tag(lockID), lt}, nil
 }
 
 // Retain takes one more reference to object id for this session (a

@@ -96,12 +96,12 @@ if MODE == 'b' then
   return OKNIL
 end
 
-if MODE == 'x' or MODE == 'r' then -- a waiter withdraws, or resumes
+if MODE == 'x' or MODE == 'X' or MODE == 'r' then -- a waiter withdraws, or resumes
   local function taken()
-    local g = redis.call('HGET', P .. 'g', CID)
+    local g = redis.call('HGET', T .. 'g', CID)
     if g then
-      redis.call('HDEL', P .. 'g', CID)
-      redis.call('DEL', P .. 's:' .. CID)
+      redis.call('HDEL', T .. 'g', CID)
+      redis.call('DEL', T .. 's:' .. CID)
     end
     return g
   end
@@ -116,10 +116,11 @@ if MODE == 'x' or MODE == 'r' then -- a waiter withdraws, or resumes
     if r then return 'W' .. r end
     return 'W'
   end
-  WITHDRAW()
+  local w = WITHDRAW()
+  if w then return w end
   for _, list in ipairs({ 'wa', 'wb', 'wc' }) do redis.call('LREM', P .. list, 0, CID) end
   redis.call('HDEL', P .. 'wx', CID)
-  redis.call('DEL', P .. 's:' .. CID)
+  redis.call('DEL', T .. 's:' .. CID)
   DISPATCH() -- what this waiter blocked (a queue slot, FIFO order) moves on
   return 'C'
 end

@@ -17,6 +17,10 @@
 --   "C": the waiting call was withdrawn, nothing changed
 local MKEY = KEYS[1]
 local P = string.sub(MKEY, 1, -2)
+-- T is the hash tag's prefix, "{ns:id}:": P for most objects, the lock's
+-- prefix for a Condition built on a Lock ("{ns:lock}:c<n>:"). Grants and
+-- wake-up lists live under T, so a lock can grant a Condition's waiter.
+local T = string.match(MKEY, '^(%b{}:)')
 local TYPE, METHOD, SID, LEASE, HANDLE, CID, MODE =
   ARGV[1], ARGV[2], ARGV[3], tonumber(ARGV[4]), ARGV[5], ARGV[6], ARGV[7]
 local A = {}
@@ -111,12 +115,12 @@ end
 -- is kept in P..'g' until the waiter takes it, and the waiter is woken
 -- by a push on its signal list P..'s:'..cid.
 local function signal(cid)
-  local k = P .. 's:' .. cid
+  local k = T .. 's:' .. cid
   redis.call('LPUSH', k, '1')
   redis.call('PEXPIRE', k, 60000)
 end
 local function grant(cid, reply)
-  redis.call('HSET', P .. 'g', cid, reply)
+  redis.call('HSET', T .. 'g', cid, reply)
   signal(cid)
 end
 -- popwaiter pops the first waiter of list whose session is alive.
