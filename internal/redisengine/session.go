@@ -117,12 +117,17 @@ func (s *Session) heartbeat() {
 	defer close(s.hbDone)
 	t := time.NewTicker(s.lease / 3)
 	defer t.Stop()
-	for {
+	for beat := 1; ; beat++ {
 		select {
 		case <-s.hbStop:
 			return
 		case <-t.C:
 			s.renew()
+			if beat%sweepEvery == 0 {
+				ctx, cancel := context.WithTimeout(s.closeCtx, s.lease)
+				s.Sweep(ctx)
+				cancel()
+			}
 		}
 	}
 }
@@ -283,6 +288,14 @@ func (s *Session) create(ctx context.Context, name, typeid string, args []msgpac
 		return 0, fmt.Errorf("manager: new %s: redis: %w", typeid, err)
 	}
 	s.addRef(id, typeid)
+	if name == "" {
+		// Registered first, so a sweep finds it even if this process
+		// dies right after creating it.
+		if err := s.rdb.SAdd(ctx, s.nsKey("objs"), id).Err(); err != nil {
+			s.dropRef(id)
+			return 0, fmt.Errorf("manager: new %s: redis: %w", typeid, err)
+		}
+	}
 	if _, err := s.run(ctx, fam, id, typeid, "", "", "n", append([]any{name}, init...)); err != nil {
 		s.dropRef(id)
 		return 0, fmt.Errorf("manager: new %s: %w", typeid, err)
@@ -347,8 +360,12 @@ func (s *Session) Release(ctx context.Context, id uint64) error {
 	if typeid == "" {
 		return fmt.Errorf("manager: release: %w: this session holds no reference to object %d", errs.NoSuchObject, id)
 	}
-	if _, err := s.run(ctx, families[typeid], id, typeid, "", "", "f", nil); err != nil {
+	reply, err := s.run(ctx, families[typeid], id, typeid, "", "", "f", nil)
+	if err != nil {
 		return fmt.Errorf("manager: release: %w", err)
+	}
+	if reply == freed {
+		s.rdb.SRem(ctx, s.nsKey("objs"), id)
 	}
 	return nil
 }
@@ -403,11 +420,53 @@ func (s *Session) Close() error {
 	defer cancel()
 	var firstErr error
 	for id, r := range refs {
-		if _, err := s.run(ctx, families[r.typeid], id, r.typeid, "", "", "e", nil); err != nil && !errors.Is(err, errs.NoSuchObject) && firstErr == nil {
+		reply, err := s.run(ctx, families[r.typeid], id, r.typeid, "", "", "e", nil)
+		if err != nil && !errors.Is(err, errs.NoSuchObject) && firstErr == nil {
 			firstErr = fmt.Errorf("manager: close redis session: %w", err)
+		}
+		if reply == freed {
+			s.rdb.SRem(ctx, s.nsKey("objs"), id)
 		}
 	}
 	return firstErr
+}
+
+// freed is the reply of the life modes when they freed the object.
+const freed = "=\xc3"
+
+// sweepEvery is how many heartbeats pass between two sweeps by one
+// session: every 3 leases.
+const sweepEvery = 9
+
+// Sweep frees every unnamed object of the session's namespace that no
+// live session references: those whose every referencing process died
+// (their leases expired) without giving its references back. Each
+// session runs it every 3 leases from its heartbeat; it costs a SCAN of
+// the namespace's unnamed objects and one script per object. It returns
+// the number of objects freed.
+func (s *Session) Sweep(ctx context.Context) (int, error) {
+	n := 0
+	it := s.rdb.SScan(ctx, s.nsKey("objs"), 0, "", 100).Iterator()
+	for it.Next(ctx) {
+		id, err := strconv.ParseUint(it.Val(), 10, 64)
+		if err != nil {
+			continue
+		}
+		reply, err := s.run(ctx, families["Dict"], id, "", "", "", "s", nil)
+		switch {
+		case errors.Is(err, errs.NoSuchObject):
+			s.rdb.SRem(ctx, s.nsKey("objs"), id)
+		case err != nil:
+			return n, fmt.Errorf("manager: sweep: %w", err)
+		case reply == freed:
+			s.rdb.SRem(ctx, s.nsKey("objs"), id)
+			n++
+		}
+	}
+	if err := it.Err(); err != nil {
+		return n, fmt.Errorf("manager: sweep: redis: %w", err)
+	}
+	return n, nil
 }
 
 // Purge removes every key of namespace: every object, named or not, and

@@ -8,6 +8,7 @@ local function allkeys()
     ks[#ks + 1] = P .. s
   end
   for _, sid in ipairs(redis.call('HKEYS', P .. 'r')) do ks[#ks + 1] = leasekey(sid) end
+  if SID ~= '' then ks[#ks + 1] = leasekey(SID) end
   for _, sid in ipairs(redis.call('SMEMBERS', P .. 'ts')) do ks[#ks + 1] = P .. 't:' .. sid end
   return ks
 end
@@ -78,6 +79,7 @@ elseif MODE == 'e' then -- the session ended: drop its references and holdings
   DISPATCH()
   return ok(FALSE)
 elseif MODE == 's' then -- sweep: free an unnamed object no live session references
+  SID = '' -- the sweeper's own references count, by their lease
   if redis.call('HEXISTS', MKEY, 'n') == 0 and not liverefs() then
     destroy()
     return ok(TRUE)
