@@ -32,6 +32,38 @@ type family struct {
 	// ack lists the methods whose result is acknowledged after it was
 	// received (an item taken from a queue).
 	ack map[string]bool
+	// fast holds small scripts for the hottest methods: the family's
+	// script defines every method of the type on each call, which costs
+	// more in Redis than the method itself. A fast script takes the keys
+	// fastKeys names and ARGV typeid, arguments...
+	fast     map[string]*redis.Script
+	fastKeys []string
+}
+
+// fastCheck is the type check that starts every fast script.
+const fastCheck = `
+local t = redis.call('HGET', KEYS[1], 't')
+if t ~= ARGV[1] then
+  if not t then return 'Eno_such_object object ' .. KEYS[1] .. ' was freed, deleted, or never created' end
+  return 'Ewrong_type object ' .. KEYS[1] .. ' is a ' .. t .. ', not a ' .. ARGV[1]
+end
+`
+
+// dictFast are the Dict's fast scripts: the methods of W1 (Load, Store)
+// and Has. KEYS: meta, values, versions, order.
+var dictFast = map[string]*redis.Script{
+	"Load": redis.NewScript(fastCheck + `
+local v = redis.call('HGET', KEYS[2], ARGV[2])
+if v then return '=\146' .. v .. '\195' end
+return '=\146\192\194'`),
+	"Has": redis.NewScript(fastCheck + `
+if redis.call('HEXISTS', KEYS[2], ARGV[2]) == 1 then return '=\195' end
+return '=\194'`),
+	"Store": redis.NewScript(fastCheck + `
+local s = redis.call('HINCRBY', KEYS[1], 'seq', 1)
+if redis.call('HSET', KEYS[2], ARGV[2], ARGV[3]) == 1 then redis.call('ZADD', KEYS[4], s, ARGV[2]) end
+redis.call('HSET', KEYS[3], ARGV[2], s)
+return '=\192'`),
 }
 
 func mustLua(parts ...string) *redis.Script {
@@ -101,6 +133,8 @@ func init() {
 		script: mustLua("numeric", "dict"),
 		ctor:   pairsArg,
 		adapt:  map[string]func([]msgpack.RawMessage) ([]any, error){"Update": pairsArg},
+		fast:     dictFast,
+		fastKeys: []string{"m", "h", "v", "z"},
 	}, "Dict")
 	register(&family{script: mustLua("numeric", "dict"), ctor: attrsArg}, "Namespace")
 	register(&family{
@@ -242,6 +276,9 @@ func (s *Session) Call(ctx context.Context, id uint64, typeid string, handle uin
 	if err := ctx.Err(); err != nil {
 		return nil, fmt.Errorf("manager: %s.%s: %w", typeid, method, err)
 	}
+	if sc := fam.fast[method]; sc != nil {
+		return s.callFast(ctx, fam, sc, id, typeid, method, argv)
+	}
 	cid := s.newCID()
 	h := strconv.FormatUint(handle, 10)
 	reply, err := s.run(ctx, fam, id, typeid, method, h, "c", argv, cid)
@@ -266,6 +303,36 @@ func (s *Session) Call(ctx context.Context, id uint64, typeid string, handle uin
 		}
 		return []byte(reply[1:]), nil
 	case 'E':
+		return nil, s.callErr(typeid, method, replyError(reply))
+	}
+	return nil, fmt.Errorf("manager: %s.%s: redis engine: unexpected script reply %q", typeid, method, reply)
+}
+
+// callFast runs a fast script (see family.fast).
+func (s *Session) callFast(ctx context.Context, fam *family, sc *redis.Script, id uint64, typeid, method string, argv []any) ([]byte, error) {
+	var keys []string
+	if v, ok := s.keys.Load(id); ok {
+		keys = v.([]string)
+	} else {
+		p := s.prefix(id)
+		keys = make([]string, len(fam.fastKeys))
+		for i, k := range fam.fastKeys {
+			keys[i] = p + k
+		}
+		s.keys.Store(id, keys)
+	}
+	all := make([]any, 0, 1+len(argv))
+	all = append(all, typeid)
+	all = append(all, argv...)
+	reply, err := sc.Run(ctx, s.rdb, keys, all...).Text()
+	if err != nil {
+		return nil, s.callErr(typeid, method, fmt.Errorf("redis: %w", err))
+	}
+	switch {
+	case reply == "":
+	case reply[0] == '=':
+		return []byte(reply[1:]), nil
+	case reply[0] == 'E':
 		return nil, s.callErr(typeid, method, replyError(reply))
 	}
 	return nil, fmt.Errorf("manager: %s.%s: redis engine: unexpected script reply %q", typeid, method, reply)

@@ -52,6 +52,7 @@ type Session struct {
 	hbDone   chan struct{} // closed when the heartbeat has returned
 	hbOnce   sync.Once
 	seq      atomic.Uint64
+	keys     sync.Map // object id -> its fast scripts' keys ([]string)
 
 	mu     sync.Mutex      // guards refs and closed
 	refs   map[uint64]*ref // objects this session references
@@ -221,6 +222,7 @@ func (s *Session) dropRef(id uint64) string {
 	}
 	if r.n--; r.n <= 0 {
 		delete(s.refs, id)
+		s.keys.Delete(id)
 	}
 	return r.typeid
 }
