@@ -130,9 +130,9 @@ type pairRaw struct {
 
 func init() {
 	register(&family{
-		script: mustLua("numeric", "dict"),
-		ctor:   pairsArg,
-		adapt:  map[string]func([]msgpack.RawMessage) ([]any, error){"Update": pairsArg},
+		script:   mustLua("numeric", "dict"),
+		ctor:     pairsArg,
+		adapt:    map[string]func([]msgpack.RawMessage) ([]any, error){"Update": pairsArg},
 		fast:     dictFast,
 		fastKeys: []string{"m", "h", "v", "z"},
 	}, "Dict")
