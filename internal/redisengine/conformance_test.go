@@ -186,7 +186,27 @@ func TestConformance(t *testing.T) {
 		{"DictInit", testDictInit},
 		{"Value", testValueConformance},
 		{"Versions", testVersions},
+		{"DictLarge", testDictLarge},
 	})
 }
 
 var _ = errors.Is
+
+// testDictLarge: a dict larger than Lua's unpack limit lists and frees.
+func testDictLarge(e *env) {
+	t := e.t
+	s := e.session(0)
+	const n = 10000
+	items := make([]builtin.Pair, n)
+	for i := range items {
+		items[i] = builtin.Pair{Key: mp(t, i), Value: mp(t, -i)}
+	}
+	d := e.newObj(s, "Dict")
+	d.must("Update", items)
+	var got []builtin.Pair
+	require.NoError(t, msgpack.Unmarshal(d.must("Items"), &got))
+	require.Len(t, got, n)
+	assert.Equal(t, mp(t, n-1), []byte(got[n-1].Key), "in insertion order")
+	require.NoError(t, s.Release(e.ctx(), d.id))
+	assert.False(t, exists(t, s, d.id))
+}

@@ -30,6 +30,36 @@
 //     expire, so a dead holder is detected within a lease of its death
 //     without any polling in between.
 //
+// # Differences from a manager
+//
+//   - Durability: objects outlive every process and survive a Redis
+//     restart as far as its persistence allows (AOF appendfsync always
+//     loses no acknowledged write). Replication is asynchronous: after a
+//     failover a lock may be held twice; the fencing token (Lock.Token)
+//     lets the protected resource refuse the older holder.
+//   - A dead process is detected when its lease expires, within Lease of
+//     its last heartbeat (a manager sees the connection close at once).
+//     Close releases at once.
+//   - When a session gives back its last reference to an object, what it
+//     still holds there (a lock, permits, unacknowledged items) is
+//     released then, not when the session ends.
+//   - A container does not keep alive the objects whose proxies its
+//     values carry: an unnamed object referenced only from inside a Dict
+//     is swept. Name it (Open) to keep it.
+//   - A Condition built on an existing Lock does not keep that Lock alive.
+//   - List.Sort compares an integer with a float as doubles (exact
+//     between integers), so beyond 2^53 the order may differ.
+//   - An emptied list encodes as an empty array, where a manager may send
+//     nil; the proxies decode both alike.
+//   - Every blocked call holds one connection of the client's pool while
+//     it waits: size PoolSize for the number of concurrent blocking calls.
+//   - Custom registered types are not hosted: New and Call return
+//     errs.NotSupported.
+//   - Cost: one round trip per method; Queue.Get and TryGet take two (the
+//     item is acknowledged once received). The heartbeat sets one key per
+//     referenced object every Lease/3, and each session sweeps the
+//     namespace's unnamed objects every 3 leases.
+//
 // # Keys
 //
 // Namespace ns: "{ns}:id" (the id counter) and "{ns}:names" (name to id).

@@ -2,6 +2,7 @@ package redisengine
 
 import (
 	"context"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -24,14 +25,14 @@ func exists(t testing.TB, s *Session, id uint64) bool {
 func namespaceKeys(t testing.TB, rdb redis.UniversalClient, ns string) int {
 	t.Helper()
 	ctx := context.Background()
-	n := 0
+	var n atomic.Int64 // ForEachMaster calls count concurrently
 	count := func(ctx context.Context, c *redis.Client) error {
 		for _, pat := range []string{"{" + ns + "}:*", "{" + ns + ":*"} {
 			keys, err := c.Keys(ctx, pat).Result()
 			if err != nil {
 				return err
 			}
-			n += len(keys)
+			n.Add(int64(len(keys)))
 		}
 		return nil
 	}
@@ -41,7 +42,7 @@ func namespaceKeys(t testing.TB, rdb redis.UniversalClient, ns string) int {
 	case *redis.Client:
 		require.NoError(t, count(ctx, c))
 	}
-	return n
+	return int(n.Load())
 }
 
 func testReleaseFrees(e *env) {

@@ -69,7 +69,7 @@ F.Keys = function() return ok(mraws(redis.call('ZRANGE', Z, 0, -1))) end
 local function ordered()
   local ks = redis.call('ZRANGE', Z, 0, -1)
   local vs = {}
-  if #ks > 0 then vs = redis.call('HMGET', H, unpack(ks)) end
+  if #ks > 0 then vs = callchunked('HMGET', H, ks) end
   return ks, vs
 end
 F.Values = function()

@@ -13,7 +13,9 @@ local function allkeys()
   return ks
 end
 local function destroy()
-  redis.call('DEL', unpack(allkeys()))
+  local ks = allkeys()
+  redis.call('DEL', table.remove(ks, 1))
+  callchunked('DEL', table.remove(ks, 1), ks)
 end
 local function liverefs()
   for _, sid in ipairs(redis.call('HKEYS', P .. 'r')) do

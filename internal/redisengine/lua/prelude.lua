@@ -84,6 +84,20 @@ local function unpack1(raw)
   return cmsgpack.unpack(raw)
 end
 
+-- callchunked calls cmd with the fixed arguments and then list, in
+-- chunks (Lua's unpack is limited to a few thousand values), and returns
+-- the replies concatenated (for HMGET).
+local function callchunked(cmd, key, list)
+  local out = {}
+  for i = 1, #list, 1000 do
+    local r = redis.call(cmd, key, unpack(list, i, math.min(i + 999, #list)))
+    if type(r) == 'table' then
+      for _, v in ipairs(r) do out[#out + 1] = v end
+    end
+  end
+  return out
+end
+
 local function ok(mp) return '=' .. mp end
 local OKNIL = '=' .. NIL
 local function fail(code, msg) return 'E' .. code .. ' ' .. msg end
