@@ -52,7 +52,10 @@ type Session struct {
 	hbDone   chan struct{} // closed when the heartbeat has returned
 	hbOnce   sync.Once
 	seq      atomic.Uint64
-	keys     sync.Map // object id -> its fast scripts' keys ([]string)
+	// sweepCursor is where the heartbeat's next sweep step starts; only
+	// the heartbeat goroutine uses it.
+	sweepCursor uint64
+	keys        sync.Map // object id -> its fast scripts' keys ([]string)
 
 	mu     sync.Mutex      // guards refs and closed
 	refs   map[uint64]*ref // objects this session references
@@ -125,9 +128,7 @@ func (s *Session) heartbeat() {
 		case <-t.C:
 			s.renew()
 			if beat%sweepEvery == 0 {
-				ctx, cancel := context.WithTimeout(s.closeCtx, s.lease)
-				s.Sweep(ctx)
-				cancel()
+				s.sweepStep()
 			}
 		}
 	}
@@ -447,10 +448,45 @@ const sweepEvery = 9
 // the namespace's unnamed objects and one script per object. It returns
 // the number of objects freed.
 func (s *Session) Sweep(ctx context.Context) (int, error) {
+	total := 0
+	var cursor uint64
+	for {
+		n, next, err := s.sweepFrom(ctx, cursor)
+		total += n
+		if err != nil || next == 0 {
+			return total, err
+		}
+		cursor = next
+	}
+}
+
+// sweepStep sweeps from where the last step stopped, for at most
+// lease/6, so that the heartbeat that runs it is never late.
+func (s *Session) sweepStep() {
+	ctx, cancel := context.WithTimeout(s.closeCtx, s.lease/6)
+	defer cancel()
+	for {
+		_, next, err := s.sweepFrom(ctx, s.sweepCursor)
+		if err != nil {
+			return // the cursor stays: the next step goes on from there
+		}
+		s.sweepCursor = next
+		if next == 0 {
+			return
+		}
+	}
+}
+
+// sweepFrom sweeps one SSCAN batch of the registry of unnamed objects
+// from cursor, and returns the number freed and the next cursor.
+func (s *Session) sweepFrom(ctx context.Context, cursor uint64) (int, uint64, error) {
+	ids, next, err := s.rdb.SScan(ctx, s.nsKey("objs"), cursor, "", 100).Result()
+	if err != nil {
+		return 0, cursor, fmt.Errorf("manager: sweep: redis: %w", err)
+	}
 	n := 0
-	it := s.rdb.SScan(ctx, s.nsKey("objs"), 0, "", 100).Iterator()
-	for it.Next(ctx) {
-		id, err := strconv.ParseUint(it.Val(), 10, 64)
+	for _, text := range ids {
+		id, err := strconv.ParseUint(text, 10, 64)
 		if err != nil {
 			continue
 		}
@@ -459,16 +495,13 @@ func (s *Session) Sweep(ctx context.Context) (int, error) {
 		case errors.Is(err, errs.NoSuchObject):
 			s.rdb.SRem(ctx, s.nsKey("objs"), id)
 		case err != nil:
-			return n, fmt.Errorf("manager: sweep: %w", err)
+			return n, cursor, fmt.Errorf("manager: sweep: %w", err)
 		case reply == freed:
 			s.rdb.SRem(ctx, s.nsKey("objs"), id)
 			n++
 		}
 	}
-	if err := it.Err(); err != nil {
-		return n, fmt.Errorf("manager: sweep: redis: %w", err)
-	}
-	return n, nil
+	return n, next, nil
 }
 
 // Purge removes every key of namespace: every object, named or not, and
