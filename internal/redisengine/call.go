@@ -279,6 +279,7 @@ func (s *Session) Call(ctx context.Context, id uint64, typeid string, handle uin
 	if sc := fam.fast[method]; sc != nil {
 		return s.callFast(ctx, fam, sc, id, typeid, method, argv)
 	}
+	s.touch(id, typeid)
 	cid := s.newCID()
 	h := strconv.FormatUint(handle, 10)
 	reply, err := s.run(ctx, fam, id, typeid, method, h, "c", argv, cid)

@@ -56,6 +56,7 @@ type Session struct {
 	// the heartbeat goroutine uses it.
 	sweepCursor uint64
 	keys        sync.Map // object id -> its fast scripts' keys ([]string)
+	touched     sync.Map // object id -> typeid: called by the session (see touch)
 
 	mu     sync.Mutex      // guards refs and closed
 	refs   map[uint64]*ref // objects this session references
@@ -145,17 +146,42 @@ func (s *Session) renew() {
 		ids = append(ids, id)
 	}
 	s.mu.Unlock()
-	if len(ids) == 0 {
+	var touched []uint64
+	s.touched.Range(func(k, _ any) bool {
+		touched = append(touched, k.(uint64))
+		return true
+	})
+	if len(ids)+len(touched) == 0 {
 		return
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), s.lease/3)
 	defer cancel()
+	expires := make([]*redis.BoolCmd, len(touched))
 	s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
 		for _, id := range ids {
 			p.Set(ctx, s.prefix(id)+"l:"+s.sid, "1", s.lease)
 		}
+		// Objects used without a reference: renewed while the lease
+		// key exists (PEXPIRE never creates it), forgotten after.
+		for i, id := range touched {
+			expires[i] = p.PExpire(ctx, s.prefix(id)+"l:"+s.sid, s.lease)
+		}
 		return nil
 	})
+	for i, c := range expires {
+		if ok, err := c.Result(); err == nil && !ok {
+			s.touched.Delete(touched[i])
+		}
+	}
+}
+
+// touch records that the session called object id, so that the
+// heartbeat renews its lease there even if it holds no reference (a
+// proxy received without Retain): what it holds there stays its own.
+func (s *Session) touch(id uint64, typeid string) {
+	if _, ok := s.touched.Load(id); !ok {
+		s.touched.Store(id, typeid)
+	}
 }
 
 // stopHeartbeat stops renewing the leases, as a process that died would:
@@ -422,6 +448,12 @@ func (s *Session) Close() error {
 	ctx, cancel := context.WithTimeout(context.Background(), s.lease)
 	defer cancel()
 	var firstErr error
+	s.touched.Range(func(k, v any) bool {
+		if _, ok := refs[k.(uint64)]; !ok && v.(string) != "" {
+			refs[k.(uint64)] = &ref{typeid: v.(string)}
+		}
+		return true
+	})
 	for id, r := range refs {
 		reply, err := s.run(ctx, families[r.typeid], id, r.typeid, "", "", "e", nil)
 		if err != nil && !errors.Is(err, errs.NoSuchObject) && firstErr == nil {

@@ -177,5 +177,41 @@ func TestSession(t *testing.T) {
 		{"Sweep", testSweep},
 		{"Purge", testPurge},
 		{"ServerID", testServerID},
+		{"UnreferencedHolder", testUnreferencedHolder},
 	})
+}
+
+// testUnreferencedHolder: a session that holds a lock on an object it
+// has no reference to (a proxy received without Retain) keeps its lease
+// there renewed: its lock is not taken for abandoned.
+func testUnreferencedHolder(e *env) {
+	t := e.t
+	const lease = 300 * time.Millisecond
+	a, b := e.session(lease), e.session(lease)
+	l := e.newObj(a, "Lock")
+	lb := &obj{t: t, s: b, id: l.id, typeid: "Lock", handle: 1} // no Retain
+	lb.must("Acquire")
+	key := b.prefix(l.id) + "l:" + b.sid
+	first, err := b.rdb.PTTL(e.ctx(), key).Result()
+	require.NoError(t, err)
+	ctx, cancel := context.WithTimeout(e.ctx(), suiteTimeout)
+	defer cancel()
+	tick := time.NewTicker(5 * time.Millisecond)
+	defer tick.Stop()
+	for renewed := false; !renewed; {
+		select {
+		case <-ctx.Done():
+			t.Fatal("the lease was not renewed")
+		case <-tick.C:
+		}
+		ttl, err := b.rdb.PTTL(ctx, key).Result()
+		require.NoError(t, err)
+		require.Positive(t, ttl, "the lease expired")
+		renewed = ttl > first
+		first = min(first, ttl)
+	}
+	assert.Equal(t, mp(t, false), l.must("TryAcquire"), "still held by b")
+	require.NoError(t, b.Close())
+	_, err = l.call(e.ctx(), "TryAcquire")
+	require.ErrorIs(t, err, errs.Abandoned, "released by b's Close, which ended holding it")
 }
