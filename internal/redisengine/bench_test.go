@@ -12,12 +12,13 @@ import (
 	"github.com/goproc/manager/internal/redistest"
 )
 
-// BenchmarkDict compares a Dict's Store and Load through Session.Call
-// (one EVALSHA each) with plain go-redis HSET and HGET of the same bytes,
+// BenchmarkVsGoRedis compares a Dict's Store and Load, and a Queue's Put
+// then Get, through Session.Call (one EVALSHA each) with plain go-redis
+// HSET, HGET, RPUSH and LPOP of the same bytes,
 // interleaved call by call in the same run, on one standalone redis-server (AOF appendfsync always,
 // so writes include an fsync) and on a three-master cluster. p50 is per
 // call, one caller; ns/op and allocs are those of the pair.
-func BenchmarkDict(b *testing.B) {
+func BenchmarkVsGoRedis(b *testing.B) {
 	st := redistest.Standalone(b)
 	cl := redistest.NewCluster(b)
 	for _, srv := range []struct {
@@ -25,12 +26,12 @@ func BenchmarkDict(b *testing.B) {
 		rdb  redis.UniversalClient
 	}{{"standalone", st.Client(b)}, {"cluster", cl.Client(b)}} {
 		b.Run(srv.name, func(b *testing.B) {
-			benchDict(b, srv.rdb)
+			benchVsGoRedis(b, srv.rdb)
 		})
 	}
 }
 
-func benchDict(b *testing.B, rdb redis.UniversalClient) {
+func benchVsGoRedis(b *testing.B, rdb redis.UniversalClient) {
 	ctx := context.Background()
 	s, err := Open(ctx, rdb, Options{Namespace: "bench"})
 	if err != nil {
@@ -47,8 +48,12 @@ func benchDict(b *testing.B, rdb redis.UniversalClient) {
 	key, _ := msgpack.Marshal("key")
 	val, _ := msgpack.Marshal("a value of some thirty bytes..")
 	args := []msgpack.RawMessage{key, val}
-	hkey := "{bench-plain}:h"
-	b.Cleanup(func() { rdb.Del(context.Background(), hkey) })
+	qid, err := s.New(ctx, "Queue", []msgpack.RawMessage{{0}})
+	if err != nil {
+		b.Fatal(err)
+	}
+	hkey, lkey := "{bench-plain}:h", "{bench-plain}:l"
+	b.Cleanup(func() { rdb.Del(context.Background(), hkey, lkey) })
 	// Each pair runs interleaved, call by call, so that the load of a
 	// shared machine weighs on both sides alike.
 	pairs := []struct {
@@ -58,6 +63,20 @@ func benchDict(b *testing.B, rdb redis.UniversalClient) {
 		{"Store-vs-HSET",
 			func() error { _, err := s.Call(ctx, id, "Dict", 1, "Store", args); return err },
 			func() error { return rdb.HSet(ctx, hkey, key, val).Err() }},
+		{"QueuePutGet-vs-RPUSHLPOP",
+			func() error {
+				if _, err := s.Call(ctx, qid, "Queue", 1, "Put", args[1:]); err != nil {
+					return err
+				}
+				_, err := s.Call(ctx, qid, "Queue", 1, "Get", nil)
+				return err
+			},
+			func() error {
+				if err := rdb.RPush(ctx, lkey, val).Err(); err != nil {
+					return err
+				}
+				return rdb.LPop(ctx, lkey).Err()
+			}},
 		{"Load-vs-HGET",
 			func() error { _, err := s.Call(ctx, id, "Dict", 1, "Load", args[:1]); return err },
 			func() error { return rdb.HGet(ctx, hkey, string(key)).Err() }},

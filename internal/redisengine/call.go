@@ -29,9 +29,10 @@ type family struct {
 	// adapt turns a method's arguments into the script's, for the
 	// methods whose arguments are not passed as they are (nil: none).
 	adapt map[string]func(args []msgpack.RawMessage) ([]any, error)
-	// ack lists the methods whose result is acknowledged after it was
-	// received (an item taken from a queue).
-	ack map[string]bool
+	// consume lists the methods whose reply hands something over (an
+	// item, a lock): their script call is not cut short by ctx, so that
+	// what it handed over is never lost with an unread reply.
+	consume map[string]bool
 	// fast holds small scripts for the hottest methods: the family's
 	// script defines every method of the type on each call, which costs
 	// more in Redis than the method itself. A fast script takes the keys
@@ -157,10 +158,11 @@ func init() {
 			}
 			return []any{strconv.Itoa(max)}, nil
 		},
-		ack: map[string]bool{"Get": true, "TryGet": true},
+		consume: map[string]bool{"Get": true, "TryGet": true},
 	}, "Queue", "JoinableQueue")
-	register(&family{script: mustLua("locksetup", "lockcore", "lock"), ctor: noArgs}, "Lock", "RLock")
-	register(&family{script: mustLua("condsetup", "lockcore", "condition"), ctor: func(args []msgpack.RawMessage) ([]any, error) {
+	acquires := map[string]bool{"Acquire": true, "TryAcquire": true, "Wait": true}
+	register(&family{script: mustLua("locksetup", "lockcore", "lock"), ctor: noArgs, consume: acquires}, "Lock", "RLock")
+	register(&family{script: mustLua("condsetup", "lockcore", "condition"), consume: acquires, ctor: func(args []msgpack.RawMessage) ([]any, error) {
 		var lockID uint64
 		if len(args) > 0 {
 			if err := msgpack.Unmarshal(args[0], &lockID); err != nil {
@@ -172,7 +174,7 @@ func init() {
 		}
 		return []any{lockID}, nil
 	}}, "Condition")
-	register(&family{script: mustLua("semaphore"), ctor: intArg("value")}, "Semaphore", "BoundedSemaphore")
+	register(&family{script: mustLua("semaphore"), ctor: intArg("value"), consume: acquires}, "Semaphore", "BoundedSemaphore")
 	register(&family{script: mustLua("event"), ctor: noArgs}, "Event")
 	register(&family{
 		script: mustLua("numeric", "list"),
@@ -282,11 +284,12 @@ func (s *Session) Call(ctx context.Context, id uint64, typeid string, handle uin
 	s.touch(id, typeid)
 	cid := s.newCID()
 	h := strconv.FormatUint(handle, 10)
-	reply, err := s.run(ctx, fam, id, typeid, method, h, "c", argv, cid)
+	rctx := ctx
+	if fam.consume[method] {
+		rctx = context.WithoutCancel(ctx)
+	}
+	reply, err := s.run(rctx, fam, id, typeid, method, h, "c", argv, cid)
 	if err != nil {
-		if fam.ack[method] {
-			s.giveBack(fam, id, typeid, method, h, cid)
-		}
 		return nil, s.callErr(typeid, method, err)
 	}
 	if reply[0] == 'W' {
@@ -297,11 +300,6 @@ func (s *Session) Call(ctx context.Context, id uint64, typeid string, handle uin
 	}
 	switch reply[0] {
 	case '=':
-		if fam.ack[method] {
-			if err := s.ack(ctx, fam, id, typeid, method, h, cid); err != nil {
-				return nil, s.callErr(typeid, method, err)
-			}
-		}
 		return []byte(reply[1:]), nil
 	case 'E':
 		return nil, s.callErr(typeid, method, replyError(reply))
@@ -490,18 +488,4 @@ func isClosed(ch chan struct{}) bool {
 	default:
 		return false
 	}
-}
-
-// ack acknowledges the item a Get received (mode "a").
-func (s *Session) ack(ctx context.Context, fam *family, id uint64, typeid, method, h, cid string) error {
-	_, err := s.run(context.WithoutCancel(ctx), fam, id, typeid, method, h, "a", nil, cid)
-	return err
-}
-
-// giveBack puts back the item a Get may have taken when its reply was
-// lost (mode "b"); on failure the item comes back when the session ends.
-func (s *Session) giveBack(fam *family, id uint64, typeid, method, h, cid string) {
-	ctx, cancel := context.WithTimeout(context.Background(), s.lease)
-	defer cancel()
-	s.run(ctx, fam, id, typeid, method, h, "b", nil, cid)
 }

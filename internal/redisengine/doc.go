@@ -55,10 +55,14 @@
 //     it waits: size PoolSize for the number of concurrent blocking calls.
 //   - Custom registered types are not hosted: New and Call return
 //     errs.NotSupported.
-//   - Cost: one round trip per method; Queue.Get and TryGet take two (the
-//     item is acknowledged once received). The heartbeat sets one key per
-//     referenced object every Lease/3, and each session sweeps the
-//     namespace's unnamed objects every 3 leases.
+//   - Cost: one round trip per method (a blocking call that waits: two
+//     more, the wake-up and the taking). The heartbeat sets one key per
+//     object the session references or called every Lease/3, and each
+//     session sweeps the namespace's unnamed objects every 3 leases.
+//   - A reply lost in transit (the connection broke after the script
+//     ran) loses a plain Queue's item, as a manager's at-most-once
+//     delivery does; a JoinableQueue's item comes back when the session
+//     ends. A call's ctx never cuts such a reply short.
 //
 // # Keys
 //

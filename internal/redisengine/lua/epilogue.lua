@@ -93,19 +93,13 @@ if t ~= TYPE then
   return fail('wrong_type', 'object ' .. P .. ' is a ' .. t .. ', not a ' .. TYPE)
 end
 
-if MODE == 'a' then return ACK() end
-if MODE == 'b' then
-  GIVEBACK()
-  DISPATCH()
-  return OKNIL
-end
-
 if MODE == 'x' or MODE == 'X' or MODE == 'r' then -- a waiter withdraws, or resumes
   local function taken()
     local g = redis.call('HGET', T .. 'g', CID)
     if g then
       redis.call('HDEL', T .. 'g', CID)
       redis.call('DEL', T .. 's:' .. CID)
+      COLLECT()
     end
     return g
   end

@@ -32,8 +32,7 @@ local REAP = function() end   -- releases what dead sessions held
 local DISPATCH = function() end -- hands what is free to live waiters
 local RECHECK = function() return nil end -- ms until a holder's lease may expire
 local INIT = function() return nil end  -- fills a new object from A
-local ACK = function() return '=\192' end -- mode 'a': a taken item was received
-local GIVEBACK = function() end -- mode 'b': a taken item's reply was lost
+local COLLECT = function() end -- a waiter takes its grant (the reply it gets)
 local WITHDRAW = function() end -- mode 'x': a waiter withdraws, before it is removed
 
 -- msgpack encoding, byte for byte as vmihailenco/msgpack encodes the

@@ -1,11 +1,11 @@
 -- Queue and JoinableQueue: P..'q' the items (pushed at the right, taken
 -- at the left); waiting getters in P..'wa', putters in P..'wb' (their
--- items in P..'wx'), joiners in P..'wc'. An item a Get takes moves into
--- P..'p' (call id -> item) in the same script, and stays there until the
--- caller has received it (mode 'a'): so a Get whose reply is lost, or
--- whose session dies first, consumes nothing. A JoinableQueue then keeps
--- it in P..'t:'..session until TaskDone, and puts it back when that
--- session dies; meta 'unf' counts the unfinished items.
+-- items in P..'wx'), joiners in P..'wc'. An item handed to a waiting Get
+-- waits in P..'p' (call id -> item) until the getter takes it with its
+-- grant, so a getter that withdraws or dies first consumes nothing. A
+-- JoinableQueue keeps a delivered item in P..'t:'..session until
+-- TaskDone, and puts it back when that session dies; meta 'unf' counts
+-- the unfinished items.
 TYPES = { Queue = true, JoinableQueue = true }
 local Q, PD, TS, WX = P .. 'q', P .. 'p', P .. 'ts', P .. 'wx'
 local MAX = tonumber(redis.call('HGET', MKEY, 'max') or '0')
@@ -80,30 +80,29 @@ INIT = function()
   if TYPE == 'JoinableQueue' then redis.call('HSET', MKEY, 'jq', '1', 'unf', 0) end
 end
 
-ACK = function()
+-- A getter granted an item while it waited takes it with its grant:
+-- from then on it is delivered (a JoinableQueue's is this session's
+-- until TaskDone).
+COLLECT = function()
   local item = redis.call('HGET', PD, CID)
-  if not item then return OKNIL end -- put back meanwhile (the session was taken for dead)
+  if not item then return end
   redis.call('HDEL', PD, CID)
   if JQ then
     redis.call('RPUSH', takenkey(SID), item)
     redis.call('SADD', TS, SID)
     touch()
   end
-  return OKNIL
 end
 
-GIVEBACK = function()
-  local item = redis.call('HGET', PD, CID)
-  if item then
-    redis.call('LPUSH', Q, item)
-    redis.call('HDEL', PD, CID)
-  end
-end
-
+-- take hands the front item to the caller: delivered by this reply
+-- (a JoinableQueue keeps it as this session's until TaskDone).
 local function take()
   local item = redis.call('LPOP', Q)
-  redis.call('HSET', PD, CID, item)
-  touch()
+  if JQ then
+    redis.call('RPUSH', takenkey(SID), item)
+    redis.call('SADD', TS, SID)
+    touch()
+  end
   DISPATCH() -- a waiting Put may come in
   return ok(item)
 end
