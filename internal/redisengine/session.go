@@ -55,8 +55,9 @@ type Session struct {
 	// sweepCursor is where the heartbeat's next sweep step starts; only
 	// the heartbeat goroutine uses it.
 	sweepCursor uint64
-	keys        sync.Map // object id -> its fast scripts' keys ([]string)
-	touched     sync.Map // object id -> typeid: called by the session (see touch)
+	keys        sync.Map     // object id -> its fast scripts' keys ([]string)
+	touched     sync.Map     // object id -> typeid: called by the session (see touch)
+	beats       atomic.Int64 // heartbeats done, for tests
 
 	mu     sync.Mutex      // guards refs and closed
 	refs   map[uint64]*ref // objects this session references
@@ -128,6 +129,7 @@ func (s *Session) heartbeat() {
 			return
 		case <-t.C:
 			s.renew()
+			s.beats.Add(1)
 			if beat%sweepEvery == 0 {
 				s.sweepStep()
 			}
@@ -145,35 +147,49 @@ func (s *Session) renew() {
 	for id := range s.refs {
 		ids = append(ids, id)
 	}
-	s.mu.Unlock()
 	var touched []uint64
 	s.touched.Range(func(k, _ any) bool {
-		touched = append(touched, k.(uint64))
+		if _, ok := s.refs[k.(uint64)]; !ok {
+			touched = append(touched, k.(uint64))
+		}
 		return true
 	})
+	s.mu.Unlock()
 	if len(ids)+len(touched) == 0 {
 		return
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), s.lease/3)
 	defer cancel()
-	expires := make([]*redis.BoolCmd, len(touched))
+	ms := s.lease.Milliseconds()
+	renewed := make([]*redis.Cmd, len(touched))
 	s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
 		for _, id := range ids {
-			p.Set(ctx, s.prefix(id)+"l:"+s.sid, "1", s.lease)
+			p.Eval(ctx, renewScript, []string{s.prefix(id) + "m", s.prefix(id) + "l:" + s.sid}, ms, "ref")
 		}
-		// Objects used without a reference: renewed while the lease
-		// key exists (PEXPIRE never creates it), forgotten after.
 		for i, id := range touched {
-			expires[i] = p.PExpire(ctx, s.prefix(id)+"l:"+s.sid, s.lease)
+			renewed[i] = p.Eval(ctx, renewScript, []string{s.prefix(id) + "m", s.prefix(id) + "l:" + s.sid}, ms, "")
 		}
 		return nil
 	})
-	for i, c := range expires {
-		if ok, err := c.Result(); err == nil && !ok {
+	for i, c := range renewed {
+		if n, err := c.Int(); err == nil && n == 0 {
 			s.touched.Delete(touched[i])
 		}
 	}
 }
+
+// renewScript renews a session's lease on one object, if the object
+// still exists (a heartbeat never brings back a deleted object's keys):
+// set anew for a referenced object ("ref"), so that a lease that lapsed
+// while the process was paused comes back; only extended for an object
+// the session merely called, and then forgotten once it is gone.
+const renewScript = `
+if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
+if ARGV[2] == 'ref' then
+  redis.call('SET', KEYS[2], '1', 'PX', ARGV[1])
+  return 1
+end
+return redis.call('PEXPIRE', KEYS[2], ARGV[1])`
 
 // touch records that the session called object id, so that the
 // heartbeat renews its lease there even if it holds no reference (a

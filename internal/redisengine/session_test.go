@@ -178,6 +178,7 @@ func TestSession(t *testing.T) {
 		{"Purge", testPurge},
 		{"ServerID", testServerID},
 		{"UnreferencedHolder", testUnreferencedHolder},
+		{"PurgeUnderSession", testPurgeUnderSession},
 	})
 }
 
@@ -214,4 +215,33 @@ func testUnreferencedHolder(e *env) {
 	require.NoError(t, b.Close())
 	_, err = l.call(e.ctx(), "TryAcquire")
 	require.ErrorIs(t, err, errs.Abandoned, "released by b's Close, which ended holding it")
+}
+
+// testPurgeUnderSession: after Purge, the heartbeat of a session that
+// still references purged objects brings none of their keys back.
+func testPurgeUnderSession(e *env) {
+	t := e.t
+	s := e.session(30 * time.Millisecond)
+	l := e.newObj(s, "Lock")
+	l.must("Acquire")
+	require.NoError(t, Purge(e.ctx(), e.srv.rdb, e.ns))
+	waitBeats(t, s, 2)
+	assert.Zero(t, namespaceKeys(t, e.srv.rdb, e.ns))
+}
+
+// waitBeats waits until s's heartbeat has renewed its leases n more times.
+func waitBeats(t testing.TB, s *Session, n int64) {
+	t.Helper()
+	want := s.beats.Load() + n
+	ctx, cancel := context.WithTimeout(context.Background(), suiteTimeout)
+	defer cancel()
+	tick := time.NewTicker(time.Millisecond)
+	defer tick.Stop()
+	for s.beats.Load() < want {
+		select {
+		case <-ctx.Done():
+			t.Fatalf("%d heartbeats, want %d", s.beats.Load(), want)
+		case <-tick.C:
+		}
+	}
 }
