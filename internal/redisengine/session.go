@@ -553,8 +553,9 @@ func (s *Session) sweepFrom(ctx context.Context, cursor uint64) (int, uint64, er
 }
 
 // Purge removes every key of namespace: every object, named or not, and
-// the id counter. Sessions still using it see errs.NoSuchObject. It
-// blocks for a SCAN of every master.
+// the id counter. Sessions still using it see errs.NoSuchObject; a lease
+// key their heartbeat renewed during the purge expires within a lease.
+// It blocks for a SCAN of every master.
 func Purge(ctx context.Context, rdb redis.UniversalClient, namespace string) error {
 	if namespace == "" {
 		namespace = DefaultNamespace
