@@ -292,10 +292,18 @@ func (s *Session) Call(ctx context.Context, id uint64, typeid string, handle uin
 	if err != nil {
 		return nil, s.callErr(typeid, method, err)
 	}
-	if reply[0] == 'W' {
+	for reply[0] == 'W' {
 		reply, err = s.block(ctx, fam, id, typeid, method, h, cid, reply)
 		if err != nil {
 			return nil, s.callErr(typeid, method, err)
+		}
+		if reply[0] == 'L' {
+			// Dropped from the waiters while its lease had lapsed: the
+			// call starts again, as a new call.
+			cid = s.newCID()
+			if reply, err = s.run(rctx, fam, id, typeid, method, h, "c", argv, cid); err != nil {
+				return nil, s.callErr(typeid, method, err)
+			}
 		}
 	}
 	switch reply[0] {
@@ -445,6 +453,8 @@ func (s *Session) block(ctx context.Context, fam *family, id uint64, typeid, met
 			return "", err
 		}
 		switch reply[0] {
+		case 'L':
+			return reply, nil
 		case 'W':
 			if withdrawn && graceOver == nil {
 				graceOver = make(chan struct{})

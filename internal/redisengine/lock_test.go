@@ -231,5 +231,26 @@ func TestLock(t *testing.T) {
 		{"SemaphoreAbandoned", testSemaphoreAbandoned},
 		{"SemaphoreBlocking", testSemaphoreBlocking},
 		{"SIGKILL", testLockSIGKILL},
+		{"LapsedWaiter", testLapsedWaiter},
 	})
+}
+
+// testLapsedWaiter: a waiter whose lease lapses while it waits (its
+// process paused: here its heartbeat stopped) is dropped from the queue
+// when the lock is handed on; it calls again when it wakes, and gets the
+// lock rather than waiting for ever.
+func testLapsedWaiter(e *env) {
+	t := e.t
+	const lease = 300 * time.Millisecond
+	a, b := e.session(lease), e.session(lease)
+	la := e.newObj(a, "Lock")
+	lb := la.as(b, 1)
+	la.must("Acquire")
+	ch := goCall(e.ctx(), lb, "Acquire")
+	waitWaiters(t, la, "wa", 1)
+	b.stopHeartbeat()
+	waitGone(t, b, b.prefix(la.id)+"l:"+b.sid)
+	la.must("Release") // b is taken for dead: nobody gets the lock
+	require.NoError(t, recv(t, ch).err)
+	assert.NotZero(t, token(t, lb), "b holds the lock")
 }

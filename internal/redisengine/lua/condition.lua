@@ -22,7 +22,23 @@ F.Wait = function()
   touch()
   redis.call('RPUSH', P .. 'wb', CID)
   redis.call('HSET', P .. 'wx', CID, OWNER .. '|' .. level)
+  -- kept until the wait ends, to take the lock back at this level even if
+  -- the waiter was dropped from the queues meanwhile (see LOST)
+  redis.call('HSET', P .. 'lv', CID, OWNER .. '|' .. level)
   return 'W' .. (lrecheck() or '')
+end
+
+COLLECT = function() redis.call('HDEL', P .. 'lv', CID) end
+-- A Wait dropped as dead takes the lock back as if notified (a spurious
+-- wake-up, which a condition allows); a dropped Acquire calls again.
+LOST = function()
+  if inlist(P .. 'wb') or inlist(LP .. 'wa') then return false end
+  local w = redis.call('HGET', P .. 'lv', CID)
+  if not w then return true end
+  redis.call('RPUSH', LP .. 'wa', CID)
+  redis.call('HSET', LP .. 'wx', CID, w)
+  ldispatch()
+  return false
 end
 
 local function notify(n)
@@ -57,7 +73,10 @@ WITHDRAW = function()
   if redis.call('LREM', P .. 'wb', 0, CID) > 0 then
     local w = redis.call('HGET', P .. 'wx', CID)
     redis.call('HDEL', P .. 'wx', CID)
-    if MODE == 'X' then return 'C' end
+    if MODE == 'X' then
+      redis.call('HDEL', P .. 'lv', CID)
+      return 'C'
+    end
     redis.call('RPUSH', LP .. 'wa', CID)
     redis.call('HSET', LP .. 'wx', CID, w)
     ldispatch()
@@ -75,6 +94,7 @@ WITHDRAW = function()
   end
   redis.call('LREM', LP .. 'wa', 0, CID)
   redis.call('HDEL', LP .. 'wx', CID)
+  redis.call('HDEL', P .. 'lv', CID)
   redis.call('DEL', T .. 's:' .. CID)
   ldispatch()
   return 'C'

@@ -4,7 +4,7 @@
 -- family's script can delete any object.
 local function allkeys()
   local ks = { MKEY }
-  for _, s in ipairs({ 'r', 'g', 'wa', 'wb', 'wc', 'wx', 'h', 'v', 'z', 'x', 'q', 'p', 'ts', 'sh', 'bm', 'l' }) do
+  for _, s in ipairs({ 'r', 'g', 'wa', 'wb', 'wc', 'wx', 'h', 'v', 'z', 'x', 'q', 'p', 'ts', 'sh', 'bm', 'l', 'lv' }) do
     ks[#ks + 1] = P .. s
   end
   for _, sid in ipairs(redis.call('HKEYS', P .. 'r')) do ks[#ks + 1] = leasekey(sid) end
@@ -106,10 +106,14 @@ if MODE == 'x' or MODE == 'X' or MODE == 'r' then -- a waiter withdraws, or resu
   local g = taken()
   if g then return g end
   if MODE == 'r' then
+    touch() -- the caller is alive, even if its lease lapsed meanwhile
     REAP()
     DISPATCH()
     g = taken()
     if g then return g end
+    -- A waiter whose lease lapsed (its process was paused) may have been
+    -- dropped as dead: it calls again.
+    if LOST() then return 'L' end
     local r = RECHECK()
     if r then return 'W' .. r end
     return 'W'

@@ -2,6 +2,7 @@
 REAP = lreap
 DISPATCH = ldispatch
 RECHECK = lrecheck
+LOST = function() return not inlist(LP .. 'wa') end
 F.Acquire = lacquire
 F.TryAcquire = ltryacquire
 F.Release = lrelease

@@ -33,6 +33,7 @@ local DISPATCH = function() end -- hands what is free to live waiters
 local RECHECK = function() return nil end -- ms until a holder's lease may expire
 local INIT = function() return nil end  -- fills a new object from A
 local COLLECT = function() end -- a waiter takes its grant (the reply it gets)
+local LOST -- reports that a waiter is in no waiting list (defined below)
 local WITHDRAW = function() end -- mode 'x': a waiter withdraws, before it is removed
 
 -- msgpack encoding, byte for byte as vmihailenco/msgpack encodes the
@@ -158,6 +159,11 @@ local function wait(list, extra)
   local r = RECHECK()
   if r then return 'W' .. r end
   return 'W'
+end
+
+local function inlist(key) return redis.call('LPOS', key, CID) ~= false end
+LOST = function()
+  return not (inlist(P .. 'wa') or inlist(P .. 'wb') or inlist(P .. 'wc'))
 end
 
 local function seq() return redis.call('HINCRBY', MKEY, 'seq', 1) end
