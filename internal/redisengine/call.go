@@ -259,6 +259,13 @@ func (s *Session) Call(ctx context.Context, id uint64, typeid string, handle uin
 	if !ok {
 		return nil, fmt.Errorf("manager: %s.%s: %w: the Redis engine hosts the built-in types only", typeid, method, errs.NotSupported)
 	}
+	want, ok := arity[typeid][method]
+	if !ok {
+		return nil, fmt.Errorf("manager: %s.%s: %w", typeid, method, errs.NoSuchMethod)
+	}
+	if len(args) != want {
+		return nil, fmt.Errorf("manager: %s.%s: %w: %d arguments, want %d", typeid, method, errs.BadArguments, len(args), want)
+	}
 	var argv []any
 	var err error
 	if ad := fam.adapt[method]; ad != nil {

@@ -98,7 +98,7 @@ func testNamed(e *env) {
 	_, err = d.call(e.ctx(), "Load", "k")
 	require.ErrorIs(t, err, errs.NoSuchObject)
 	_, err = d.call(e.ctx(), "Nope")
-	require.ErrorIs(t, err, errs.NoSuchObject)
+	require.ErrorIs(t, err, errs.NoSuchMethod, "methods are checked before the object")
 	_, err = a.Call(e.ctx(), 1, "Custom", 1, "M", nil)
 	require.ErrorIs(t, err, errs.NotSupported)
 }
@@ -179,6 +179,7 @@ func TestSession(t *testing.T) {
 		{"ServerID", testServerID},
 		{"UnreferencedHolder", testUnreferencedHolder},
 		{"PurgeUnderSession", testPurgeUnderSession},
+		{"BadCalls", testBadCalls},
 	})
 }
 
@@ -247,4 +248,23 @@ func waitBeats(t testing.TB, s *Session, n int64) {
 		case <-tick.C:
 		}
 	}
+}
+
+// testBadCalls: a method that does not exist, or a call with the wrong
+// number of arguments, is refused with a typed error before Redis.
+func testBadCalls(e *env) {
+	t := e.t
+	s := e.session(0)
+	d := e.newObj(s, "Dict")
+	_, err := d.call(e.ctx(), "Store", "only a key")
+	require.ErrorIs(t, err, errs.BadArguments)
+	_, err = d.call(e.ctx(), "ReleaseSession")
+	require.ErrorIs(t, err, errs.NoSuchMethod)
+	_, err = d.call(e.ctx(), "Token")
+	require.ErrorIs(t, err, errs.NoSuchMethod)
+	l := e.newObj(s, "List")
+	_, err = l.call(e.ctx(), "Get", "not an index")
+	require.ErrorIs(t, err, errs.BadArguments)
+	_, err = d.call(e.ctx(), "Update", "not pairs")
+	require.ErrorIs(t, err, errs.BadArguments)
 }
