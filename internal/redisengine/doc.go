@@ -30,6 +30,22 @@
 //     expire, so a dead holder is detected within a lease of its death
 //     without any polling in between.
 //
+// # The seam
+//
+// [Open] starts one process's [Session]; [Session.New] and [Session.Open]
+// create (or find by name) an object and take a reference; [Session.Call]
+// calls a method by name with internal/builtin's arguments and returns
+// the manager's encoding of the result; [Session.Retain] takes a
+// reference to an object received from another process (do it before
+// the sender may give its own back); [Session.Release] gives one back;
+// [Session.Delete] deletes a named object; [Session.Close] ends the
+// session; [Purge] removes a whole namespace. [Session.ServerID] is the
+// same for every session of a namespace, on every machine.
+//
+// Lock and RLock have one method more than a manager's: Token (no
+// arguments) returns the caller's fencing token, a uint64 that grows
+// with every acquisition, or errs.NotHeld.
+//
 // # Differences from a manager
 //
 //   - Durability: objects outlive every process and survive a Redis
