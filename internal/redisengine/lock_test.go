@@ -185,18 +185,22 @@ func testSemaphoreBlocking(e *env) {
 	assert.Equal(t, mp(t, 0), sa.must("Value"), "the withdrawn Acquire took nothing")
 }
 
-// testLockSIGKILL: a real process holding the lock is killed with
-// SIGKILL; a waiter in this process takes the lock over with
-// errs.Abandoned once the dead session's lease (1 s) expires.
-func testLockSIGKILL(e *env) {
+// child is a helper process: this test binary re-executed in a role.
+type child struct {
+	cmd *exec.Cmd
+	out *bufio.Reader
+}
+
+// startChild starts role on object id of e's namespace, with a 1 s lease,
+// and returns it once it said its first line, want (the role's session id
+// follows it). It is killed when the test ends.
+func startChild(e *env, role string, id uint64, want string) (*child, string) {
 	t := e.t
-	const lease = time.Second
-	s := e.session(lease)
-	l := e.newObj(s, "Lock")
+	t.Helper()
 	cmd := exec.Command(os.Args[0], "-test.run=^$")
-	cmd.Env = append(os.Environ(), roleEnv+"=holdlock",
+	cmd.Env = append(os.Environ(), roleEnv+"="+role,
 		"REDISENGINE_TEST_ADDRS="+strings.Join(e.srv.addr, ","),
-		"REDISENGINE_TEST_NS="+e.ns, fmt.Sprintf("REDISENGINE_TEST_ID=%d", l.id))
+		"REDISENGINE_TEST_NS="+e.ns, fmt.Sprintf("REDISENGINE_TEST_ID=%d", id))
 	cmd.Stderr = os.Stderr
 	out, err := cmd.StdoutPipe()
 	require.NoError(t, err)
@@ -205,19 +209,85 @@ func testLockSIGKILL(e *env) {
 		cmd.Process.Kill()
 		cmd.Wait()
 	})
-	line, err := bufio.NewReader(out).ReadString('\n')
+	c := &child{cmd: cmd, out: bufio.NewReader(out)}
+	line, err := c.out.ReadString('\n')
 	require.NoError(t, err)
-	require.Equal(t, "held\n", line)
-	ch := goCall(e.ctx(), l, "Acquire")
-	waitWaiters(t, l, "wa", 1)
+	word, sid, _ := strings.Cut(strings.TrimSpace(line), " ")
+	require.Equal(t, want, word)
+	return c, sid
+}
+
+// testLockSIGKILL: a real process holding the lock is killed with
+// SIGKILL; a waiter in this process takes the lock over with
+// errs.Abandoned once the dead session's lease (1 s) expires. The
+// detection time is the lease left at the kill: a kill right after a
+// renewal waits a whole lease, a kill just before the next renewal (every
+// lease/3) two thirds of it.
+func testLockSIGKILL(e *env) {
+	const lease = time.Second
+	tests := []struct {
+		name string
+		// killAt is the lease left (PTTL) at which the holder is killed.
+		killAt time.Duration
+	}{
+		{"fresh lease", lease},
+		{"before renewal", 700 * time.Millisecond},
+	}
+	for _, tt := range tests {
+		e.t.Run(tt.name, func(t *testing.T) {
+			e := &env{t: t, srv: e.srv, ns: e.ns}
+			s := e.session(lease)
+			l := e.newObj(s, "Lock")
+			c, sid := startChild(e, "holdlock", l.id, "held")
+			ch := goCall(e.ctx(), l, "Acquire")
+			waitWaiters(t, l, "wa", 1)
+			key := s.prefix(l.id) + "l:" + sid
+			tick := time.NewTicker(time.Millisecond)
+			defer tick.Stop()
+			for {
+				ttl, err := s.rdb.PTTL(e.ctx(), key).Result()
+				require.NoError(t, err)
+				require.Positive(t, ttl, "the holder's lease is alive")
+				if ttl <= tt.killAt {
+					break
+				}
+				<-tick.C
+			}
+			start := time.Now()
+			require.NoError(t, c.cmd.Process.Signal(syscall.SIGKILL))
+			r := recv(t, ch)
+			took := time.Since(start)
+			require.ErrorIs(t, r.err, errs.Abandoned)
+			assert.Less(t, took, 2*lease)
+			t.Logf("lock of a SIGKILLed holder taken over after %v (lease %v, %v of it left at the kill)", took, lease, tt.killAt)
+			l.must("Release")
+		})
+	}
+}
+
+// testJoinableSIGKILL: a real process that got items from a
+// JoinableQueue is killed with SIGKILL before TaskDone; the items are
+// delivered again, in order, to a Get that was waiting, and Join
+// completes.
+func testJoinableSIGKILL(e *env) {
+	t := e.t
+	s := e.session(time.Second)
+	q := e.newObj(s, "JoinableQueue", 0)
+	q.must("Put", "a")
+	q.must("Put", "b")
+	c, _ := startChild(e, "take2", q.id, "got")
+	ch := goCall(e.ctx(), q, "Get")
+	waitWaiters(t, q, "wa", 1)
 	start := time.Now()
-	require.NoError(t, cmd.Process.Signal(syscall.SIGKILL))
+	require.NoError(t, c.cmd.Process.Signal(syscall.SIGKILL))
 	r := recv(t, ch)
-	took := time.Since(start)
-	require.ErrorIs(t, r.err, errs.Abandoned)
-	assert.Less(t, took, 2*lease)
-	t.Logf("lock of a SIGKILLed holder taken over after %v (lease %v)", took, lease)
-	l.must("Release")
+	require.NoError(t, r.err)
+	assert.Equal(t, mp(t, "a"), r.b)
+	t.Logf("items of a SIGKILLed consumer delivered again after %v (lease 1s)", time.Since(start))
+	assert.Equal(t, mp(t, "b"), q.must("Get"))
+	q.must("TaskDone")
+	q.must("TaskDone")
+	q.must("Join")
 }
 
 func TestLock(t *testing.T) {
@@ -231,6 +301,7 @@ func TestLock(t *testing.T) {
 		{"SemaphoreAbandoned", testSemaphoreAbandoned},
 		{"SemaphoreBlocking", testSemaphoreBlocking},
 		{"SIGKILL", testLockSIGKILL},
+		{"JoinableSIGKILL", testJoinableSIGKILL},
 		{"LapsedWaiter", testLapsedWaiter},
 	})
 }
