@@ -441,8 +441,9 @@ func (s *Session) block(ctx context.Context, fam *family, id uint64, typeid, met
 			timer.Stop()
 		}
 		if err != nil {
-			// The wait broke (the connection): withdraw, keeping a grant.
-			r, werr := s.run(bg, fam, id, typeid, method, h, "X", nil, cid)
+			// The wait broke (the connection, or Redis restarting):
+			// withdraw, keeping a grant.
+			r, werr := s.withdraw(bg, fam, id, typeid, method, h, cid)
 			if werr == nil && r[0] != 'C' && r[0] != 'W' {
 				return r, nil
 			}
@@ -493,6 +494,31 @@ func (s *Session) block(ctx context.Context, fam *family, id uint64, typeid, met
 		return reply, nil
 	}
 }
+
+// withdraw withdraws waiting call cid for good (mode "X"), retrying for a
+// lease while Redis cannot be reached: a registration left behind could
+// later be granted an item or a lock that nobody takes (until the
+// session ends).
+func (s *Session) withdraw(ctx context.Context, fam *family, id uint64, typeid, method, h, cid string) (string, error) {
+	deadline := time.Now().Add(s.lease)
+	for {
+		r, err := s.run(ctx, fam, id, typeid, method, h, "X", nil, cid)
+		if err == nil || errors.Is(err, errs.NoSuchObject) || time.Now().After(deadline) {
+			return r, err
+		}
+		s.withdrawFailures.Add(1)
+		retry := time.NewTimer(withdrawRetry)
+		select {
+		case <-retry.C:
+		case <-s.closeCtx.Done():
+			retry.Stop()
+			return r, err
+		}
+	}
+}
+
+// withdrawRetry is the pause between two attempts of withdraw.
+const withdrawRetry = 50 * time.Millisecond
 
 // withdrawGrace bounds how long a Condition.Wait whose ctx has ended
 // still waits to take its lock back, as internal/builtin's does.

@@ -3,6 +3,7 @@ package redisengine
 import (
 	"context"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -34,11 +35,34 @@ func TestRestart(t *testing.T) {
 		q.must("Put", i)
 	}
 	assert.Equal(t, mp(t, 0), q.must("Get"))
+	empty := &obj{t: t, s: s, typeid: "Queue", handle: 1}
+	empty.id, err = s.New(ctx, "Queue", enc(t, 0))
+	require.NoError(t, err)
+	blocked := goCall(ctx, empty, "Get")
+	waitWaiters(t, empty, "wa", 1)
 
 	srv.Kill(t)
 	_, err = d.call(ctx, "Load", 1)
 	require.Error(t, err, "redis is down")
+	// The blocked Get's wait broke; its withdrawal fails while Redis is
+	// down, and is retried.
+	tick := time.NewTicker(time.Millisecond)
+	defer tick.Stop()
+	for s.withdrawFailures.Load() == 0 {
+		select {
+		case <-ctx.Done():
+			t.Fatal("the blocked Get did not try to withdraw")
+		case <-tick.C:
+		}
+	}
 	srv.Restart(t)
+	// The blocked Get failed with the connection, and withdrew once Redis
+	// was back (its registration had been persisted): a new item is not
+	// handed to it.
+	require.Error(t, recv(t, blocked).err)
+	waitWaiters(t, empty, "wa", 0)
+	empty.must("Put", "x")
+	assert.Equal(t, mp(t, 1), empty.must("Len"))
 
 	assert.Equal(t, mp(t, n), d.must("Len"))
 	for i := range n {

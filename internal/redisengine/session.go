@@ -58,6 +58,9 @@ type Session struct {
 	keys        sync.Map     // object id -> its fast scripts' keys ([]string)
 	touched     sync.Map     // object id -> typeid: called by the session (see touch)
 	beats       atomic.Int64 // heartbeats done, for tests
+	// withdrawFailures counts withdrawals that failed and will be retried,
+	// for tests.
+	withdrawFailures atomic.Int64
 
 	mu     sync.Mutex      // guards refs and closed
 	refs   map[uint64]*ref // objects this session references
