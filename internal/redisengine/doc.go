@@ -82,7 +82,8 @@
 //
 // # Keys
 //
-// Namespace ns: "{ns}:id" (the id counter) and "{ns}:names" (name to id).
+// Namespace ns: "{ns}:id" (the id counter), "{ns}:names" (name to id) and
+// "{ns}:objs" (the unnamed objects, for the sweep).
 // Object id: "{ns:id}:m" (a hash: type, name, version counter and the
 // type's scalars), "{ns:id}:r" (references per session), "{ns:id}:l:<sid>"
 // (the session's lease in this slot), "{ns:id}:g" (grants to waiters),
