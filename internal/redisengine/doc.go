@@ -88,5 +88,6 @@
 // type's scalars), "{ns:id}:r" (references per session), "{ns:id}:l:<sid>"
 // (the session's lease in this slot), "{ns:id}:g" (grants to waiters),
 // "{ns:id}:s:<call>" (a waiter's wake-up list), and the type's own keys
-// (see lua/*.lua).
+// (see lua/*.lua). A Condition on an existing lock has its keys in the
+// lock's slot, "{ns:lock}:c<n>:...".
 package redisengine
