@@ -147,4 +147,3 @@ func errorsIsEmpty(err error) bool { return errors.Is(err, errs.Empty) }
 func TestLinearizable(t *testing.T) {
 	runSuite(t, []suiteCase{{"ValueQueue", testLinearizable}})
 }
-
