@@ -2,11 +2,13 @@ package manager
 
 import (
 	"context"
+
+	"github.com/goproc/manager/internal/builtin"
 )
 
 type arrayKind struct{}
 
-func (arrayKind) typeID() string { return typeArray }
+func (arrayKind) typeID() string { return builtin.TypeArray }
 
 // An Array is a proxy to a shared fixed-length array of T in a manager,
 // Python's manager.Array(typecode, sequence) (the Go type takes the

@@ -2,11 +2,13 @@ package manager
 
 import (
 	"context"
+
+	"github.com/goproc/manager/internal/builtin"
 )
 
 type dictKind struct{}
 
-func (dictKind) typeID() string { return typeDict }
+func (dictKind) typeID() string { return builtin.TypeDict }
 
 // A Dict is a proxy to a shared dictionary in a manager, Python's
 // manager.dict(): keys of type K to values of type V, kept in insertion

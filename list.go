@@ -2,11 +2,13 @@ package manager
 
 import (
 	"context"
+
+	"github.com/goproc/manager/internal/builtin"
 )
 
 type listKind struct{}
 
-func (listKind) typeID() string { return typeList }
+func (listKind) typeID() string { return builtin.TypeList }
 
 // A List is a proxy to a shared list in a manager, Python's
 // manager.list(), holding elements of type T with Python's list rules:

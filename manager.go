@@ -16,6 +16,7 @@ import (
 
 	"github.com/goproc/manager/internal/errs"
 	"github.com/goproc/manager/internal/proc"
+	"github.com/goproc/manager/internal/server"
 	"github.com/goproc/manager/internal/wire"
 )
 
@@ -61,7 +62,7 @@ type serverConfig struct {
 	HandshakeTimeout time.Duration
 	TLS              *tlsTravel  // nil: no TLS
 	LogLevel         *slog.Level // nil: the parent wants no records; else send those at or above it (logpipe.go)
-	Limits           limits
+	Limits           server.Limits
 }
 
 type serverReport struct {
@@ -224,7 +225,7 @@ func startProcess(ctx context.Context, o options, opts []Option) (*Manager, erro
 	if d, ok := ctx.Deadline(); ok {
 		child.Report.SetReadDeadline(d)
 	}
-	stop := context.AfterFunc(ctx, func() { child.Report.SetReadDeadline(longAgo) })
+	stop := context.AfterFunc(ctx, func() { child.Report.SetReadDeadline(wire.LongAgo) })
 	var rep serverReport
 	reports := proc.NewReader(child.Report)
 	err = proc.Recv(reports, &rep)

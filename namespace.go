@@ -3,11 +3,13 @@ package manager
 import (
 	"context"
 	"fmt"
+
+	"github.com/goproc/manager/internal/builtin"
 )
 
 type namespaceKind struct{}
 
-func (namespaceKind) typeID() string { return typeNamespace }
+func (namespaceKind) typeID() string { return builtin.TypeNamespace }
 
 // A Namespace is a proxy to a shared namespace in a manager, Python's
 // manager.Namespace(): named attributes, each holding any

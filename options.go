@@ -5,6 +5,7 @@ import (
 	"log/slog"
 	"time"
 
+	"github.com/goproc/manager/internal/server"
 	"github.com/goproc/manager/internal/wire"
 )
 
@@ -26,43 +27,27 @@ type options struct {
 	maxFrame         int
 	handshakeTimeout time.Duration
 	tls              *tls.Config
-	limits           limits
+	limits           server.Limits
 }
 
-// limits are the server's memory limits (see LIMITS.md), set by the
-// options WithMaxRequestSize, WithMaxBlockedCalls, WithReadBudget and
-// WithFrameReadTimeout. Start passes them to a manager process (hence
-// the exported fields).
-type limits struct {
-	MaxRequestSize   int64         // decoded cost of one request or result
-	MaxBlockedCalls  int           // blocked calls in flight per connection
-	ReadBudget       int64         // bytes of large requests held at once, server-wide
-	FrameReadTimeout time.Duration // a frame must arrive whole within it
+// engineConfig is what internal/server is built with under o.
+func (o options) engineConfig() server.Config {
+	return server.Config{
+		Key:              o.key,
+		Logger:           o.logger,
+		MaxFrame:         o.maxFrame,
+		HandshakeTimeout: o.handshakeTimeout,
+		TLS:              o.tls,
+		Limits:           o.limits,
+	}
 }
-
-// The limits' defaults, sized for a 2-core machine with a few GiB of
-// memory: one request may decode to 256 MiB, all large requests being
-// read or executed together hold at most 512 MiB, a connection holds at
-// most 1024 blocked calls (about 9 KiB each), and a frame must arrive
-// whole within 30 s of its first byte.
-const (
-	defaultMaxRequestSize   = 256 << 20
-	defaultMaxBlockedCalls  = 1024
-	defaultReadBudget       = 512 << 20
-	defaultFrameReadTimeout = 30 * time.Second
-)
 
 func buildOptions(opts []Option) options {
 	o := options{
 		logger:           slog.New(slog.DiscardHandler),
 		maxFrame:         wire.DefaultMaxFrameSize,
-		handshakeTimeout: 10 * time.Second,
-		limits: limits{
-			MaxRequestSize:   defaultMaxRequestSize,
-			MaxBlockedCalls:  defaultMaxBlockedCalls,
-			ReadBudget:       defaultReadBudget,
-			FrameReadTimeout: defaultFrameReadTimeout,
-		},
+		handshakeTimeout: server.DefaultHandshakeTimeout,
+		limits:           server.DefaultLimits(),
 	}
 	for _, opt := range opts {
 		if opt != nil {
@@ -211,6 +196,6 @@ func WithFrameReadTimeout(d time.Duration) Option {
 
 // withLimits sets every limit at once: a manager process gets its
 // parent's limits this way.
-func withLimits(l limits) Option {
+func withLimits(l server.Limits) Option {
 	return optionFunc(func(o *options) { o.limits = l })
 }

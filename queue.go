@@ -4,15 +4,17 @@ import (
 	"context"
 
 	"github.com/vmihailenco/msgpack/v5"
+
+	"github.com/goproc/manager/internal/builtin"
 )
 
 type queueKind struct{}
 
-func (queueKind) typeID() string { return typeQueue }
+func (queueKind) typeID() string { return builtin.TypeQueue }
 
 type joinableQueueKind struct{}
 
-func (joinableQueueKind) typeID() string { return typeJoinableQueue }
+func (joinableQueueKind) typeID() string { return builtin.TypeJoinableQueue }
 
 // A Queue is a proxy to a shared FIFO queue of T in a manager, Python's
 // manager.Queue(maxsize). Waiting callers are served in arrival order.
@@ -198,5 +200,5 @@ func (q *JoinableQueue[T]) Join(ctx context.Context) error {
 // to any other type gives an error satisfying errors.Is(err,
 // ErrWrongType). It implements msgpack.CustomDecoder.
 func (q *JoinableQueue[T]) DecodeMsgpack(dec *msgpack.Decoder) error {
-	return q.decodeAs(dec, typeJoinableQueue)
+	return q.decodeAs(dec, builtin.TypeJoinableQueue)
 }

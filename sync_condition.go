@@ -4,11 +4,13 @@ import (
 	"context"
 	"errors"
 	"fmt"
+
+	"github.com/goproc/manager/internal/builtin"
 )
 
 type conditionKind struct{}
 
-func (conditionKind) typeID() string { return typeCondition }
+func (conditionKind) typeID() string { return builtin.TypeCondition }
 
 // A ConditionLock is a lock a Condition can be built on: a *Lock or an
 // *RLock.

@@ -2,15 +2,17 @@ package manager
 
 import (
 	"context"
+
+	"github.com/goproc/manager/internal/builtin"
 )
 
 type eventKind struct{}
 
-func (eventKind) typeID() string { return typeEvent }
+func (eventKind) typeID() string { return builtin.TypeEvent }
 
 type barrierKind struct{}
 
-func (barrierKind) typeID() string { return typeBarrier }
+func (barrierKind) typeID() string { return builtin.TypeBarrier }
 
 // An Event is a proxy to a shared flag in a manager that callers can wait
 // for, Python's manager.Event(). It starts clear.

@@ -2,15 +2,17 @@ package manager
 
 import (
 	"context"
+
+	"github.com/goproc/manager/internal/builtin"
 )
 
 type lockKind struct{}
 
-func (lockKind) typeID() string { return typeLock }
+func (lockKind) typeID() string { return builtin.TypeLock }
 
 type rlockKind struct{}
 
-func (rlockKind) typeID() string { return typeRLock }
+func (rlockKind) typeID() string { return builtin.TypeRLock }
 
 // A Lock is a proxy to a shared mutual-exclusion lock in a manager,
 // Python's manager.Lock().

@@ -4,15 +4,17 @@ import (
 	"context"
 
 	"github.com/vmihailenco/msgpack/v5"
+
+	"github.com/goproc/manager/internal/builtin"
 )
 
 type semaphoreKind struct{}
 
-func (semaphoreKind) typeID() string { return typeSemaphore }
+func (semaphoreKind) typeID() string { return builtin.TypeSemaphore }
 
 type boundedSemaphoreKind struct{}
 
-func (boundedSemaphoreKind) typeID() string { return typeBoundedSemaphore }
+func (boundedSemaphoreKind) typeID() string { return builtin.TypeBoundedSemaphore }
 
 // A Semaphore is a proxy to a shared counting semaphore in a manager,
 // Python's manager.Semaphore(value). Acquire takes a permit, waiting in
@@ -134,5 +136,5 @@ func OpenBoundedSemaphore(ctx context.Context, s Session, name string, value int
 // reference to any other type gives an error satisfying
 // errors.Is(err, ErrWrongType). It implements msgpack.CustomDecoder.
 func (s *BoundedSemaphore) DecodeMsgpack(dec *msgpack.Decoder) error {
-	return s.decodeAs(dec, typeBoundedSemaphore)
+	return s.decodeAs(dec, builtin.TypeBoundedSemaphore)
 }

@@ -11,6 +11,8 @@ import (
 	"sync"
 
 	"github.com/vmihailenco/msgpack/v5"
+
+	"github.com/goproc/manager/internal/builtin"
 )
 
 // This file is the plumbing every typed proxy (Dict, Queue, Lock, …)
@@ -29,8 +31,8 @@ type kind interface {
 // it may also refer to: the server-side type has every method of the
 // other (a JoinableQueue is a Queue, a BoundedSemaphore a Semaphore).
 var subtypes = map[string][]string{
-	typeQueue:     {typeJoinableQueue},
-	typeSemaphore: {typeBoundedSemaphore},
+	builtin.TypeQueue:     {builtin.TypeJoinableQueue},
+	builtin.TypeSemaphore: {builtin.TypeBoundedSemaphore},
 }
 
 // handle is the part of a typed proxy that wraps its *Proxy. The methods

@@ -2,11 +2,13 @@ package manager
 
 import (
 	"context"
+
+	"github.com/goproc/manager/internal/builtin"
 )
 
 type valueKind struct{}
 
-func (valueKind) typeID() string { return typeValue }
+func (valueKind) typeID() string { return builtin.TypeValue }
 
 // A Value is a proxy to one shared value of type T in a manager, Python's
 // manager.Value(typecode, value) (the Go type takes the typecode's

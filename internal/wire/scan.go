@@ -3,6 +3,8 @@ package wire
 import (
 	"errors"
 	"fmt"
+
+	"github.com/vmihailenco/msgpack/v5"
 )
 
 // MaxDepth is the deepest nesting of arrays and maps a payload may have.
@@ -26,6 +28,18 @@ func AppendProxy(b []byte, r ProxyRef) []byte {
 	b = append(b, r.Server[:]...)
 	b = appendUint(b, r.ID)
 	return appendString(b, r.TypeID)
+}
+
+// EncodeMsgpack writes r as the proxy extension, byte for byte what the
+// root package's *Proxy encodes to, so that a server (which has no
+// *Proxy) can return proxies that clients decode into one.
+func (r ProxyRef) EncodeMsgpack(enc *msgpack.Encoder) error {
+	payload := AppendProxy(nil, r)
+	if err := enc.EncodeExtHeader(ProxyExtID, len(payload)); err != nil {
+		return err
+	}
+	_, err := enc.Writer().Write(payload)
+	return err
 }
 
 // ParseProxy parses an extension payload written by AppendProxy.

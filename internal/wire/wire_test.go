@@ -235,6 +235,28 @@ func TestScanReportsProxies(t *testing.T) {
 	assert.Equal(t, b, parsed)
 }
 
+// TestProxyRefEncodesAsExtension checks that a ProxyRef, which a server
+// returns in place of a proxy, encodes as the proxy extension (in a map
+// and alone) that Scan and ParseProxy read back.
+func TestProxyRefEncodesAsExtension(t *testing.T) {
+	a := ProxyRef{Server: [16]byte{9}, ID: 1, TypeID: "Dict"}
+	b := ProxyRef{Server: [16]byte{7}, ID: 1 << 40, TypeID: "a type with a long name, longer than thirty-one bytes"}
+	for _, v := range []any{a, &b, map[string]any{"a": a, "b": []any{b}}} {
+		raw, err := msgpack.Marshal(v)
+		require.NoError(t, err)
+		var got []ProxyRef
+		require.NoError(t, Scan(raw, func(r ProxyRef) { got = append(got, r) }))
+		assert.NotEmpty(t, got, "%#v", v)
+		for _, r := range got {
+			assert.Contains(t, []ProxyRef{a, b}, r)
+		}
+	}
+	raw, err := msgpack.Marshal(a)
+	require.NoError(t, err)
+	p := AppendProxy(nil, a)
+	assert.Equal(t, cat([]byte{0xc7, byte(len(p)), byte(ProxyExtID)}, p), raw)
+}
+
 // TestScanBoundsDecoding shows what Scan is for: a header that claims
 // more elements than there are bytes never reaches the decoder, and one
 // that Scan accepts decodes into at most as many values as it has bytes.

@@ -1,4 +1,4 @@
-package manager
+package server
 
 import (
 	"bytes"
@@ -72,7 +72,7 @@ func newServerConn(s *Server, nc net.Conn, r *wire.Reader, session callctx.Sessi
 	c.enc = msgpack.NewEncoder(&c.w)
 	c.pinFn = c.pin
 	c.collectFn = c.collect
-	growSendBuffer(nc)
+	wire.GrowSendBuffer(nc)
 	return c
 }
 
@@ -164,7 +164,7 @@ func (c *serverConn) admit(typeid string, method []byte, args []byte, types []re
 			return fmt.Errorf("%w: %s: %v", errs.Protocol, what, err)
 		}
 	}
-	l := &c.srv.opts.limits
+	l := &c.srv.opts.Limits
 	if cost > l.MaxRequestSize {
 		return fmt.Errorf("%w: %s: decoding the arguments would cost %d bytes, over the limit of %d", errs.TooLarge, what, cost, l.MaxRequestSize)
 	}
@@ -256,7 +256,7 @@ func (c *serverConn) startBlocking(cc *callContext) bool {
 	// Only the reading goroutine closes a connection, and it is busy
 	// running this method, so the connection cannot have closed yet.
 	c.mu.Lock()
-	if len(c.blocked) >= c.srv.opts.limits.MaxBlockedCalls {
+	if len(c.blocked) >= c.srv.opts.Limits.MaxBlockedCalls {
 		c.mu.Unlock()
 		return false
 	}
@@ -293,7 +293,7 @@ func (c *serverConn) reply(id uint64, res *result, fail *wire.Failure) {
 		start := c.w.BodyLen()
 		if err := res.encode(c.enc); err != nil {
 			fail = failureOf(err, true)
-		} else if _, err := c.w.Finish(c.srv.opts.maxFrame); err != nil {
+		} else if _, err := c.w.Finish(c.srv.opts.MaxFrame); err != nil {
 			fail = failureOf(err, false)
 		} else {
 			// Only a reply that will be sent counts its proxies.
@@ -303,7 +303,7 @@ func (c *serverConn) reply(id uint64, res *result, fail *wire.Failure) {
 	if fail != nil {
 		wire.AppendFailure(&c.w, id, fail)
 	}
-	frame, _ := c.w.Finish(c.srv.opts.maxFrame) // a failure always fits
+	frame, _ := c.w.Finish(c.srv.opts.MaxFrame) // a failure always fits
 	if _, err := c.nc.Write(frame); err != nil {
 		c.srv.log.Debug("manager: write reply", "err", err)
 	}

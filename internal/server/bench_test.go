@@ -1,4 +1,4 @@
-package manager
+package server
 
 import (
 	"context"
@@ -31,11 +31,8 @@ func (discardConn) RemoteAddr() net.Addr            { return nil }
 func (discardConn) SetReadDeadline(time.Time) error { return nil }
 
 func BenchmarkServerHandle(b *testing.B) {
-	s, err := NewServer()
-	if err != nil {
-		b.Fatal(err)
-	}
-	t, ok := lookupType(typeDict)
+	s := New(Config{})
+	t, ok := lookupType(builtin.TypeDict)
 	if !ok {
 		b.Fatal("Dict is not registered")
 	}

@@ -1,0 +1,25 @@
+package wire
+
+import (
+	"net"
+	"time"
+)
+
+// socketBuffer is the send buffer asked for on Unix-socket connections,
+// so that a large value (a 1 MiB store) goes in one write rather than in
+// steps of the default ~208 KiB, each waiting for the peer to read. The
+// kernel caps it at net.core.wmem_max, and uses the memory only while
+// data is in flight.
+const socketBuffer = 4 << 20
+
+// GrowSendBuffer applies socketBuffer to a Unix-socket connection; both
+// the client and the server call it on every connection they make.
+func GrowSendBuffer(nc net.Conn) {
+	if uc, ok := nc.(*net.UnixConn); ok {
+		uc.SetWriteBuffer(socketBuffer) // best effort: the default works too
+	}
+}
+
+// LongAgo is a deadline in the past: setting it on a connection or a
+// pipe interrupts a read or write in progress at once.
+var LongAgo = time.Unix(1, 0)
