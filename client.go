@@ -159,7 +159,7 @@ func (c *Client) dial(ctx context.Context) (*clientConn, error) {
 		if ctx.Err() != nil {
 			return nil, fmt.Errorf("connect to manager: %w", ctx.Err())
 		}
-		if ok && isTimeout(err) {
+		if ok && wire.IsTimeout(err) {
 			// The socket's deadline was ctx's, whose own timer may not
 			// have fired yet.
 			return nil, fmt.Errorf("connect to manager: %w", context.DeadlineExceeded)
@@ -557,7 +557,7 @@ func (cc *clientConn) roundTrip(ctx context.Context, frame []byte, id uint64) (*
 	for {
 		body, err := cc.r.ReadFrame()
 		if err != nil {
-			if !isTimeout(err) || ctx.Err() == nil {
+			if !wire.IsTimeout(err) || ctx.Err() == nil {
 				return nil, err
 			}
 			if cancelled {
@@ -570,7 +570,7 @@ func (cc *clientConn) roundTrip(ctx context.Context, frame []byte, id uint64) (*
 			wire.AppendCancel(&w, id)
 			cancelFrame, _ := w.Finish(0)
 			if n, err := cc.nc.Write(cancelFrame); err != nil {
-				if n != 0 || !isTimeout(err) {
+				if n != 0 || !wire.IsTimeout(err) {
 					return nil, err // a partial frame poisons the connection
 				}
 				// The send buffer is full (the manager stopped reading):
@@ -591,11 +591,6 @@ func (cc *clientConn) roundTrip(ctx context.Context, frame []byte, id uint64) (*
 		}
 		return &cc.msg.Response, nil
 	}
-}
-
-func isTimeout(err error) bool {
-	var t interface{ Timeout() bool }
-	return errors.As(err, &t) && t.Timeout()
 }
 
 // Session is what the constructors of shared objects take: a *Manager or

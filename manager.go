@@ -185,7 +185,7 @@ func startProcess(ctx context.Context, o options, opts []Option) (*Manager, erro
 		return nil, err
 	}
 	cfg := serverConfig{Key: o.key, MaxFrame: o.maxFrame, Network: o.network, Address: o.address, HandshakeTimeout: o.handshakeTimeout, TLS: tlsCfg, Limits: o.limits}
-	if lv, ok := minLevel(o.logger); ok {
+	if lv, ok := proc.MinLevel(o.logger); ok {
 		cfg.LogLevel = &lv
 	}
 	child, err := proc.Start(context.Background(), proc.RoleServer, nil)
@@ -256,74 +256,11 @@ func startProcess(ctx context.Context, o options, opts []Option) (*Manager, erro
 	if cfg.LogLevel != nil {
 		child.Report.SetReadDeadline(time.Time{})
 		m.logsDone = make(chan struct{})
-		go forwardLogs(child.Report, reports, o.logger, m.logsDone)
+		go proc.ForwardLogs(child.Report, reports, o.logger, m.logsDone)
 	} else {
 		child.Report.Close()
 	}
 	return m, nil
-}
-
-// runServer is the manager process's main: configure, listen, report,
-// serve until told to stop or until the parent dies.
-func runServer() int {
-	ignoreInterrupt()
-	cfgPipe, report := proc.ConfigPipe(), proc.ReportPipe()
-	r := proc.NewReader(cfgPipe)
-	var cfg serverConfig
-	if err := proc.Recv(r, &cfg); err != nil {
-		fmt.Fprintf(os.Stderr, "manager: manager process: read configuration: %v\n", err)
-		return 2
-	}
-	opts := []Option{WithAuthKey(cfg.Key), WithMaxFrameSize(cfg.MaxFrame), withLimits(cfg.Limits)}
-	if cfg.Network != "" {
-		opts = append(opts, WithAddress(cfg.Network, cfg.Address))
-	}
-	if cfg.HandshakeTimeout > 0 {
-		opts = append(opts, WithHandshakeTimeout(cfg.HandshakeTimeout))
-	}
-	if cfg.TLS != nil {
-		tc, err := cfg.TLS.config()
-		if err != nil {
-			proc.Send(report, &serverReport{Err: err.Error()})
-			return 1
-		}
-		opts = append(opts, WithTLS(tc))
-	}
-	var sink *logSink
-	if cfg.LogLevel != nil {
-		// The records queue until the report has been sent (start).
-		sink = newLogSink(report)
-		opts = append(opts, WithLogger(slog.New(&pipeHandler{sink: sink, level: *cfg.LogLevel})))
-		defer sink.close()
-	}
-	o := buildOptions(opts)
-	srv, _ := NewServer(opts...)
-	l, dir, err := listen(o)
-	if err != nil {
-		proc.Send(report, &serverReport{Err: err.Error()})
-		return 1
-	}
-	defer os.RemoveAll(dir)
-	if err := proc.Send(report, &serverReport{Network: l.Addr().Network(), Address: l.Addr().String(), Pid: os.Getpid(), Dir: dir}); err != nil {
-		return 1
-	}
-	if sink != nil {
-		sink.start() // the pipe now carries log records, until this process exits
-	} else {
-		report.Close()
-	}
-	go srv.Serve(l)
-
-	// Wait for a shutdown message; EOF means the parent died.
-	grace := time.Duration(0)
-	var msg shutdownMessage
-	if err := proc.Recv(r, &msg); err == nil {
-		grace = msg.Grace
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), grace)
-	defer cancel()
-	srv.Shutdown(ctx)
-	return 0
 }
 
 // waitLogs waits until the manager process's last log records have been

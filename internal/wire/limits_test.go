@@ -206,7 +206,7 @@ func TestLimitedReaderStall(t *testing.T) {
 	start := time.Now()
 	_, err = r.ReadFrame()
 	require.Error(t, err)
-	assert.True(t, errors.Is(err, errs.Protocol) || isTimeout(err), "a stall: %v", err)
+	assert.True(t, errors.Is(err, errs.Protocol) || IsTimeout(err), "a stall: %v", err)
 	assert.GreaterOrEqual(t, time.Since(start), timeout)
 	_, again := r.ReadFrame()
 	assert.Equal(t, err, again, "sticky")

@@ -1,6 +1,7 @@
 package wire
 
 import (
+	"errors"
 	"net"
 	"time"
 )
@@ -23,3 +24,11 @@ func GrowSendBuffer(nc net.Conn) {
 // LongAgo is a deadline in the past: setting it on a connection or a
 // pipe interrupts a read or write in progress at once.
 var LongAgo = time.Unix(1, 0)
+
+// IsTimeout reports whether err is a deadline's timeout (a net.Conn's or
+// an os.File's), the way a read or write interrupted by LongAgo, or by
+// a deadline, fails.
+func IsTimeout(err error) bool {
+	var t interface{ Timeout() bool }
+	return errors.As(err, &t) && t.Timeout()
+}
