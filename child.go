@@ -105,7 +105,7 @@ func runServer() int {
 		fmt.Fprintf(os.Stderr, "manager: manager process: read configuration: %v\n", err)
 		return 2
 	}
-	opts := []Option{WithAuthKey(cfg.Key), WithMaxFrameSize(cfg.MaxFrame), withLimits(cfg.Limits)}
+	opts := []ServerOption{WithAuthKey(cfg.Key), WithMaxFrameSize(cfg.MaxFrame), withLimits(cfg.Limits)}
 	if cfg.Network != "" {
 		opts = append(opts, WithAddress(cfg.Network, cfg.Address))
 	}
@@ -128,7 +128,7 @@ func runServer() int {
 		defer sink.Close()
 	}
 	o := buildOptions(opts)
-	srv, _ := NewServer(opts...)
+	srv := newServer(o)
 	l, dir, err := listen(o)
 	if err != nil {
 		proc.Send(report, &serverReport{Err: err.Error()})
@@ -195,7 +195,7 @@ func runWorker() int {
 		cancel(errTerminated)
 	}()
 
-	copts := []Option{WithMaxFrameSize(cfg.MaxFrame)}
+	copts := []ClientOption{WithMaxFrameSize(cfg.MaxFrame)}
 	if cfg.TLS != nil {
 		tc, err := cfg.TLS.config()
 		if err != nil {

@@ -103,8 +103,12 @@ type clientConn struct {
 // net.Dialer.DialContext; the session lasts until Close.
 //
 // A wrong key gives an error satisfying errors.Is(err, ErrAuthFailed).
-func Connect(ctx context.Context, network, addr string, key []byte, opts ...Option) (*Client, error) {
-	o := buildOptions(opts)
+func Connect(ctx context.Context, network, addr string, key []byte, opts ...ClientOption) (*Client, error) {
+	return connect(ctx, network, addr, key, buildOptions(opts))
+}
+
+// connect is Connect with its options built.
+func connect(ctx context.Context, network, addr string, key []byte, o options) (*Client, error) {
 	c := &Client{
 		network:   network,
 		addr:      addr,

@@ -99,7 +99,7 @@ type shutdownMessage struct {
 // call Init first, Start fails with ErrInitNotCalled.
 //
 // ctx bounds the start-up only.
-func Start(ctx context.Context, opts ...Option) (*Manager, error) {
+func Start(ctx context.Context, opts ...StartOption) (*Manager, error) {
 	if err := checkInit("Start"); err != nil {
 		return nil, err
 	}
@@ -108,9 +108,9 @@ func Start(ctx context.Context, opts ...Option) (*Manager, error) {
 		o.key = wire.NewKey()
 	}
 	if o.inProcess {
-		return startInProcess(ctx, o, opts)
+		return startInProcess(ctx, o)
 	}
-	return startProcess(ctx, o, opts)
+	return startProcess(ctx, o)
 }
 
 // listen opens the manager's listener: the configured address, or a Unix
@@ -154,21 +154,24 @@ func listen(o options) (net.Listener, string, error) {
 	return l, dir, nil
 }
 
-func startInProcess(ctx context.Context, o options, opts []Option) (*Manager, error) {
-	sweepStaleDirs()
-	srv, err := NewServer(append(opts, WithAuthKey(o.key))...)
-	if err != nil {
-		return nil, err
+// ownClient returns the options of the Manager's own client under the
+// options o of Start: o, trusting the server's certificates under TLS.
+func (o options) ownClient() options {
+	if o.tls != nil {
+		o.tls = ownClientTLS(o.tls)
 	}
+	return o
+}
+
+func startInProcess(ctx context.Context, o options) (*Manager, error) {
+	sweepStaleDirs()
+	srv := newServer(o) // o.key is set: Start made one if none was given
 	l, dir, err := listen(o)
 	if err != nil {
 		return nil, err
 	}
 	go srv.Serve(l) // Shutdown ends it and waits for it
-	if o.tls != nil {
-		opts = append(opts[:len(opts):len(opts)], WithTLS(ownClientTLS(o.tls)))
-	}
-	c, err := Connect(ctx, l.Addr().Network(), l.Addr().String(), o.key, opts...)
+	c, err := connect(ctx, l.Addr().Network(), l.Addr().String(), o.key, o.ownClient())
 	if err != nil {
 		srv.Close()
 		os.RemoveAll(dir)
@@ -177,7 +180,7 @@ func startInProcess(ctx context.Context, o options, opts []Option) (*Manager, er
 	return &Manager{Client: c, key: o.key, pid: os.Getpid(), srv: srv, dir: dir, shutdownDone: make(chan struct{})}, nil
 }
 
-func startProcess(ctx context.Context, o options, opts []Option) (*Manager, error) {
+func startProcess(ctx context.Context, o options) (*Manager, error) {
 	// Every option must reach the manager process, or Start refuses it:
 	// check what cannot travel before starting anything.
 	tlsCfg, err := encodeTLS(o.tls)
@@ -245,10 +248,7 @@ func startProcess(ctx context.Context, o options, opts []Option) (*Manager, erro
 	case rep.Err != "":
 		return fail(fmt.Errorf("manager: manager process: %s", rep.Err))
 	}
-	if o.tls != nil {
-		opts = append(opts[:len(opts):len(opts)], WithTLS(ownClientTLS(o.tls)))
-	}
-	c, err := Connect(ctx, rep.Network, rep.Address, o.key, opts...)
+	c, err := connect(ctx, rep.Network, rep.Address, o.key, o.ownClient())
 	if err != nil {
 		return fail(err)
 	}

@@ -25,9 +25,13 @@ type Server struct {
 // LIMITS.md: WithMaxRequestSize, WithMaxBlockedCalls, WithReadBudget,
 // WithFrameReadTimeout). Without a key it makes a random one; read it
 // with AuthKey.
-func NewServer(opts ...Option) (*Server, error) {
-	o := buildOptions(opts)
-	return &Server{engine: server.New(o.engineConfig()), opts: o}, nil
+func NewServer(opts ...ServerOption) (*Server, error) {
+	return newServer(buildOptions(opts)), nil
+}
+
+// newServer returns a server configured by o.
+func newServer(o options) *Server {
+	return &Server{engine: server.New(o.engineConfig()), opts: o}
 }
 
 // AuthKey returns the key clients must hold. Treat it as a secret.
