@@ -59,7 +59,7 @@ func OpenArray[T any](ctx context.Context, s Session, name string, items []T) (*
 // Len returns the array's fixed length (Python's len(a)).
 func (a *Array[T]) Len(ctx context.Context) (int, error) {
 	var n int
-	err := a.call(ctx, "Len", &n)
+	err := a.h().call(ctx, "Len", &n)
 	return n, err
 }
 
@@ -68,7 +68,7 @@ func (a *Array[T]) Len(ctx context.Context) (int, error) {
 // errors.Is(err, ErrIndexOutOfRange).
 func (a *Array[T]) Get(ctx context.Context, i int) (T, error) {
 	var v T
-	if err := a.call(ctx, "Get", &v, int64(i)); err != nil {
+	if err := a.h().call(ctx, "Get", &v, int64(i)); err != nil {
 		var zero T
 		return zero, err
 	}
@@ -82,14 +82,14 @@ func (a *Array[T]) Set(ctx context.Context, i int, v T) error {
 	if err != nil {
 		return err
 	}
-	return a.call(ctx, "Set", nil, int64(i), arg)
+	return a.h().call(ctx, "Set", nil, int64(i), arg)
 }
 
 // All returns every element, in order, in one round trip: a consistent
 // snapshot (Python's a[:]).
 func (a *Array[T]) All(ctx context.Context) ([]T, error) {
 	var items []T
-	err := a.call(ctx, "All", &items)
+	err := a.h().call(ctx, "All", &items)
 	return items, err
 }
 
@@ -98,7 +98,7 @@ func (a *Array[T]) All(ctx context.Context) ([]T, error) {
 func (a *Array[T]) GetSlice(ctx context.Context, s Slice) ([]T, error) {
 	start, stop, step := s.bounds()
 	var items []T
-	err := a.call(ctx, "GetSlice", &items, start, stop, step)
+	err := a.h().call(ctx, "GetSlice", &items, start, stop, step)
 	return items, err
 }
 
@@ -113,7 +113,7 @@ func (a *Array[T]) SetSlice(ctx context.Context, s Slice, values []T) error {
 		return err
 	}
 	start, stop, step := s.bounds()
-	return a.call(ctx, "SetSlice", nil, start, stop, step, args)
+	return a.h().call(ctx, "SetSlice", nil, start, stop, step, args)
 }
 
 // Add atomically adds delta to the number at index i and returns the
@@ -127,7 +127,7 @@ func (a *Array[T]) Add(ctx context.Context, i int, delta T) (T, error) {
 	if err != nil {
 		return sum, err
 	}
-	if err := a.call(ctx, "Add", &sum, int64(i), arg); err != nil {
+	if err := a.h().call(ctx, "Add", &sum, int64(i), arg); err != nil {
 		var zero T
 		return zero, err
 	}
@@ -142,5 +142,25 @@ func (a *Array[T]) Add(ctx context.Context, i int, delta T) (T, error) {
 // several times and must have no side effects. Modify makes at least two
 // round trips and gives up when ctx ends.
 func (a *Array[T]) Modify(ctx context.Context, fn func(items []T) ([]T, error)) ([]T, error) {
-	return modifyList(ctx, &a.handle, fn)
+	return modifyList(ctx, a.h(), fn)
 }
+
+// h returns the proxy's handle, or nil when a is nil (see handle).
+func (a *Array[T]) h() *handle[arrayKind] {
+	if a == nil {
+		return nil
+	}
+	return &a.handle
+}
+
+// Proxy returns the untyped proxy underneath, for Call and for passing
+// the object around untyped. It is nil for a nil or zero Array.
+func (a *Array[T]) Proxy() *Proxy { return a.h().proxy() }
+
+// Close gives back this proxy's reference to the shared array; an
+// unnamed object is freed once no proxy in any process refers to it (a
+// named one lives until Client.Delete). Calls through the proxy fail
+// afterwards. Close blocks for at most one round trip to the manager, may
+// be called more than once, and is safe for concurrent use. On a nil or
+// zero Array it returns an error satisfying errors.Is(err, ErrNilProxy).
+func (a *Array[T]) Close() error { return a.h().close() }

@@ -220,7 +220,7 @@ func runWorker() int {
 		}
 	}()
 
-	err = runWorkerFunc(ctx, fn, c, forkArgs(cfg.Args))
+	err = runWorkerFunc(ctx, fn, c, cfg.Args)
 	res := &workerResult{}
 	if err != nil {
 		res = workerFailed(err)

@@ -131,7 +131,7 @@ func connect(ctx context.Context, network, addr string, key []byte, o options) (
 	c.maxFrame = min(c.maxFrame, c.info.MaxFrame)
 	c.anchor = watch
 	go c.watch(watch)
-	registerClient(c)
+	registerEngine(c)
 	return c, nil
 }
 
@@ -264,7 +264,7 @@ func (c *Client) Close() error {
 	c.fail(ErrClosed)
 	c.stopReconciling()
 	<-c.watchDone
-	unregisterClient(c)
+	unregisterEngine(c)
 	return nil
 }
 
@@ -373,6 +373,9 @@ func (c *Client) call(ctx context.Context, object, handle uint64, method string,
 // a typed proxy writes its keys and values straight into the request,
 // where boxing them into call's ...any would allocate.
 func (c *Client) callArgs(ctx context.Context, object, handle uint64, method string, out any, nargs int, encodeArg func(enc *msgpack.Encoder, i int) error) error {
+	if c == nil {
+		return fmt.Errorf("manager: %s: %w", method, ErrNilProxy)
+	}
 	if err := ctx.Err(); err != nil {
 		// Before taking a connection it would have to drop; the client's
 		// own end (a worker's ctx ends because the manager did) comes first.
@@ -426,6 +429,10 @@ func (c *Client) callArgs(ctx context.Context, object, handle uint64, method str
 		return err
 	}
 	if out != nil {
+		if err := checkResult(out, resp.Result); err != nil {
+			c.putConn(cc)
+			return &opError{callOp(object, method), err}
+		}
 		cc.res.Reset(resp.Result)
 		cc.dec.Reset(&cc.res)
 		err = decodeResult(cc.dec, out, resp.Result, c.opts.limits.MaxRequestSize)
@@ -597,13 +604,40 @@ func (cc *clientConn) roundTrip(ctx context.Context, frame []byte, id uint64) (*
 	}
 }
 
-// Session is what the constructors of shared objects take: a *Manager or
-// a *Client.
-type Session interface {
-	client() *Client
+// The Client as an engine (see engine.go).
+
+func (c *Client) engine() engine {
+	if c == nil {
+		return nil // not a non-nil interface holding a nil *Client
+	}
+	return c
 }
 
-func (c *Client) client() *Client { return c }
+func (c *Client) serverID() [16]byte { return c.info.ID }
+
+func (c *Client) newHandle() uint64 { return c.handles.Add(1) }
+
+func (c *Client) invoke(ctx context.Context, ref wire.ProxyRef, handle uint64, method string, out any, nargs int, encodeArg func(enc *msgpack.Encoder, i int) error) error {
+	return c.callArgs(ctx, ref.ID, handle, method, out, nargs, encodeArg)
+}
+
+func (c *Client) create(ctx context.Context, name, typeid string, args []any) (*Proxy, error) {
+	var p *Proxy
+	var err error
+	if name == "" {
+		err = c.call(ctx, 0, 0, "new", &p, append([]any{typeid}, args...)...)
+	} else {
+		err = c.call(ctx, 0, 0, "open", &p, append([]any{name, typeid}, args...)...)
+	}
+	if err != nil {
+		return nil, err
+	}
+	return p, nil
+}
+
+func (c *Client) release(ctx context.Context, ref wire.ProxyRef) error {
+	return c.call(ctx, 0, 0, "decref", nil, ref.ID)
+}
 
 // NumObjects returns the number of live objects in the manager, like
 // Python's _number_of_objects: for tests and for debugging leaks.

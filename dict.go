@@ -2,6 +2,7 @@ package manager
 
 import (
 	"context"
+	"fmt"
 
 	"github.com/goproc/manager/internal/builtin"
 )
@@ -29,10 +30,19 @@ func (dictKind) typeID() string { return builtin.TypeDict }
 //
 // Keys and values travel msgpack-encoded and are compared by their
 // encoding (equal values of one Go type encode equally; maps are encoded
-// with sorted entries for that reason). The type parameters are not
-// checked against the shared object: two proxies with different K or V
-// may refer to one dict, and decoding then fails or converts as msgpack
-// does.
+// with sorted entries for that reason). A float64 or float32 key is
+// stored canonically: -0.0 as 0.0, since they are equal, and every NaN
+// as one NaN key, which (unlike a Go map's NaN keys) Load and Delete
+// find. Floats inside a composite key (a struct, an array) are kept as
+// they are, so there -0.0 and 0.0 are two keys.
+//
+// The type parameters are not checked against the shared object: two
+// proxies with different K or V may refer to one dict. A stored key or
+// value that does not decode into K or V, or that K or V cannot hold
+// without changing it (300 through a Dict[string, uint8]), gives an
+// error satisfying errors.Is(err, ErrWrongType) naming both types, and a
+// method that would remove or replace it (LoadAndDelete, PopItem, Swap)
+// leaves it in place.
 //
 // Values may be proxies (a Dict[string, *List[int]]): each proxy a
 // method returns holds a reference to its object; Close it when done, or
@@ -109,7 +119,7 @@ func OpenDict[K comparable, V any](ctx context.Context, s Session, name string) 
 // a copy: see the type's doc.
 func (d *Dict[K, V]) Load(ctx context.Context, key K) (value V, ok bool, err error) {
 	var r loadResult[V]
-	if err := callKey(ctx, d.p, "Load", &r, key); err != nil {
+	if err := callKey(ctx, d.h().proxy(), "Load", &r, key); err != nil {
 		return value, false, err
 	}
 	return r.Value, r.OK, nil
@@ -117,7 +127,7 @@ func (d *Dict[K, V]) Load(ctx context.Context, key K) (value V, ok bool, err err
 
 // Store sets the value for key (Python's d[key] = value).
 func (d *Dict[K, V]) Store(ctx context.Context, key K, value V) error {
-	return callKeyValue(ctx, d.p, "Store", nil, key, value)
+	return callKeyValue(ctx, d.h().proxy(), "Store", nil, key, value)
 }
 
 // LoadOrStore returns the existing value for key and true if it is
@@ -125,7 +135,7 @@ func (d *Dict[K, V]) Store(ctx context.Context, key K, value V) error {
 // d.setdefault(key, value)). It is atomic.
 func (d *Dict[K, V]) LoadOrStore(ctx context.Context, key K, value V) (actual V, loaded bool, err error) {
 	var r loadResult[V]
-	if err := callKeyValue(ctx, d.p, "LoadOrStore", &r, key, value); err != nil {
+	if err := callKeyValue(ctx, d.h().proxy(), "LoadOrStore", &r, key, value); err != nil {
 		return actual, false, err
 	}
 	if !r.OK {
@@ -136,9 +146,16 @@ func (d *Dict[K, V]) LoadOrStore(ctx context.Context, key K, value V) (actual V,
 
 // LoadAndDelete deletes key and returns the value it had and true, or the
 // zero V and false when it was absent (Python's d.pop(key)). It is atomic.
+// A value that does not decode into V gives an error satisfying
+// errors.Is(err, ErrWrongType) and stays in the dictionary.
 func (d *Dict[K, V]) LoadAndDelete(ctx context.Context, key K) (value V, loaded bool, err error) {
 	var r loadResult[V]
-	if err := callKey(ctx, d.p, "LoadAndDelete", &r, key); err != nil {
+	if ts := shapeFor[V](); ts.any() {
+		err = callKey(ctx, d.h().proxy(), "LoadAndDelete", &r, key)
+	} else {
+		err = d.callKeyShape(ctx, "LoadAndDeleteAs", &r, key, ts.arg)
+	}
+	if err != nil {
 		return value, false, err
 	}
 	return r.Value, r.OK, nil
@@ -148,15 +165,26 @@ func (d *Dict[K, V]) LoadAndDelete(ctx context.Context, key K) (value V, loaded 
 // del d[key], which raises KeyError where this returns false).
 func (d *Dict[K, V]) Delete(ctx context.Context, key K) (bool, error) {
 	var ok bool
-	err := callKey(ctx, d.p, "Delete", &ok, key)
+	err := callKey(ctx, d.h().proxy(), "Delete", &ok, key)
 	return ok, err
 }
 
 // Swap stores value under key and returns the previous value and true,
-// or the zero V and false when key was absent. It is atomic.
+// or the zero V and false when key was absent. It is atomic. A previous
+// value that does not decode into V gives an error satisfying
+// errors.Is(err, ErrWrongType), and value is not stored.
 func (d *Dict[K, V]) Swap(ctx context.Context, key K, value V) (previous V, loaded bool, err error) {
 	var r loadResult[V]
-	if err := callKeyValue(ctx, d.p, "Swap", &r, key, value); err != nil {
+	if ts := shapeFor[V](); ts.any() {
+		err = callKeyValue(ctx, d.h().proxy(), "Swap", &r, key, value)
+	} else {
+		var v any
+		if v, err = encodeValue(value); err != nil {
+			return previous, false, err
+		}
+		err = d.callKeyShape(ctx, "SwapAs", &r, key, v, ts.arg)
+	}
+	if err != nil {
 		return previous, false, err
 	}
 	return r.Value, r.OK, nil
@@ -166,7 +194,7 @@ func (d *Dict[K, V]) Swap(ctx context.Context, key K, value V) (previous V, load
 // equal to old (compared by encoding), and reports whether it did. It is
 // atomic.
 func (d *Dict[K, V]) CompareAndSwap(ctx context.Context, key K, old, newValue V) (bool, error) {
-	k, o, err := encodePair(key, old)
+	k, o, err := encodePair(canonicalKey(key), old)
 	if err != nil {
 		return false, err
 	}
@@ -175,19 +203,19 @@ func (d *Dict[K, V]) CompareAndSwap(ctx context.Context, key K, old, newValue V)
 		return false, err
 	}
 	var ok bool
-	err = d.call(ctx, "CompareAndSwap", &ok, k, o, n)
+	err = d.h().call(ctx, "CompareAndSwap", &ok, k, o, n)
 	return ok, err
 }
 
 // CompareAndDelete deletes key if it is present with a value equal to old
 // (compared by encoding), and reports whether it did. It is atomic.
 func (d *Dict[K, V]) CompareAndDelete(ctx context.Context, key K, old V) (bool, error) {
-	k, o, err := encodePair(key, old)
+	k, o, err := encodePair(canonicalKey(key), old)
 	if err != nil {
 		return false, err
 	}
 	var ok bool
-	err = d.call(ctx, "CompareAndDelete", &ok, k, o)
+	err = d.h().call(ctx, "CompareAndDelete", &ok, k, o)
 	return ok, err
 }
 
@@ -204,13 +232,19 @@ func (d *Dict[K, V]) CompareAndDelete(ctx context.Context, key K, old V) (bool, 
 // Modify makes at least two round trips and gives up when ctx ends.
 func (d *Dict[K, V]) Modify(ctx context.Context, key K, fn func(old V, ok bool) (V, error)) (V, error) {
 	var zero V
-	k, err := encodeValue(key)
+	if d.Proxy() == nil {
+		return zero, fmt.Errorf("manager: Dict.Modify: %w", ErrNilProxy)
+	}
+	if fn == nil {
+		return zero, fmt.Errorf("%w: Dict.Modify: nil function", ErrBadArguments)
+	}
+	k, err := encodeValue(canonicalKey(key))
 	if err != nil {
 		return zero, err
 	}
 	for {
 		var cur versionedValue[V]
-		if err := d.call(ctx, "LoadVersion", &cur, k); err != nil {
+		if err := d.h().call(ctx, "LoadVersion", &cur, k); err != nil {
 			return zero, err
 		}
 		next, err := fn(cur.Value, cur.OK)
@@ -222,7 +256,7 @@ func (d *Dict[K, V]) Modify(ctx context.Context, key K, fn func(old V, ok bool) 
 			return zero, err
 		}
 		var stored bool
-		if err := d.call(ctx, "StoreIfVersion", &stored, k, cur.Version, v); err != nil {
+		if err := d.h().call(ctx, "StoreIfVersion", &stored, k, cur.Version, v); err != nil {
 			return zero, err
 		}
 		if stored {
@@ -238,7 +272,7 @@ func (d *Dict[K, V]) Modify(ctx context.Context, key K, fn func(old V, ok bool) 
 // errors.Is(err, ErrBadArguments) and changes nothing.
 func (d *Dict[K, V]) Add(ctx context.Context, key K, delta V) (V, error) {
 	var sum, zero V
-	if err := callKeyValue(ctx, d.p, "Add", &sum, key, delta); err != nil {
+	if err := callKeyValue(ctx, d.h().proxy(), "Add", &sum, key, delta); err != nil {
 		return zero, err
 	}
 	return sum, nil
@@ -247,14 +281,14 @@ func (d *Dict[K, V]) Add(ctx context.Context, key K, delta V) (V, error) {
 // Has reports whether key is present (Python's key in d).
 func (d *Dict[K, V]) Has(ctx context.Context, key K) (bool, error) {
 	var ok bool
-	err := callKey(ctx, d.p, "Has", &ok, key)
+	err := callKey(ctx, d.h().proxy(), "Has", &ok, key)
 	return ok, err
 }
 
 // Len returns the number of entries (Python's len(d)).
 func (d *Dict[K, V]) Len(ctx context.Context) (int, error) {
 	var n int
-	err := d.call(ctx, "Len", &n)
+	err := d.h().call(ctx, "Len", &n)
 	return n, err
 }
 
@@ -262,7 +296,7 @@ func (d *Dict[K, V]) Len(ctx context.Context) (int, error) {
 // (Python's d.keys() and iter(d)).
 func (d *Dict[K, V]) Keys(ctx context.Context) ([]K, error) {
 	var keys []K
-	err := d.call(ctx, "Keys", &keys)
+	err := d.h().call(ctx, "Keys", &keys)
 	return keys, err
 }
 
@@ -270,7 +304,7 @@ func (d *Dict[K, V]) Keys(ctx context.Context) ([]K, error) {
 // one round trip (Python's d.values()).
 func (d *Dict[K, V]) Values(ctx context.Context) ([]V, error) {
 	var values []V
-	err := d.call(ctx, "Values", &values)
+	err := d.h().call(ctx, "Values", &values)
 	return values, err
 }
 
@@ -278,7 +312,7 @@ func (d *Dict[K, V]) Values(ctx context.Context) ([]V, error) {
 // trip: a consistent snapshot (Python's d.items()).
 func (d *Dict[K, V]) Items(ctx context.Context) ([]Pair[K, V], error) {
 	var items []Pair[K, V]
-	err := d.call(ctx, "Items", &items)
+	err := d.h().call(ctx, "Items", &items)
 	return items, err
 }
 
@@ -300,6 +334,12 @@ func (d *Dict[K, V]) Copy(ctx context.Context) (map[K]V, error) {
 // fn for each key and value in insertion order until fn returns false.
 // Changes made meanwhile (by fn or anyone) do not affect the iteration.
 func (d *Dict[K, V]) Range(ctx context.Context, fn func(key K, value V) bool) error {
+	if d.Proxy() == nil {
+		return fmt.Errorf("manager: Dict.Range: %w", ErrNilProxy)
+	}
+	if fn == nil {
+		return fmt.Errorf("%w: Dict.Range: nil function", ErrBadArguments)
+	}
 	items, err := d.Items(ctx)
 	if err != nil {
 		return err
@@ -330,21 +370,29 @@ func (d *Dict[K, V]) Update(ctx context.Context, m map[K]V) error {
 func (d *Dict[K, V]) UpdatePairs(ctx context.Context, pairs []Pair[K, V]) error {
 	args := make([]pairArg, len(pairs))
 	for i, p := range pairs {
-		k, v, err := encodePair(p.Key, p.Value)
+		k, v, err := encodePair(canonicalKey(p.Key), p.Value)
 		if err != nil {
 			return err
 		}
 		args[i] = pairArg{Key: k, Value: v}
 	}
-	return d.call(ctx, "Update", nil, args)
+	return d.h().call(ctx, "Update", nil, args)
 }
 
 // PopItem removes and returns the most recently inserted entry (Python's
 // d.popitem(), which is LIFO). On an empty dictionary it returns an error
-// satisfying errors.Is(err, ErrEmpty).
+// satisfying errors.Is(err, ErrEmpty). An entry whose key or value does
+// not decode into K or V gives an error satisfying
+// errors.Is(err, ErrWrongType) and stays in the dictionary.
 func (d *Dict[K, V]) PopItem(ctx context.Context) (K, V, error) {
 	var p, zero Pair[K, V]
-	if err := d.call(ctx, "PopItem", &p); err != nil {
+	var err error
+	if ks, vs := shapeFor[K](), shapeFor[V](); ks.any() && vs.any() {
+		err = d.h().call(ctx, "PopItem", &p)
+	} else {
+		err = d.h().call(ctx, "PopItemAs", &p, ks.arg, vs.arg)
+	}
+	if err != nil {
 		return zero.Key, zero.Value, err
 	}
 	return p.Key, p.Value, nil
@@ -352,7 +400,7 @@ func (d *Dict[K, V]) PopItem(ctx context.Context) (K, V, error) {
 
 // Clear deletes every entry (Python's d.clear()).
 func (d *Dict[K, V]) Clear(ctx context.Context) error {
-	return d.call(ctx, "Clear", nil)
+	return d.h().call(ctx, "Clear", nil)
 }
 
 // encodePair encodes a key and a value as call arguments.
@@ -364,4 +412,34 @@ func encodePair[K, V any](key K, value V) (k, v any, err error) {
 		return nil, nil, err
 	}
 	return k, v, nil
+}
+
+// h returns the proxy's handle, or nil when d is nil (see handle).
+func (d *Dict[K, V]) h() *handle[dictKind] {
+	if d == nil {
+		return nil
+	}
+	return &d.handle
+}
+
+// Proxy returns the untyped proxy underneath, for Call and for passing
+// the object around untyped. It is nil for a nil or zero Dict.
+func (d *Dict[K, V]) Proxy() *Proxy { return d.h().proxy() }
+
+// Close gives back this proxy's reference to the shared dictionary; an
+// unnamed object is freed once no proxy in any process refers to it (a
+// named one lives until Client.Delete). Calls through the proxy fail
+// afterwards. Close blocks for at most one round trip to the manager, may
+// be called more than once, and is safe for concurrent use. On a nil or
+// zero Dict it returns an error satisfying errors.Is(err, ErrNilProxy).
+func (d *Dict[K, V]) Close() error { return d.h().close() }
+
+// callKeyShape calls one of the *As methods with key and then rest (the
+// encoded value, if any, and the shape of V).
+func (d *Dict[K, V]) callKeyShape(ctx context.Context, method string, out any, key K, rest ...any) error {
+	k, err := encodeValue(canonicalKey(key))
+	if err != nil {
+		return err
+	}
+	return d.h().call(ctx, method, out, append([]any{k}, rest...)...)
 }

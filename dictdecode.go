@@ -87,3 +87,9 @@ func arrayStructLen(dec *msgpack.Decoder, fields int) (n int, ok bool, err error
 	}
 	return n, true, nil
 }
+
+// decodesAsStruct makes loadResult's shape that of its fields.
+func (*loadResult[V]) decodesAsStruct() {}
+
+// decodesAsStruct makes versionedValue's shape that of its fields.
+func (*versionedValue[V]) decodesAsStruct() {}

@@ -5,6 +5,7 @@ import (
 	"reflect"
 	"strings"
 
+	"github.com/goproc/manager/internal/builtin"
 	"github.com/goproc/manager/internal/errs"
 	"github.com/goproc/manager/internal/wire"
 )
@@ -53,8 +54,13 @@ var (
 	ErrIndexOutOfRange = errs.IndexOutOfRange
 	// ErrNotFound: a value searched for is not there (List.Index, List.Remove).
 	ErrNotFound = errs.NotFound
-	// ErrWrongType: a proxy or name refers to an object of another type.
+	// ErrWrongType: a proxy or name refers to an object of another type,
+	// or a stored value does not decode into the proxy's type (the error
+	// names both; a method that would have removed the value leaves it).
 	ErrWrongType = errs.WrongType
+	// ErrNilProxy: a method was called on a nil typed proxy (or one never
+	// created by New*/Open*), or a constructor was given a nil session.
+	ErrNilProxy = errs.NilProxy
 	// ErrNotSupported: the feature is not available on this platform.
 	ErrNotSupported = errs.NotSupported
 	// ErrProcessExited: a worker process exited unsuccessfully.
@@ -151,11 +157,31 @@ func callOp(object uint64, method string) string {
 func qualify(err error, typeid string) error {
 	switch e := err.(type) {
 	case *opError:
-		e.op = typeid + "." + e.op
+		op := e.op
+		if public, ok := shapeChecked[op]; ok && builtinTypeIDs[typeid] {
+			op = public
+		}
+		e.op = typeid + "." + op
 	case *RemoteError:
 		e.Method = typeid + "." + e.Method
 	}
 	return err
+}
+
+// shapeChecked maps the built-in types' shape-checked methods (see
+// internal/builtin/shape.go), which the typed proxies call in place of
+// the methods that remove a value, to the public method a caller called.
+var shapeChecked = map[string]string{
+	"GetAs": "Get", "TryGetAs": "TryGet", "PopAs": "Pop",
+	"LoadAndDeleteAs": "LoadAndDelete", "PopItemAs": "PopItem", "SwapAs": "Swap",
+}
+
+// builtinTypeIDs holds the typeids of the built-in types.
+var builtinTypeIDs = map[string]bool{
+	builtin.TypeDict: true, builtin.TypeList: true, builtin.TypeNamespace: true, builtin.TypeValue: true, builtin.TypeArray: true,
+	builtin.TypeQueue: true, builtin.TypeJoinableQueue: true, builtin.TypeLock: true, builtin.TypeRLock: true,
+	builtin.TypeSemaphore: true, builtin.TypeBoundedSemaphore: true, builtin.TypeCondition: true,
+	builtin.TypeEvent: true, builtin.TypeBarrier: true,
 }
 
 // decodeError is a result that does not decode into the caller's type. It

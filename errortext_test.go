@@ -40,6 +40,11 @@ func TestErrorTexts(t *testing.T) {
 	require.NoError(t, err)
 	queues, err := manager.NewDict[string, *manager.Queue[int]](setup, m)
 	require.NoError(t, err)
+	intItems, err := manager.OpenQueue[int](setup, m, "error-texts-queue", 0)
+	require.NoError(t, err)
+	require.NoError(t, intItems.Put(setup, 7))
+	strItems, err := manager.OpenQueue[string](setup, m, "error-texts-queue", 0)
+	require.NoError(t, err)
 	sender, _ := newPipe(t)
 	require.NoError(t, sender.Close())
 	pipeIn, pipeOut := newPipe(t)
@@ -54,7 +59,8 @@ func TestErrorTexts(t *testing.T) {
 		{"TryPut on a full queue", func(ctx context.Context) error { return full.TryPut(ctx, 2) }, manager.ErrFull, "Queue.TryPut"},
 		{"TryGet on an empty queue", func(ctx context.Context) error { _, err := empty.TryGet(ctx); return err }, manager.ErrEmpty, "Queue.TryGet"},
 		{"Release of a lock not held", func(ctx context.Context) error { return lock.Release(ctx) }, manager.ErrNotHeld, "Lock.Release"},
-		{"a value of another type", func(ctx context.Context) error { _, _, err := strs.Load(ctx, "k"); return err }, nil, "Dict.Load"},
+		{"a value of another type", func(ctx context.Context) error { _, _, err := strs.Load(ctx, "k"); return err }, manager.ErrWrongType, "Dict.Load"},
+		{"a queue item of another type", func(ctx context.Context) error { _, err := strItems.Get(ctx); return err }, manager.ErrWrongType, "Queue.Get"},
 		{"an unknown method", func(ctx context.Context) error { _, err := manager.Call[int](ctx, counter, "Nope"); return err }, manager.ErrNoSuchMethod, "Counter.Nope"},
 		{"too few arguments", func(ctx context.Context) error { _, err := manager.Call[int](ctx, counter, "Add"); return err }, manager.ErrBadArguments, "Counter.Add"},
 		{"an argument of another type", func(ctx context.Context) error {

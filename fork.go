@@ -1,7 +1,6 @@
 package manager
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -11,11 +10,8 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/vmihailenco/msgpack/v5"
-
 	"github.com/goproc/manager/internal/errs"
 	"github.com/goproc/manager/internal/proc"
-	"github.com/goproc/manager/internal/wire"
 )
 
 // forkGrace is how long a worker has to exit after SIGTERM (its Fork
@@ -86,7 +82,7 @@ var ErrInitNotCalled = errs.InitNotCalled
 // workerConfig is what Fork sends a worker; workerResult its answer.
 type workerConfig struct {
 	Worker   string
-	Args     [][]byte
+	Args     encodedArgs
 	Network  string
 	Address  string
 	Key      []byte
@@ -132,6 +128,9 @@ type Process struct {
 // satisfying errors.Is(err, ErrClosed) or errors.Is(err, ErrManagerGone)
 // at once.
 func (c *Client) Fork(ctx context.Context, name string, args ...any) (*Process, error) {
+	if c == nil {
+		return nil, &opError{"Fork", ErrNilProxy}
+	}
 	if err := checkInit("Fork"); err != nil {
 		return nil, err
 	}
@@ -151,8 +150,8 @@ func (c *Client) Fork(ctx context.Context, name string, args ...any) (*Process, 
 		return nil, fmt.Errorf("manager: Fork(%q): %w", name, err)
 	}
 	cfg.TLS = tlsCfg
-	hasProxies := false
-	var files []*os.File // inherited by the child after the two pipes
+	var files []*os.File               // inherited by the child after the two pipes
+	args = append([]any(nil), args...) // descriptors are replaced by references below; the caller's slice stays as it was
 	for i, a := range args {
 		if fc, ok := a.(fileCarrier); ok {
 			ref, fs, release, err := fc.forkArg(len(files))
@@ -162,24 +161,17 @@ func (c *Client) Fork(ctx context.Context, name string, args ...any) (*Process, 
 			if release != nil {
 				defer release() // after the child has its copies
 			}
-			a, files = ref, append(files, fs...)
+			args[i], files = ref, append(files, fs...)
 		}
-		b, err := msgpack.Marshal(a)
-		if err != nil {
-			return nil, errorf("manager: Fork(%q): encode argument %d: %w", name, i+1, err)
-		}
-		wire.Scan(b, func(wire.ProxyRef) { hasProxies = true })
-		cfg.Args = append(cfg.Args, b)
 	}
+	encoded, hasProxies, err := encodeArgs(args)
+	if err != nil {
+		return nil, errorf("manager: Fork(%q): %w", name, err)
+	}
+	cfg.Args = encoded
 	cfg.Files = len(files)
 	if hasProxies {
-		// Reference the objects before they leave this process, so none
-		// can be freed while the worker starts (CPython gh-119937).
-		raw := make([]any, len(cfg.Args))
-		for i, b := range cfg.Args {
-			raw[i] = msgpack.RawMessage(b)
-		}
-		if err := c.call(ctx, 0, 0, "pin", nil, raw...); err != nil {
+		if err := c.pinArgs(ctx, cfg.Args); err != nil {
 			return nil, errorf("manager: Fork(%q): %w", name, err)
 		}
 	}
@@ -308,23 +300,6 @@ func (e *ExitError) Is(target error) bool { return target == errs.ProcessExited 
 // Unwrap returns the library sentinel or context error that the worker's
 // error wrapped, or nil.
 func (e *ExitError) Unwrap() error { return e.cause }
-
-// forkArgs are a worker's arguments, each still encoded.
-type forkArgs [][]byte
-
-func (a forkArgs) Len() int { return len(a) }
-
-func (a forkArgs) Decode(ptrs ...any) error {
-	if len(ptrs) > len(a) {
-		return fmt.Errorf("manager: Args.Decode: %d pointers for %d arguments", len(ptrs), len(a))
-	}
-	for i, p := range ptrs {
-		if err := msgpack.NewDecoder(bytes.NewReader(a[i])).Decode(p); err != nil {
-			return errorf("manager: Args.Decode: %w", newDecodeError(fmt.Sprintf("argument %d", i+1), p, a[i], err))
-		}
-	}
-	return nil
-}
 
 // Some Fork arguments hold open files the worker must inherit: a
 // SharedValue's or SharedArray's memory file, a pipe end. Such a value

@@ -2,6 +2,7 @@ package manager
 
 import (
 	"context"
+	"fmt"
 
 	"github.com/goproc/manager/internal/builtin"
 )
@@ -64,7 +65,7 @@ func OpenList[T any](ctx context.Context, s Session, name string, items ...T) (*
 // Len returns the number of elements (Python's len(a)).
 func (l *List[T]) Len(ctx context.Context) (int, error) {
 	var n int
-	err := l.call(ctx, "Len", &n)
+	err := l.h().call(ctx, "Len", &n)
 	return n, err
 }
 
@@ -73,7 +74,7 @@ func (l *List[T]) Len(ctx context.Context) (int, error) {
 // errors.Is(err, ErrIndexOutOfRange).
 func (l *List[T]) Get(ctx context.Context, i int) (T, error) {
 	var v T
-	if err := l.call(ctx, "Get", &v, int64(i)); err != nil {
+	if err := l.h().call(ctx, "Get", &v, int64(i)); err != nil {
 		var zero T
 		return zero, err
 	}
@@ -87,20 +88,20 @@ func (l *List[T]) Set(ctx context.Context, i int, v T) error {
 	if err != nil {
 		return err
 	}
-	return l.call(ctx, "Set", nil, int64(i), arg)
+	return l.h().call(ctx, "Set", nil, int64(i), arg)
 }
 
 // Delete deletes the element at index i (Python's del a[i]). An index out
 // of range gives an error satisfying errors.Is(err, ErrIndexOutOfRange).
 func (l *List[T]) Delete(ctx context.Context, i int) error {
-	return l.call(ctx, "Delete", nil, int64(i))
+	return l.h().call(ctx, "Delete", nil, int64(i))
 }
 
 // All returns every element, in order, in one round trip: a consistent
 // snapshot (Python's a[:], or list(a)).
 func (l *List[T]) All(ctx context.Context) ([]T, error) {
 	var items []T
-	err := l.call(ctx, "All", &items)
+	err := l.h().call(ctx, "All", &items)
 	return items, err
 }
 
@@ -109,7 +110,7 @@ func (l *List[T]) All(ctx context.Context) ([]T, error) {
 func (l *List[T]) GetSlice(ctx context.Context, s Slice) ([]T, error) {
 	start, stop, step := s.bounds()
 	var items []T
-	err := l.call(ctx, "GetSlice", &items, start, stop, step)
+	err := l.h().call(ctx, "GetSlice", &items, start, stop, step)
 	return items, err
 }
 
@@ -124,14 +125,14 @@ func (l *List[T]) SetSlice(ctx context.Context, s Slice, values []T) error {
 		return err
 	}
 	start, stop, step := s.bounds()
-	return l.call(ctx, "SetSlice", nil, start, stop, step, args)
+	return l.h().call(ctx, "SetSlice", nil, start, stop, step, args)
 }
 
 // DeleteSlice deletes the elements s selects (Python's
 // del a[start:stop:step]).
 func (l *List[T]) DeleteSlice(ctx context.Context, s Slice) error {
 	start, stop, step := s.bounds()
-	return l.call(ctx, "DeleteSlice", nil, start, stop, step)
+	return l.h().call(ctx, "DeleteSlice", nil, start, stop, step)
 }
 
 // Append adds v at the end (Python's a.append(v)).
@@ -140,7 +141,7 @@ func (l *List[T]) Append(ctx context.Context, v T) error {
 	if err != nil {
 		return err
 	}
-	return l.call(ctx, "Append", nil, arg)
+	return l.h().call(ctx, "Append", nil, arg)
 }
 
 // Extend adds values at the end, in order, atomically (Python's
@@ -150,7 +151,7 @@ func (l *List[T]) Extend(ctx context.Context, values ...T) error {
 	if err != nil {
 		return err
 	}
-	return l.call(ctx, "Extend", nil, args)
+	return l.h().call(ctx, "Extend", nil, args)
 }
 
 // Insert inserts v before index i (Python's a.insert(i, v)); as in
@@ -160,15 +161,23 @@ func (l *List[T]) Insert(ctx context.Context, i int, v T) error {
 	if err != nil {
 		return err
 	}
-	return l.call(ctx, "Insert", nil, int64(i), arg)
+	return l.h().call(ctx, "Insert", nil, int64(i), arg)
 }
 
 // Pop removes and returns the element at index i; pass -1 for the last
 // one (Python's a.pop() and a.pop(i)). An empty list or an index out of
-// range gives an error satisfying errors.Is(err, ErrIndexOutOfRange).
+// range gives an error satisfying errors.Is(err, ErrIndexOutOfRange). An
+// element that does not decode into T gives an error satisfying
+// errors.Is(err, ErrWrongType) and stays in the list.
 func (l *List[T]) Pop(ctx context.Context, i int) (T, error) {
 	var v T
-	if err := l.call(ctx, "Pop", &v, int64(i)); err != nil {
+	var err error
+	if ts := shapeFor[T](); ts.any() {
+		err = l.h().call(ctx, "Pop", &v, int64(i))
+	} else {
+		err = l.h().call(ctx, "PopAs", &v, int64(i), ts.arg)
+	}
+	if err != nil {
 		var zero T
 		return zero, err
 	}
@@ -183,7 +192,7 @@ func (l *List[T]) Remove(ctx context.Context, v T) error {
 	if err != nil {
 		return err
 	}
-	return l.call(ctx, "Remove", nil, arg)
+	return l.h().call(ctx, "Remove", nil, arg)
 }
 
 // Contains reports whether an element equals v (Python's v in a).
@@ -193,7 +202,7 @@ func (l *List[T]) Contains(ctx context.Context, v T) (bool, error) {
 		return false, err
 	}
 	var ok bool
-	err = l.call(ctx, "Contains", &ok, arg)
+	err = l.h().call(ctx, "Contains", &ok, arg)
 	return ok, err
 }
 
@@ -204,7 +213,7 @@ func (l *List[T]) Count(ctx context.Context, v T) (int, error) {
 		return 0, err
 	}
 	var n int
-	err = l.call(ctx, "Count", &n, arg)
+	err = l.h().call(ctx, "Count", &n, arg)
 	return n, err
 }
 
@@ -229,13 +238,13 @@ func (l *List[T]) index(ctx context.Context, v T, start, stop *int64) (int, erro
 		return 0, err
 	}
 	var i int
-	err = l.call(ctx, "Index", &i, arg, start, stop)
+	err = l.h().call(ctx, "Index", &i, arg, start, stop)
 	return i, err
 }
 
 // Reverse reverses the list in place (Python's a.reverse()).
 func (l *List[T]) Reverse(ctx context.Context) error {
-	return l.call(ctx, "Reverse", nil)
+	return l.h().call(ctx, "Reverse", nil)
 }
 
 // Sort sorts the list in place, stably, ascending or (reverse true)
@@ -244,12 +253,12 @@ func (l *List[T]) Reverse(ctx context.Context) error {
 // strings and numbers, gives an error satisfying
 // errors.Is(err, ErrBadArguments) and is left unchanged.
 func (l *List[T]) Sort(ctx context.Context, reverse bool) error {
-	return l.call(ctx, "Sort", nil, reverse)
+	return l.h().call(ctx, "Sort", nil, reverse)
 }
 
 // Clear deletes every element (Python's a.clear(), or del a[:]).
 func (l *List[T]) Clear(ctx context.Context) error {
-	return l.call(ctx, "Clear", nil)
+	return l.h().call(ctx, "Clear", nil)
 }
 
 // Modify atomically replaces the whole list with fn(items), where items
@@ -260,7 +269,7 @@ func (l *List[T]) Clear(ctx context.Context) error {
 // nothing. Modify makes at least two round trips and gives up when ctx
 // ends.
 func (l *List[T]) Modify(ctx context.Context, fn func(items []T) ([]T, error)) ([]T, error) {
-	return modifyList(ctx, &l.handle, fn)
+	return modifyList(ctx, l.h(), fn)
 }
 
 // versionedList mirrors builtin.VersionedList with typed elements.
@@ -274,6 +283,13 @@ type versionedList[T any] struct {
 // modifyList is the optimistic read-modify-write of a whole List or
 // Array: LoadVersion, fn, StoreIfVersion, until the store succeeds.
 func modifyList[K kind, T any](ctx context.Context, h *handle[K], fn func([]T) ([]T, error)) ([]T, error) {
+	var k K
+	if h.proxy() == nil {
+		return nil, fmt.Errorf("manager: %s.Modify: %w", k.typeID(), ErrNilProxy)
+	}
+	if fn == nil {
+		return nil, fmt.Errorf("%w: %s.Modify: nil function", ErrBadArguments, k.typeID())
+	}
 	for {
 		var cur versionedList[T]
 		if err := h.call(ctx, "LoadVersion", &cur); err != nil {
@@ -344,3 +360,23 @@ func (s Slice) bounds() (start, stop, step *int64) {
 	}
 	return ptr(s.start, s.hasStart), ptr(s.stop, s.hasStop), ptr(s.step, s.step != 0)
 }
+
+// h returns the proxy's handle, or nil when l is nil (see handle).
+func (l *List[T]) h() *handle[listKind] {
+	if l == nil {
+		return nil
+	}
+	return &l.handle
+}
+
+// Proxy returns the untyped proxy underneath, for Call and for passing
+// the object around untyped. It is nil for a nil or zero List.
+func (l *List[T]) Proxy() *Proxy { return l.h().proxy() }
+
+// Close gives back this proxy's reference to the shared list; an
+// unnamed object is freed once no proxy in any process refers to it (a
+// named one lives until Client.Delete). Calls through the proxy fail
+// afterwards. Close blocks for at most one round trip to the manager, may
+// be called more than once, and is safe for concurrent use. On a nil or
+// zero List it returns an error satisfying errors.Is(err, ErrNilProxy).
+func (l *List[T]) Close() error { return l.h().close() }

@@ -271,15 +271,49 @@ func (m *Manager) waitLogs() {
 	}
 }
 
+// engine makes a *Manager a Session; a nil *Manager has none, so
+// constructors given one return ErrNilProxy rather than panicking.
+func (m *Manager) engine() engine {
+	if m == nil {
+		return nil
+	}
+	return m.Client.engine()
+}
+
 // AuthKey returns the manager's key; with Addr it is what Connect needs
 // to reach the manager from an unrelated process. Treat it as a secret.
-func (m *Manager) AuthKey() []byte { return append([]byte(nil), m.key...) }
+func (m *Manager) AuthKey() []byte {
+	if m == nil {
+		return nil
+	}
+	return append([]byte(nil), m.key...)
+}
 
 // Pid returns the manager process's pid (this process's, for InProcess).
-func (m *Manager) Pid() int { return m.pid }
+func (m *Manager) Pid() int {
+	if m == nil {
+		return 0
+	}
+	return m.pid
+}
 
 // Server returns the in-process server, or nil for a manager process.
-func (m *Manager) Server() *Server { return m.srv }
+func (m *Manager) Server() *Server {
+	if m == nil {
+		return nil
+	}
+	return m.srv
+}
+
+// Fork is Client.Fork through the manager's own session. On a nil
+// *Manager it returns an error satisfying errors.Is(err, ErrNilProxy)
+// (the embedded Client's method would dereference it).
+func (m *Manager) Fork(ctx context.Context, worker string, args ...any) (*Process, error) {
+	if m == nil || m.Client == nil {
+		return nil, fmt.Errorf("manager: Fork(%q): %w", worker, ErrNilProxy)
+	}
+	return m.Client.Fork(ctx, worker, args...)
+}
 
 // Shutdown stops the manager in order: new calls fail with ErrClosed,
 // calls executing now may finish until ctx ends, blocked calls fail with
@@ -288,6 +322,9 @@ func (m *Manager) Server() *Server { return m.srv }
 // calls on the Manager fail with ErrClosed. Shutdown may be called more
 // than once; later calls wait for the first.
 func (m *Manager) Shutdown(ctx context.Context) error {
+	if m == nil {
+		return fmt.Errorf("manager: Shutdown: %w", ErrNilProxy)
+	}
 	m.shutdownOnce.Do(func() {
 		m.shutdownErr = m.shutdown(ctx)
 		close(m.shutdownDone)

@@ -3,8 +3,10 @@ package manager
 import (
 	"context"
 	"fmt"
+	"reflect"
 
 	"github.com/goproc/manager/internal/builtin"
+	"github.com/goproc/manager/internal/wire"
 )
 
 type namespaceKind struct{}
@@ -59,30 +61,50 @@ func (n *Namespace) Set(ctx context.Context, name string, value any) error {
 	if err != nil {
 		return err
 	}
-	return n.call(ctx, "Set", nil, name, arg)
+	return n.h().call(ctx, "Set", nil, name, arg)
 }
 
 // Get decodes attribute name into ptr, a non-nil pointer, and reports
 // whether the attribute is set (Python's ns.name, which raises
 // AttributeError where this returns false and leaves *ptr unchanged).
 func (n *Namespace) Get(ctx context.Context, name string, ptr any) (bool, error) {
+	if n.Proxy() == nil {
+		return false, fmt.Errorf("manager: Namespace.Get: %w", ErrNilProxy)
+	}
 	if ptr == nil {
 		return false, &opError{"Namespace.Get", fmt.Errorf("%w: attribute %q: nil pointer", ErrBadArguments, name)}
 	}
-	r := struct {
-		//lint:ignore U1000 msgpack reads this field's tag (as_array), never its value
-		_msgpack struct{} `msgpack:",as_array"`
-		Value    *decodeInto
-		OK       bool
-	}{Value: &decodeInto{ptr}}
-	err := n.call(ctx, "Get", &r, name)
+	r := nsGetResult{Value: &decodeInto{ptr}}
+	err := n.h().call(ctx, "Get", &r, name)
 	return r.OK, err
+}
+
+// nsGetResult is the result of Namespace.Get: builtin.LoadResult with
+// its value decoded into a pointer the caller chose.
+type nsGetResult struct {
+	//lint:ignore U1000 msgpack reads this field's tag (as_array), never its value
+	_msgpack struct{} `msgpack:",as_array"`
+	Value    *decodeInto
+	OK       bool
+}
+
+// resultShape is that of a LoadResult whose value decodes into the
+// caller's pointer (see typedshape.go).
+func (r *nsGetResult) resultShape() *wire.Shape {
+	t := reflect.TypeOf(r.Value.ptr)
+	if t.Kind() != reflect.Pointer {
+		return wire.AnyShape // msgpack refuses to decode into it
+	}
+	return &wire.Shape{Kind: wire.KindStruct, Fields: []wire.Field{
+		{Shape: shapeOfType(t.Elem()).shape},
+		{Shape: wire.ScalarShape(wire.KindBool)},
+	}}
 }
 
 // Has reports whether attribute name is set (Python's hasattr(ns, name)).
 func (n *Namespace) Has(ctx context.Context, name string) (bool, error) {
 	var ok bool
-	err := n.call(ctx, "Has", &ok, name)
+	err := n.h().call(ctx, "Has", &ok, name)
 	return ok, err
 }
 
@@ -90,7 +112,7 @@ func (n *Namespace) Has(ctx context.Context, name string) (bool, error) {
 // del ns.name, which raises AttributeError where this returns false).
 func (n *Namespace) Delete(ctx context.Context, name string) (bool, error) {
 	var ok bool
-	err := n.call(ctx, "Delete", &ok, name)
+	err := n.h().call(ctx, "Delete", &ok, name)
 	return ok, err
 }
 
@@ -98,7 +120,7 @@ func (n *Namespace) Delete(ctx context.Context, name string) (bool, error) {
 // first set, in one round trip.
 func (n *Namespace) Names(ctx context.Context) ([]string, error) {
 	var names []string
-	err := n.call(ctx, "Names", &names)
+	err := n.h().call(ctx, "Names", &names)
 	return names, err
 }
 
@@ -107,8 +129,31 @@ func (n *Namespace) Names(ctx context.Context) ([]string, error) {
 // struct, whose fields are matched to attribute names as msgpack matches
 // map keys (Python's vars(ns)). Attributes without a field are skipped.
 func (n *Namespace) Vars(ctx context.Context, ptr any) error {
+	if n.Proxy() == nil {
+		return fmt.Errorf("manager: Namespace.Vars: %w", ErrNilProxy)
+	}
 	if ptr == nil {
 		return &opError{"Namespace.Vars", fmt.Errorf("%w: nil pointer", ErrBadArguments)}
 	}
-	return n.call(ctx, "Items", ptr)
+	return n.h().call(ctx, "Items", ptr)
 }
+
+// h returns the proxy's handle, or nil when n is nil (see handle).
+func (n *Namespace) h() *handle[namespaceKind] {
+	if n == nil {
+		return nil
+	}
+	return &n.handle
+}
+
+// Proxy returns the untyped proxy underneath, for Call and for passing
+// the object around untyped. It is nil for a nil or zero Namespace.
+func (n *Namespace) Proxy() *Proxy { return n.h().proxy() }
+
+// Close gives back this proxy's reference to the shared namespace; an
+// unnamed object is freed once no proxy in any process refers to it (a
+// named one lives until Client.Delete). Calls through the proxy fail
+// afterwards. Close blocks for at most one round trip to the manager, may
+// be called more than once, and is safe for concurrent use. On a nil or
+// zero Namespace it returns an error satisfying errors.Is(err, ErrNilProxy).
+func (n *Namespace) Close() error { return n.h().close() }

@@ -92,8 +92,12 @@ func NewPool(ctx context.Context, s Session, n int) (*Pool, error) {
 	if n < 1 {
 		return nil, fmt.Errorf("%w: NewPool: %d workers (want at least 1)", ErrBadArguments, n)
 	}
+	c, err := sessionClient(s, "NewPool")
+	if err != nil {
+		return nil, err
+	}
 	pctx, cancel := context.WithCancel(ctx)
-	p := &Pool{c: s.client(), ctx: pctx, cancel: cancel, done: make(chan struct{})}
+	p := &Pool{c: c, ctx: pctx, cancel: cancel, done: make(chan struct{})}
 	p.cond = sync.NewCond(&p.mu)
 	workers := make([]*poolWorker, 0, n)
 	for range n {
@@ -133,23 +137,15 @@ func (p *Pool) Submit(ctx context.Context, task string, args ...any) (*AsyncResu
 		return nil, fmt.Errorf("%w: task %q (call RegisterTask in an init function)", ErrNotRegistered, task)
 	}
 	t := &AsyncResult{task: task, done: make(chan struct{})}
-	hasProxies := false
-	for i, a := range args {
-		b, err := msgpack.Marshal(a)
-		if err != nil {
-			return nil, errorf("manager: Submit(%q): encode argument %d: %w", task, i+1, err)
-		}
-		wire.Scan(b, func(wire.ProxyRef) { hasProxies = true })
-		t.args = append(t.args, b)
+	encoded, hasProxies, err := encodeArgs(args)
+	if err != nil {
+		return nil, errorf("manager: Submit(%q): %w", task, err)
 	}
+	t.args = encoded
 	if hasProxies {
 		// As Fork does: reference the objects before they leave this
 		// process, so none can be freed before the worker has them.
-		raw := make([]any, len(t.args))
-		for i, b := range t.args {
-			raw[i] = msgpack.RawMessage(b)
-		}
-		if err := p.c.call(ctx, 0, 0, "pin", nil, raw...); err != nil {
+		if err := p.c.pinArgs(ctx, t.args); err != nil {
 			return nil, errorf("manager: Submit(%q): %w", task, err)
 		}
 	}
@@ -395,7 +391,7 @@ type poolRequest struct {
 	//lint:ignore U1000 msgpack reads this field's tag (as_array), never its value
 	_msgpack struct{} `msgpack:",as_array"`
 	Task     string
-	Args     [][]byte
+	Args     encodedArgs
 }
 
 type poolReply struct {
@@ -453,7 +449,7 @@ func runTask(ctx context.Context, c *Client, req *poolRequest) (rep poolReply) {
 			rep = poolReply{Failed: true, Type: "panic", Message: fmt.Sprintf("panic: %v\n%s", v, debug.Stack())}
 		}
 	}()
-	res, err := fn(ctx, c, forkArgs(req.Args))
+	res, err := fn(ctx, c, req.Args)
 	if err != nil {
 		return poolReply{Failed: true, Type: fmt.Sprintf("%T", err), Message: err.Error(), Code: errs.CodeOf(err)}
 	}
@@ -469,7 +465,7 @@ func runTask(ctx context.Context, c *Client, req *poolRequest) (rep poolReply) {
 // AsyncResult). It is safe for concurrent use.
 type AsyncResult struct {
 	task string
-	args [][]byte
+	args encodedArgs
 
 	done   chan struct{} // closed when result and err are set
 	result []byte

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"reflect"
-	"sync"
 	"sync/atomic"
 	"time"
 
@@ -36,7 +35,7 @@ const closeTimeout = 500 * time.Millisecond
 //
 // A Proxy is safe for concurrent use.
 type Proxy struct {
-	c      *Client
+	eng    engine // nil: decoded where this process has no session with its objects
 	ref    wire.ProxyRef
 	handle uint64
 	closed atomic.Bool
@@ -54,9 +53,13 @@ func (p *Proxy) TypeID() string { return p.ref.TypeID }
 // ID returns the object's id in its manager.
 func (p *Proxy) ID() uint64 { return p.ref.ID }
 
-// Client returns the session the proxy makes its calls through, or nil
-// for a proxy decoded in a process with no session to its manager.
-func (p *Proxy) Client() *Client { return p.c }
+// Client returns the manager session the proxy makes its calls through,
+// or nil for a proxy decoded in a process with no session to its manager
+// or a proxy of another engine (a RedisSession).
+func (p *Proxy) Client() *Client {
+	c, _ := p.eng.(*Client)
+	return c
+}
 
 // String describes the proxy, for logs.
 func (p *Proxy) String() string { return fmt.Sprintf("%s#%d", p.ref.TypeID, p.ref.ID) }
@@ -69,13 +72,13 @@ func (p *Proxy) String() string { return fmt.Sprintf("%s#%d", p.ref.TypeID, p.re
 // the manager answers, or when the session ends. It may be called more
 // than once.
 func (p *Proxy) Close() error {
-	if p == nil || p.c == nil || p.closed.Swap(true) || !p.ownsRef {
+	if p == nil || p.eng == nil || p.closed.Swap(true) || !p.ownsRef {
 		return nil
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), closeTimeout)
 	defer cancel()
-	err := p.c.call(ctx, 0, 0, "decref", nil, p.ref.ID)
-	if p.c.Err() != nil {
+	err := p.eng.release(ctx, p.ref)
+	if p.eng.Err() != nil {
 		return nil // the session is over: the server released everything
 	}
 	if errors.Is(err, context.DeadlineExceeded) && ctx.Err() != nil {
@@ -90,10 +93,9 @@ func (p *Proxy) invoke(ctx context.Context, method string, out any, args ...any)
 	if err := p.usable(method); err != nil {
 		return err
 	}
-	if err := p.c.call(ctx, p.ref.ID, p.handle, method, out, args...); err != nil {
-		return qualify(err, p.ref.TypeID)
-	}
-	return nil
+	return p.invokeArgs(ctx, method, out, len(args), func(enc *msgpack.Encoder, i int) error {
+		return enc.Encode(args[i])
+	})
 }
 
 // invokeArgs is invoke with nargs arguments that encodeArg writes (see
@@ -102,7 +104,7 @@ func (p *Proxy) invokeArgs(ctx context.Context, method string, out any, nargs in
 	if err := p.usable(method); err != nil {
 		return err
 	}
-	if err := p.c.callArgs(ctx, p.ref.ID, p.handle, method, out, nargs, encodeArg); err != nil {
+	if err := p.eng.invoke(ctx, p.ref, p.handle, method, out, nargs, encodeArg); err != nil {
 		return qualify(err, p.ref.TypeID)
 	}
 	return nil
@@ -111,9 +113,9 @@ func (p *Proxy) invokeArgs(ctx context.Context, method string, out any, nargs in
 // usable says why calls through p cannot be made, or returns nil.
 func (p *Proxy) usable(method string) error {
 	if p == nil {
-		return fmt.Errorf("manager: %s on a nil proxy", method)
+		return fmt.Errorf("manager: %s: %w", method, ErrNilProxy)
 	}
-	if p.c == nil {
+	if p.eng == nil {
 		return &opError{p.ref.TypeID + "." + method, fmt.Errorf("proxy %s belongs to a manager this process is not connected to (Connect to it first)", p)}
 	}
 	if p.closed.Load() {
@@ -131,6 +133,9 @@ func (p *Proxy) usable(method string) error {
 // (on its own ctx) is then withdrawn on the server.
 func Call[R any](ctx context.Context, p *Proxy, method string, args ...any) (R, error) {
 	var r R
+	if err := checkArgsDepth(method, args); err != nil {
+		return r, err
+	}
 	err := p.invoke(ctx, method, &r, args...)
 	return r, err
 }
@@ -139,12 +144,14 @@ func Call[R any](ctx context.Context, p *Proxy, method string, args ...any) (R, 
 // passing args to its constructor, and returns a proxy to it. The object
 // is freed once every proxy to it is closed.
 func New(ctx context.Context, s Session, typeid string, args ...any) (*Proxy, error) {
-	c := s.client()
-	var p *Proxy
-	if err := c.call(ctx, 0, 0, "new", &p, append([]any{typeid}, args...)...); err != nil {
+	e, err := sessionEngine(s, "New")
+	if err != nil {
 		return nil, err
 	}
-	return p, nil
+	if err := checkArgsDepth("New", args); err != nil {
+		return nil, err
+	}
+	return e.create(ctx, "", typeid, args)
 }
 
 // Open returns a proxy to the object named name, creating it (as New
@@ -156,12 +163,14 @@ func Open(ctx context.Context, s Session, name, typeid string, args ...any) (*Pr
 	if name == "" {
 		return nil, fmt.Errorf("manager: Open: empty name")
 	}
-	c := s.client()
-	var p *Proxy
-	if err := c.call(ctx, 0, 0, "open", &p, append([]any{name, typeid}, args...)...); err != nil {
+	e, err := sessionEngine(s, "Open")
+	if err != nil {
 		return nil, err
 	}
-	return p, nil
+	if err := checkArgsDepth("Open", args); err != nil {
+		return nil, err
+	}
+	return e.create(ctx, name, typeid, args)
 }
 
 // Proxies travel as a msgpack extension. Decoding binds a proxy to the
@@ -188,44 +197,17 @@ func init() {
 		if err != nil {
 			return fmt.Errorf("%w: %v", errs.Protocol, err)
 		}
-		c, _ := decoderOwners.Load(d)
-		owner, _ := c.(*Client)
-		inReply := owner != nil && owner.info.ID == ref.Server
+		o, _ := decoderOwners.Load(d)
+		owner, _ := o.(engine)
+		inReply := owner != nil && owner.serverID() == ref.Server
 		if !inReply {
-			owner = clientFor(ref.Server)
+			owner = engineFor(ref.Server)
 		}
 		p := v.Interface().(*Proxy)
-		p.c, p.ref, p.handle, p.ownsRef = owner, ref, 0, inReply
+		p.eng, p.ref, p.handle, p.ownsRef = owner, ref, 0, inReply
 		if owner != nil {
-			p.handle = owner.handles.Add(1)
+			p.handle = owner.newHandle()
 		}
 		return nil
 	})
-}
-
-// decoderOwners maps each client connection's result decoder to its
-// client, so the extension decoder can tell which session a proxy
-// arrived on.
-var decoderOwners sync.Map // *msgpack.Decoder → *Client
-
-// clients maps a manager's server id to this process's client of it.
-var clients sync.Map // [16]byte → *Client
-
-// registerClient makes c the client that proxies of its manager decoded
-// outside a reply bind to, unless another live client already is.
-func registerClient(c *Client) {
-	for {
-		prev, loaded := clients.LoadOrStore(c.info.ID, c)
-		if !loaded || prev.(*Client).Err() == nil || clients.CompareAndSwap(c.info.ID, prev, c) {
-			return
-		}
-	}
-}
-
-func unregisterClient(c *Client) { clients.CompareAndDelete(c.info.ID, c) }
-
-func clientFor(server [16]byte) *Client {
-	c, _ := clients.Load(server)
-	cl, _ := c.(*Client)
-	return cl
 }

@@ -69,7 +69,7 @@ func (q *Queue[T]) Put(ctx context.Context, item T) error {
 	if err != nil {
 		return err
 	}
-	return q.call(ctx, "Put", nil, arg)
+	return q.h().call(ctx, "Put", nil, arg)
 }
 
 // TryPut appends item if the queue is not full, and never blocks
@@ -80,7 +80,7 @@ func (q *Queue[T]) TryPut(ctx context.Context, item T) error {
 	if err != nil {
 		return err
 	}
-	return q.call(ctx, "TryPut", nil, arg)
+	return q.h().call(ctx, "TryPut", nil, arg)
 }
 
 // Get removes and returns the item at the front, blocking while the
@@ -94,13 +94,28 @@ func (q *Queue[T]) Get(ctx context.Context) (T, error) {
 // TryGet removes and returns the item at the front, and never blocks
 // (Python's q.get_nowait()). An empty queue gives an error satisfying
 // errors.Is(err, ErrEmpty).
+//
+// An item that does not decode into T (put through a proxy of another
+// type), or that T cannot hold without changing it (300 in a
+// Queue[uint8]), makes Get and TryGet return an error satisfying
+// errors.Is(err, ErrWrongType) that names both types; the item stays at
+// the front of the queue.
 func (q *Queue[T]) TryGet(ctx context.Context) (T, error) {
 	return q.get(ctx, "TryGet")
 }
 
+// get calls Get or TryGet, or, when not every value decodes into T,
+// GetAs or TryGetAs with T's shape, so that an item of another type stays
+// in the queue (see typedshape.go).
 func (q *Queue[T]) get(ctx context.Context, method string) (T, error) {
 	var item T
-	if err := q.call(ctx, method, &item); err != nil {
+	var err error
+	if ts := shapeFor[T](); ts.any() {
+		err = q.h().call(ctx, method, &item)
+	} else {
+		err = q.h().call(ctx, method+"As", &item, ts.arg)
+	}
+	if err != nil {
 		var zero T
 		return zero, err
 	}
@@ -111,7 +126,7 @@ func (q *Queue[T]) get(ctx context.Context, method string) (T, error) {
 // does not block.
 func (q *Queue[T]) Len(ctx context.Context) (int, error) {
 	var n int
-	err := q.call(ctx, "Len", &n)
+	err := q.h().call(ctx, "Len", &n)
 	return n, err
 }
 
@@ -119,7 +134,7 @@ func (q *Queue[T]) Len(ctx context.Context) (int, error) {
 // does not block.
 func (q *Queue[T]) Empty(ctx context.Context) (bool, error) {
 	var ok bool
-	err := q.call(ctx, "Empty", &ok)
+	err := q.h().call(ctx, "Empty", &ok)
 	return ok, err
 }
 
@@ -127,7 +142,7 @@ func (q *Queue[T]) Empty(ctx context.Context) (bool, error) {
 // q.full()). It does not block.
 func (q *Queue[T]) Full(ctx context.Context) (bool, error) {
 	var ok bool
-	err := q.call(ctx, "Full", &ok)
+	err := q.h().call(ctx, "Full", &ok)
 	return ok, err
 }
 
@@ -135,7 +150,7 @@ func (q *Queue[T]) Full(ctx context.Context) (bool, error) {
 // unbounded). It does not block.
 func (q *Queue[T]) Cap(ctx context.Context) (int, error) {
 	var n int
-	err := q.call(ctx, "Cap", &n)
+	err := q.h().call(ctx, "Cap", &n)
 	return n, err
 }
 
@@ -186,14 +201,14 @@ func OpenJoinableQueue[T any](ctx context.Context, s Session, name string, maxsi
 // acknowledge it returns an error satisfying
 // errors.Is(err, ErrBadArguments).
 func (q *JoinableQueue[T]) TaskDone(ctx context.Context) error {
-	return q.call(ctx, "TaskDone", nil)
+	return q.h().call(ctx, "TaskDone", nil)
 }
 
 // Join blocks until every item put in the queue has been got and
 // acknowledged with TaskDone (Python's q.join()). When ctx ends first it
 // returns an error satisfying errors.Is(err, ctx.Err()).
 func (q *JoinableQueue[T]) Join(ctx context.Context) error {
-	return q.call(ctx, "Join", nil)
+	return q.h().call(ctx, "Join", nil)
 }
 
 // DecodeMsgpack decodes a proxy reference to a JoinableQueue; a reference
@@ -202,3 +217,83 @@ func (q *JoinableQueue[T]) Join(ctx context.Context) error {
 func (q *JoinableQueue[T]) DecodeMsgpack(dec *msgpack.Decoder) error {
 	return q.decodeAs(dec, builtin.TypeJoinableQueue)
 }
+
+// h returns the proxy's handle, or nil when q is nil (see handle).
+func (q *Queue[T]) h() *handle[queueKind] {
+	if q == nil {
+		return nil
+	}
+	return &q.handle
+}
+
+// Proxy returns the untyped proxy underneath, for Call and for passing
+// the object around untyped. It is nil for a nil or zero Queue.
+func (q *Queue[T]) Proxy() *Proxy { return q.h().proxy() }
+
+// Close gives back this proxy's reference to the shared queue; an
+// unnamed object is freed once no proxy in any process refers to it (a
+// named one lives until Client.Delete). Calls through the proxy fail
+// afterwards. Close blocks for at most one round trip to the manager, may
+// be called more than once, and is safe for concurrent use. On a nil or
+// zero Queue it returns an error satisfying errors.Is(err, ErrNilProxy).
+func (q *Queue[T]) Close() error { return q.h().close() }
+
+// h returns the proxy's handle, or nil when q is nil (see handle).
+func (q *JoinableQueue[T]) h() *handle[queueKind] {
+	if q == nil {
+		return nil
+	}
+	return &q.Queue.handle
+}
+
+// Proxy returns the untyped proxy underneath, for Call and for passing
+// the object around untyped. It is nil for a nil or zero JoinableQueue.
+func (q *JoinableQueue[T]) Proxy() *Proxy { return q.h().proxy() }
+
+// Close gives back this proxy's reference to the shared queue; an
+// unnamed object is freed once no proxy in any process refers to it (a
+// named one lives until Client.Delete). Calls through the proxy fail
+// afterwards. Close blocks for at most one round trip to the manager, may
+// be called more than once, and is safe for concurrent use. On a nil or
+// zero JoinableQueue it returns an error satisfying errors.Is(err, ErrNilProxy).
+func (q *JoinableQueue[T]) Close() error { return q.h().close() }
+
+// queue returns q's Queue, or nil when q is nil, so that the Queue
+// methods below return ErrNilProxy on a nil JoinableQueue (a promoted
+// method would dereference it).
+func (q *JoinableQueue[T]) queue() *Queue[T] {
+	if q == nil {
+		return nil
+	}
+	return &q.Queue
+}
+
+// Put is Queue.Put.
+func (q *JoinableQueue[T]) Put(ctx context.Context, item T) error { return q.queue().Put(ctx, item) }
+
+// TryPut is Queue.TryPut.
+func (q *JoinableQueue[T]) TryPut(ctx context.Context, item T) error {
+	return q.queue().TryPut(ctx, item)
+}
+
+// Get is Queue.Get; the item must be acknowledged with TaskDone.
+func (q *JoinableQueue[T]) Get(ctx context.Context) (T, error) { return q.queue().Get(ctx) }
+
+// TryGet is Queue.TryGet; the item must be acknowledged with TaskDone.
+func (q *JoinableQueue[T]) TryGet(ctx context.Context) (T, error) { return q.queue().TryGet(ctx) }
+
+// Len is Queue.Len.
+func (q *JoinableQueue[T]) Len(ctx context.Context) (int, error) { return q.queue().Len(ctx) }
+
+// Empty is Queue.Empty.
+func (q *JoinableQueue[T]) Empty(ctx context.Context) (bool, error) { return q.queue().Empty(ctx) }
+
+// Full is Queue.Full.
+func (q *JoinableQueue[T]) Full(ctx context.Context) (bool, error) { return q.queue().Full(ctx) }
+
+// Cap is Queue.Cap.
+func (q *JoinableQueue[T]) Cap(ctx context.Context) (int, error) { return q.queue().Cap(ctx) }
+
+// proxyTypeIDs: a JoinableQueue proxy decodes only a JoinableQueue
+// reference (see DecodeMsgpack).
+func (q *JoinableQueue[T]) proxyTypeIDs() []string { return []string{builtin.TypeJoinableQueue} }

@@ -79,6 +79,10 @@ func OpenCondition(ctx context.Context, s Session, name string, lock ConditionLo
 // conditionLockID returns the object id the server's Condition
 // constructor takes: lock's, or 0 for a lock of its own.
 func conditionLockID(s Session, lock ConditionLock) (uint64, error) {
+	e, err := sessionEngine(s, "NewCondition")
+	if err != nil {
+		return 0, err
+	}
 	if lock == nil {
 		return 0, nil
 	}
@@ -86,7 +90,7 @@ func conditionLockID(s Session, lock ConditionLock) (uint64, error) {
 	if p == nil {
 		return 0, nil
 	}
-	if c := s.client(); c == nil || p.ref.Server != c.info.ID {
+	if p.ref.Server != e.serverID() {
 		return 0, &opError{"NewCondition", fmt.Errorf("%w: lock %s belongs to another manager", ErrBadArguments, p)}
 	}
 	return p.ID(), nil
@@ -95,20 +99,20 @@ func conditionLockID(s Session, lock ConditionLock) (uint64, error) {
 // Acquire takes the condition's lock as Lock.Acquire or RLock.Acquire
 // does (Python's cond.acquire()). It blocks until ctx ends.
 func (c *Condition) Acquire(ctx context.Context) error {
-	return c.call(ctx, "Acquire", nil)
+	return c.h().call(ctx, "Acquire", nil)
 }
 
 // TryAcquire takes the condition's lock if it can without waiting, as
 // Lock.TryAcquire does, and reports whether it did. It never blocks.
 func (c *Condition) TryAcquire(ctx context.Context) (bool, error) {
-	return c.tryAcquire(ctx)
+	return c.h().tryAcquire(ctx)
 }
 
 // Release releases the condition's lock (Python's cond.release()). It
 // does not block. It returns an error satisfying errors.Is(err,
 // ErrNotHeld) when the caller does not hold the lock.
 func (c *Condition) Release(ctx context.Context) error {
-	return c.call(ctx, "Release", nil)
+	return c.h().call(ctx, "Release", nil)
 }
 
 // Wait releases the condition's lock, which the caller must hold (else
@@ -123,7 +127,7 @@ func (c *Condition) Release(ctx context.Context) error {
 // back (another holder kept it for seconds after ctx ended), the error
 // also satisfies errors.Is(err, ErrNotHeld) and the lock is not held.
 func (c *Condition) Wait(ctx context.Context) error {
-	return c.call(ctx, "Wait", nil)
+	return c.h().call(ctx, "Wait", nil)
 }
 
 // WaitFor calls predicate, in the caller, and Wait until predicate
@@ -134,6 +138,12 @@ func (c *Condition) Wait(ctx context.Context) error {
 // a Wait error satisfying ErrAbandoned or ErrNotHeld, is returned at
 // once.
 func (c *Condition) WaitFor(ctx context.Context, predicate func() (bool, error)) error {
+	if c.Proxy() == nil {
+		return fmt.Errorf("manager: Condition.WaitFor: %w", ErrNilProxy)
+	}
+	if predicate == nil {
+		return fmt.Errorf("%w: Condition.WaitFor: nil predicate", ErrBadArguments)
+	}
 	for {
 		ok, err := predicate()
 		if err != nil || ok {
@@ -164,12 +174,32 @@ func (c *Condition) WaitFor(ctx context.Context, predicate func() (bool, error))
 // error satisfying errors.Is(err, ErrNotHeld). It does not block; the
 // woken waiters take the lock back once the caller releases it.
 func (c *Condition) Notify(ctx context.Context, n int) error {
-	return c.call(ctx, "Notify", nil, n)
+	return c.h().call(ctx, "Notify", nil, n)
 }
 
 // NotifyAll wakes every waiter (Python's cond.notify_all()). The caller
 // must hold the lock, else it returns an error satisfying
 // errors.Is(err, ErrNotHeld). It does not block.
 func (c *Condition) NotifyAll(ctx context.Context) error {
-	return c.call(ctx, "NotifyAll", nil)
+	return c.h().call(ctx, "NotifyAll", nil)
 }
+
+// h returns the proxy's handle, or nil when c is nil (see handle).
+func (c *Condition) h() *handle[conditionKind] {
+	if c == nil {
+		return nil
+	}
+	return &c.handle
+}
+
+// Proxy returns the untyped proxy underneath, for Call and for passing
+// the object around untyped. It is nil for a nil or zero Condition.
+func (c *Condition) Proxy() *Proxy { return c.h().proxy() }
+
+// Close gives back this proxy's reference to the shared condition; an
+// unnamed object is freed once no proxy in any process refers to it (a
+// named one lives until Client.Delete). Calls through the proxy fail
+// afterwards. Close blocks for at most one round trip to the manager, may
+// be called more than once, and is safe for concurrent use. On a nil or
+// zero Condition it returns an error satisfying errors.Is(err, ErrNilProxy).
+func (c *Condition) Close() error { return c.h().close() }

@@ -67,7 +67,7 @@ func OpenLock(ctx context.Context, s Session, name string) (*Lock, error) {
 // returns an error satisfying errors.Is(err, ctx.Err()), and the lock is
 // not held: the waiting call is withdrawn in the manager.
 func (l *Lock) Acquire(ctx context.Context) error {
-	return l.call(ctx, "Acquire", nil)
+	return l.h().call(ctx, "Acquire", nil)
 }
 
 // TryAcquire takes the lock if it is free and nobody waits for it, and
@@ -75,20 +75,20 @@ func (l *Lock) Acquire(ctx context.Context) error {
 // whether the caller now holds the lock; when it does, the error may
 // satisfy errors.Is(err, ErrAbandoned) as for Acquire.
 func (l *Lock) TryAcquire(ctx context.Context) (bool, error) {
-	return l.tryAcquire(ctx)
+	return l.h().tryAcquire(ctx)
 }
 
 // Release frees the lock, handing it to the longest waiter (Python's
 // lock.release()). It does not block. It returns an error satisfying
 // errors.Is(err, ErrNotHeld) when this process does not hold the lock.
 func (l *Lock) Release(ctx context.Context) error {
-	return l.call(ctx, "Release", nil)
+	return l.h().call(ctx, "Release", nil)
 }
 
 // Locked reports whether some process holds the lock. It does not block.
 func (l *Lock) Locked(ctx context.Context) (bool, error) {
 	var ok bool
-	err := l.call(ctx, "Locked", &ok)
+	err := l.h().call(ctx, "Locked", &ok)
 	return ok, err
 }
 
@@ -152,7 +152,7 @@ func OpenRLock(ctx context.Context, s Session, name string) (*RLock, error) {
 // the lock in both cases). When ctx ends first it returns an error
 // satisfying errors.Is(err, ctx.Err()), and the lock is not held.
 func (r *RLock) Acquire(ctx context.Context) error {
-	return r.call(ctx, "Acquire", nil)
+	return r.h().call(ctx, "Acquire", nil)
 }
 
 // TryAcquire takes one level of the lock if this proxy holds it already,
@@ -161,7 +161,7 @@ func (r *RLock) Acquire(ctx context.Context) error {
 // the lock, with an error satisfying errors.Is(err, ErrAbandoned) as for
 // Acquire.
 func (r *RLock) TryAcquire(ctx context.Context) (bool, error) {
-	return r.tryAcquire(ctx)
+	return r.h().tryAcquire(ctx)
 }
 
 // Release removes one level held by this proxy, freeing the lock when
@@ -169,13 +169,13 @@ func (r *RLock) TryAcquire(ctx context.Context) (bool, error) {
 // an error satisfying errors.Is(err, ErrNotHeld) when this proxy does not
 // hold the lock.
 func (r *RLock) Release(ctx context.Context) error {
-	return r.call(ctx, "Release", nil)
+	return r.h().call(ctx, "Release", nil)
 }
 
 // Locked reports whether some proxy holds the lock. It does not block.
 func (r *RLock) Locked(ctx context.Context) (bool, error) {
 	var ok bool
-	err := r.call(ctx, "Locked", &ok)
+	err := r.h().call(ctx, "Locked", &ok)
 	return ok, err
 }
 
@@ -186,3 +186,43 @@ func (r *RLock) conditionLock() *Proxy {
 	}
 	return r.p
 }
+
+// h returns the proxy's handle, or nil when l is nil (see handle).
+func (l *Lock) h() *handle[lockKind] {
+	if l == nil {
+		return nil
+	}
+	return &l.handle
+}
+
+// Proxy returns the untyped proxy underneath, for Call and for passing
+// the object around untyped. It is nil for a nil or zero Lock.
+func (l *Lock) Proxy() *Proxy { return l.h().proxy() }
+
+// Close gives back this proxy's reference to the shared lock; an
+// unnamed object is freed once no proxy in any process refers to it (a
+// named one lives until Client.Delete). Calls through the proxy fail
+// afterwards. Close blocks for at most one round trip to the manager, may
+// be called more than once, and is safe for concurrent use. On a nil or
+// zero Lock it returns an error satisfying errors.Is(err, ErrNilProxy).
+func (l *Lock) Close() error { return l.h().close() }
+
+// h returns the proxy's handle, or nil when r is nil (see handle).
+func (r *RLock) h() *handle[rlockKind] {
+	if r == nil {
+		return nil
+	}
+	return &r.handle
+}
+
+// Proxy returns the untyped proxy underneath, for Call and for passing
+// the object around untyped. It is nil for a nil or zero RLock.
+func (r *RLock) Proxy() *Proxy { return r.h().proxy() }
+
+// Close gives back this proxy's reference to the shared lock; an
+// unnamed object is freed once no proxy in any process refers to it (a
+// named one lives until Client.Delete). Calls through the proxy fail
+// afterwards. Close blocks for at most one round trip to the manager, may
+// be called more than once, and is safe for concurrent use. On a nil or
+// zero RLock it returns an error satisfying errors.Is(err, ErrNilProxy).
+func (r *RLock) Close() error { return r.h().close() }

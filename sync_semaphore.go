@@ -70,7 +70,7 @@ func OpenSemaphore(ctx context.Context, s Session, name string, value int) (*Sem
 // must Release it). When ctx ends first it returns an error satisfying
 // errors.Is(err, ctx.Err()) and takes nothing.
 func (s *Semaphore) Acquire(ctx context.Context) error {
-	return s.call(ctx, "Acquire", nil)
+	return s.h().call(ctx, "Acquire", nil)
 }
 
 // TryAcquire takes one permit if one is free and nobody waits, and
@@ -79,7 +79,7 @@ func (s *Semaphore) Acquire(ctx context.Context) error {
 // process that died holding it, it returns true and an error satisfying
 // errors.Is(err, ErrAbandoned): the caller holds the permit.
 func (s *Semaphore) TryAcquire(ctx context.Context) (bool, error) {
-	return s.tryAcquire(ctx)
+	return s.h().tryAcquire(ctx)
 }
 
 // Release gives back one permit, waking the longest waiter (Python's
@@ -87,13 +87,13 @@ func (s *Semaphore) TryAcquire(ctx context.Context) (bool, error) {
 // above the initial value returns an error satisfying
 // errors.Is(err, ErrOverReleased) and changes nothing.
 func (s *Semaphore) Release(ctx context.Context) error {
-	return s.call(ctx, "Release", nil, 1)
+	return s.h().call(ctx, "Release", nil, 1)
 }
 
 // Value returns the number of free permits. It does not block.
 func (s *Semaphore) Value(ctx context.Context) (int, error) {
 	var n int
-	err := s.call(ctx, "Value", &n)
+	err := s.h().call(ctx, "Value", &n)
 	return n, err
 }
 
@@ -138,3 +138,72 @@ func OpenBoundedSemaphore(ctx context.Context, s Session, name string, value int
 func (s *BoundedSemaphore) DecodeMsgpack(dec *msgpack.Decoder) error {
 	return s.decodeAs(dec, builtin.TypeBoundedSemaphore)
 }
+
+// h returns the proxy's handle, or nil when s is nil (see handle).
+func (s *Semaphore) h() *handle[semaphoreKind] {
+	if s == nil {
+		return nil
+	}
+	return &s.handle
+}
+
+// Proxy returns the untyped proxy underneath, for Call and for passing
+// the object around untyped. It is nil for a nil or zero Semaphore.
+func (s *Semaphore) Proxy() *Proxy { return s.h().proxy() }
+
+// Close gives back this proxy's reference to the shared semaphore; an
+// unnamed object is freed once no proxy in any process refers to it (a
+// named one lives until Client.Delete). Calls through the proxy fail
+// afterwards. Close blocks for at most one round trip to the manager, may
+// be called more than once, and is safe for concurrent use. On a nil or
+// zero Semaphore it returns an error satisfying errors.Is(err, ErrNilProxy).
+func (s *Semaphore) Close() error { return s.h().close() }
+
+// h returns the proxy's handle, or nil when s is nil (see handle).
+func (s *BoundedSemaphore) h() *handle[semaphoreKind] {
+	if s == nil {
+		return nil
+	}
+	return &s.Semaphore.handle
+}
+
+// Proxy returns the untyped proxy underneath, for Call and for passing
+// the object around untyped. It is nil for a nil or zero BoundedSemaphore.
+func (s *BoundedSemaphore) Proxy() *Proxy { return s.h().proxy() }
+
+// Close gives back this proxy's reference to the shared semaphore; an
+// unnamed object is freed once no proxy in any process refers to it (a
+// named one lives until Client.Delete). Calls through the proxy fail
+// afterwards. Close blocks for at most one round trip to the manager, may
+// be called more than once, and is safe for concurrent use. On a nil or
+// zero BoundedSemaphore it returns an error satisfying errors.Is(err, ErrNilProxy).
+func (s *BoundedSemaphore) Close() error { return s.h().close() }
+
+// semaphore returns s's Semaphore, or nil when s is nil, so that the
+// Semaphore methods below return ErrNilProxy on a nil BoundedSemaphore (a
+// promoted method would dereference it).
+func (s *BoundedSemaphore) semaphore() *Semaphore {
+	if s == nil {
+		return nil
+	}
+	return &s.Semaphore
+}
+
+// Acquire is Semaphore.Acquire.
+func (s *BoundedSemaphore) Acquire(ctx context.Context) error { return s.semaphore().Acquire(ctx) }
+
+// TryAcquire is Semaphore.TryAcquire.
+func (s *BoundedSemaphore) TryAcquire(ctx context.Context) (bool, error) {
+	return s.semaphore().TryAcquire(ctx)
+}
+
+// Release is Semaphore.Release: releasing above the initial value returns
+// an error satisfying errors.Is(err, ErrOverReleased).
+func (s *BoundedSemaphore) Release(ctx context.Context) error { return s.semaphore().Release(ctx) }
+
+// Value is Semaphore.Value.
+func (s *BoundedSemaphore) Value(ctx context.Context) (int, error) { return s.semaphore().Value(ctx) }
+
+// proxyTypeIDs: a BoundedSemaphore proxy decodes only a BoundedSemaphore
+// reference (see DecodeMsgpack).
+func (s *BoundedSemaphore) proxyTypeIDs() []string { return []string{builtin.TypeBoundedSemaphore} }

@@ -2,6 +2,7 @@ package manager
 
 import (
 	"context"
+	"math"
 
 	"github.com/vmihailenco/msgpack/v5"
 )
@@ -43,8 +44,37 @@ func encodeScalar[T any](enc *msgpack.Encoder, v T) error {
 	return enc.Encode(any(v))
 }
 
+// canonicalKey returns the key a dictionary stores for key. Keys are
+// compared by their encoding, and a float64 or float32 key has equal
+// values that encode differently: -0.0 is stored as +0.0 (they are ==),
+// and every NaN as one NaN (so a NaN key, unlike in a Go map, can be
+// loaded and deleted; Python's dict finds a NaN key only through the very
+// same object). Floats inside a composite key are not changed.
+func canonicalKey[K any](key K) K {
+	switch k := any(key).(type) {
+	case float64:
+		if k == 0 || k != k {
+			return any(canonicalFloat(k)).(K)
+		}
+	case float32:
+		if k == 0 || k != k {
+			return any(float32(canonicalFloat(float64(k)))).(K)
+		}
+	}
+	return key
+}
+
+// canonicalFloat maps -0 to +0 and every NaN to math.NaN().
+func canonicalFloat(f float64) float64 {
+	if f != f {
+		return math.NaN()
+	}
+	return 0
+}
+
 // callKey calls method with key as its one argument.
 func callKey[K any](ctx context.Context, p *Proxy, method string, out any, key K) error {
+	key = canonicalKey(key)
 	if !isScalar(key) {
 		k, err := encodeValue(key)
 		if err != nil {
@@ -59,6 +89,7 @@ func callKey[K any](ctx context.Context, p *Proxy, method string, out any, key K
 
 // callKeyValue calls method with key and value as its two arguments.
 func callKeyValue[K, V any](ctx context.Context, p *Proxy, method string, out any, key K, value V) error {
+	key = canonicalKey(key)
 	if !isScalar(key) || !isScalar(value) {
 		k, v, err := encodePair(key, value)
 		if err != nil {

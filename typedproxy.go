@@ -13,6 +13,7 @@ import (
 	"github.com/vmihailenco/msgpack/v5"
 
 	"github.com/goproc/manager/internal/builtin"
+	"github.com/goproc/manager/internal/errs"
 )
 
 // This file is the plumbing every typed proxy (Dict, Queue, Lock, …)
@@ -41,26 +42,40 @@ type handle[K kind] struct {
 	p *Proxy
 }
 
-// Proxy returns the untyped proxy underneath, for Call and for passing
-// the object around untyped. It is nil for a zero value.
-func (h *handle[K]) Proxy() *Proxy { return h.p }
+// A typed proxy's methods reach its handle through h(), which each typed
+// proxy defines so that it is nil for a nil pointer: every method of
+// handle accepts a nil receiver, and a nil *Proxy makes every call fail
+// with ErrNilProxy. So a method called on a nil *Dict (or a zero Dict)
+// returns an error instead of panicking.
 
-// Close gives back this proxy's reference to the shared object; an
-// unnamed object is freed once no proxy in any process refers to it
-// (a named one lives until Client.Delete). Calls through the proxy fail
-// afterwards. Close blocks for at most one round trip to the manager, may
-// be called more than once, and is safe for concurrent use.
-func (h *handle[K]) Close() error { return h.p.Close() }
+// proxy returns the untyped proxy underneath, or nil.
+func (h *handle[K]) proxy() *Proxy {
+	if h == nil {
+		return nil
+	}
+	return h.p
+}
+
+// close is the Close of every typed proxy.
+func (h *handle[K]) close() error {
+	p := h.proxy()
+	if p == nil {
+		var k K
+		return fmt.Errorf("manager: %s.Close: %w", k.typeID(), ErrNilProxy)
+	}
+	return p.Close()
+}
 
 // EncodeMsgpack encodes the proxy as a proxy reference (a msgpack
 // extension), so that it can be passed to Fork or stored in another
 // shared object; it implements msgpack.CustomEncoder.
 func (h *handle[K]) EncodeMsgpack(enc *msgpack.Encoder) error {
-	if h.p == nil {
+	p := h.proxy()
+	if p == nil {
 		var k K
-		return fmt.Errorf("manager: cannot encode a %s proxy that was never created (use New%s or Open%s)", k.typeID(), k.typeID(), k.typeID())
+		return errs.Errorf("cannot encode a %s proxy that was never created (use New%s or Open%s): %w", k.typeID(), k.typeID(), k.typeID(), ErrNilProxy)
 	}
-	return enc.Encode(h.p)
+	return enc.Encode(p)
 }
 
 // DecodeMsgpack decodes a proxy reference encoded by EncodeMsgpack, bound
@@ -115,7 +130,37 @@ func (h *handle[K]) tryAcquire(ctx context.Context) (bool, error) {
 // call invokes method on the object, decoding its result into out (a
 // pointer, or nil).
 func (h *handle[K]) call(ctx context.Context, method string, out any, args ...any) error {
-	return h.p.invoke(ctx, method, out, args...)
+	return h.proxy().invoke(ctx, method, out, args...)
+}
+
+// sessionEngine returns the engine of s, or an error satisfying
+// errors.Is(err, ErrNilProxy) when s is nil (a nil interface, or a nil
+// *Manager, *Client or *RedisSession in it).
+func sessionEngine(s Session, op string) (engine, error) {
+	var e engine
+	if s != nil {
+		e = s.engine()
+	}
+	if e == nil {
+		return nil, fmt.Errorf("manager: %s: %w", op, ErrNilProxy)
+	}
+	return e, nil
+}
+
+// sessionClient returns the manager session of s, for what only a
+// manager does (Pool, a Condition on an existing lock's manager): an
+// error satisfying errors.Is(err, ErrNilProxy) when s is nil, or
+// errors.Is(err, ErrNotSupported) for another engine.
+func sessionClient(s Session, op string) (*Client, error) {
+	e, err := sessionEngine(s, op)
+	if err != nil {
+		return nil, err
+	}
+	c, ok := e.(*Client)
+	if !ok {
+		return nil, fmt.Errorf("manager: %s: %w: it needs a manager (Start or Connect), not %T", op, ErrNotSupported, s)
+	}
+	return c, nil
 }
 
 // newObject creates a shared object of typeid (New), or gets or creates
@@ -132,7 +177,9 @@ func newObject[K kind](ctx context.Context, s Session, name string, open bool, a
 	return handle[K]{p: p}, err
 }
 
-// encodeValue returns a user value ready to be passed as a call argument.
+// encodeValue returns a user value ready to be passed as a call argument,
+// or an error satisfying errors.Is(err, ErrBadArguments) for a value
+// nested too deep to send (a cyclic one: see checkDepth).
 //
 // The server compares values by their encoded bytes (map keys, Contains,
 // CompareAndSwap…), so equal values must encode to equal bytes. msgpack
@@ -141,6 +188,9 @@ func newObject[K kind](ctx context.Context, s Session, name string, open bool, a
 // sorted by their encoded keys. Any other value is passed as is and
 // encoded by the connection, with no extra copy.
 func encodeValue[T any](v T) (any, error) {
+	if err := checkDepth(v); err != nil {
+		return nil, err
+	}
 	if !needsCanonical(reflect.TypeFor[T]()) {
 		return v, nil
 	}

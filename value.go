@@ -2,6 +2,7 @@ package manager
 
 import (
 	"context"
+	"fmt"
 
 	"github.com/goproc/manager/internal/builtin"
 )
@@ -62,7 +63,7 @@ func OpenValue[T any](ctx context.Context, s Session, name string, initial T) (*
 // Load returns a copy of the value (Python's v.value, or v.get()).
 func (v *Value[T]) Load(ctx context.Context) (T, error) {
 	var x T
-	if err := v.call(ctx, "Load", &x); err != nil {
+	if err := v.h().call(ctx, "Load", &x); err != nil {
 		var zero T
 		return zero, err
 	}
@@ -75,16 +76,23 @@ func (v *Value[T]) Store(ctx context.Context, x T) error {
 	if err != nil {
 		return err
 	}
-	return v.call(ctx, "Store", nil, arg)
+	return v.h().call(ctx, "Store", nil, arg)
 }
 
-// Swap sets the value and returns the previous one, atomically.
+// Swap sets the value and returns the previous one, atomically. A
+// previous value that does not decode into T gives an error satisfying
+// errors.Is(err, ErrWrongType), and x is not stored.
 func (v *Value[T]) Swap(ctx context.Context, x T) (previous T, err error) {
 	arg, err := encodeValue(x)
 	if err != nil {
 		return previous, err
 	}
-	if err := v.call(ctx, "Swap", &previous, arg); err != nil {
+	if ts := shapeFor[T](); ts.any() {
+		err = v.h().call(ctx, "Swap", &previous, arg)
+	} else {
+		err = v.h().call(ctx, "SwapAs", &previous, arg, ts.arg)
+	}
+	if err != nil {
 		var zero T
 		return zero, err
 	}
@@ -99,7 +107,7 @@ func (v *Value[T]) CompareAndSwap(ctx context.Context, old, newValue T) (bool, e
 		return false, err
 	}
 	var ok bool
-	err = v.call(ctx, "CompareAndSwap", &ok, o, n)
+	err = v.h().call(ctx, "CompareAndSwap", &ok, o, n)
 	return ok, err
 }
 
@@ -114,7 +122,7 @@ func (v *Value[T]) Add(ctx context.Context, delta T) (T, error) {
 	if err != nil {
 		return sum, err
 	}
-	if err := v.call(ctx, "Add", &sum, arg); err != nil {
+	if err := v.h().call(ctx, "Add", &sum, arg); err != nil {
 		var zero T
 		return zero, err
 	}
@@ -130,9 +138,15 @@ func (v *Value[T]) Add(ctx context.Context, delta T) (T, error) {
 // ends.
 func (v *Value[T]) Modify(ctx context.Context, fn func(old T) (T, error)) (T, error) {
 	var zero T
+	if v.Proxy() == nil {
+		return zero, fmt.Errorf("manager: Value.Modify: %w", ErrNilProxy)
+	}
+	if fn == nil {
+		return zero, fmt.Errorf("%w: Value.Modify: nil function", ErrBadArguments)
+	}
 	for {
 		var cur versionedValue[T]
-		if err := v.call(ctx, "LoadVersion", &cur); err != nil {
+		if err := v.h().call(ctx, "LoadVersion", &cur); err != nil {
 			return zero, err
 		}
 		next, err := fn(cur.Value)
@@ -144,7 +158,7 @@ func (v *Value[T]) Modify(ctx context.Context, fn func(old T) (T, error)) (T, er
 			return zero, err
 		}
 		var stored bool
-		if err := v.call(ctx, "StoreIfVersion", &stored, cur.Version, arg); err != nil {
+		if err := v.h().call(ctx, "StoreIfVersion", &stored, cur.Version, arg); err != nil {
 			return zero, err
 		}
 		if stored {
@@ -152,3 +166,23 @@ func (v *Value[T]) Modify(ctx context.Context, fn func(old T) (T, error)) (T, er
 		}
 	}
 }
+
+// h returns the proxy's handle, or nil when v is nil (see handle).
+func (v *Value[T]) h() *handle[valueKind] {
+	if v == nil {
+		return nil
+	}
+	return &v.handle
+}
+
+// Proxy returns the untyped proxy underneath, for Call and for passing
+// the object around untyped. It is nil for a nil or zero Value.
+func (v *Value[T]) Proxy() *Proxy { return v.h().proxy() }
+
+// Close gives back this proxy's reference to the shared value; an
+// unnamed object is freed once no proxy in any process refers to it (a
+// named one lives until Client.Delete). Calls through the proxy fail
+// afterwards. Close blocks for at most one round trip to the manager, may
+// be called more than once, and is safe for concurrent use. On a nil or
+// zero Value it returns an error satisfying errors.Is(err, ErrNilProxy).
+func (v *Value[T]) Close() error { return v.h().close() }

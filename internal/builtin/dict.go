@@ -4,12 +4,14 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"strings"
 	"sync"
 
 	"github.com/vmihailenco/msgpack/v5"
 
 	"github.com/goproc/manager/internal/callctx"
 	"github.com/goproc/manager/internal/errs"
+	"github.com/goproc/manager/internal/wire"
 )
 
 // LoadResult is a value and whether there was one. Each method that
@@ -127,13 +129,35 @@ func (d *Dict) LoadAndDelete(ctx context.Context, key msgpack.RawMessage) LoadRe
 	return LoadResult{}
 }
 
+// LoadAndDeleteAs is LoadAndDelete for a caller that decodes only values
+// of shape (see shape.go): a value that does not fit gives an error
+// wrapping errs.WrongType and stays in the dict.
+func (d *Dict) LoadAndDeleteAs(ctx context.Context, key, shape msgpack.RawMessage) (LoadResult, error) {
+	s, err := parseShape(shape)
+	if err != nil {
+		return LoadResult{}, err
+	}
+	d.core.mu.Lock()
+	defer d.core.mu.Unlock()
+	if e, ok := d.core.m[string(key)]; ok {
+		if err := fits(s, e.value, "it stays in the dict"); err != nil {
+			return LoadResult{}, err
+		}
+	}
+	if e, ok := d.core.remove(ctx, string(key)); ok {
+		return LoadResult{Value: e.value, OK: true}, nil
+	}
+	return LoadResult{}, nil
+}
+
 // Pop is Python's dict.pop without a default: the same as LoadAndDelete.
 // OK false means the key was absent (Python would raise KeyError).
 func (d *Dict) Pop(ctx context.Context, key msgpack.RawMessage) LoadResult {
 	return d.LoadAndDelete(ctx, key)
 }
 
-// GiveBack restores what a LoadAndDelete, Pop or PopItem removed for a
+// GiveBack restores what a LoadAndDelete, Pop or PopItem (or their
+// shape-checked forms, LoadAndDeleteAs and PopItemAs) removed for a
 // caller that had given up before the reply reached it (see
 // callctx.GiveBacker): the pair is stored again, unless the key has been
 // stored since (the newer value wins, as if the removal had not
@@ -144,11 +168,11 @@ func (d *Dict) GiveBack(ctx context.Context, method, code string, args, result [
 		return
 	}
 	var key, value msgpack.RawMessage
-	switch method {
+	switch strings.TrimSuffix(method, "As") {
 	case "LoadAndDelete", "Pop":
-		var a []msgpack.RawMessage
+		var a []msgpack.RawMessage // the key, then the shape for LoadAndDeleteAs
 		var r LoadResult
-		if msgpack.Unmarshal(args, &a) != nil || len(a) != 1 || msgpack.Unmarshal(result, &r) != nil || !r.OK {
+		if msgpack.Unmarshal(args, &a) != nil || len(a) < 1 || msgpack.Unmarshal(result, &r) != nil || !r.OK {
 			return
 		}
 		key, value = a[0], r.Value
@@ -184,6 +208,25 @@ func (d *Dict) Swap(ctx context.Context, key, value msgpack.RawMessage) LoadResu
 	defer d.core.mu.Unlock()
 	prev, ok := d.core.store(ctx, string(key), value)
 	return LoadResult{Value: prev, OK: ok}
+}
+
+// SwapAs is Swap for a caller that decodes only values of shape (see
+// shape.go): a previous value that does not fit gives an error wrapping
+// errs.WrongType, and value is not stored.
+func (d *Dict) SwapAs(ctx context.Context, key, value, shape msgpack.RawMessage) (LoadResult, error) {
+	s, err := parseShape(shape)
+	if err != nil {
+		return LoadResult{}, err
+	}
+	d.core.mu.Lock()
+	defer d.core.mu.Unlock()
+	if e, ok := d.core.m[string(key)]; ok {
+		if err := fits(s, e.value, "it was not replaced"); err != nil {
+			return LoadResult{}, err
+		}
+	}
+	prev, ok := d.core.store(ctx, string(key), value)
+	return LoadResult{Value: prev, OK: ok}, nil
 }
 
 // CompareAndSwap stores newValue under key if key is present and its value
@@ -297,11 +340,36 @@ func (d *Dict) Update(ctx context.Context, items []Pair) {
 // popitem is LIFO). On an empty dict it returns an error wrapping
 // errs.Empty.
 func (d *Dict) PopItem(ctx context.Context) (Pair, error) {
+	return d.popItem(ctx, nil, nil)
+}
+
+// PopItemAs is PopItem for a caller that decodes only keys of keyShape
+// and values of valueShape (see shape.go): an entry that does not fit
+// gives an error wrapping errs.WrongType and stays in the dict.
+func (d *Dict) PopItemAs(ctx context.Context, keyShape, valueShape msgpack.RawMessage) (Pair, error) {
+	ks, err := parseShape(keyShape)
+	if err != nil {
+		return Pair{}, err
+	}
+	vs, err := parseShape(valueShape)
+	if err != nil {
+		return Pair{}, err
+	}
+	return d.popItem(ctx, ks, vs)
+}
+
+func (d *Dict) popItem(ctx context.Context, ks, vs *wire.Shape) (Pair, error) {
 	d.core.mu.Lock()
 	defer d.core.mu.Unlock()
 	e := d.core.last()
 	if e == nil {
 		return Pair{}, fmt.Errorf("%w: popitem(): dictionary is empty", errs.Empty)
+	}
+	if err := fits(ks, keyBytes(e.key), "the entry stays in the dict"); err != nil {
+		return Pair{}, fmt.Errorf("key: %w", err)
+	}
+	if err := fits(vs, e.value, "the entry stays in the dict"); err != nil {
+		return Pair{}, err
 	}
 	d.core.remove(ctx, e.key)
 	return Pair{Key: msgpack.RawMessage(e.key), Value: e.value}, nil

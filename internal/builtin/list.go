@@ -15,6 +15,7 @@ import (
 
 	"github.com/goproc/manager/internal/callctx"
 	"github.com/goproc/manager/internal/errs"
+	"github.com/goproc/manager/internal/wire"
 )
 
 // VersionedList is the whole contents of a List or Array with its
@@ -113,6 +114,21 @@ func (l *List) Insert(ctx context.Context, i int64, value msgpack.RawMessage) {
 // element (Python's default). An empty list or an index out of range
 // returns an error wrapping errs.IndexOutOfRange.
 func (l *List) Pop(ctx context.Context, i int64) (msgpack.RawMessage, error) {
+	return l.pop(ctx, i, nil)
+}
+
+// PopAs is Pop for a caller that decodes only values of shape (see
+// shape.go): an element that does not fit gives an error wrapping
+// errs.WrongType and stays in the list.
+func (l *List) PopAs(ctx context.Context, i int64, shape msgpack.RawMessage) (msgpack.RawMessage, error) {
+	s, err := parseShape(shape)
+	if err != nil {
+		return nil, err
+	}
+	return l.pop(ctx, i, s)
+}
+
+func (l *List) pop(ctx context.Context, i int64, s *wire.Shape) (msgpack.RawMessage, error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if len(l.items) == 0 {
@@ -123,27 +139,30 @@ func (l *List) Pop(ctx context.Context, i int64) (msgpack.RawMessage, error) {
 		return nil, err
 	}
 	v := l.items[k]
+	if err := fits(s, v, "it stays in the list"); err != nil {
+		return nil, err
+	}
 	callctx.Release(ctx, v)
 	l.items = slices.Delete(l.items, k, k+1)
 	l.version++
 	return v, nil
 }
 
-// GiveBack puts back the element a Pop removed for a caller that had
+// GiveBack puts back the element a Pop (or PopAs) removed for a caller that had
 // given up before the reply reached it (see callctx.GiveBacker), at the
 // index it was popped from (clamped, so the end for Pop(-1), when the
 // list has changed since). It does not block.
 func (l *List) GiveBack(ctx context.Context, method, code string, args, result []byte) {
-	if code != "" || method != "Pop" {
+	if code != "" || (method != "Pop" && method != "PopAs") {
 		return
 	}
-	var a []int64
-	if msgpack.Unmarshal(args, &a) != nil || len(a) != 1 {
+	var a []msgpack.RawMessage // the index, then the shape for PopAs
+	var i int64
+	if msgpack.Unmarshal(args, &a) != nil || len(a) < 1 || msgpack.Unmarshal(a[0], &i) != nil {
 		return
 	}
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	i := a[0]
 	if i < 0 {
 		// It was at n+i of n elements; n-1 are left.
 		i += int64(len(l.items)) + 1

@@ -10,6 +10,7 @@ import (
 
 	"github.com/goproc/manager/internal/callctx"
 	"github.com/goproc/manager/internal/errs"
+	"github.com/goproc/manager/internal/wire"
 )
 
 // Queue is a shared FIFO queue, the server side of Python's
@@ -46,6 +47,8 @@ type Queue struct {
 // by Queue.mu.
 type queueWaiter struct {
 	session  callctx.SessionID  // the getter's session
+	shape    *wire.Shape        // what the getter can decode; nil: anything
+	rejected error              // why the getter was woken without an item
 	item     msgpack.RawMessage // a putter's item, or the item handed to a getter
 	seq      uint64             // a putter's entry number
 	delivery *queueDelivery     // JoinableQueue: the record of the item handed to a getter
@@ -118,14 +121,36 @@ func (q *Queue) TryPut(ctx context.Context, item msgpack.RawMessage) error {
 // msgpack encoding), blocking while the queue is empty. When ctx ends
 // first, Get returns an error wrapping ctx.Err() and consumes nothing.
 func (q *Queue) Get(ctx context.Context) (msgpack.RawMessage, error) {
+	return q.get(ctx, nil)
+}
+
+// GetAs is Get for a caller that decodes only values of shape (see
+// shape.go): an item that does not fit, at the front or handed to the
+// waiting call, gives an error wrapping errs.WrongType and stays at the
+// front of the queue.
+func (q *Queue) GetAs(ctx context.Context, shape msgpack.RawMessage) (msgpack.RawMessage, error) {
+	s, err := parseShape(shape)
+	if err != nil {
+		return nil, err
+	}
+	return q.get(ctx, s)
+}
+
+func (q *Queue) get(ctx context.Context, s *wire.Shape) (msgpack.RawMessage, error) {
 	c, _ := callctx.From(ctx)
 	q.mu.Lock()
+	if front, ok := q.items.front(); ok {
+		if err := fits(s, front.item, "it stays at the front of the queue"); err != nil {
+			q.mu.Unlock()
+			return nil, err
+		}
+	}
 	if item, ok := q.popLocked(c.Session); ok {
 		q.handedOutLocked(ctx, item)
 		q.mu.Unlock()
 		return item, nil
 	}
-	w := &queueWaiter{session: c.Session, ready: make(chan struct{})}
+	w := &queueWaiter{session: c.Session, shape: s, ready: make(chan struct{})}
 	q.getters = append(q.getters, w)
 	q.mu.Unlock()
 
@@ -139,6 +164,9 @@ func (q *Queue) Get(ctx context.Context) (msgpack.RawMessage, error) {
 	if !w.served {
 		q.getters = queueRemoveWaiter(q.getters, w)
 		return nil, ctx.Err()
+	}
+	if w.rejected != nil {
+		return nil, w.rejected
 	}
 	if ctx.Err() != nil {
 		// Handed an item just as ctx ended: the caller has given up on
@@ -154,9 +182,29 @@ func (q *Queue) Get(ctx context.Context) (msgpack.RawMessage, error) {
 // never blocks. It returns an error wrapping errs.Empty when the queue
 // is empty.
 func (q *Queue) TryGet(ctx context.Context) (msgpack.RawMessage, error) {
+	return q.tryGet(ctx, nil)
+}
+
+// TryGetAs is TryGet for a caller that decodes only values of shape (see
+// shape.go): a front item that does not fit gives an error wrapping
+// errs.WrongType and stays at the front.
+func (q *Queue) TryGetAs(ctx context.Context, shape msgpack.RawMessage) (msgpack.RawMessage, error) {
+	s, err := parseShape(shape)
+	if err != nil {
+		return nil, err
+	}
+	return q.tryGet(ctx, s)
+}
+
+func (q *Queue) tryGet(ctx context.Context, s *wire.Shape) (msgpack.RawMessage, error) {
 	c, _ := callctx.From(ctx)
 	q.mu.Lock()
 	defer q.mu.Unlock()
+	if front, ok := q.items.front(); ok {
+		if err := fits(s, front.item, "it stays at the front of the queue"); err != nil {
+			return nil, err
+		}
+	}
 	if item, ok := q.popLocked(c.Session); ok {
 		q.handedOutLocked(ctx, item)
 		return item, nil
@@ -184,7 +232,9 @@ func (q *Queue) GiveBack(ctx context.Context, method, code string, args, result 
 		q.takeBackPut(ctx, args)
 		return
 	}
-	if method != "Get" && method != "TryGet" {
+	switch method {
+	case "Get", "TryGet", "GetAs", "TryGetAs":
+	default:
 		return
 	}
 	c, _ := callctx.From(ctx)
@@ -271,22 +321,33 @@ func (q *Queue) fullLocked() bool {
 // the back.
 func (q *Queue) insertLocked(item msgpack.RawMessage) {
 	q.tasks.added()
-	if len(q.getters) > 0 {
-		q.handLocked(item)
+	if q.handLocked(item) {
 		return
 	}
 	q.seq++
 	q.items.pushBack(queueEntry{item: item, seq: q.seq})
 }
 
-// handLocked gives item to the longest-waiting getter.
-func (q *Queue) handLocked(item msgpack.RawMessage) {
-	w := q.getters[0]
-	q.getters[0] = nil
-	q.getters = q.getters[1:]
-	w.item, w.served = item, true
-	w.delivery = q.deliverLocked(w.session, item)
-	close(w.ready)
+// handLocked gives item to the longest-waiting getter, and reports
+// whether there was one to take it. A getter that cannot decode the item
+// is woken with the error instead, and the next one is tried.
+func (q *Queue) handLocked(item msgpack.RawMessage) bool {
+	for len(q.getters) > 0 {
+		w := q.getters[0]
+		q.getters[0] = nil
+		q.getters = q.getters[1:]
+		w.served = true
+		if err := fits(w.shape, item, "it stays in the queue"); err != nil {
+			w.rejected = err
+			close(w.ready)
+			continue
+		}
+		w.item = item
+		w.delivery = q.deliverLocked(w.session, item)
+		close(w.ready)
+		return true
+	}
+	return false
 }
 
 // popLocked takes the front item for a Get by session s, and lets a
@@ -331,8 +392,7 @@ func (q *Queue) ungetLocked(w *queueWaiter) {
 		}
 		q.tasks.forget(d)
 	}
-	if len(q.getters) > 0 {
-		q.handLocked(w.item)
+	if q.handLocked(w.item) {
 		return
 	}
 	q.seq++
@@ -431,8 +491,7 @@ func (q *JoinableQueue) ReleaseSession(s callctx.SessionID) {
 	for _, d := range ds {
 		d.requeued = true
 	}
-	for len(ds) > 0 && len(q.getters) > 0 {
-		q.handLocked(ds[0].item)
+	for len(ds) > 0 && q.handLocked(ds[0].item) {
 		ds = ds[1:]
 	}
 	entries := make([]queueEntry, len(ds))
@@ -573,6 +632,14 @@ func (d *queueDeque) pushFront(es ...queueEntry) {
 	buf = append(buf, es...)
 	buf = append(buf, d.buf[d.head:]...)
 	d.buf, d.head = buf, 0
+}
+
+// front returns the front entry without removing it.
+func (d *queueDeque) front() (queueEntry, bool) {
+	if d.len() == 0 {
+		return queueEntry{}, false
+	}
+	return d.buf[d.head], true
 }
 
 func (d *queueDeque) popFront() (queueEntry, bool) {

@@ -49,6 +49,22 @@ func (v *Value) Swap(ctx context.Context, value msgpack.RawMessage) msgpack.RawM
 	return v.store(ctx, value)
 }
 
+// SwapAs is Swap for a caller that decodes only values of shape (see
+// shape.go): a previous value that does not fit gives an error wrapping
+// errs.WrongType, and value is not stored.
+func (v *Value) SwapAs(ctx context.Context, value, shape msgpack.RawMessage) (msgpack.RawMessage, error) {
+	s, err := parseShape(shape)
+	if err != nil {
+		return nil, err
+	}
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	if err := fits(s, v.value, "it was not replaced"); err != nil {
+		return nil, err
+	}
+	return v.store(ctx, value), nil
+}
+
 // CompareAndSwap sets the value to newValue if it is byte-equal to old,
 // and reports whether it did.
 func (v *Value) CompareAndSwap(ctx context.Context, old, newValue msgpack.RawMessage) bool {

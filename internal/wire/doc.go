@@ -1,6 +1,11 @@
 // Package wire is the manager's protocol: framing, the message envelopes,
 // a validating scanner for msgpack payloads, and the connection handshake.
 //
+// The protocol's specification is PROTOCOL.md at the repository root (the
+// handshake byte by byte, envelopes, error codes, proxies, control
+// operations and every built-in type's methods); a change here is a
+// change there, and a change of the wire format bumps [Version].
+//
 // # Frames
 //
 // Every message is one frame: a 4-byte big-endian body length, then the
@@ -51,6 +56,7 @@
 //
 // # Handshake
 //
-// See handshake.go: an HMAC-SHA256 mutual challenge, after which both
-// sides know the other holds the key.
+// See handshake.go and PROTOCOL.md section 3: an HMAC-SHA256 mutual
+// challenge, after which both sides know the other holds the key, and an
+// exchange of protocol versions that refuses a peer of another version.
 package wire

@@ -216,7 +216,7 @@ func FuzzServerHandshake(f *testing.F) {
 	key := []byte("fuzz key")
 	var buf Buffer
 	buf.Begin()
-	msgpack.NewEncoder(&buf).Encode(&auth{Nonce: make([]byte, nonceSize), Session: make([]byte, 16), MAC: make([]byte, 32)})
+	msgpack.NewEncoder(&buf).Encode(&auth{Version: Version, Nonce: make([]byte, nonceSize), Session: make([]byte, 16), MAC: make([]byte, 32)})
 	good, _ := buf.Finish(0)
 	f.Add(bytes.Clone(good))
 	f.Add(good[:len(good)-3])

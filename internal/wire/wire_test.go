@@ -547,26 +547,26 @@ func TestServerHandshakeRefuses(t *testing.T) {
 	}{
 		{"wrong key", func(h hello) any {
 			cn := nonce()
-			return &auth{Nonce: cn, Session: make([]byte, 16), MAC: mac([]byte("other"), "manager/1 client", h.Nonce, cn, make([]byte, 16))}
+			return &auth{Version: Version, Nonce: cn, Session: make([]byte, 16), MAC: mac([]byte("other"), "manager/1 client", h.Nonce, cn, make([]byte, 16))}
 		}, errs.AuthFailed},
 		{"MAC over another nonce", func(h hello) any {
 			cn := nonce()
-			return &auth{Nonce: cn, Session: make([]byte, 16), MAC: good(hello{Nonce: nonce()}, cn, make([]byte, 16))}
+			return &auth{Version: Version, Nonce: cn, Session: make([]byte, 16), MAC: good(hello{Nonce: nonce()}, cn, make([]byte, 16))}
 		}, errs.AuthFailed},
 		{"session changed after signing", func(h hello) any {
 			cn := nonce()
-			return &auth{Nonce: cn, Session: bytes.Repeat([]byte{1}, 16), MAC: good(h, cn, make([]byte, 16))}
+			return &auth{Version: Version, Nonce: cn, Session: bytes.Repeat([]byte{1}, 16), MAC: good(h, cn, make([]byte, 16))}
 		}, errs.AuthFailed},
 		{"server's label", func(h hello) any {
 			cn := nonce()
-			return &auth{Nonce: cn, Session: make([]byte, 16), MAC: mac(key, "manager/1 server", cn, h.Nonce)}
+			return &auth{Version: Version, Nonce: cn, Session: make([]byte, 16), MAC: mac(key, "manager/1 server", cn, h.Nonce)}
 		}, errs.AuthFailed},
 		{"short nonce", func(h hello) any {
-			return &auth{Nonce: []byte{1}, Session: make([]byte, 16), MAC: good(h, []byte{1}, make([]byte, 16))}
+			return &auth{Version: Version, Nonce: []byte{1}, Session: make([]byte, 16), MAC: good(h, []byte{1}, make([]byte, 16))}
 		}, errs.Protocol},
 		{"short session", func(h hello) any {
 			cn := nonce()
-			return &auth{Nonce: cn, Session: []byte{1}, MAC: good(h, cn, []byte{1})}
+			return &auth{Version: Version, Nonce: cn, Session: []byte{1}, MAC: good(h, cn, []byte{1})}
 		}, errs.Protocol},
 		{"wrong types", func(hello) any { return []any{1, "two", 3.0} }, errs.Protocol},
 		{"not msgpack", func(hello) any { return msgpack.RawMessage{0xc1} }, errs.Protocol},
@@ -594,7 +594,7 @@ func TestServerHandshakeRefusesReplay(t *testing.T) {
 	var recorded []byte
 	err := clientScript(t, key, func(h hello, w io.Writer, r *Reader) {
 		cn := nonce()
-		a := auth{Nonce: cn, Session: make([]byte, 16), MAC: mac(key, "manager/1 client", h.Nonce, cn, make([]byte, 16))}
+		a := auth{Version: Version, Nonce: cn, Session: make([]byte, 16), MAC: mac(key, "manager/1 client", h.Nonce, cn, make([]byte, 16))}
 		var buf Buffer
 		buf.Begin()
 		msgpack.NewEncoder(&buf).Encode(&a)

@@ -1,0 +1,534 @@
+package redisengine
+
+import (
+	"context"
+	"embed"
+	"errors"
+	"fmt"
+	"maps"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+	"github.com/vmihailenco/msgpack/v5"
+
+	"github.com/goproc/manager/internal/errs"
+)
+
+//go:embed lua/*.lua
+var luaFS embed.FS
+
+// A family is the script of one or more built-in types, and how their
+// arguments become the script's.
+type family struct {
+	script *redis.Script
+	// ctor turns the constructor's msgpack arguments into INIT's.
+	ctor func(args []msgpack.RawMessage) ([]any, error)
+	// adapt turns a method's arguments into the script's, for the
+	// methods whose arguments are not passed as they are (nil: none).
+	adapt map[string]func(args []msgpack.RawMessage) ([]any, error)
+	// consume lists the methods whose reply hands something over (an
+	// item, a lock): their script call is not cut short by ctx, so that
+	// what it handed over is never lost with an unread reply.
+	consume map[string]bool
+	// fast holds small scripts for the hottest methods: the family's
+	// script defines every method of the type on each call, which costs
+	// more in Redis than the method itself. A fast script takes the keys
+	// fastKeys names and ARGV typeid, arguments...
+	fast     map[string]*redis.Script
+	fastKeys []string
+}
+
+// fastCheck is the type check that starts every fast script.
+const fastCheck = `
+local t = redis.call('HGET', KEYS[1], 't')
+if t ~= ARGV[1] then
+  if not t then return 'Eno_such_object object ' .. KEYS[1] .. ' was freed, deleted, or never created' end
+  return 'Ewrong_type object ' .. KEYS[1] .. ' is a ' .. t .. ', not a ' .. ARGV[1]
+end
+`
+
+// dictFast are the Dict's fast scripts: the methods of W1 (Load, Store)
+// and Has. KEYS: meta, values, versions, order.
+var dictFast = map[string]*redis.Script{
+	"Load": redis.NewScript(fastCheck + `
+local v = redis.call('HGET', KEYS[2], ARGV[2])
+if v then return '=\146' .. v .. '\195' end
+return '=\146\192\194'`),
+	"Has": redis.NewScript(fastCheck + `
+if redis.call('HEXISTS', KEYS[2], ARGV[2]) == 1 then return '=\195' end
+return '=\194'`),
+	"Store": redis.NewScript(fastCheck + `
+local s = redis.call('HINCRBY', KEYS[1], 'seq', 1)
+if redis.call('HSET', KEYS[2], ARGV[2], ARGV[3]) == 1 then redis.call('ZADD', KEYS[4], s, ARGV[2]) end
+redis.call('HSET', KEYS[3], ARGV[2], s)
+return '=\192'`),
+}
+
+func mustLua(parts ...string) *redis.Script {
+	var b strings.Builder
+	for _, p := range append(append([]string{"prelude"}, parts...), "epilogue") {
+		src, err := luaFS.ReadFile("lua/" + p + ".lua")
+		if err != nil {
+			panic(err)
+		}
+		b.Write(src)
+		b.WriteByte('\n')
+	}
+	return redis.NewScript(b.String())
+}
+
+// families maps each built-in typeid to its family.
+var families = map[string]*family{}
+
+func register(f *family, typeids ...string) {
+	for _, t := range typeids {
+		families[t] = f
+	}
+}
+
+// noArgs is the ctor of types built without arguments.
+func noArgs([]msgpack.RawMessage) ([]any, error) { return nil, nil }
+
+// rawArgs passes the arguments on as they are.
+func rawArgs(args []msgpack.RawMessage) ([]any, error) {
+	out := make([]any, len(args))
+	for i, a := range args {
+		out[i] = []byte(a)
+	}
+	return out, nil
+}
+
+// pairsArg flattens one argument holding []builtin.Pair (or nil) into
+// key, value, key, value...
+func pairsArg(args []msgpack.RawMessage) ([]any, error) {
+	if len(args) == 0 {
+		return nil, nil
+	}
+	if len(args) != 1 {
+		return nil, fmt.Errorf("want 1 argument (the pairs), got %d", len(args))
+	}
+	var pairs []pairRaw
+	if err := msgpack.Unmarshal(args[0], &pairs); err != nil {
+		return nil, fmt.Errorf("decode pairs: %w", err)
+	}
+	out := make([]any, 0, 2*len(pairs))
+	for _, p := range pairs {
+		out = append(out, []byte(p.Key), []byte(p.Value))
+	}
+	return out, nil
+}
+
+// pairRaw is builtin.Pair's layout: [key, value], both kept encoded.
+type pairRaw struct {
+	//lint:ignore U1000 msgpack reads this field's tag (as_array), never its value
+	_msgpack struct{}           `msgpack:",as_array"`
+	Key      msgpack.RawMessage //nolint
+	Value    msgpack.RawMessage
+}
+
+func init() {
+	register(&family{
+		script:   mustLua("numeric", "dict"),
+		ctor:     pairsArg,
+		adapt:    map[string]func([]msgpack.RawMessage) ([]any, error){"Update": pairsArg},
+		fast:     dictFast,
+		fastKeys: []string{"m", "h", "v", "z"},
+	}, "Dict")
+	register(&family{script: mustLua("numeric", "dict"), ctor: attrsArg}, "Namespace")
+	register(&family{
+		script: mustLua("numeric", "value"),
+		ctor: func(args []msgpack.RawMessage) ([]any, error) {
+			if len(args) != 1 {
+				return nil, fmt.Errorf("want 1 argument (the initial value), got %d", len(args))
+			}
+			return rawArgs(args)
+		},
+	}, "Value")
+	register(&family{
+		script: mustLua("queue"),
+		ctor: func(args []msgpack.RawMessage) ([]any, error) {
+			var max int
+			if len(args) > 0 {
+				if err := msgpack.Unmarshal(args[0], &max); err != nil {
+					return nil, fmt.Errorf("decode maxsize: %w", err)
+				}
+			}
+			return []any{strconv.Itoa(max)}, nil
+		},
+		consume: map[string]bool{"Get": true, "TryGet": true},
+	}, "Queue", "JoinableQueue")
+	acquires := map[string]bool{"Acquire": true, "TryAcquire": true, "Wait": true}
+	register(&family{script: mustLua("locksetup", "lockcore", "lock"), ctor: noArgs, consume: acquires}, "Lock", "RLock")
+	register(&family{script: mustLua("condsetup", "lockcore", "condition"), consume: acquires, ctor: func(args []msgpack.RawMessage) ([]any, error) {
+		var lockID uint64
+		if len(args) > 0 {
+			if err := msgpack.Unmarshal(args[0], &lockID); err != nil {
+				return nil, fmt.Errorf("decode the lock id: %w", err)
+			}
+		}
+		if lockID == 0 {
+			return nil, nil
+		}
+		return []any{lockID}, nil
+	}}, "Condition")
+	register(&family{script: mustLua("semaphore"), ctor: intArg("value"), consume: acquires}, "Semaphore", "BoundedSemaphore")
+	register(&family{script: mustLua("event"), ctor: noArgs}, "Event")
+	register(&family{
+		script: mustLua("numeric", "list"),
+		ctor:   listArg(0),
+		adapt: map[string]func([]msgpack.RawMessage) ([]any, error){
+			"Extend":         listArg(0),
+			"SetSlice":       listArg(3),
+			"StoreIfVersion": listArg(1),
+		},
+	}, "List", "Array")
+	register(&family{script: mustLua("barrier"), ctor: intArg("parties")}, "Barrier")
+}
+
+// listArg passes the first n arguments as they are, then the elements of
+// argument n, a []msgpack.RawMessage (or nil), one by one.
+func listArg(n int) func([]msgpack.RawMessage) ([]any, error) {
+	return func(args []msgpack.RawMessage) ([]any, error) {
+		if len(args) < n || len(args) > n+1 {
+			return nil, fmt.Errorf("want %d arguments, got %d", n+1, len(args))
+		}
+		out, _ := rawArgs(args[:n])
+		if len(args) == n {
+			return out, nil
+		}
+		var items []msgpack.RawMessage
+		if err := msgpack.Unmarshal(args[n], &items); err != nil {
+			return nil, fmt.Errorf("decode argument %d (the elements): %w", n+1, err)
+		}
+		for _, it := range items {
+			out = append(out, []byte(it))
+		}
+		return out, nil
+	}
+}
+
+// attrsArg is Namespace's ctor: a map of attributes (or nil), stored in
+// the order of their names as internal/builtin's NewNamespace does.
+func attrsArg(args []msgpack.RawMessage) ([]any, error) {
+	if len(args) == 0 {
+		return nil, nil
+	}
+	var attrs map[string]msgpack.RawMessage
+	if err := msgpack.Unmarshal(args[0], &attrs); err != nil {
+		return nil, fmt.Errorf("decode attributes: %w", err)
+	}
+	out := make([]any, 0, 2*len(attrs))
+	for _, name := range slices.Sorted(maps.Keys(attrs)) {
+		k, err := msgpack.Marshal(name)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, k, []byte(attrs[name]))
+	}
+	return out, nil
+}
+
+// intArg is the ctor of types built from one int argument.
+func intArg(what string) func([]msgpack.RawMessage) ([]any, error) {
+	return func(args []msgpack.RawMessage) ([]any, error) {
+		if len(args) != 1 {
+			return nil, fmt.Errorf("want 1 argument (%s), got %d", what, len(args))
+		}
+		var n int
+		if err := msgpack.Unmarshal(args[0], &n); err != nil {
+			return nil, fmt.Errorf("decode %s: %w", what, err)
+		}
+		return []any{strconv.Itoa(n)}, nil
+	}
+}
+
+// Call calls method on object id, of type typeid, through proxy handle
+// handle, with the msgpack arguments of internal/builtin's method, and
+// returns the msgpack encoding of its result — what a manager would send.
+// An error wraps the internal/errs sentinel builtin's method returns, a
+// ctx error, errs.NoSuchObject or errs.WrongType, or a Redis error.
+//
+// A blocking method blocks until it completes or ctx ends; then it is
+// withdrawn (nothing consumed, nothing held) and returns an error
+// wrapping ctx.Err(). Close ends it with errs.Closed.
+func (s *Session) Call(ctx context.Context, id uint64, typeid string, handle uint64, method string, args []msgpack.RawMessage) ([]byte, error) {
+	fam, ok := families[typeid]
+	if !ok {
+		return nil, fmt.Errorf("manager: %s.%s: %w: the Redis engine hosts the built-in types only", typeid, method, errs.NotSupported)
+	}
+	want, ok := arity[typeid][method]
+	if !ok {
+		return nil, fmt.Errorf("manager: %s.%s: %w", typeid, method, errs.NoSuchMethod)
+	}
+	if len(args) != want {
+		return nil, fmt.Errorf("manager: %s.%s: %w: %d arguments, want %d", typeid, method, errs.BadArguments, len(args), want)
+	}
+	var argv []any
+	var err error
+	if ad := fam.adapt[method]; ad != nil {
+		argv, err = ad(args)
+		if err != nil {
+			return nil, fmt.Errorf("manager: %s.%s: %w: %v", typeid, method, errs.BadArguments, err)
+		}
+	} else {
+		argv = make([]any, len(args))
+		for i, a := range args {
+			argv[i] = []byte(a)
+		}
+	}
+	if err := s.checkOpen(); err != nil {
+		return nil, err
+	}
+	if err := ctx.Err(); err != nil {
+		return nil, fmt.Errorf("manager: %s.%s: %w", typeid, method, err)
+	}
+	if sc := fam.fast[method]; sc != nil {
+		return s.callFast(ctx, fam, sc, id, typeid, method, argv)
+	}
+	s.touch(id, typeid)
+	cid := s.newCID()
+	h := strconv.FormatUint(handle, 10)
+	rctx := ctx
+	if fam.consume[method] {
+		rctx = context.WithoutCancel(ctx)
+	}
+	reply, err := s.run(rctx, fam, id, typeid, method, h, "c", argv, cid)
+	if err != nil {
+		return nil, s.callErr(typeid, method, err)
+	}
+	for reply[0] == 'W' {
+		reply, err = s.block(ctx, fam, id, typeid, method, h, cid, reply)
+		if err != nil {
+			return nil, s.callErr(typeid, method, err)
+		}
+		if reply[0] == 'L' {
+			// Dropped from the waiters while its lease had lapsed: the
+			// call starts again, as a new call.
+			cid = s.newCID()
+			if reply, err = s.run(rctx, fam, id, typeid, method, h, "c", argv, cid); err != nil {
+				return nil, s.callErr(typeid, method, err)
+			}
+		}
+	}
+	switch reply[0] {
+	case '=':
+		return []byte(reply[1:]), nil
+	case 'E':
+		return nil, s.callErr(typeid, method, replyError(reply))
+	}
+	return nil, fmt.Errorf("manager: %s.%s: redis engine: unexpected script reply %q", typeid, method, reply)
+}
+
+// callFast runs a fast script (see family.fast).
+func (s *Session) callFast(ctx context.Context, fam *family, sc *redis.Script, id uint64, typeid, method string, argv []any) ([]byte, error) {
+	var keys []string
+	if v, ok := s.keys.Load(id); ok {
+		keys = v.([]string)
+	} else {
+		p := s.prefix(id)
+		keys = make([]string, len(fam.fastKeys))
+		for i, k := range fam.fastKeys {
+			keys[i] = p + k
+		}
+		s.keys.Store(id, keys)
+	}
+	all := make([]any, 0, 1+len(argv))
+	all = append(all, typeid)
+	all = append(all, argv...)
+	reply, err := sc.Run(ctx, s.rdb, keys, all...).Text()
+	if err != nil {
+		return nil, s.callErr(typeid, method, fmt.Errorf("redis: %w", err))
+	}
+	switch {
+	case reply == "":
+	case reply[0] == '=':
+		return []byte(reply[1:]), nil
+	case reply[0] == 'E':
+		return nil, s.callErr(typeid, method, replyError(reply))
+	}
+	return nil, fmt.Errorf("manager: %s.%s: redis engine: unexpected script reply %q", typeid, method, reply)
+}
+
+// callErr gives err the method's name.
+func (s *Session) callErr(typeid, method string, err error) error {
+	if strings.HasPrefix(err.Error(), "manager: ") {
+		return fmt.Errorf("%s.%s: %w", typeid, method, err)
+	}
+	return fmt.Errorf("manager: %s.%s: %w", typeid, method, err)
+}
+
+// replyError turns an "E<code> <message>" reply into an error wrapping
+// the sentinel of code.
+func replyError(reply string) error {
+	code, msg, _ := strings.Cut(reply[1:], " ")
+	if e := errs.FromCode(code); e != nil {
+		if msg == "" {
+			return e
+		}
+		return fmt.Errorf("%w: %s", e, msg)
+	}
+	return fmt.Errorf("manager: redis engine: error %s: %s", code, msg)
+}
+
+// run runs fam's script on object id in mode with argv, and returns its
+// reply (a string, see lua/prelude.lua). A script's "E" reply is returned
+// as a reply for Call, but as an error for the modes Call does not use.
+func (s *Session) run(ctx context.Context, fam *family, id uint64, typeid, method, handle, mode string, argv []any, cid ...string) (string, error) {
+	c := ""
+	if len(cid) > 0 {
+		c = cid[0]
+	}
+	all := make([]any, 0, 7+len(argv))
+	all = append(all, typeid, method, s.sid, s.leaseMS, handle, c, mode)
+	all = append(all, argv...)
+	reply, err := fam.script.Run(ctx, s.rdb, []string{s.prefix(id) + "m"}, all...).Text()
+	if err != nil {
+		return "", fmt.Errorf("manager: redis: %w", err)
+	}
+	if reply == "" {
+		return "", errors.New("manager: redis engine: empty script reply")
+	}
+	if reply[0] == 'E' && mode != "c" && mode != "r" && mode != "x" && mode != "X" {
+		return "", replyError(reply)
+	}
+	return reply, nil
+}
+
+// block waits for the grant of waiting call cid: it blocks in BLPOP on the
+// call's own signal list, which is pushed by whoever grants the call, by
+// ctx's end or Close (then the call is withdrawn), and by a timer when a
+// holder's lease may have expired (then the call re-checks).
+func (s *Session) block(ctx context.Context, fam *family, id uint64, typeid, method, h, cid, reply string) (string, error) {
+	key := s.tag(id) + "s:" + cid
+	// The script calls outlive ctx: a withdrawal must run after ctx ended.
+	bg := context.WithoutCancel(ctx)
+	wake := func() {
+		wctx, cancel := context.WithTimeout(bg, s.lease)
+		defer cancel()
+		s.rdb.Pipelined(wctx, func(p redis.Pipeliner) error {
+			p.LPush(wctx, key, "w")
+			p.PExpire(wctx, key, time.Minute)
+			return nil
+		})
+	}
+	stopCtx := context.AfterFunc(ctx, wake)
+	defer stopCtx()
+	stopClose := context.AfterFunc(s.closeCtx, wake)
+	defer stopClose()
+	// A withdrawal may keep waiting (a Condition.Wait takes its lock
+	// back): then it gets a grace period, after which it gives up.
+	withdrawn := false
+	var graceOver chan struct{}
+	var graceTimer *time.Timer
+	defer func() {
+		if graceTimer != nil {
+			graceTimer.Stop()
+		}
+	}()
+	for {
+		var timer *time.Timer
+		if ms := reply[1:]; ms != "" {
+			n, _ := strconv.Atoi(ms)
+			// A little after the lease would expire, so that the check
+			// finds it expired.
+			timer = time.AfterFunc(time.Duration(n)*time.Millisecond+5*time.Millisecond, wake)
+		}
+		_, err := s.rdb.BLPop(bg, 0, key).Result()
+		if timer != nil {
+			timer.Stop()
+		}
+		if err != nil {
+			// The wait broke (the connection, or Redis restarting):
+			// withdraw, keeping a grant.
+			r, werr := s.withdraw(bg, fam, id, typeid, method, h, cid)
+			if werr == nil && r[0] != 'C' && r[0] != 'W' {
+				return r, nil
+			}
+			return "", fmt.Errorf("redis: %w", err)
+		}
+		mode := "r"
+		switch {
+		case withdrawn && graceOver != nil && isClosed(graceOver):
+			mode = "X"
+		case !withdrawn && (ctx.Err() != nil || s.closeCtx.Err() != nil):
+			mode, withdrawn = "x", true
+		}
+		reply, err = s.run(bg, fam, id, typeid, method, h, mode, nil, cid)
+		if err != nil {
+			return "", err
+		}
+		switch reply[0] {
+		case 'L':
+			return reply, nil
+		case 'W':
+			if withdrawn && graceOver == nil {
+				graceOver = make(chan struct{})
+				done := graceOver
+				graceTimer = time.AfterFunc(withdrawGrace, func() { close(done); wake() })
+			}
+			continue
+		case 'C':
+			err := ctx.Err()
+			if s.closeCtx.Err() != nil && err == nil {
+				err = errs.Closed
+			}
+			if graceOver != nil {
+				return "", fmt.Errorf("%w; the lock was not re-acquired: %w", err, errs.NotHeld)
+			}
+			return "", err
+		}
+		if withdrawn && typeid == "Condition" && method == "Wait" {
+			// The lock is held again, but the wait itself ended with ctx.
+			err := ctx.Err()
+			if err == nil {
+				err = errs.Closed
+			}
+			if reply[0] == 'E' {
+				return "", fmt.Errorf("%w (lock held again): %w", err, replyError(reply))
+			}
+			return "", fmt.Errorf("%w (lock held again)", err)
+		}
+		return reply, nil
+	}
+}
+
+// withdraw withdraws waiting call cid for good (mode "X"), retrying for a
+// lease while Redis cannot be reached: a registration left behind could
+// later be granted an item or a lock that nobody takes (until the
+// session ends).
+func (s *Session) withdraw(ctx context.Context, fam *family, id uint64, typeid, method, h, cid string) (string, error) {
+	deadline := time.Now().Add(s.lease)
+	for {
+		r, err := s.run(ctx, fam, id, typeid, method, h, "X", nil, cid)
+		if err == nil || errors.Is(err, errs.NoSuchObject) || time.Now().After(deadline) {
+			return r, err
+		}
+		s.withdrawFailures.Add(1)
+		retry := time.NewTimer(withdrawRetry)
+		select {
+		case <-retry.C:
+		case <-s.closeCtx.Done():
+			retry.Stop()
+			return r, err
+		}
+	}
+}
+
+// withdrawRetry is the pause between two attempts of withdraw.
+const withdrawRetry = 50 * time.Millisecond
+
+// withdrawGrace bounds how long a Condition.Wait whose ctx has ended
+// still waits to take its lock back, as internal/builtin's does.
+const withdrawGrace = time.Second
+
+func isClosed(ch chan struct{}) bool {
+	select {
+	case <-ch:
+		return true
+	default:
+		return false
+	}
+}

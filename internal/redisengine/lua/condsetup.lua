@@ -1,0 +1,7 @@
+-- A Condition works on its own lock (in its own meta hash) or on an
+-- existing Lock or RLock: then its keys are in the lock's hash slot
+-- ("{ns:lock}:c<n>:") and meta 'lp' is the lock's prefix, 'lt' its type.
+TYPES = { Condition = true }
+local LP = redis.call('HGET', MKEY, 'lp') or P
+local LM = LP .. 'm'
+local RE = redis.call('HGET', MKEY, 'lt') == 'RLock'

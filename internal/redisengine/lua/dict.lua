@@ -1,0 +1,138 @@
+-- Dict: P..'h' hash key -> value, P..'v' hash key -> version, P..'z'
+-- sorted set key -> insertion number (Python's insertion order). A
+-- version comes from the dict's counter (meta 'seq'), so it changes on
+-- every write and is unique across the dict.
+TYPES = { Dict = true, Namespace = true }
+local H, V, Z = P .. 'h', P .. 'v', P .. 'z'
+
+local function dset(k, v) -- returns the previous value or false
+  local prev = redis.call('HGET', H, k)
+  local s = seq()
+  redis.call('HSET', H, k, v)
+  redis.call('HSET', V, k, s)
+  if not prev then redis.call('ZADD', Z, s, k) end
+  return prev
+end
+local function ddel(k) -- returns the deleted value or false
+  local prev = redis.call('HGET', H, k)
+  if prev then
+    redis.call('HDEL', H, k)
+    redis.call('HDEL', V, k)
+    redis.call('ZREM', Z, k)
+  end
+  return prev
+end
+local function loadres(v) -- builtin.LoadResult: [value, ok]
+  if v then return ok('\146' .. v .. TRUE) end
+  return ok('\146' .. NIL .. FALSE)
+end
+local function loadresFalse(v) -- [value, false]: stored, not loaded
+  return ok('\146' .. v .. FALSE)
+end
+
+INIT = function()
+  for i = 1, #A, 2 do dset(A[i], A[i + 1]) end
+end
+
+F.Load = function() return loadres(redis.call('HGET', H, A[1])) end
+F.Store = function() dset(A[1], A[2]); return OKNIL end
+F.LoadOrStore = function()
+  local v = redis.call('HGET', H, A[1])
+  if v then return loadres(v) end
+  dset(A[1], A[2])
+  return loadresFalse(A[2])
+end
+F.SetDefault = F.LoadOrStore
+F.LoadAndDelete = function() return loadres(ddel(A[1])) end
+F.Pop = F.LoadAndDelete
+F.Delete = function() return ok(mbool(ddel(A[1]))) end
+F.Swap = function() return loadres(dset(A[1], A[2])) end
+F.CompareAndSwap = function()
+  local v = redis.call('HGET', H, A[1])
+  if not v or v ~= A[2] then return ok(FALSE) end
+  dset(A[1], A[3])
+  return ok(TRUE)
+end
+F.CompareAndDelete = function()
+  local v = redis.call('HGET', H, A[1])
+  if not v or v ~= A[2] then return ok(FALSE) end
+  ddel(A[1])
+  return ok(TRUE)
+end
+F.Clear = function()
+  redis.call('DEL', H, V, Z)
+  return OKNIL
+end
+F.Len = function() return ok(mint(redis.call('HLEN', H))) end
+F.Has = function() return ok(mbool(redis.call('HEXISTS', H, A[1]) == 1)) end
+F.Keys = function() return ok(mraws(redis.call('ZRANGE', Z, 0, -1))) end
+local function ordered()
+  local ks = redis.call('ZRANGE', Z, 0, -1)
+  local vs = {}
+  if #ks > 0 then vs = callchunked('HMGET', H, ks) end
+  return ks, vs
+end
+F.Values = function()
+  local _, vs = ordered()
+  return ok(mraws(vs))
+end
+F.Items = function()
+  local ks, vs = ordered()
+  local out = { marr(#ks) }
+  for i = 1, #ks do out[#out + 1] = '\146' .. ks[i] .. vs[i] end
+  return ok(table.concat(out))
+end
+F.Copy = F.Items
+F.Update = function()
+  for i = 1, #A, 2 do dset(A[i], A[i + 1]) end
+  return OKNIL
+end
+F.PopItem = function()
+  local last = redis.call('ZRANGE', Z, -1, -1)
+  if #last == 0 then return fail('empty', 'popitem(): dictionary is empty') end
+  local v = ddel(last[1])
+  return ok('\146' .. last[1] .. v)
+end
+F.LoadVersion = function()
+  local v = redis.call('HGET', H, A[1])
+  if not v then return ok('\147' .. NIL .. muint64(0) .. FALSE) end
+  return ok('\147' .. v .. muint64(tonumber(redis.call('HGET', V, A[1]))) .. TRUE)
+end
+F.StoreIfVersion = function()
+  local want = unpack1(A[2])
+  if type(want) ~= 'number' then return fail('bad_arguments', 'StoreIfVersion: version is not a number') end
+  local cur = redis.call('HGET', V, A[1])
+  if want == 0 then
+    if cur then return ok(FALSE) end
+  elseif not cur or tonumber(cur) ~= want then
+    return ok(FALSE)
+  end
+  dset(A[1], A[3])
+  return ok(TRUE)
+end
+F.Add = function()
+  local cur = redis.call('HGET', H, A[1])
+  if not cur then
+    local z, e = nzero(A[2])
+    if not z then return e end
+    cur = z
+  end
+  local sum, e = nadd(cur, A[2])
+  if not sum then return e end
+  dset(A[1], sum)
+  return ok(sum)
+end
+
+-- Namespace is a Dict keyed by attribute names, kept as their msgpack
+-- encoding (so Names is Keys, and Items a map).
+if TYPE == 'Namespace' then
+  F.Get = F.Load
+  F.Set = F.Store
+  F.Names = F.Keys
+  F.Items = function()
+    local ks, vs = ordered()
+    local out = { mmap(#ks) }
+    for i = 1, #ks do out[#out + 1] = ks[i] .. vs[i] end
+    return ok(table.concat(out))
+  end
+end

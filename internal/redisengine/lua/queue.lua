@@ -1,0 +1,175 @@
+-- Queue and JoinableQueue: P..'q' the items (pushed at the right, taken
+-- at the left); waiting getters in P..'wa', putters in P..'wb' (their
+-- items in P..'wx'), joiners in P..'wc'. An item handed to a waiting Get
+-- waits in P..'p' (call id -> item) until the getter takes it with its
+-- grant, so a getter that withdraws or dies first consumes nothing. A
+-- JoinableQueue keeps a delivered item in P..'t:'..session until
+-- TaskDone, and puts it back when that session dies; meta 'unf' counts
+-- the unfinished items.
+TYPES = { Queue = true, JoinableQueue = true }
+local Q, PD, TS, WX = P .. 'q', P .. 'p', P .. 'ts', P .. 'wx'
+local MAX = tonumber(redis.call('HGET', MKEY, 'max') or '0')
+local JQ = redis.call('HGET', MKEY, 'jq') == '1'
+
+local function full() return MAX > 0 and redis.call('LLEN', Q) >= MAX end
+local function added() if JQ then redis.call('HINCRBY', MKEY, 'unf', 1) end end
+local function takenkey(sid) return P .. 't:' .. sid end
+
+REAP = function()
+  local pd = redis.call('HGETALL', PD)
+  for i = 1, #pd, 2 do
+    if not alive(sidof(pd[i])) then
+      redis.call('LPUSH', Q, pd[i + 1])
+      redis.call('HDEL', PD, pd[i])
+    end
+  end
+  if JQ then
+    for _, sid in ipairs(redis.call('SMEMBERS', TS)) do
+      if not alive(sid) then
+        local items = redis.call('LRANGE', takenkey(sid), 0, -1)
+        for i = #items, 1, -1 do redis.call('LPUSH', Q, items[i]) end
+        redis.call('DEL', takenkey(sid))
+        redis.call('SREM', TS, sid)
+      end
+    end
+  end
+end
+
+DISPATCH = function()
+  local moved = true
+  while moved do
+    moved = false
+    while redis.call('LLEN', Q) > 0 do
+      local cid = popwaiter('wa')
+      if not cid then break end
+      local item = redis.call('LPOP', Q)
+      redis.call('HSET', PD, cid, item)
+      grant(cid, ok(item))
+      moved = true
+    end
+    while not full() do
+      local cid = popwaiter('wb')
+      if not cid then break end
+      local item = redis.call('HGET', WX, cid)
+      redis.call('HDEL', WX, cid)
+      redis.call('RPUSH', Q, item)
+      added()
+      grant(cid, OKNIL)
+      moved = true
+    end
+  end
+end
+
+-- A getter or joiner re-checks when the lease of a session holding items
+-- may have expired (its items then come back).
+RECHECK = function()
+  if METHOD == 'Put' then return nil end
+  local acc = nil
+  local pd = redis.call('HKEYS', PD)
+  for _, cid in ipairs(pd) do acc = minpttl(acc, sidof(cid)) end
+  if JQ then
+    for _, sid in ipairs(redis.call('SMEMBERS', TS)) do acc = minpttl(acc, sid) end
+  end
+  return acc
+end
+
+INIT = function()
+  local max = tonumber(A[1] or '0')
+  if max == nil then return fail('bad_arguments', 'maxsize is not a number') end
+  redis.call('HSET', MKEY, 'max', max)
+  if TYPE == 'JoinableQueue' then redis.call('HSET', MKEY, 'jq', '1', 'unf', 0) end
+end
+
+-- A getter granted an item while it waited takes it with its grant:
+-- from then on it is delivered (a JoinableQueue's is this session's
+-- until TaskDone).
+COLLECT = function()
+  local item = redis.call('HGET', PD, CID)
+  if not item then return end
+  redis.call('HDEL', PD, CID)
+  if JQ then
+    redis.call('RPUSH', takenkey(SID), item)
+    redis.call('SADD', TS, SID)
+    touch()
+  end
+end
+
+-- take hands the front item to the caller: delivered by this reply
+-- (a JoinableQueue keeps it as this session's until TaskDone).
+local function take()
+  local item = redis.call('LPOP', Q)
+  if JQ then
+    redis.call('RPUSH', takenkey(SID), item)
+    redis.call('SADD', TS, SID)
+    touch()
+  end
+  DISPATCH() -- a waiting Put may come in
+  return ok(item)
+end
+F.Get = function()
+  REAP()
+  DISPATCH()
+  if redis.call('LLEN', Q) > 0 then return take() end
+  touch()
+  return wait('wa')
+end
+F.TryGet = function()
+  REAP()
+  DISPATCH()
+  if redis.call('LLEN', Q) > 0 then return take() end
+  return fail('empty', 'get')
+end
+local function insert(item)
+  redis.call('RPUSH', Q, item)
+  added()
+  DISPATCH() -- to the longest-waiting Get
+  return OKNIL
+end
+F.Put = function()
+  REAP()
+  DISPATCH()
+  if not full() then return insert(A[1]) end
+  return wait('wb', A[1])
+end
+F.TryPut = function()
+  REAP()
+  DISPATCH()
+  if full() then return fail('full', 'put') end
+  return insert(A[1])
+end
+F.Len = function() REAP(); DISPATCH(); return ok(mint(redis.call('LLEN', Q))) end
+F.Empty = function() REAP(); DISPATCH(); return ok(mbool(redis.call('LLEN', Q) == 0)) end
+F.Full = function() REAP(); DISPATCH(); return ok(mbool(full())) end
+F.Cap = function() return ok(mint(MAX)) end
+
+if JQ then
+  F.TaskDone = function()
+    local item = redis.call('LPOP', takenkey(SID))
+    if item then
+      if redis.call('LLEN', takenkey(SID)) == 0 then redis.call('SREM', TS, SID) end
+    else
+      for _, sid in ipairs(redis.call('SMEMBERS', TS)) do
+        item = redis.call('LPOP', takenkey(sid))
+        if redis.call('LLEN', takenkey(sid)) == 0 then redis.call('SREM', TS, sid) end
+        if item then break end
+      end
+    end
+    if not item then
+      return fail('bad_arguments', 'task done: called more times than items were got (task_done() called too many times)')
+    end
+    if redis.call('HINCRBY', MKEY, 'unf', -1) == 0 then
+      while true do
+        local cid = popwaiter('wc')
+        if not cid then break end
+        grant(cid, OKNIL)
+      end
+    end
+    return OKNIL
+  end
+  F.Join = function()
+    REAP()
+    DISPATCH()
+    if tonumber(redis.call('HGET', MKEY, 'unf')) == 0 then return OKNIL end
+    return wait('wc')
+  end
+end
