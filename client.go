@@ -594,7 +594,7 @@ func (cc *clientConn) roundTrip(ctx context.Context, frame []byte, id uint64) (*
 		if err := wire.Decode(body, &cc.msg, nil); err != nil {
 			return nil, err
 		}
-		if cc.msg.Kind != wire.KindResponse || cc.msg.Response.ID != id {
+		if cc.msg.Tag != wire.TagResponse || cc.msg.Response.ID != id {
 			continue // not ours: a stale reply can never be taken for this one
 		}
 		if cancelled {

@@ -183,7 +183,7 @@ func (cc *clientConn) readReply(id uint64) (*wire.Response, error) {
 		if err := wire.Decode(body, &cc.msg, nil); err != nil {
 			return nil, err
 		}
-		if cc.msg.Kind == wire.KindResponse && cc.msg.Response.ID == id {
+		if cc.msg.Tag == wire.TagResponse && cc.msg.Response.ID == id {
 			return &cc.msg.Response, nil
 		}
 	}

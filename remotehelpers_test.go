@@ -125,7 +125,7 @@ func (c *rawConn) response(id uint64) wire.Response {
 		require.NoError(c.t, err)
 		var m wire.Message
 		require.NoError(c.t, wire.Decode(body, &m, nil))
-		if m.Kind == wire.KindResponse && m.Response.ID == id {
+		if m.Tag == wire.TagResponse && m.Response.ID == id {
 			resp := m.Response
 			resp.Result = append([]byte(nil), resp.Result...)
 			return resp

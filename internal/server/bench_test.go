@@ -69,7 +69,7 @@ func BenchmarkServerHandle(b *testing.B) {
 				if err := wire.Decode(tt.body, &c.msg, c.pinFn); err != nil {
 					b.Fatal(err)
 				}
-				if c.handle(&c.msg.Request) {
+				if c.execute(&c.msg.Request) {
 					b.Fatal("blocked")
 				}
 			}

@@ -256,8 +256,8 @@ func (s *Server) construct(ctx context.Context, t *typeInfo, dec *msgpack.Decode
 	return out[0], nil
 }
 
-// argKindOf says how an argument of type t is decoded, for admit.
-func argKindOf(t reflect.Type) wire.ArgKind {
+// argDecodingOf says how an argument of type t is decoded, for admit.
+func argDecodingOf(t reflect.Type) wire.ArgDecoding {
 	switch {
 	case t == rawMessageType:
 		return wire.ArgRaw

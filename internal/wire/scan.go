@@ -303,13 +303,13 @@ func ShallowCost(b []byte) (cost int64, size int, err error) {
 	return bytesCost(size) + int64(1+s.top)*ValueCost, size, nil
 }
 
-// ArgKind says how an argument is decoded, for ArrayCost.
-type ArgKind uint8
+// ArgDecoding says how an argument is decoded, for ArrayCost.
+type ArgDecoding uint8
 
 // The ways an argument is decoded.
 const (
 	// ArgDecoded: into Go values (Cost).
-	ArgDecoded ArgKind = iota
+	ArgDecoded ArgDecoding = iota
 	// ArgRawElems: into a slice or map of msgpack.RawMessage (ShallowCost).
 	ArgRawElems
 	// ArgRaw: kept as its encoded bytes, which cost only their size.
@@ -319,7 +319,7 @@ const (
 // ArrayCost is the cost of decoding the msgpack array b (a request's
 // arguments) when its element i is decoded as kindOf(i) says. b must
 // have been accepted by Scan.
-func ArrayCost(b []byte, kindOf func(i int) ArgKind) (int64, error) {
+func ArrayCost(b []byte, kindOf func(i int) ArgDecoding) (int64, error) {
 	p := parser{b: b}
 	n := p.arrayHeader()
 	if p.err != nil {

@@ -284,7 +284,7 @@ func TestMessageRoundTrip(t *testing.T) {
 		w.Write(mustMarshal(t, []int{1, 2}))
 		var m Message
 		require.NoError(t, Decode(w.Body(), &m, nil))
-		assert.Equal(t, KindRequest, m.Kind)
+		assert.Equal(t, TagRequest, m.Tag)
 		assert.Equal(t, uint64(1<<40), m.Request.ID)
 		assert.Equal(t, uint64(7), m.Request.Object)
 		assert.Equal(t, uint64(3), m.Request.Handle)
@@ -300,7 +300,7 @@ func TestMessageRoundTrip(t *testing.T) {
 		w.Write(mustMarshal(t, "k"))
 		var m Message
 		require.NoError(t, Decode(w.Body(), &m, nil))
-		assert.Equal(t, KindRequest, m.Kind)
+		assert.Equal(t, TagRequest, m.Tag)
 		assert.Equal(t, uint64(12), m.Request.ID)
 		assert.Equal(t, "Get", string(m.Request.Method))
 		assert.Equal(t, 1500*time.Millisecond, m.Request.Timeout)
@@ -318,7 +318,7 @@ func TestMessageRoundTrip(t *testing.T) {
 		w.Write(mustMarshal(t, "value"))
 		var m Message
 		require.NoError(t, Decode(w.Body(), &m, nil))
-		assert.Equal(t, KindResponse, m.Kind)
+		assert.Equal(t, TagResponse, m.Tag)
 		assert.Equal(t, uint64(9), m.Response.ID)
 		assert.Nil(t, m.Response.Failure)
 		assert.Equal(t, mustMarshal(t, "value"), m.Response.Result)
@@ -338,7 +338,7 @@ func TestMessageRoundTrip(t *testing.T) {
 		AppendCancel(&w, 300)
 		var m Message
 		require.NoError(t, Decode(w.Body(), &m, nil))
-		assert.Equal(t, KindCancel, m.Kind)
+		assert.Equal(t, TagCancel, m.Tag)
 		assert.Equal(t, uint64(300), m.CancelID)
 	})
 }
@@ -369,10 +369,10 @@ func TestDecodeMalformed(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			// A message left from an earlier frame must not lend its id.
-			m := Message{Kind: KindRequest, Request: Request{ID: 99}}
+			m := Message{Tag: TagRequest, Request: Request{ID: 99}}
 			err := Decode(tt.give, &m, nil)
 			require.ErrorIs(t, err, errs.Protocol)
-			assert.Equal(t, tt.answerable, m.Kind == KindRequest, "answerable")
+			assert.Equal(t, tt.answerable, m.Tag == TagRequest, "answerable")
 			if tt.answerable {
 				assert.Equal(t, uint64(5), m.Request.ID)
 			}
