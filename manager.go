@@ -61,7 +61,7 @@ type serverConfig struct {
 	Address          string
 	HandshakeTimeout time.Duration
 	TLS              *tlsTravel  // nil: no TLS
-	LogLevel         *slog.Level // nil: the parent wants no records; else send those at or above it (logpipe.go)
+	LogLevel         *slog.Level // nil: the parent wants no records; else send those at or above it (internal/proc/logpipe.go)
 	Limits           server.Limits
 }
 
