@@ -41,6 +41,9 @@ var (
 	ErrEmpty = errs.Empty
 	// ErrFull: a non-blocking put found the queue full.
 	ErrFull = errs.Full
+	// ErrShutDown: the queue was shut down (Queue.Shutdown); a Put fails
+	// at once, a Get once the queue is empty (Python 3.13's ShutDown).
+	ErrShutDown = errs.ShutDown
 	// ErrAbandoned: the lock or semaphore permit was acquired (the caller
 	// now holds it), but its previous holder died while holding it.
 	ErrAbandoned = errs.Abandoned

@@ -45,6 +45,7 @@ var (
 	Protocol        = newErr("protocol", "manager: protocol error (the peer sent bytes that are not a valid frame)")
 	Empty           = newErr("empty", "manager: empty")
 	Full            = newErr("full", "manager: queue full")
+	ShutDown        = newErr("shut_down", "manager: queue shut down")
 	Abandoned       = newErr("abandoned", "manager: lock or semaphore permit acquired, but its previous holder died holding it; the state it protects may be inconsistent")
 	BrokenBarrier   = newErr("broken_barrier", "manager: barrier is broken (a party timed out, was cancelled, died, or Abort was called)")
 	NotHeld         = newErr("not_held", "manager: release of a lock this caller does not hold")

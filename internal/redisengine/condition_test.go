@@ -107,5 +107,24 @@ func TestCondition(t *testing.T) {
 		{"WaitNotify", testConditionWaitNotify},
 		{"OnRLock", testConditionOnRLock},
 		{"WaitTimeout", testConditionWaitTimeout},
+		{"Named", testConditionNamed},
 	})
+}
+
+// testConditionNamed: a named Condition on a lock is found by name.
+func testConditionNamed(e *env) {
+	t := e.t
+	a, b := e.session(0), e.session(0)
+	l := e.newObj(a, "Lock")
+	id1, err := a.Open(e.ctx(), "cond", "Condition", enc(t, l.id))
+	require.NoError(t, err)
+	id2, err := b.Open(e.ctx(), "cond", "Condition", enc(t, l.id))
+	require.NoError(t, err)
+	assert.Equal(t, id1, id2)
+	_, err = b.Open(e.ctx(), "cond", "Dict", nil)
+	require.ErrorIs(t, err, errs.WrongType)
+	ok, err := b.Delete(e.ctx(), "cond")
+	require.NoError(t, err)
+	assert.True(t, ok)
+	assert.False(t, exists(t, a, id1))
 }

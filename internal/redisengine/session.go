@@ -323,7 +323,7 @@ func (s *Session) create(ctx context.Context, name, typeid string, args []msgpac
 	var id uint64
 	switch {
 	case typeid == "Condition" && len(init) > 0:
-		id, init, err = s.conditionOn(ctx, init[0].(uint64))
+		id, init, err = s.namedConditionOn(ctx, name, init[0].(uint64))
 		if err != nil {
 			return 0, fmt.Errorf("manager: new %s: %w", typeid, err)
 		}
@@ -358,6 +358,54 @@ local t = redis.call('HGET', KEYS[1], 't')
 if not t then return 'Eno_such_object no lock with this id' end
 if t ~= 'Lock' and t ~= 'RLock' then return 'Ebad_arguments the object is a ' .. t .. ', not a Lock or RLock' end
 return '=' .. t .. ' ' .. redis.call('HINCRBY', KEYS[1], 'nc', 1)`)
+
+// namedConditionOn is conditionOn for a Condition that may have a name:
+// the one of that name if there is one (whatever lock it is on), else a
+// new one, registered under name.
+func (s *Session) namedConditionOn(ctx context.Context, name string, lockID uint64) (uint64, []any, error) {
+	if name == "" {
+		return s.conditionOn(ctx, lockID)
+	}
+	existing := func() (uint64, []any, bool, error) {
+		text, err := s.rdb.HGet(ctx, s.nsKey("names"), name).Result()
+		if errors.Is(err, redis.Nil) {
+			return 0, nil, false, nil
+		}
+		if err != nil {
+			return 0, nil, false, fmt.Errorf("redis: %w", err)
+		}
+		id, err := strconv.ParseUint(text, 10, 64)
+		if err != nil {
+			return 0, nil, false, fmt.Errorf("bad id %q under name %q", text, name)
+		}
+		if id>>condShift == 0 {
+			// Another type's name: the create script says which.
+			return id, nil, true, nil
+		}
+		lt, err := s.rdb.HGet(ctx, s.tag(id)+"m", "t").Result()
+		if err != nil && !errors.Is(err, redis.Nil) {
+			return 0, nil, false, fmt.Errorf("redis: %w", err)
+		}
+		return id, []any{s.tag(id), lt}, true, nil
+	}
+	if id, init, ok, err := existing(); ok || err != nil {
+		return id, init, err
+	}
+	id, init, err := s.conditionOn(ctx, lockID)
+	if err != nil {
+		return 0, nil, err
+	}
+	set, err := s.rdb.HSetNX(ctx, s.nsKey("names"), name, id).Result()
+	if err != nil {
+		return 0, nil, fmt.Errorf("redis: %w", err)
+	}
+	if set {
+		return id, init, nil
+	}
+	// Another process named one first: that one it is.
+	id, init, _, err = existing()
+	return id, init, err
+}
 
 // conditionOn returns the id of a new Condition on lock lockID, and the
 // arguments of its INIT.

@@ -101,6 +101,9 @@ func testNamed(e *env) {
 	require.ErrorIs(t, err, errs.NoSuchMethod, "methods are checked before the object")
 	_, err = a.Call(e.ctx(), 1, "Custom", 1, "M", nil)
 	require.ErrorIs(t, err, errs.NotSupported)
+	q := e.newObj(a, "Queue", 0)
+	require.ErrorIs(t, b.Retain(e.ctx(), q.id, "Lock"), errs.WrongType)
+	require.ErrorIs(t, b.Release(e.ctx(), q.id), errs.NoSuchObject, "the failed Retain took no reference")
 }
 
 // testSweep: an unnamed object whose only referencing session died is

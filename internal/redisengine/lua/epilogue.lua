@@ -63,6 +63,9 @@ if MODE == 'f' then -- a reference given back; the last one frees an unnamed obj
   DISPATCH()
   return ok(FALSE)
 elseif MODE == 'r+' then -- a reference taken (a proxy received)
+  if t ~= TYPE then
+    return fail('wrong_type', 'object ' .. P .. ' is a ' .. t .. ', not a ' .. TYPE)
+  end
   redis.call('HINCRBY', P .. 'r', SID, 1)
   touch()
   return OKNIL

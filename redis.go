@@ -1,0 +1,333 @@
+package manager
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+	"github.com/vmihailenco/msgpack/v5"
+
+	"github.com/goproc/manager/internal/redisengine"
+	"github.com/goproc/manager/internal/server"
+	"github.com/goproc/manager/internal/wire"
+)
+
+// A RedisSession is a session whose shared objects live in Redis (or
+// Valkey; standalone, Sentinel or Cluster) instead of in a manager
+// process: the second engine behind the same typed proxies. Every
+// NewX/OpenX constructor takes it as its Session, so moving a program
+// from a manager to Redis changes the line that makes the session:
+//
+//	s, err := manager.ConnectRedis(ctx, "redis://127.0.0.1:6379")
+//	counts, err := manager.OpenDict[string, int](ctx, s, "counts")
+//
+// Objects outlive the processes that made them, and every process on
+// every machine that opens the same name (in the same namespace) reaches
+// the same object. The session is this process's lease in Redis, renewed
+// by a heartbeat: when the process dies, what it held (locks, permits,
+// unacknowledged JoinableQueue items) is released once the lease expires
+// (see WithRedisLease), and the next owner is told (ErrAbandoned). Lock
+// and RLock hand out fencing tokens (Lock.Token).
+//
+// The built-in types only: custom types (New, Call on a Register'ed type)
+// and Pool need a manager and give ErrNotSupported. The README's "Beyond
+// one machine" section lists what differs from a manager.
+//
+// A RedisSession is safe for concurrent use.
+type RedisSession struct {
+	s       *redisengine.Session
+	rdb     redis.UniversalClient
+	ownsRDB bool // made by ConnectRedis from a URL: Close closes it
+	url     string
+	opts    redisOptions
+	handles atomic.Uint64
+	closed  atomic.Bool
+}
+
+// A RedisOption configures ConnectRedis and NewRedisSession.
+type RedisOption interface{ applyRedis(*redisOptions) }
+
+type redisOptions struct {
+	namespace string
+	lease     time.Duration
+}
+
+type redisOptionFunc func(*redisOptions)
+
+func (f redisOptionFunc) applyRedis(o *redisOptions) { f(o) }
+
+// WithRedisNamespace sets the prefix of every key the session uses, so
+// that several programs can share one Redis without seeing each other's
+// objects. The default is "manager". It may not contain braces.
+func WithRedisNamespace(ns string) RedisOption {
+	return redisOptionFunc(func(o *redisOptions) { o.namespace = ns })
+}
+
+// WithRedisLease sets how long the session stays alive in Redis without
+// a heartbeat (which runs every lease/3): what a dead process held is
+// released within about this long of its death. The default is 10 s.
+func WithRedisLease(d time.Duration) RedisOption {
+	return redisOptionFunc(func(o *redisOptions) { o.lease = d })
+}
+
+// ConnectRedis opens a session on the Redis at url: "redis://host:port/db"
+// (or "rediss://…" for TLS) for a standalone server; for a Redis Cluster,
+// the seed nodes as "redis://host1:port?addr=host2:port&addr=host3:port"
+// (go-redis's ParseClusterURL form) or "redis+cluster://host1:port".
+// ctx bounds the connection only; the session lasts until Close.
+func ConnectRedis(ctx context.Context, url string, opts ...RedisOption) (*RedisSession, error) {
+	rdb, err := redisClientFromURL(url)
+	if err != nil {
+		return nil, fmt.Errorf("manager: ConnectRedis: %w", err)
+	}
+	r, err := newRedisSession(ctx, rdb, opts)
+	if err != nil {
+		rdb.Close()
+		return nil, err
+	}
+	r.ownsRDB, r.url = true, url
+	return r, nil
+}
+
+// NewRedisSession opens a session on a go-redis client the program
+// already has (a *redis.Client, *redis.ClusterClient or a failover
+// client); Close leaves the client open. Blocking calls (Queue.Get,
+// Lock.Acquire, …) each hold one of the client's connections while they
+// wait, so size its pool for the calls that may wait at once.
+func NewRedisSession(ctx context.Context, rdb redis.UniversalClient, opts ...RedisOption) (*RedisSession, error) {
+	if rdb == nil {
+		return nil, fmt.Errorf("manager: NewRedisSession: %w", ErrNilProxy)
+	}
+	return newRedisSession(ctx, rdb, opts)
+}
+
+func newRedisSession(ctx context.Context, rdb redis.UniversalClient, opts []RedisOption) (*RedisSession, error) {
+	var o redisOptions
+	for _, opt := range opts {
+		if opt != nil {
+			opt.applyRedis(&o)
+		}
+	}
+	s, err := redisengine.Open(ctx, rdb, redisengine.Options{Namespace: o.namespace, Lease: o.lease})
+	if err != nil {
+		return nil, err
+	}
+	r := &RedisSession{s: s, rdb: rdb, opts: o}
+	registerEngine(r)
+	return r, nil
+}
+
+// redisClientFromURL makes a go-redis client for url (see ConnectRedis).
+func redisClientFromURL(url string) (redis.UniversalClient, error) {
+	const clusterScheme = "redis+cluster://"
+	if len(url) > len(clusterScheme) && url[:len(clusterScheme)] == clusterScheme {
+		o, err := redis.ParseClusterURL("redis://" + url[len(clusterScheme):])
+		if err != nil {
+			return nil, err
+		}
+		return redis.NewClusterClient(o), nil
+	}
+	if bytes.Count([]byte(url), []byte("addr=")) > 0 {
+		o, err := redis.ParseClusterURL(url)
+		if err != nil {
+			return nil, err
+		}
+		return redis.NewClusterClient(o), nil
+	}
+	o, err := redis.ParseURL(url)
+	if err != nil {
+		return nil, err
+	}
+	return redis.NewClient(o), nil
+}
+
+// Close ends the session: what it holds (locks, permits, unacknowledged
+// items, its references) is released at once, its heartbeat stops, and a
+// client made by ConnectRedis is closed. Named objects stay in Redis.
+// Close may be called more than once.
+func (r *RedisSession) Close() error {
+	if r == nil {
+		return nil
+	}
+	r.closed.Store(true)
+	err := r.s.Close()
+	unregisterEngine(r)
+	if r.ownsRDB {
+		if cerr := r.rdb.Close(); cerr != nil && err == nil && cerr != redis.ErrClosed {
+			err = cerr
+		}
+		r.ownsRDB = false
+	}
+	return err
+}
+
+// Delete removes the named object name (see OpenDict and the other Open
+// constructors) and reports whether it existed.
+func (r *RedisSession) Delete(ctx context.Context, name string) (bool, error) {
+	if r == nil {
+		return false, &opError{"RedisSession.Delete", ErrNilProxy}
+	}
+	return r.s.Delete(ctx, name)
+}
+
+// Purge removes every object of the session's namespace, named or not,
+// from Redis: the Redis engine's Shutdown. Sessions of the namespace that
+// are still open find their objects gone (ErrNoSuchObject).
+func (r *RedisSession) Purge(ctx context.Context) error {
+	if r == nil {
+		return &opError{"RedisSession.Purge", ErrNilProxy}
+	}
+	return redisengine.Purge(ctx, r.rdb, r.namespace())
+}
+
+func (r *RedisSession) namespace() string {
+	if r.opts.namespace == "" {
+		return redisengine.DefaultNamespace
+	}
+	return r.opts.namespace
+}
+
+// Err returns nil while the session works, then ErrClosed.
+func (r *RedisSession) Err() error {
+	if r.closed.Load() {
+		return ErrClosed
+	}
+	return nil
+}
+
+// The RedisSession as an engine (see engine.go).
+
+func (r *RedisSession) engine() engine {
+	if r == nil {
+		return nil
+	}
+	return r
+}
+
+func (r *RedisSession) serverID() [16]byte { return r.s.ServerID() }
+
+func (r *RedisSession) newHandle() uint64 { return r.handles.Add(1) }
+
+// shapeCheckedArgs is how many trailing shape arguments each of the
+// built-in types' shape-checked methods takes (see internal/builtin's
+// shape.go). The Redis engine removes without a shape check: the result
+// is checked here, after the removal (a difference from a manager,
+// listed in the README).
+var shapeCheckedArgs = map[string]int{
+	"GetAs": 1, "TryGetAs": 1, "PopAs": 1, "LoadAndDeleteAs": 1, "PopItemAs": 2, "SwapAs": 1,
+}
+
+func (r *RedisSession) invoke(ctx context.Context, ref wire.ProxyRef, handle uint64, method string, out any, nargs int, encodeArg func(enc *msgpack.Encoder, i int) error) error {
+	op := method
+	args, err := encodeEach(nargs, encodeArg)
+	if err != nil {
+		return &opError{op, err}
+	}
+	if n, ok := shapeCheckedArgs[method]; ok {
+		method, args = shapeChecked[method], args[:len(args)-n]
+	}
+	res, err := r.s.Call(ctx, ref.ID, ref.TypeID, handle, method, args)
+	if err != nil {
+		return &opError{op, redisError(err)}
+	}
+	return r.decode(ctx, op, res, out)
+}
+
+// decode decodes a result into out (a pointer, or nil), taking a
+// reference for this session to each object whose proxy it carries, as a
+// manager counts one for the session a reply goes to.
+func (r *RedisSession) decode(ctx context.Context, op string, res []byte, out any) error {
+	if out == nil {
+		return nil
+	}
+	var retainErr error
+	if err := wire.Scan(res, func(p wire.ProxyRef) {
+		if p.Server == r.serverID() && retainErr == nil {
+			retainErr = r.s.Retain(ctx, p.ID, p.TypeID)
+		}
+	}); err != nil {
+		return &opError{op, fmt.Errorf("%w: result: %v", ErrProtocol, err)}
+	}
+	if retainErr != nil {
+		return &opError{op, redisError(retainErr)}
+	}
+	if err := checkResult(out, res); err != nil {
+		return &opError{op, err}
+	}
+	dec := msgpack.GetDecoder()
+	defer msgpack.PutDecoder(dec)
+	dec.Reset(bytes.NewReader(res))
+	decoderOwners.Store(dec, engine(r))
+	defer decoderOwners.Delete(dec)
+	if err := decodeResult(dec, out, res, server.DefaultMaxRequestSize); err != nil {
+		return &opError{op, newDecodeError("result", out, res, err)}
+	}
+	return nil
+}
+
+func (r *RedisSession) create(ctx context.Context, name, typeid string, args []any) (*Proxy, error) {
+	op := "New"
+	if name != "" {
+		op = "Open"
+	}
+	raw, err := encodeEach(len(args), func(enc *msgpack.Encoder, i int) error { return enc.Encode(args[i]) })
+	if err != nil {
+		return nil, &opError{op, err}
+	}
+	var id uint64
+	if name == "" {
+		id, err = r.s.New(ctx, typeid, raw)
+	} else {
+		id, err = r.s.Open(ctx, name, typeid, raw)
+	}
+	if err != nil {
+		return nil, &opError{op, redisError(err)}
+	}
+	return &Proxy{eng: r, ref: wire.ProxyRef{Server: r.serverID(), ID: id, TypeID: typeid}, handle: r.newHandle(), ownsRef: true}, nil
+}
+
+func (r *RedisSession) release(ctx context.Context, ref wire.ProxyRef) error {
+	if err := r.s.Release(ctx, ref.ID); err != nil {
+		return &opError{"Proxy.Close", redisError(err)}
+	}
+	return nil
+}
+
+// redisError is err with a closed session reported as ErrClosed.
+func redisError(err error) error {
+	if err == redis.ErrClosed {
+		return ErrClosed
+	}
+	return err
+}
+
+var encodeBufs = sync.Pool{New: func() any { return new(bytes.Buffer) }}
+
+// encodeEach encodes nargs arguments with encodeArg, each on its own.
+func encodeEach(nargs int, encodeArg func(enc *msgpack.Encoder, i int) error) ([]msgpack.RawMessage, error) {
+	buf := encodeBufs.Get().(*bytes.Buffer)
+	defer encodeBufs.Put(buf)
+	buf.Reset()
+	enc := msgpack.GetEncoder()
+	defer msgpack.PutEncoder(enc)
+	enc.Reset(buf)
+	ends := make([]int, nargs)
+	for i := range nargs {
+		if err := encodeArg(enc, i); err != nil {
+			return nil, fmt.Errorf("encode argument %d: %w", i+1, err)
+		}
+		ends[i] = buf.Len()
+	}
+	all := bytes.Clone(buf.Bytes())
+	args := make([]msgpack.RawMessage, nargs)
+	start := 0
+	for i, end := range ends {
+		args[i] = all[start:end:end]
+		start = end
+	}
+	return args, nil
+}
