@@ -78,8 +78,8 @@
 // server engine behind [Server] is internal/server; the built-in types
 // as they live in the manager process are internal/builtin; the wire
 // protocol (frames, messages, handshake, payload scanning) is
-// internal/wire; re-execution, inherited pipes and the log pipe are
-// internal/proc.
+// internal/wire; re-execution, inherited pipes, the log pipe and the
+// private socket directories are internal/proc.
 //
 // # Failures
 //

@@ -7,8 +7,6 @@ import (
 	"log/slog"
 	"net"
 	"os"
-	"path/filepath"
-	"strconv"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -126,32 +124,7 @@ func listen(o options) (net.Listener, string, error) {
 		}
 		return l, "", nil
 	}
-	dir, err := os.MkdirTemp("", "manager-")
-	if err != nil {
-		return nil, "", fmt.Errorf("make socket directory: %w", err)
-	}
-	if err := os.Chmod(dir, 0o700); err != nil {
-		os.RemoveAll(dir)
-		return nil, "", err
-	}
-	// The owner's pid lets a later Start tell a directory left by a
-	// killed manager from one in use (sweepStaleDirs).
-	if err := os.WriteFile(filepath.Join(dir, ownerFile), []byte(strconv.Itoa(os.Getpid())), 0o600); err != nil {
-		os.RemoveAll(dir)
-		return nil, "", fmt.Errorf("make socket directory: %w", err)
-	}
-	sock := filepath.Join(dir, socketFile)
-	l, err := net.Listen("unix", sock)
-	if err != nil {
-		os.RemoveAll(dir)
-		return nil, "", fmt.Errorf("listen: %w", err)
-	}
-	if err := os.Chmod(sock, 0o600); err != nil {
-		l.Close()
-		os.RemoveAll(dir)
-		return nil, "", err
-	}
-	return l, dir, nil
+	return proc.ListenPrivate()
 }
 
 // ownClient returns the options of the Manager's own client under the
@@ -164,7 +137,7 @@ func (o options) ownClient() options {
 }
 
 func startInProcess(ctx context.Context, o options) (*Manager, error) {
-	sweepStaleDirs()
+	proc.SweepStaleDirs()
 	srv := newServer(o) // o.key is set: Start made one if none was given
 	l, dir, err := listen(o)
 	if err != nil {
@@ -224,7 +197,7 @@ func startProcess(ctx context.Context, o options) (*Manager, error) {
 	if err := proc.Send(child.Config, &cfg); err != nil {
 		return fail(fmt.Errorf("manager: configure manager process: %w", err))
 	}
-	sweepStaleDirs() // while the manager process starts
+	proc.SweepStaleDirs() // while the manager process starts
 	if d, ok := ctx.Deadline(); ok {
 		child.Report.SetReadDeadline(d)
 	}
@@ -233,7 +206,7 @@ func startProcess(ctx context.Context, o options) (*Manager, error) {
 	reports := proc.NewReader(child.Report)
 	err = proc.Recv(reports, &rep)
 	stop()
-	if rep.Dir != "" && isPrivateDir(rep.Dir) {
+	if rep.Dir != "" && proc.IsPrivateDir(rep.Dir) {
 		m.procDir.Store(&rep.Dir)
 	}
 	switch {
