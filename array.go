@@ -2,11 +2,13 @@ package manager
 
 import (
 	"context"
+
+	"github.com/goproc/manager/internal/builtin"
 )
 
-type arrayKind struct{}
+type arrayType struct{}
 
-func (arrayKind) typeID() string { return typeArray }
+func (arrayType) typeID() string { return builtin.TypeArray }
 
 // An Array is a proxy to a shared fixed-length array of T in a manager,
 // Python's manager.Array(typecode, sequence) (the Go type takes the
@@ -18,7 +20,7 @@ func (arrayKind) typeID() string { return typeArray }
 // concurrent use, and can be passed to Fork or stored in another shared
 // object.
 type Array[T any] struct {
-	handle[arrayKind]
+	proxyCore[arrayType]
 }
 
 // NewArray creates a shared array holding items, of length len(items)
@@ -30,7 +32,7 @@ func NewArray[T any](ctx context.Context, s Session, items []T) (*Array[T], erro
 	if err != nil {
 		return nil, err
 	}
-	h, err := newObject[arrayKind](ctx, s, "", false, args)
+	h, err := newObject[arrayType](ctx, s, "", false, args)
 	if err != nil {
 		return nil, err
 	}
@@ -47,7 +49,7 @@ func OpenArray[T any](ctx context.Context, s Session, name string, items []T) (*
 	if err != nil {
 		return nil, err
 	}
-	h, err := newObject[arrayKind](ctx, s, name, true, args)
+	h, err := newObject[arrayType](ctx, s, name, true, args)
 	if err != nil {
 		return nil, err
 	}
@@ -57,7 +59,7 @@ func OpenArray[T any](ctx context.Context, s Session, name string, items []T) (*
 // Len returns the array's fixed length (Python's len(a)).
 func (a *Array[T]) Len(ctx context.Context) (int, error) {
 	var n int
-	err := a.h().call(ctx, "Len", &n)
+	err := a.core().call(ctx, "Len", &n)
 	return n, err
 }
 
@@ -66,7 +68,7 @@ func (a *Array[T]) Len(ctx context.Context) (int, error) {
 // errors.Is(err, ErrIndexOutOfRange).
 func (a *Array[T]) Get(ctx context.Context, i int) (T, error) {
 	var v T
-	if err := a.h().call(ctx, "Get", &v, int64(i)); err != nil {
+	if err := a.core().call(ctx, "Get", &v, int64(i)); err != nil {
 		var zero T
 		return zero, err
 	}
@@ -80,14 +82,14 @@ func (a *Array[T]) Set(ctx context.Context, i int, v T) error {
 	if err != nil {
 		return err
 	}
-	return a.h().call(ctx, "Set", nil, int64(i), arg)
+	return a.core().call(ctx, "Set", nil, int64(i), arg)
 }
 
 // All returns every element, in order, in one round trip: a consistent
 // snapshot (Python's a[:]).
 func (a *Array[T]) All(ctx context.Context) ([]T, error) {
 	var items []T
-	err := a.h().call(ctx, "All", &items)
+	err := a.core().call(ctx, "All", &items)
 	return items, err
 }
 
@@ -96,7 +98,7 @@ func (a *Array[T]) All(ctx context.Context) ([]T, error) {
 func (a *Array[T]) GetSlice(ctx context.Context, s Slice) ([]T, error) {
 	start, stop, step := s.bounds()
 	var items []T
-	err := a.h().call(ctx, "GetSlice", &items, start, stop, step)
+	err := a.core().call(ctx, "GetSlice", &items, start, stop, step)
 	return items, err
 }
 
@@ -111,7 +113,7 @@ func (a *Array[T]) SetSlice(ctx context.Context, s Slice, values []T) error {
 		return err
 	}
 	start, stop, step := s.bounds()
-	return a.h().call(ctx, "SetSlice", nil, start, stop, step, args)
+	return a.core().call(ctx, "SetSlice", nil, start, stop, step, args)
 }
 
 // Add atomically adds delta to the number at index i and returns the
@@ -125,7 +127,7 @@ func (a *Array[T]) Add(ctx context.Context, i int, delta T) (T, error) {
 	if err != nil {
 		return sum, err
 	}
-	if err := a.h().call(ctx, "Add", &sum, int64(i), arg); err != nil {
+	if err := a.core().call(ctx, "Add", &sum, int64(i), arg); err != nil {
 		var zero T
 		return zero, err
 	}
@@ -140,20 +142,20 @@ func (a *Array[T]) Add(ctx context.Context, i int, delta T) (T, error) {
 // several times and must have no side effects. Modify makes at least two
 // round trips and gives up when ctx ends.
 func (a *Array[T]) Modify(ctx context.Context, fn func(items []T) ([]T, error)) ([]T, error) {
-	return modifyList(ctx, a.h(), fn)
+	return modifyList(ctx, a.core(), fn)
 }
 
-// h returns the proxy's handle, or nil when a is nil (see handle).
-func (a *Array[T]) h() *handle[arrayKind] {
+// core returns the proxy's proxyCore, or nil when a is nil (see proxyCore).
+func (a *Array[T]) core() *proxyCore[arrayType] {
 	if a == nil {
 		return nil
 	}
-	return &a.handle
+	return &a.proxyCore
 }
 
 // Proxy returns the untyped proxy underneath, for Call and for passing
 // the object around untyped. It is nil for a nil or zero Array.
-func (a *Array[T]) Proxy() *Proxy { return a.h().proxy() }
+func (a *Array[T]) Proxy() *Proxy { return a.core().proxy() }
 
 // Close gives back this proxy's reference to the shared array; an
 // unnamed object is freed once no proxy in any process refers to it (a
@@ -161,4 +163,4 @@ func (a *Array[T]) Proxy() *Proxy { return a.h().proxy() }
 // afterwards. Close blocks for at most one round trip to the manager, may
 // be called more than once, and is safe for concurrent use. On a nil or
 // zero Array it returns an error satisfying errors.Is(err, ErrNilProxy).
-func (a *Array[T]) Close() error { return a.h().close() }
+func (a *Array[T]) Close() error { return a.core().close() }

@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"reflect"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -24,20 +25,6 @@ import (
 // reads on its own goroutine, with no hand-off); concurrent callers each
 // take one, and the pool grows to match, keeping this many between bursts.
 const maxIdleConns = 16
-
-// socketBuffer is the send buffer asked for on Unix-socket connections,
-// so that a large value (a 1 MiB store) goes in one write rather than in
-// steps of the default ~208 KiB, each waiting for the peer to read. The
-// kernel caps it at net.core.wmem_max, and uses the memory only while
-// data is in flight.
-const socketBuffer = 4 << 20
-
-// growSendBuffer applies socketBuffer to a Unix-socket connection.
-func growSendBuffer(nc net.Conn) {
-	if uc, ok := nc.(*net.UnixConn); ok {
-		uc.SetWriteBuffer(socketBuffer) // best effort: the default works too
-	}
-}
 
 // cancelGrace is how long a call whose context ended still waits for its
 // reply: the cancel frame is sent at once, and a blocked call withdrawn
@@ -116,8 +103,12 @@ type clientConn struct {
 // net.Dialer.DialContext; the session lasts until Close.
 //
 // A wrong key gives an error satisfying errors.Is(err, ErrAuthFailed).
-func Connect(ctx context.Context, network, addr string, key []byte, opts ...Option) (*Client, error) {
-	o := buildOptions(opts)
+func Connect(ctx context.Context, network, addr string, key []byte, opts ...ClientOption) (*Client, error) {
+	return connect(ctx, network, addr, key, buildOptions(opts))
+}
+
+// connect is Connect with its options built.
+func connect(ctx context.Context, network, addr string, key []byte, o options) (*Client, error) {
 	c := &Client{
 		network:   network,
 		addr:      addr,
@@ -161,7 +152,7 @@ func (c *Client) dial(ctx context.Context) (*clientConn, error) {
 	nc.SetDeadline(deadline)
 	// A ctx cancelled during the handshake ends it at once: a stopped
 	// manager accepts connections (the kernel does) but never answers.
-	stop := context.AfterFunc(ctx, func() { nc.SetDeadline(longAgo) })
+	stop := context.AfterFunc(ctx, func() { nc.SetDeadline(wire.LongAgo) })
 	r := wire.NewReader(nc, c.opts.maxFrame)
 	info, err := wire.ClientHandshake(nc, r, c.key, c.session)
 	if !stop() && err == nil {
@@ -172,7 +163,7 @@ func (c *Client) dial(ctx context.Context) (*clientConn, error) {
 		if ctx.Err() != nil {
 			return nil, fmt.Errorf("connect to manager: %w", ctx.Err())
 		}
-		if ok && isTimeout(err) {
+		if ok && wire.IsTimeout(err) {
 			// The socket's deadline was ctx's, whose own timer may not
 			// have fired yet.
 			return nil, fmt.Errorf("connect to manager: %w", context.DeadlineExceeded)
@@ -180,7 +171,7 @@ func (c *Client) dial(ctx context.Context) (*clientConn, error) {
 		return nil, fmt.Errorf("connect to manager at %s: %w", c.addr, err)
 	}
 	nc.SetDeadline(time.Time{})
-	growSendBuffer(nc)
+	wire.GrowSendBuffer(nc)
 	if c.info == (wire.ServerInfo{}) {
 		c.info = info // the first dial, in Connect, before c is shared: later dials only read it
 	} else if info.ID != c.info.ID {
@@ -526,8 +517,6 @@ func (c *Client) callFailed(ctx context.Context, cc *clientConn, err error) erro
 	return fmt.Errorf("connection lost during the call (it may or may not have run): %w", err)
 }
 
-var longAgo = time.Unix(1, 0)
-
 // errUnanswered is roundTrip's report that ctx ended, the cancel was sent
 // (or could not be yet: cc.cancelUnsent), and no reply came within
 // cancelGrace. The connection is intact, with the reply still to come.
@@ -554,7 +543,7 @@ func (cc *clientConn) roundTrip(ctx context.Context, frame []byte, id uint64) (*
 		if cc.interrupt == nil {
 			cc.interrupted = make(chan struct{}, 1)
 			cc.interrupt = func() {
-				cc.nc.SetDeadline(longAgo)
+				cc.nc.SetDeadline(wire.LongAgo)
 				cc.interrupted <- struct{}{}
 			}
 		}
@@ -579,7 +568,7 @@ func (cc *clientConn) roundTrip(ctx context.Context, frame []byte, id uint64) (*
 	for {
 		body, err := cc.r.ReadFrame()
 		if err != nil {
-			if !isTimeout(err) || ctx.Err() == nil {
+			if !wire.IsTimeout(err) || ctx.Err() == nil {
 				return nil, err
 			}
 			if cancelled {
@@ -592,7 +581,7 @@ func (cc *clientConn) roundTrip(ctx context.Context, frame []byte, id uint64) (*
 			wire.AppendCancel(&w, id)
 			cancelFrame, _ := w.Finish(0)
 			if n, err := cc.nc.Write(cancelFrame); err != nil {
-				if n != 0 || !isTimeout(err) {
+				if n != 0 || !wire.IsTimeout(err) {
 					return nil, err // a partial frame poisons the connection
 				}
 				// The send buffer is full (the manager stopped reading):
@@ -605,7 +594,7 @@ func (cc *clientConn) roundTrip(ctx context.Context, frame []byte, id uint64) (*
 		if err := wire.Decode(body, &cc.msg, nil); err != nil {
 			return nil, err
 		}
-		if cc.msg.Kind != wire.KindResponse || cc.msg.Response.ID != id {
+		if cc.msg.Tag != wire.TagResponse || cc.msg.Response.ID != id {
 			continue // not ours: a stale reply can never be taken for this one
 		}
 		if cancelled {
@@ -613,11 +602,6 @@ func (cc *clientConn) roundTrip(ctx context.Context, frame []byte, id uint64) (*
 		}
 		return &cc.msg.Response, nil
 	}
-}
-
-func isTimeout(err error) bool {
-	var t interface{ Timeout() bool }
-	return errors.As(err, &t) && t.Timeout()
 }
 
 // The Client as an engine (see engine.go).
@@ -669,4 +653,69 @@ func (c *Client) Delete(ctx context.Context, name string) (bool, error) {
 	var ok bool
 	err := c.call(ctx, 0, 0, "delete", &ok, name)
 	return ok, err
+}
+
+// decodeResult decodes a call's result into ptr, keeping msgpack's fast paths
+// for common types: a client decodes results another client stored. raw
+// is the encoded result dec reads: when ptr holds interfaces or maps,
+// whose shape the value, not the reader, decides, decoding it must not
+// cost more than limit (WithMaxRequestSize), or a reader of a hostile
+// stored value would allocate without bound (an 8 MiB value of empty
+// arrays decodes to 328 MiB of []any).
+func decodeResult(dec *msgpack.Decoder, ptr any, raw []byte, limit int64) (err error) {
+	if int64(len(raw))*wire.MaxCostPerByte > limit && shapedByValue(reflect.TypeOf(ptr)) {
+		cost, _, err := wire.Cost(raw)
+		if err != nil {
+			return fmt.Errorf("%w: %v", errs.Protocol, err)
+		}
+		if cost > limit {
+			return fmt.Errorf("%w: decoding the result would cost %d bytes, over the limit of %d", errs.TooLarge, cost, limit)
+		}
+	}
+	defer func() {
+		if p := recover(); p != nil {
+			err = fmt.Errorf("undecodable value: %v", p)
+		}
+	}()
+	return dec.Decode(ptr)
+}
+
+// shapedCache caches shapedByValue by type.
+var shapedCache sync.Map // reflect.Type → bool
+
+// shapedByValue reports whether t holds an interface or a map anywhere,
+// so that what decoding into it allocates per encoded byte is up to the
+// value: a []any or map[string]any takes any shape a writer chose. Other
+// types cost at most a small multiple of the bytes (a []int64 of 1-byte
+// integers, 8 bytes each), which the reader chose.
+func shapedByValue(t reflect.Type) bool {
+	if t == nil {
+		return true
+	}
+	if v, ok := shapedCache.Load(t); ok {
+		return v.(bool)
+	}
+	shaped := shapedWalk(t, map[reflect.Type]bool{})
+	shapedCache.Store(t, shaped)
+	return shaped
+}
+
+func shapedWalk(t reflect.Type, seen map[reflect.Type]bool) bool {
+	if seen[t] {
+		return false // a recursive type: judged where it started
+	}
+	seen[t] = true
+	switch t.Kind() {
+	case reflect.Interface, reflect.Map:
+		return true
+	case reflect.Pointer, reflect.Slice, reflect.Array:
+		return shapedWalk(t.Elem(), seen)
+	case reflect.Struct:
+		for i := range t.NumField() {
+			if shapedWalk(t.Field(i).Type, seen) {
+				return true
+			}
+		}
+	}
+	return false
 }

@@ -3,11 +3,13 @@ package manager
 import (
 	"context"
 	"fmt"
+
+	"github.com/goproc/manager/internal/builtin"
 )
 
-type dictKind struct{}
+type dictType struct{}
 
-func (dictKind) typeID() string { return typeDict }
+func (dictType) typeID() string { return builtin.TypeDict }
 
 // A Dict is a proxy to a shared dictionary in a manager, Python's
 // manager.dict(): keys of type K to values of type V, kept in insertion
@@ -51,7 +53,7 @@ func (dictKind) typeID() string { return typeDict }
 // for concurrent use, and can be passed to Fork or stored in another
 // shared object.
 type Dict[K comparable, V any] struct {
-	handle[dictKind]
+	proxyCore[dictType]
 }
 
 // A Pair is a key and its value, as Dict.Items returns them.
@@ -92,7 +94,7 @@ type pairArg struct {
 // in every process, is closed (or its process has exited). It blocks for
 // one round trip.
 func NewDict[K comparable, V any](ctx context.Context, s Session) (*Dict[K, V], error) {
-	h, err := newObject[dictKind](ctx, s, "", false, nil)
+	h, err := newObject[dictType](ctx, s, "", false, nil)
 	if err != nil {
 		return nil, err
 	}
@@ -105,7 +107,7 @@ func NewDict[K comparable, V any](ctx context.Context, s Session) (*Dict[K, V], 
 // shutdown. A name taken by an object of another type gives an error
 // satisfying errors.Is(err, ErrWrongType). It blocks for one round trip.
 func OpenDict[K comparable, V any](ctx context.Context, s Session, name string) (*Dict[K, V], error) {
-	h, err := newObject[dictKind](ctx, s, name, true, nil)
+	h, err := newObject[dictType](ctx, s, name, true, nil)
 	if err != nil {
 		return nil, err
 	}
@@ -117,7 +119,7 @@ func OpenDict[K comparable, V any](ctx context.Context, s Session, name string) 
 // a copy: see the type's doc.
 func (d *Dict[K, V]) Load(ctx context.Context, key K) (value V, ok bool, err error) {
 	var r loadResult[V]
-	if err := callKey(ctx, d.h().proxy(), "Load", &r, key); err != nil {
+	if err := callKey(ctx, d.core().proxy(), "Load", &r, key); err != nil {
 		return value, false, err
 	}
 	return r.Value, r.OK, nil
@@ -125,7 +127,7 @@ func (d *Dict[K, V]) Load(ctx context.Context, key K) (value V, ok bool, err err
 
 // Store sets the value for key (Python's d[key] = value).
 func (d *Dict[K, V]) Store(ctx context.Context, key K, value V) error {
-	return callKeyValue(ctx, d.h().proxy(), "Store", nil, key, value)
+	return callKeyValue(ctx, d.core().proxy(), "Store", nil, key, value)
 }
 
 // LoadOrStore returns the existing value for key and true if it is
@@ -133,7 +135,7 @@ func (d *Dict[K, V]) Store(ctx context.Context, key K, value V) error {
 // d.setdefault(key, value)). It is atomic.
 func (d *Dict[K, V]) LoadOrStore(ctx context.Context, key K, value V) (actual V, loaded bool, err error) {
 	var r loadResult[V]
-	if err := callKeyValue(ctx, d.h().proxy(), "LoadOrStore", &r, key, value); err != nil {
+	if err := callKeyValue(ctx, d.core().proxy(), "LoadOrStore", &r, key, value); err != nil {
 		return actual, false, err
 	}
 	if !r.OK {
@@ -149,7 +151,7 @@ func (d *Dict[K, V]) LoadOrStore(ctx context.Context, key K, value V) (actual V,
 func (d *Dict[K, V]) LoadAndDelete(ctx context.Context, key K) (value V, loaded bool, err error) {
 	var r loadResult[V]
 	if ts := shapeFor[V](); ts.any() {
-		err = callKey(ctx, d.h().proxy(), "LoadAndDelete", &r, key)
+		err = callKey(ctx, d.core().proxy(), "LoadAndDelete", &r, key)
 	} else {
 		err = d.callKeyShape(ctx, "LoadAndDeleteAs", &r, key, ts.arg)
 	}
@@ -163,7 +165,7 @@ func (d *Dict[K, V]) LoadAndDelete(ctx context.Context, key K) (value V, loaded 
 // del d[key], which raises KeyError where this returns false).
 func (d *Dict[K, V]) Delete(ctx context.Context, key K) (bool, error) {
 	var ok bool
-	err := callKey(ctx, d.h().proxy(), "Delete", &ok, key)
+	err := callKey(ctx, d.core().proxy(), "Delete", &ok, key)
 	return ok, err
 }
 
@@ -174,7 +176,7 @@ func (d *Dict[K, V]) Delete(ctx context.Context, key K) (bool, error) {
 func (d *Dict[K, V]) Swap(ctx context.Context, key K, value V) (previous V, loaded bool, err error) {
 	var r loadResult[V]
 	if ts := shapeFor[V](); ts.any() {
-		err = callKeyValue(ctx, d.h().proxy(), "Swap", &r, key, value)
+		err = callKeyValue(ctx, d.core().proxy(), "Swap", &r, key, value)
 	} else {
 		var v any
 		if v, err = encodeValue(value); err != nil {
@@ -201,7 +203,7 @@ func (d *Dict[K, V]) CompareAndSwap(ctx context.Context, key K, old, newValue V)
 		return false, err
 	}
 	var ok bool
-	err = d.h().call(ctx, "CompareAndSwap", &ok, k, o, n)
+	err = d.core().call(ctx, "CompareAndSwap", &ok, k, o, n)
 	return ok, err
 }
 
@@ -213,7 +215,7 @@ func (d *Dict[K, V]) CompareAndDelete(ctx context.Context, key K, old V) (bool, 
 		return false, err
 	}
 	var ok bool
-	err = d.h().call(ctx, "CompareAndDelete", &ok, k, o)
+	err = d.core().call(ctx, "CompareAndDelete", &ok, k, o)
 	return ok, err
 }
 
@@ -242,7 +244,7 @@ func (d *Dict[K, V]) Modify(ctx context.Context, key K, fn func(old V, ok bool) 
 	}
 	for {
 		var cur versionedValue[V]
-		if err := d.h().call(ctx, "LoadVersion", &cur, k); err != nil {
+		if err := d.core().call(ctx, "LoadVersion", &cur, k); err != nil {
 			return zero, err
 		}
 		next, err := fn(cur.Value, cur.OK)
@@ -254,7 +256,7 @@ func (d *Dict[K, V]) Modify(ctx context.Context, key K, fn func(old V, ok bool) 
 			return zero, err
 		}
 		var stored bool
-		if err := d.h().call(ctx, "StoreIfVersion", &stored, k, cur.Version, v); err != nil {
+		if err := d.core().call(ctx, "StoreIfVersion", &stored, k, cur.Version, v); err != nil {
 			return zero, err
 		}
 		if stored {
@@ -270,7 +272,7 @@ func (d *Dict[K, V]) Modify(ctx context.Context, key K, fn func(old V, ok bool) 
 // errors.Is(err, ErrBadArguments) and changes nothing.
 func (d *Dict[K, V]) Add(ctx context.Context, key K, delta V) (V, error) {
 	var sum, zero V
-	if err := callKeyValue(ctx, d.h().proxy(), "Add", &sum, key, delta); err != nil {
+	if err := callKeyValue(ctx, d.core().proxy(), "Add", &sum, key, delta); err != nil {
 		return zero, err
 	}
 	return sum, nil
@@ -279,14 +281,14 @@ func (d *Dict[K, V]) Add(ctx context.Context, key K, delta V) (V, error) {
 // Has reports whether key is present (Python's key in d).
 func (d *Dict[K, V]) Has(ctx context.Context, key K) (bool, error) {
 	var ok bool
-	err := callKey(ctx, d.h().proxy(), "Has", &ok, key)
+	err := callKey(ctx, d.core().proxy(), "Has", &ok, key)
 	return ok, err
 }
 
 // Len returns the number of entries (Python's len(d)).
 func (d *Dict[K, V]) Len(ctx context.Context) (int, error) {
 	var n int
-	err := d.h().call(ctx, "Len", &n)
+	err := d.core().call(ctx, "Len", &n)
 	return n, err
 }
 
@@ -294,7 +296,7 @@ func (d *Dict[K, V]) Len(ctx context.Context) (int, error) {
 // (Python's d.keys() and iter(d)).
 func (d *Dict[K, V]) Keys(ctx context.Context) ([]K, error) {
 	var keys []K
-	err := d.h().call(ctx, "Keys", &keys)
+	err := d.core().call(ctx, "Keys", &keys)
 	return keys, err
 }
 
@@ -302,7 +304,7 @@ func (d *Dict[K, V]) Keys(ctx context.Context) ([]K, error) {
 // one round trip (Python's d.values()).
 func (d *Dict[K, V]) Values(ctx context.Context) ([]V, error) {
 	var values []V
-	err := d.h().call(ctx, "Values", &values)
+	err := d.core().call(ctx, "Values", &values)
 	return values, err
 }
 
@@ -310,7 +312,7 @@ func (d *Dict[K, V]) Values(ctx context.Context) ([]V, error) {
 // trip: a consistent snapshot (Python's d.items()).
 func (d *Dict[K, V]) Items(ctx context.Context) ([]Pair[K, V], error) {
 	var items []Pair[K, V]
-	err := d.h().call(ctx, "Items", &items)
+	err := d.core().call(ctx, "Items", &items)
 	return items, err
 }
 
@@ -374,7 +376,7 @@ func (d *Dict[K, V]) UpdatePairs(ctx context.Context, pairs []Pair[K, V]) error 
 		}
 		args[i] = pairArg{Key: k, Value: v}
 	}
-	return d.h().call(ctx, "Update", nil, args)
+	return d.core().call(ctx, "Update", nil, args)
 }
 
 // PopItem removes and returns the most recently inserted entry (Python's
@@ -386,9 +388,9 @@ func (d *Dict[K, V]) PopItem(ctx context.Context) (K, V, error) {
 	var p, zero Pair[K, V]
 	var err error
 	if ks, vs := shapeFor[K](), shapeFor[V](); ks.any() && vs.any() {
-		err = d.h().call(ctx, "PopItem", &p)
+		err = d.core().call(ctx, "PopItem", &p)
 	} else {
-		err = d.h().call(ctx, "PopItemAs", &p, ks.arg, vs.arg)
+		err = d.core().call(ctx, "PopItemAs", &p, ks.arg, vs.arg)
 	}
 	if err != nil {
 		return zero.Key, zero.Value, err
@@ -398,7 +400,7 @@ func (d *Dict[K, V]) PopItem(ctx context.Context) (K, V, error) {
 
 // Clear deletes every entry (Python's d.clear()).
 func (d *Dict[K, V]) Clear(ctx context.Context) error {
-	return d.h().call(ctx, "Clear", nil)
+	return d.core().call(ctx, "Clear", nil)
 }
 
 // encodePair encodes a key and a value as call arguments.
@@ -412,17 +414,17 @@ func encodePair[K, V any](key K, value V) (k, v any, err error) {
 	return k, v, nil
 }
 
-// h returns the proxy's handle, or nil when d is nil (see handle).
-func (d *Dict[K, V]) h() *handle[dictKind] {
+// core returns the proxy's proxyCore, or nil when d is nil (see proxyCore).
+func (d *Dict[K, V]) core() *proxyCore[dictType] {
 	if d == nil {
 		return nil
 	}
-	return &d.handle
+	return &d.proxyCore
 }
 
 // Proxy returns the untyped proxy underneath, for Call and for passing
 // the object around untyped. It is nil for a nil or zero Dict.
-func (d *Dict[K, V]) Proxy() *Proxy { return d.h().proxy() }
+func (d *Dict[K, V]) Proxy() *Proxy { return d.core().proxy() }
 
 // Close gives back this proxy's reference to the shared dictionary; an
 // unnamed object is freed once no proxy in any process refers to it (a
@@ -430,7 +432,7 @@ func (d *Dict[K, V]) Proxy() *Proxy { return d.h().proxy() }
 // afterwards. Close blocks for at most one round trip to the manager, may
 // be called more than once, and is safe for concurrent use. On a nil or
 // zero Dict it returns an error satisfying errors.Is(err, ErrNilProxy).
-func (d *Dict[K, V]) Close() error { return d.h().close() }
+func (d *Dict[K, V]) Close() error { return d.core().close() }
 
 // callKeyShape calls one of the *As methods with key and then rest (the
 // encoded value, if any, and the shape of V).
@@ -439,5 +441,5 @@ func (d *Dict[K, V]) callKeyShape(ctx context.Context, method string, out any, k
 	if err != nil {
 		return err
 	}
-	return d.h().call(ctx, method, out, append([]any{k}, rest...)...)
+	return d.core().call(ctx, method, out, append([]any{k}, rest...)...)
 }

@@ -61,6 +61,26 @@
 // type's method, it lasts as long as the sender's session, since the
 // receiver may keep the proxy without a reference of its own.
 //
+// # Options
+//
+// Each entry point takes the options that mean something to it, so that
+// a misplaced one does not compile: [NewServer] takes [ServerOption]s
+// (address, key, logger, limits), [Connect] takes [ClientOption]s, and
+// [Start], which runs a server and connects its own client to it, takes
+// both and [StartOption]s of its own ([InProcess]). An [Option] ([WithTLS],
+// [WithMaxFrameSize], [WithMaxRequestSize], [WithHandshakeTimeout])
+// applies everywhere.
+//
+// # Where the code lives
+//
+// This package is the public API; the re-executed child's side (Init
+// and the manager and worker processes' mains) is in child.go. The
+// server engine behind [Server] is internal/server; the built-in types
+// as they live in the manager process are internal/builtin; the wire
+// protocol (frames, messages, handshake, payload scanning) is
+// internal/wire; re-execution, inherited pipes, the log pipe and the
+// private socket directories are internal/proc.
+//
 // # Failures
 //
 // Errors are typed: test them with errors.Is against the sentinels in

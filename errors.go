@@ -1,15 +1,13 @@
 package manager
 
 import (
-	"bytes"
 	"errors"
 	"reflect"
 	"strings"
 
-	"github.com/vmihailenco/msgpack/v5"
-	"github.com/vmihailenco/msgpack/v5/msgpcode"
-
+	"github.com/goproc/manager/internal/builtin"
 	"github.com/goproc/manager/internal/errs"
+	"github.com/goproc/manager/internal/wire"
 )
 
 // The library's sentinel errors. Test for them with errors.Is: they are
@@ -183,10 +181,10 @@ var shapeChecked = map[string]string{
 
 // builtinTypeIDs holds the typeids of the built-in types.
 var builtinTypeIDs = map[string]bool{
-	typeDict: true, typeList: true, typeNamespace: true, typeValue: true, typeArray: true,
-	typeQueue: true, typeJoinableQueue: true, typeLock: true, typeRLock: true,
-	typeSemaphore: true, typeBoundedSemaphore: true, typeCondition: true,
-	typeEvent: true, typeBarrier: true,
+	builtin.TypeDict: true, builtin.TypeList: true, builtin.TypeNamespace: true, builtin.TypeValue: true, builtin.TypeArray: true,
+	builtin.TypeQueue: true, builtin.TypeJoinableQueue: true, builtin.TypeLock: true, builtin.TypeRLock: true,
+	builtin.TypeSemaphore: true, builtin.TypeBoundedSemaphore: true, builtin.TypeCondition: true,
+	builtin.TypeEvent: true, builtin.TypeBarrier: true,
 }
 
 // decodeError is a result that does not decode into the caller's type. It
@@ -225,59 +223,10 @@ func newDecodeError(what string, out any, raw []byte, cause error) error {
 					pos++
 				}
 			}
-			t, raw = f.Type, arrayElem(raw, pos)
+			t, raw = f.Type, wire.ArrayElem(raw, pos)
 		}
 	}
-	return &decodeError{msg: what + " does not decode into " + t.String() + ": it is " + encodedKind(raw), cause: cause}
-}
-
-// arrayElem returns the encoding of element i of the encoded array raw, or
-// nil when raw is not an array that long.
-func arrayElem(raw []byte, i int) []byte {
-	dec := msgpack.NewDecoder(bytes.NewReader(raw))
-	n, err := dec.DecodeArrayLen()
-	if err != nil || i >= n {
-		return nil
-	}
-	for range i {
-		if dec.Skip() != nil {
-			return nil
-		}
-	}
-	elem, err := dec.DecodeRaw()
-	if err != nil {
-		return nil
-	}
-	return elem
-}
-
-// encodedKind names the kind of the encoded value raw, for error texts.
-func encodedKind(raw []byte) string {
-	if len(raw) == 0 {
-		return "a malformed value"
-	}
-	c := raw[0]
-	switch {
-	case c == msgpcode.Nil:
-		return "nil"
-	case c == msgpcode.True || c == msgpcode.False:
-		return "a bool"
-	case msgpcode.IsFixedNum(c), c >= msgpcode.Uint8 && c <= msgpcode.Int64:
-		return "an integer"
-	case c == msgpcode.Float || c == msgpcode.Double:
-		return "a float"
-	case msgpcode.IsString(c):
-		return "a string"
-	case msgpcode.IsBin(c):
-		return "binary data"
-	case msgpcode.IsFixedArray(c), c == msgpcode.Array16, c == msgpcode.Array32:
-		return "a list"
-	case msgpcode.IsFixedMap(c), c == msgpcode.Map16, c == msgpcode.Map32:
-		return "a map"
-	case msgpcode.IsExt(c):
-		return "a proxy or another extension value"
-	}
-	return "a malformed value"
+	return &decodeError{msg: what + " does not decode into " + t.String() + ": it is " + wire.Describe(raw), cause: cause}
 }
 
 // errorf is fmt.Errorf for the texts the root package builds: a library

@@ -6,8 +6,6 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
-	"os/signal"
-	"runtime/debug"
 	"sync"
 	"syscall"
 	"time"
@@ -37,13 +35,6 @@ const orphanGrace = time.Second
 // errors.Is matches the library's sentinels (ErrManagerGone,
 // ErrBrokenBarrier…) and context errors it wraps.
 type WorkerFunc func(ctx context.Context, c *Client, args Args) error
-
-// The causes of a worker's ctx ending, other than the manager's end
-// (whose cause is the client's Err).
-var (
-	errParentExited = errors.New("manager: worker stopped: parent process exited")
-	errTerminated   = errors.New("manager: worker stopped: terminated by SIGTERM (Fork context ended)")
-)
 
 // Args are the arguments a worker was forked with.
 type Args interface {
@@ -82,74 +73,11 @@ func lookupWorker(name string) (WorkerFunc, bool) {
 	return fn, ok
 }
 
-// Init runs this process's role if it was started by the library (as a
-// manager process or a forked worker) and then exits the process: in a
-// child, Init never returns. In the program's original process it returns
-// at once. Call it first in main, and in TestMain, before anything else
-// runs:
-//
-//	func main() {
-//		manager.Init()
-//		...
-//	}
-//
-// Go cannot fork, so Start and Fork re-execute the program's own binary;
-// Init is where that copy finds out what to do. It removes the role from
-// the environment before running it, so that programs a worker runs (the
-// same binary as a subcommand, say) start as ordinary programs.
-//
-// A copy whose main does not call Init first runs main again; when it
-// reaches Start, Fork or NewPool they fail at once with ErrInitNotCalled
-// (and the process that started the copy gets that error too), instead
-// of re-executing the program once more.
-func Init() {
-	switch role := proc.Consume(); role {
-	case "":
-		return
-	case proc.RoleServer:
-		os.Exit(runServer())
-	case proc.RoleWorker:
-		os.Exit(runWorker())
-	default:
-		fmt.Fprintf(os.Stderr, "manager: unknown process role %q in %s\n", role, proc.EnvRole)
-		os.Exit(2)
-	}
-}
-
 // ErrInitNotCalled: Start, Fork or NewPool was called in a copy of the
 // program that the library started as a manager or worker process, whose
 // main did not call Init first. The process that started the copy gets
 // it too (from Start, or from the worker's Process.Wait).
 var ErrInitNotCalled = errs.InitNotCalled
-
-// checkInit refuses to start a process from a re-executed copy of the
-// program whose main skipped Init: each copy would start another, without
-// end. It also tells the process that started this one, through the
-// report pipe, so that its Start or Wait fails now rather than when its
-// context ends.
-func checkInit(what string) error {
-	role := proc.Role()
-	if role == "" {
-		return nil
-	}
-	err := fmt.Errorf("%w (%s was called in a %s process)", ErrInitNotCalled, what, role)
-	tellParent.Do(func() {
-		if !proc.HasPipes() {
-			return
-		}
-		report := proc.ReportPipe()
-		defer report.Close()
-		if role == proc.RoleServer {
-			proc.Send(report, &serverReport{Err: err.Error(), Code: errs.CodeOf(err)})
-		} else {
-			proc.Send(report, workerFailed(err))
-		}
-	})
-	return err
-}
-
-// tellParent makes checkInit report to the parent once.
-var tellParent sync.Once
 
 // workerConfig is what Fork sends a worker; workerResult its answer.
 type workerConfig struct {
@@ -373,92 +301,27 @@ func (e *ExitError) Is(target error) bool { return target == errs.ProcessExited 
 // error wrapped, or nil.
 func (e *ExitError) Unwrap() error { return e.cause }
 
-// runWorker is a worker process's main.
-func runWorker() int {
-	ignoreInterrupt()
-	r := proc.NewReader(proc.ConfigPipe()) // one *os.File per descriptor: a second would close it when collected
-	report := proc.ReportPipe()
-	var cfg workerConfig
-	if err := proc.Recv(r, &cfg); err != nil {
-		fmt.Fprintf(os.Stderr, "manager: worker: read configuration: %v\n", err)
-		return 2
-	}
-	fn, ok := lookupWorker(cfg.Worker)
-	if !ok {
-		proc.Send(report, workerFailed(fmt.Errorf("%w: worker %q is not registered in the worker process", ErrNotRegistered, cfg.Worker)))
-		return 1
-	}
-	initInherited(cfg.Files)
-
-	// The first cause to cancel ctx is the one context.Cause reports.
-	ctx, cancel := context.WithCancelCause(context.Background())
-	defer cancel(nil)
-	// The lifeline: EOF on the config pipe means the parent is gone.
-	go func() {
-		for {
-			if _, err := r.ReadFrame(); err != nil {
-				break
-			}
-		}
-		cancel(errParentExited)
-		time.Sleep(orphanGrace) // then exit even if fn ignores ctx
-		os.Exit(3)
-	}()
-	terms := make(chan os.Signal, 1)
-	signal.Notify(terms, syscall.SIGTERM)
-	go func() {
-		<-terms
-		cancel(errTerminated)
-	}()
-
-	copts := []Option{WithMaxFrameSize(cfg.MaxFrame)}
-	if cfg.TLS != nil {
-		tc, err := cfg.TLS.config()
-		if err != nil {
-			proc.Send(report, workerFailed(err))
-			return 1
-		}
-		copts = append(copts, WithTLS(tc))
-	}
-	dctx, dcancel := context.WithTimeout(ctx, 10*time.Second)
-	c, err := Connect(dctx, cfg.Network, cfg.Address, cfg.Key, copts...)
-	dcancel()
-	if err != nil {
-		proc.Send(report, workerFailed(err))
-		return 1
-	}
-	defer c.Close()
-	go func() {
-		select {
-		case <-c.Done(): // the manager went away
-			cancel(c.Err())
-		case <-ctx.Done():
-		}
-	}()
-
-	err = runWorkerFunc(ctx, fn, c, cfg.Args)
-	res := &workerResult{}
-	if err != nil {
-		res = workerFailed(err)
-	}
-	proc.Send(report, res)
-	if err != nil {
-		return 1
-	}
-	return 0
+// Some Fork arguments hold open files the worker must inherit: a
+// SharedValue's or SharedArray's memory file, a pipe end. Such a value
+// implements fileCarrier. Fork appends its files to the child's
+// ExtraFiles, after the two pipes of internal/proc (so the child sees
+// them from proc.FirstExtraFD on), and encodes, in the value's place, a
+// small reference that names its files by index. In the worker, decoding
+// the reference takes the inherited descriptor (see inheritedFD).
+//
+// Only direct arguments of Fork are carried this way; the values refuse
+// to be encoded anywhere else (nested in a struct, sent to the manager),
+// since a descriptor means nothing in another process.
+type fileCarrier interface {
+	// forkArg returns what Fork encodes in the value's place, given that
+	// the files it returns are the child's inherited files first,
+	// first+1, …; release (if not nil) is called once the child has
+	// started or Fork has failed.
+	forkArg(first int) (arg any, files []*os.File, release func(), err error)
 }
 
-func runWorkerFunc(ctx context.Context, fn WorkerFunc, c *Client, args Args) (err error) {
-	defer func() {
-		if p := recover(); p != nil {
-			fmt.Fprintf(os.Stderr, "manager: worker panicked: %v\n%s", p, debug.Stack())
-			err = fmt.Errorf("panic: %v", p)
-		}
-	}()
-	return fn(ctx, c, args)
+// errCarried is the error a file-carrying value gives when asked to be
+// encoded other than as a direct argument of Fork.
+func errCarried(what string) error {
+	return fmt.Errorf("manager: a %s can only be passed as a direct argument of Fork (its descriptor is inherited; it cannot travel inside another value or through the manager)", what)
 }
-
-// ignoreInterrupt makes a child process ignore the terminal's SIGINT:
-// Ctrl-C goes to the whole process group, and the parent, not its
-// children, decides what it means (it shuts them down in order).
-func ignoreInterrupt() { signal.Ignore(os.Interrupt) }

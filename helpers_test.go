@@ -26,7 +26,7 @@ func testContext(t testing.TB) context.Context {
 
 // startManager starts a manager process (or an in-process one with
 // manager.InProcess()) and shuts it down when the test ends.
-func startManager(t testing.TB, opts ...manager.Option) *manager.Manager {
+func startManager(t testing.TB, opts ...manager.StartOption) *manager.Manager {
 	t.Helper()
 	ctx := testContext(t)
 	m, err := manager.Start(ctx, opts...)
@@ -65,10 +65,10 @@ func (c *Counter) Get() int64        { c.mu.Lock(); defer c.mu.Unlock(); return 
 // must hold for both run once per mode.
 var managerModes = []struct {
 	name string
-	opts []manager.Option
+	opts []manager.StartOption
 }{
 	{"process", nil},
-	{"in-process", []manager.Option{manager.InProcess()}},
+	{"in-process", []manager.StartOption{manager.InProcess()}},
 }
 
 // forkReportingPid forks worker with a Counter to which it adds the pid of

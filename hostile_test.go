@@ -306,9 +306,9 @@ func wrongShape(t *testing.T, s *tcpServer, _ int) {
 	defer c.nc.Close()
 	c.writeFrame(mustMarshal(t, map[string]int{"hello": 1})) // not an array
 	c.writeFrame([]byte{0x92, 9, 1})                         // unknown kind
-	c.writeFrame([]byte{0x92, byte(wire.KindRequest), 1})    // a request of 2 fields
-	c.writeFrame([]byte{0x92, byte(wire.KindResponse), 1})   // a response, to the server
-	c.writeFrame([]byte{0x92, byte(wire.KindCancel), 77})    // cancel of no call
+	c.writeFrame([]byte{0x92, byte(wire.TagRequest), 1})     // a request of 2 fields
+	c.writeFrame([]byte{0x92, byte(wire.TagResponse), 1})    // a response, to the server
+	c.writeFrame([]byte{0x92, byte(wire.TagCancel), 77})     // cancel of no call
 	c.writeFrame([]byte{})                                   // empty frame
 	c.ping()
 

@@ -3,11 +3,13 @@ package manager
 import (
 	"context"
 	"fmt"
+
+	"github.com/goproc/manager/internal/builtin"
 )
 
-type listKind struct{}
+type listType struct{}
 
-func (listKind) typeID() string { return typeList }
+func (listType) typeID() string { return builtin.TypeList }
 
 // A List is a proxy to a shared list in a manager, Python's
 // manager.list(), holding elements of type T with Python's list rules:
@@ -24,7 +26,7 @@ func (listKind) typeID() string { return typeList }
 // concurrent use, and can be passed to Fork or stored in another shared
 // object.
 type List[T any] struct {
-	handle[listKind]
+	proxyCore[listType]
 }
 
 // NewList creates a shared list holding items (Python's
@@ -36,7 +38,7 @@ func NewList[T any](ctx context.Context, s Session, items ...T) (*List[T], error
 	if err != nil {
 		return nil, err
 	}
-	h, err := newObject[listKind](ctx, s, "", false, args)
+	h, err := newObject[listType](ctx, s, "", false, args)
 	if err != nil {
 		return nil, err
 	}
@@ -53,7 +55,7 @@ func OpenList[T any](ctx context.Context, s Session, name string, items ...T) (*
 	if err != nil {
 		return nil, err
 	}
-	h, err := newObject[listKind](ctx, s, name, true, args)
+	h, err := newObject[listType](ctx, s, name, true, args)
 	if err != nil {
 		return nil, err
 	}
@@ -63,7 +65,7 @@ func OpenList[T any](ctx context.Context, s Session, name string, items ...T) (*
 // Len returns the number of elements (Python's len(a)).
 func (l *List[T]) Len(ctx context.Context) (int, error) {
 	var n int
-	err := l.h().call(ctx, "Len", &n)
+	err := l.core().call(ctx, "Len", &n)
 	return n, err
 }
 
@@ -72,7 +74,7 @@ func (l *List[T]) Len(ctx context.Context) (int, error) {
 // errors.Is(err, ErrIndexOutOfRange).
 func (l *List[T]) Get(ctx context.Context, i int) (T, error) {
 	var v T
-	if err := l.h().call(ctx, "Get", &v, int64(i)); err != nil {
+	if err := l.core().call(ctx, "Get", &v, int64(i)); err != nil {
 		var zero T
 		return zero, err
 	}
@@ -86,13 +88,13 @@ func (l *List[T]) Set(ctx context.Context, i int, v T) error {
 	if err != nil {
 		return err
 	}
-	return l.h().call(ctx, "Set", nil, int64(i), arg)
+	return l.core().call(ctx, "Set", nil, int64(i), arg)
 }
 
 // Delete deletes the element at index i (Python's del a[i]). An index out
 // of range gives an error satisfying errors.Is(err, ErrIndexOutOfRange).
 func (l *List[T]) Delete(ctx context.Context, i int) error {
-	return l.h().call(ctx, "Delete", nil, int64(i))
+	return l.core().call(ctx, "Delete", nil, int64(i))
 }
 
 // Copy returns every element, in order, in one round trip: a consistent
@@ -100,7 +102,7 @@ func (l *List[T]) Delete(ctx context.Context, i int) error {
 // pages instead, for lists too big for one reply.
 func (l *List[T]) Copy(ctx context.Context) ([]T, error) {
 	var items []T
-	err := l.h().call(ctx, "All", &items)
+	err := l.core().call(ctx, "All", &items)
 	return items, err
 }
 
@@ -109,7 +111,7 @@ func (l *List[T]) Copy(ctx context.Context) ([]T, error) {
 func (l *List[T]) GetSlice(ctx context.Context, s Slice) ([]T, error) {
 	start, stop, step := s.bounds()
 	var items []T
-	err := l.h().call(ctx, "GetSlice", &items, start, stop, step)
+	err := l.core().call(ctx, "GetSlice", &items, start, stop, step)
 	return items, err
 }
 
@@ -124,14 +126,14 @@ func (l *List[T]) SetSlice(ctx context.Context, s Slice, values []T) error {
 		return err
 	}
 	start, stop, step := s.bounds()
-	return l.h().call(ctx, "SetSlice", nil, start, stop, step, args)
+	return l.core().call(ctx, "SetSlice", nil, start, stop, step, args)
 }
 
 // DeleteSlice deletes the elements s selects (Python's
 // del a[start:stop:step]).
 func (l *List[T]) DeleteSlice(ctx context.Context, s Slice) error {
 	start, stop, step := s.bounds()
-	return l.h().call(ctx, "DeleteSlice", nil, start, stop, step)
+	return l.core().call(ctx, "DeleteSlice", nil, start, stop, step)
 }
 
 // Append adds v at the end (Python's a.append(v)).
@@ -140,7 +142,7 @@ func (l *List[T]) Append(ctx context.Context, v T) error {
 	if err != nil {
 		return err
 	}
-	return l.h().call(ctx, "Append", nil, arg)
+	return l.core().call(ctx, "Append", nil, arg)
 }
 
 // Extend adds values at the end, in order, atomically (Python's
@@ -150,7 +152,7 @@ func (l *List[T]) Extend(ctx context.Context, values ...T) error {
 	if err != nil {
 		return err
 	}
-	return l.h().call(ctx, "Extend", nil, args)
+	return l.core().call(ctx, "Extend", nil, args)
 }
 
 // Insert inserts v before index i (Python's a.insert(i, v)); as in
@@ -160,7 +162,7 @@ func (l *List[T]) Insert(ctx context.Context, i int, v T) error {
 	if err != nil {
 		return err
 	}
-	return l.h().call(ctx, "Insert", nil, int64(i), arg)
+	return l.core().call(ctx, "Insert", nil, int64(i), arg)
 }
 
 // Pop removes and returns the element at index i; pass -1 for the last
@@ -172,9 +174,9 @@ func (l *List[T]) Pop(ctx context.Context, i int) (T, error) {
 	var v T
 	var err error
 	if ts := shapeFor[T](); ts.any() {
-		err = l.h().call(ctx, "Pop", &v, int64(i))
+		err = l.core().call(ctx, "Pop", &v, int64(i))
 	} else {
-		err = l.h().call(ctx, "PopAs", &v, int64(i), ts.arg)
+		err = l.core().call(ctx, "PopAs", &v, int64(i), ts.arg)
 	}
 	if err != nil {
 		var zero T
@@ -191,7 +193,7 @@ func (l *List[T]) Remove(ctx context.Context, v T) error {
 	if err != nil {
 		return err
 	}
-	return l.h().call(ctx, "Remove", nil, arg)
+	return l.core().call(ctx, "Remove", nil, arg)
 }
 
 // Contains reports whether an element equals v (Python's v in a).
@@ -201,7 +203,7 @@ func (l *List[T]) Contains(ctx context.Context, v T) (bool, error) {
 		return false, err
 	}
 	var ok bool
-	err = l.h().call(ctx, "Contains", &ok, arg)
+	err = l.core().call(ctx, "Contains", &ok, arg)
 	return ok, err
 }
 
@@ -212,7 +214,7 @@ func (l *List[T]) Count(ctx context.Context, v T) (int, error) {
 		return 0, err
 	}
 	var n int
-	err = l.h().call(ctx, "Count", &n, arg)
+	err = l.core().call(ctx, "Count", &n, arg)
 	return n, err
 }
 
@@ -237,13 +239,13 @@ func (l *List[T]) index(ctx context.Context, v T, start, stop *int64) (int, erro
 		return 0, err
 	}
 	var i int
-	err = l.h().call(ctx, "Index", &i, arg, start, stop)
+	err = l.core().call(ctx, "Index", &i, arg, start, stop)
 	return i, err
 }
 
 // Reverse reverses the list in place (Python's a.reverse()).
 func (l *List[T]) Reverse(ctx context.Context) error {
-	return l.h().call(ctx, "Reverse", nil)
+	return l.core().call(ctx, "Reverse", nil)
 }
 
 // Sort sorts the list in place, stably, ascending or (reverse true)
@@ -252,12 +254,12 @@ func (l *List[T]) Reverse(ctx context.Context) error {
 // strings and numbers, gives an error satisfying
 // errors.Is(err, ErrBadArguments) and is left unchanged.
 func (l *List[T]) Sort(ctx context.Context, reverse bool) error {
-	return l.h().call(ctx, "Sort", nil, reverse)
+	return l.core().call(ctx, "Sort", nil, reverse)
 }
 
 // Clear deletes every element (Python's a.clear(), or del a[:]).
 func (l *List[T]) Clear(ctx context.Context) error {
-	return l.h().call(ctx, "Clear", nil)
+	return l.core().call(ctx, "Clear", nil)
 }
 
 // Modify atomically replaces the whole list with fn(items), where items
@@ -268,7 +270,7 @@ func (l *List[T]) Clear(ctx context.Context) error {
 // nothing. Modify makes at least two round trips and gives up when ctx
 // ends.
 func (l *List[T]) Modify(ctx context.Context, fn func(items []T) ([]T, error)) ([]T, error) {
-	return modifyList(ctx, l.h(), fn)
+	return modifyList(ctx, l.core(), fn)
 }
 
 // versionedList mirrors builtin.VersionedList with typed elements.
@@ -281,7 +283,7 @@ type versionedList[T any] struct {
 
 // modifyList is the optimistic read-modify-write of a whole List or
 // Array: LoadVersion, fn, StoreIfVersion, until the store succeeds.
-func modifyList[K kind, T any](ctx context.Context, h *handle[K], fn func([]T) ([]T, error)) ([]T, error) {
+func modifyList[K builtinType, T any](ctx context.Context, h *proxyCore[K], fn func([]T) ([]T, error)) ([]T, error) {
 	var k K
 	if h.proxy() == nil {
 		return nil, fmt.Errorf("manager: %s.Modify: %w", k.typeID(), ErrNilProxy)
@@ -360,17 +362,17 @@ func (s Slice) bounds() (start, stop, step *int64) {
 	return ptr(s.start, s.hasStart), ptr(s.stop, s.hasStop), ptr(s.step, s.step != 0)
 }
 
-// h returns the proxy's handle, or nil when l is nil (see handle).
-func (l *List[T]) h() *handle[listKind] {
+// core returns the proxy's proxyCore, or nil when l is nil (see proxyCore).
+func (l *List[T]) core() *proxyCore[listType] {
 	if l == nil {
 		return nil
 	}
-	return &l.handle
+	return &l.proxyCore
 }
 
 // Proxy returns the untyped proxy underneath, for Call and for passing
 // the object around untyped. It is nil for a nil or zero List.
-func (l *List[T]) Proxy() *Proxy { return l.h().proxy() }
+func (l *List[T]) Proxy() *Proxy { return l.core().proxy() }
 
 // Close gives back this proxy's reference to the shared list; an
 // unnamed object is freed once no proxy in any process refers to it (a
@@ -378,4 +380,4 @@ func (l *List[T]) Proxy() *Proxy { return l.h().proxy() }
 // afterwards. Close blocks for at most one round trip to the manager, may
 // be called more than once, and is safe for concurrent use. On a nil or
 // zero List it returns an error satisfying errors.Is(err, ErrNilProxy).
-func (l *List[T]) Close() error { return l.h().close() }
+func (l *List[T]) Close() error { return l.core().close() }

@@ -7,8 +7,6 @@ import (
 	"log/slog"
 	"net"
 	"os"
-	"path/filepath"
-	"strconv"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -16,6 +14,7 @@ import (
 
 	"github.com/goproc/manager/internal/errs"
 	"github.com/goproc/manager/internal/proc"
+	"github.com/goproc/manager/internal/server"
 	"github.com/goproc/manager/internal/wire"
 )
 
@@ -60,8 +59,8 @@ type serverConfig struct {
 	Address          string
 	HandshakeTimeout time.Duration
 	TLS              *tlsTravel  // nil: no TLS
-	LogLevel         *slog.Level // nil: the parent wants no records; else send those at or above it (logpipe.go)
-	Limits           limits
+	LogLevel         *slog.Level // nil: the parent wants no records; else send those at or above it (internal/proc/logpipe.go)
+	Limits           server.Limits
 }
 
 type serverReport struct {
@@ -98,7 +97,7 @@ type shutdownMessage struct {
 // call Init first, Start fails with ErrInitNotCalled.
 //
 // ctx bounds the start-up only.
-func Start(ctx context.Context, opts ...Option) (*Manager, error) {
+func Start(ctx context.Context, opts ...StartOption) (*Manager, error) {
 	if err := checkInit("Start"); err != nil {
 		return nil, err
 	}
@@ -107,9 +106,9 @@ func Start(ctx context.Context, opts ...Option) (*Manager, error) {
 		o.key = wire.NewKey()
 	}
 	if o.inProcess {
-		return startInProcess(ctx, o, opts)
+		return startInProcess(ctx, o)
 	}
-	return startProcess(ctx, o, opts)
+	return startProcess(ctx, o)
 }
 
 // listen opens the manager's listener: the configured address, or a Unix
@@ -125,49 +124,27 @@ func listen(o options) (net.Listener, string, error) {
 		}
 		return l, "", nil
 	}
-	dir, err := os.MkdirTemp("", "manager-")
-	if err != nil {
-		return nil, "", fmt.Errorf("make socket directory: %w", err)
-	}
-	if err := os.Chmod(dir, 0o700); err != nil {
-		os.RemoveAll(dir)
-		return nil, "", err
-	}
-	// The owner's pid lets a later Start tell a directory left by a
-	// killed manager from one in use (sweepStaleDirs).
-	if err := os.WriteFile(filepath.Join(dir, ownerFile), []byte(strconv.Itoa(os.Getpid())), 0o600); err != nil {
-		os.RemoveAll(dir)
-		return nil, "", fmt.Errorf("make socket directory: %w", err)
-	}
-	sock := filepath.Join(dir, socketFile)
-	l, err := net.Listen("unix", sock)
-	if err != nil {
-		os.RemoveAll(dir)
-		return nil, "", fmt.Errorf("listen: %w", err)
-	}
-	if err := os.Chmod(sock, 0o600); err != nil {
-		l.Close()
-		os.RemoveAll(dir)
-		return nil, "", err
-	}
-	return l, dir, nil
+	return proc.ListenPrivate()
 }
 
-func startInProcess(ctx context.Context, o options, opts []Option) (*Manager, error) {
-	sweepStaleDirs()
-	srv, err := NewServer(append(opts, WithAuthKey(o.key))...)
-	if err != nil {
-		return nil, err
+// ownClient returns the options of the Manager's own client under the
+// options o of Start: o, trusting the server's certificates under TLS.
+func (o options) ownClient() options {
+	if o.tls != nil {
+		o.tls = ownClientTLS(o.tls)
 	}
+	return o
+}
+
+func startInProcess(ctx context.Context, o options) (*Manager, error) {
+	proc.SweepStaleDirs()
+	srv := newServer(o) // o.key is set: Start made one if none was given
 	l, dir, err := listen(o)
 	if err != nil {
 		return nil, err
 	}
 	go srv.Serve(l) // Shutdown ends it and waits for it
-	if o.tls != nil {
-		opts = append(opts[:len(opts):len(opts)], WithTLS(ownClientTLS(o.tls)))
-	}
-	c, err := Connect(ctx, l.Addr().Network(), l.Addr().String(), o.key, opts...)
+	c, err := connect(ctx, l.Addr().Network(), l.Addr().String(), o.key, o.ownClient())
 	if err != nil {
 		srv.Close()
 		os.RemoveAll(dir)
@@ -176,7 +153,7 @@ func startInProcess(ctx context.Context, o options, opts []Option) (*Manager, er
 	return &Manager{Client: c, key: o.key, pid: os.Getpid(), srv: srv, dir: dir, shutdownDone: make(chan struct{})}, nil
 }
 
-func startProcess(ctx context.Context, o options, opts []Option) (*Manager, error) {
+func startProcess(ctx context.Context, o options) (*Manager, error) {
 	// Every option must reach the manager process, or Start refuses it:
 	// check what cannot travel before starting anything.
 	tlsCfg, err := encodeTLS(o.tls)
@@ -184,7 +161,7 @@ func startProcess(ctx context.Context, o options, opts []Option) (*Manager, erro
 		return nil, err
 	}
 	cfg := serverConfig{Key: o.key, MaxFrame: o.maxFrame, Network: o.network, Address: o.address, HandshakeTimeout: o.handshakeTimeout, TLS: tlsCfg, Limits: o.limits}
-	if lv, ok := minLevel(o.logger); ok {
+	if lv, ok := proc.MinLevel(o.logger); ok {
 		cfg.LogLevel = &lv
 	}
 	child, err := proc.Start(context.Background(), proc.RoleServer, nil)
@@ -220,16 +197,16 @@ func startProcess(ctx context.Context, o options, opts []Option) (*Manager, erro
 	if err := proc.Send(child.Config, &cfg); err != nil {
 		return fail(fmt.Errorf("manager: configure manager process: %w", err))
 	}
-	sweepStaleDirs() // while the manager process starts
+	proc.SweepStaleDirs() // while the manager process starts
 	if d, ok := ctx.Deadline(); ok {
 		child.Report.SetReadDeadline(d)
 	}
-	stop := context.AfterFunc(ctx, func() { child.Report.SetReadDeadline(longAgo) })
+	stop := context.AfterFunc(ctx, func() { child.Report.SetReadDeadline(wire.LongAgo) })
 	var rep serverReport
 	reports := proc.NewReader(child.Report)
 	err = proc.Recv(reports, &rep)
 	stop()
-	if rep.Dir != "" && isPrivateDir(rep.Dir) {
+	if rep.Dir != "" && proc.IsPrivateDir(rep.Dir) {
 		m.procDir.Store(&rep.Dir)
 	}
 	switch {
@@ -244,10 +221,7 @@ func startProcess(ctx context.Context, o options, opts []Option) (*Manager, erro
 	case rep.Err != "":
 		return fail(fmt.Errorf("manager: manager process: %s", rep.Err))
 	}
-	if o.tls != nil {
-		opts = append(opts[:len(opts):len(opts)], WithTLS(ownClientTLS(o.tls)))
-	}
-	c, err := Connect(ctx, rep.Network, rep.Address, o.key, opts...)
+	c, err := connect(ctx, rep.Network, rep.Address, o.key, o.ownClient())
 	if err != nil {
 		return fail(err)
 	}
@@ -255,74 +229,11 @@ func startProcess(ctx context.Context, o options, opts []Option) (*Manager, erro
 	if cfg.LogLevel != nil {
 		child.Report.SetReadDeadline(time.Time{})
 		m.logsDone = make(chan struct{})
-		go forwardLogs(child.Report, reports, o.logger, m.logsDone)
+		go proc.ForwardLogs(child.Report, reports, o.logger, m.logsDone)
 	} else {
 		child.Report.Close()
 	}
 	return m, nil
-}
-
-// runServer is the manager process's main: configure, listen, report,
-// serve until told to stop or until the parent dies.
-func runServer() int {
-	ignoreInterrupt()
-	cfgPipe, report := proc.ConfigPipe(), proc.ReportPipe()
-	r := proc.NewReader(cfgPipe)
-	var cfg serverConfig
-	if err := proc.Recv(r, &cfg); err != nil {
-		fmt.Fprintf(os.Stderr, "manager: manager process: read configuration: %v\n", err)
-		return 2
-	}
-	opts := []Option{WithAuthKey(cfg.Key), WithMaxFrameSize(cfg.MaxFrame), withLimits(cfg.Limits)}
-	if cfg.Network != "" {
-		opts = append(opts, WithAddress(cfg.Network, cfg.Address))
-	}
-	if cfg.HandshakeTimeout > 0 {
-		opts = append(opts, WithHandshakeTimeout(cfg.HandshakeTimeout))
-	}
-	if cfg.TLS != nil {
-		tc, err := cfg.TLS.config()
-		if err != nil {
-			proc.Send(report, &serverReport{Err: err.Error()})
-			return 1
-		}
-		opts = append(opts, WithTLS(tc))
-	}
-	var sink *logSink
-	if cfg.LogLevel != nil {
-		// The records queue until the report has been sent (start).
-		sink = newLogSink(report)
-		opts = append(opts, WithLogger(slog.New(&pipeHandler{sink: sink, level: *cfg.LogLevel})))
-		defer sink.close()
-	}
-	o := buildOptions(opts)
-	srv, _ := NewServer(opts...)
-	l, dir, err := listen(o)
-	if err != nil {
-		proc.Send(report, &serverReport{Err: err.Error()})
-		return 1
-	}
-	defer os.RemoveAll(dir)
-	if err := proc.Send(report, &serverReport{Network: l.Addr().Network(), Address: l.Addr().String(), Pid: os.Getpid(), Dir: dir}); err != nil {
-		return 1
-	}
-	if sink != nil {
-		sink.start() // the pipe now carries log records, until this process exits
-	} else {
-		report.Close()
-	}
-	go srv.Serve(l)
-
-	// Wait for a shutdown message; EOF means the parent died.
-	grace := time.Duration(0)
-	var msg shutdownMessage
-	if err := proc.Recv(r, &msg); err == nil {
-		grace = msg.Grace
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), grace)
-	defer cancel()
-	srv.Shutdown(ctx)
-	return 0
 }
 
 // waitLogs waits until the manager process's last log records have been

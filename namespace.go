@@ -5,12 +5,13 @@ import (
 	"fmt"
 	"reflect"
 
+	"github.com/goproc/manager/internal/builtin"
 	"github.com/goproc/manager/internal/wire"
 )
 
-type namespaceKind struct{}
+type namespaceType struct{}
 
-func (namespaceKind) typeID() string { return typeNamespace }
+func (namespaceType) typeID() string { return builtin.TypeNamespace }
 
 // A Namespace is a proxy to a shared namespace in a manager, Python's
 // manager.Namespace(): named attributes, each holding any
@@ -27,14 +28,14 @@ func (namespaceKind) typeID() string { return typeNamespace }
 // none blocks on other callers. A Namespace is safe for concurrent use,
 // and can be passed to Fork or stored in another shared object.
 type Namespace struct {
-	handle[namespaceKind]
+	proxyCore[namespaceType]
 }
 
 // NewNamespace creates an empty shared namespace and returns a proxy to
 // it. The namespace is freed once every proxy to it, in every process,
 // is closed (or its process has exited). It blocks for one round trip.
 func NewNamespace(ctx context.Context, s Session) (*Namespace, error) {
-	h, err := newObject[namespaceKind](ctx, s, "", false, nil)
+	h, err := newObject[namespaceType](ctx, s, "", false, nil)
 	if err != nil {
 		return nil, err
 	}
@@ -47,7 +48,7 @@ func NewNamespace(ctx context.Context, s Session) (*Namespace, error) {
 // object of another type gives an error satisfying
 // errors.Is(err, ErrWrongType). It blocks for one round trip.
 func OpenNamespace(ctx context.Context, s Session, name string) (*Namespace, error) {
-	h, err := newObject[namespaceKind](ctx, s, name, true, nil)
+	h, err := newObject[namespaceType](ctx, s, name, true, nil)
 	if err != nil {
 		return nil, err
 	}
@@ -60,7 +61,7 @@ func (n *Namespace) Set(ctx context.Context, name string, value any) error {
 	if err != nil {
 		return err
 	}
-	return n.h().call(ctx, "Set", nil, name, arg)
+	return n.core().call(ctx, "Set", nil, name, arg)
 }
 
 // Get decodes attribute name into ptr, a non-nil pointer, and reports
@@ -74,7 +75,7 @@ func (n *Namespace) Get(ctx context.Context, name string, ptr any) (bool, error)
 		return false, &opError{"Namespace.Get", fmt.Errorf("%w: attribute %q: nil pointer", ErrBadArguments, name)}
 	}
 	r := nsGetResult{Value: &decodeInto{ptr}}
-	err := n.h().call(ctx, "Get", &r, name)
+	err := n.core().call(ctx, "Get", &r, name)
 	return r.OK, err
 }
 
@@ -103,7 +104,7 @@ func (r *nsGetResult) resultShape() *wire.Shape {
 // Has reports whether attribute name is set (Python's hasattr(ns, name)).
 func (n *Namespace) Has(ctx context.Context, name string) (bool, error) {
 	var ok bool
-	err := n.h().call(ctx, "Has", &ok, name)
+	err := n.core().call(ctx, "Has", &ok, name)
 	return ok, err
 }
 
@@ -111,7 +112,7 @@ func (n *Namespace) Has(ctx context.Context, name string) (bool, error) {
 // del ns.name, which raises AttributeError where this returns false).
 func (n *Namespace) Delete(ctx context.Context, name string) (bool, error) {
 	var ok bool
-	err := n.h().call(ctx, "Delete", &ok, name)
+	err := n.core().call(ctx, "Delete", &ok, name)
 	return ok, err
 }
 
@@ -119,7 +120,7 @@ func (n *Namespace) Delete(ctx context.Context, name string) (bool, error) {
 // first set, in one round trip.
 func (n *Namespace) Names(ctx context.Context) ([]string, error) {
 	var names []string
-	err := n.h().call(ctx, "Names", &names)
+	err := n.core().call(ctx, "Names", &names)
 	return names, err
 }
 
@@ -134,20 +135,20 @@ func (n *Namespace) Vars(ctx context.Context, ptr any) error {
 	if ptr == nil {
 		return &opError{"Namespace.Vars", fmt.Errorf("%w: nil pointer", ErrBadArguments)}
 	}
-	return n.h().call(ctx, "Items", ptr)
+	return n.core().call(ctx, "Items", ptr)
 }
 
-// h returns the proxy's handle, or nil when n is nil (see handle).
-func (n *Namespace) h() *handle[namespaceKind] {
+// core returns the proxy's proxyCore, or nil when n is nil (see proxyCore).
+func (n *Namespace) core() *proxyCore[namespaceType] {
 	if n == nil {
 		return nil
 	}
-	return &n.handle
+	return &n.proxyCore
 }
 
 // Proxy returns the untyped proxy underneath, for Call and for passing
 // the object around untyped. It is nil for a nil or zero Namespace.
-func (n *Namespace) Proxy() *Proxy { return n.h().proxy() }
+func (n *Namespace) Proxy() *Proxy { return n.core().proxy() }
 
 // Close gives back this proxy's reference to the shared namespace; an
 // unnamed object is freed once no proxy in any process refers to it (a
@@ -155,4 +156,4 @@ func (n *Namespace) Proxy() *Proxy { return n.h().proxy() }
 // afterwards. Close blocks for at most one round trip to the manager, may
 // be called more than once, and is safe for concurrent use. On a nil or
 // zero Namespace it returns an error satisfying errors.Is(err, ErrNilProxy).
-func (n *Namespace) Close() error { return n.h().close() }
+func (n *Namespace) Close() error { return n.core().close() }

@@ -5,18 +5,66 @@ import (
 	"log/slog"
 	"time"
 
+	"github.com/goproc/manager/internal/server"
 	"github.com/goproc/manager/internal/wire"
 )
 
-// An Option configures Start, NewServer or Connect. Options that do not
-// apply to a call are ignored by it.
-type Option interface {
+// Each entry point takes the options that mean something to it, so that
+// a misplaced option does not compile (connect-go's ClientOption,
+// HandlerOption and Option are the model):
+//
+//   - NewServer takes ServerOptions: the address, the key, the limits,
+//     the logger.
+//   - Connect takes ClientOptions.
+//   - Start runs a server and connects a client to it, so it takes both,
+//     and StartOptions of its own (InProcess).
+//   - An Option (TLS, frame size, handshake timeout, request size) means
+//     something on both sides and goes to every entry point.
+
+// A StartOption configures Start. Every ServerOption and ClientOption is
+// a StartOption too: Start applies it to the server it runs or to the
+// Manager's own client.
+type StartOption interface {
 	apply(*options)
 }
 
+// A ServerOption configures NewServer, and the server that Start runs.
+type ServerOption interface {
+	StartOption
+	isServerOption()
+}
+
+// A ClientOption configures Connect, and the Manager's own client that
+// Start connects.
+type ClientOption interface {
+	StartOption
+	isClientOption()
+}
+
+// An Option configures every entry point: Start, NewServer and Connect.
+type Option interface {
+	ServerOption
+	ClientOption
+}
+
+// startOption is a StartOption that is neither a server's nor a
+// client's.
+type startOption func(*options)
+
+func (f startOption) apply(o *options) { f(o) }
+
+// serverOption is a ServerOption only.
+type serverOption func(*options)
+
+func (f serverOption) apply(o *options) { f(o) }
+func (serverOption) isServerOption()    {}
+
+// optionFunc is an Option: for the server and the client alike.
 type optionFunc func(*options)
 
 func (f optionFunc) apply(o *options) { f(o) }
+func (optionFunc) isServerOption()    {}
+func (optionFunc) isClientOption()    {}
 
 type options struct {
 	network, address string
@@ -26,46 +74,31 @@ type options struct {
 	maxFrame         int
 	handshakeTimeout time.Duration
 	tls              *tls.Config
-	limits           limits
+	limits           server.Limits
 }
 
-// limits are the server's memory limits (see LIMITS.md), set by the
-// options WithMaxRequestSize, WithMaxBlockedCalls, WithReadBudget and
-// WithFrameReadTimeout. Start passes them to a manager process (hence
-// the exported fields).
-type limits struct {
-	MaxRequestSize   int64         // decoded cost of one request or result
-	MaxBlockedCalls  int           // blocked calls in flight per connection
-	ReadBudget       int64         // bytes of large requests held at once, server-wide
-	FrameReadTimeout time.Duration // a frame must arrive whole within it
+// engineConfig is what internal/server is built with under o.
+func (o options) engineConfig() server.Config {
+	return server.Config{
+		Key:              o.key,
+		Logger:           o.logger,
+		MaxFrame:         o.maxFrame,
+		HandshakeTimeout: o.handshakeTimeout,
+		TLS:              o.tls,
+		Limits:           o.limits,
+	}
 }
 
-// The limits' defaults, sized for a 2-core machine with a few GiB of
-// memory: one request may decode to 256 MiB, all large requests being
-// read or executed together hold at most 512 MiB, a connection holds at
-// most 1024 blocked calls (about 9 KiB each), and a frame must arrive
-// whole within 30 s of its first byte.
-const (
-	defaultMaxRequestSize   = 256 << 20
-	defaultMaxBlockedCalls  = 1024
-	defaultReadBudget       = 512 << 20
-	defaultFrameReadTimeout = 30 * time.Second
-)
-
-func buildOptions(opts []Option) options {
+// buildOptions applies opts, in order, to the defaults.
+func buildOptions[O StartOption](opts []O) options {
 	o := options{
 		logger:           slog.New(slog.DiscardHandler),
 		maxFrame:         wire.DefaultMaxFrameSize,
-		handshakeTimeout: 10 * time.Second,
-		limits: limits{
-			MaxRequestSize:   defaultMaxRequestSize,
-			MaxBlockedCalls:  defaultMaxBlockedCalls,
-			ReadBudget:       defaultReadBudget,
-			FrameReadTimeout: defaultFrameReadTimeout,
-		},
+		handshakeTimeout: server.DefaultHandshakeTimeout,
+		limits:           server.DefaultLimits(),
 	}
 	for _, opt := range opts {
-		if opt != nil {
+		if any(opt) != nil {
 			opt.apply(&o)
 		}
 	}
@@ -75,31 +108,31 @@ func buildOptions(opts []Option) options {
 // WithAddress sets where a server listens ("unix" and a socket path, or
 // "tcp" and "host:port"). The default is a Unix socket in a new private
 // directory. A TCP server requires WithAuthKey.
-func WithAddress(network, address string) Option {
-	return optionFunc(func(o *options) { o.network, o.address = network, address })
+func WithAddress(network, address string) ServerOption {
+	return serverOption(func(o *options) { o.network, o.address = network, address })
 }
 
 // WithAuthKey sets the shared key that clients must prove they hold. The
 // default for a local manager is 32 random bytes, passed to forked
 // workers through an inherited pipe (never argv or the environment).
-func WithAuthKey(key []byte) Option {
-	return optionFunc(func(o *options) { o.key = append([]byte(nil), key...) })
+func WithAuthKey(key []byte) ServerOption {
+	return serverOption(func(o *options) { o.key = append([]byte(nil), key...) })
 }
 
 // InProcess makes Start serve from a goroutine of the calling process
 // instead of a separate manager process. It suits tests and programs that
 // cannot register their types in init functions. By default Start spawns
 // a manager process.
-func InProcess() Option {
-	return optionFunc(func(o *options) { o.inProcess = true })
+func InProcess() StartOption {
+	return startOption(func(o *options) { o.inProcess = true })
 }
 
 // WithLogger sets the logger for connection-level events (per-call events
 // are logged at Debug level). The default discards everything. A manager
 // process sends its records to the process that started it, which
 // re-emits them on this logger with their level and attributes.
-func WithLogger(l *slog.Logger) Option {
-	return optionFunc(func(o *options) {
+func WithLogger(l *slog.Logger) ServerOption {
+	return serverOption(func(o *options) {
 		if l != nil {
 			o.logger = l
 		}
@@ -119,7 +152,8 @@ func WithMaxFrameSize(n int) Option {
 }
 
 // WithHandshakeTimeout bounds how long a server waits for a new
-// connection to authenticate (default 10 s).
+// connection to authenticate, and how long Connect waits for its
+// handshake when its ctx has no deadline (default 10 s).
 func WithHandshakeTimeout(d time.Duration) Option {
 	return optionFunc(func(o *options) { o.handshakeTimeout = d })
 }
@@ -171,8 +205,8 @@ func WithMaxRequestSize(n int64) Option {
 // once with ErrBusy; the connection goes on. A Client's connections
 // carry one call at a time, so only a peer that pipelines calls reaches
 // it.
-func WithMaxBlockedCalls(n int) Option {
-	return optionFunc(func(o *options) {
+func WithMaxBlockedCalls(n int) ServerOption {
+	return serverOption(func(o *options) {
 		if n > 0 {
 			o.limits.MaxBlockedCalls = n
 		}
@@ -188,8 +222,8 @@ func WithMaxBlockedCalls(n int) Option {
 // is read and dropped without being kept) and the connection goes on.
 // The budget is raised to fit the largest request: the largest frame
 // (WithMaxFrameSize) plus WithMaxRequestSize.
-func WithReadBudget(n int64) Option {
-	return optionFunc(func(o *options) {
+func WithReadBudget(n int64) ServerOption {
+	return serverOption(func(o *options) {
 		if n > 0 {
 			o.limits.ReadBudget = n
 		}
@@ -201,8 +235,8 @@ func WithReadBudget(n int64) Option {
 // 30 s); a peer that stalls mid-frame is then disconnected. A connection
 // idle between frames is never cut off. It also bounds the wait for read
 // budget (WithReadBudget).
-func WithFrameReadTimeout(d time.Duration) Option {
-	return optionFunc(func(o *options) {
+func WithFrameReadTimeout(d time.Duration) ServerOption {
+	return serverOption(func(o *options) {
 		if d > 0 {
 			o.limits.FrameReadTimeout = d
 		}
@@ -211,6 +245,6 @@ func WithFrameReadTimeout(d time.Duration) Option {
 
 // withLimits sets every limit at once: a manager process gets its
 // parent's limits this way.
-func withLimits(l limits) Option {
-	return optionFunc(func(o *options) { o.limits = l })
+func withLimits(l server.Limits) ServerOption {
+	return serverOption(func(o *options) { o.limits = l })
 }

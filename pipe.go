@@ -251,7 +251,7 @@ func armDeadline(ctx context.Context, set func(time.Time) error) (disarm func(),
 	}
 	fired := make(chan struct{})
 	stop := context.AfterFunc(ctx, func() {
-		set(longAgo)
+		set(wire.LongAgo)
 		close(fired)
 	})
 	return func() {

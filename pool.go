@@ -127,7 +127,7 @@ func NewPool(ctx context.Context, s Session, n int) (*Pool, error) {
 
 // Submit queues the task registered as task, to be called with args
 // (msgpack-encodable values; proxies arrive usable), and returns its
-// handle at once (Python's apply_async). It fails if the task is not
+// AsyncResult at once (Python's apply_async). It fails if the task is not
 // registered (ErrNotRegistered), an argument cannot be encoded, or the
 // pool is closed (ErrClosed). ctx bounds the submission only; it blocks
 // only when an argument holds a proxy (one round trip to the manager, to
@@ -165,17 +165,17 @@ func (p *Pool) Submit(ctx context.Context, task string, args ...any) (*AsyncResu
 // returns the first failure in input order (tasks already queued still
 // run, and their results are dropped).
 func PoolMap[R, A any](ctx context.Context, p *Pool, task string, inputs []A) ([]R, error) {
-	handles := make([]*AsyncResult, len(inputs))
+	results := make([]*AsyncResult, len(inputs))
 	for i, in := range inputs {
-		h, err := p.Submit(ctx, task, in)
+		r, err := p.Submit(ctx, task, in)
 		if err != nil {
 			return nil, err
 		}
-		handles[i] = h
+		results[i] = r
 	}
 	out := make([]R, len(inputs))
-	for i, h := range handles {
-		if err := h.Get(ctx, &out[i]); err != nil {
+	for i, r := range results {
+		if err := r.Get(ctx, &out[i]); err != nil {
 			return nil, errorf("manager: PoolMap(%q): input %d: %w", task, i, err)
 		}
 	}
@@ -461,7 +461,7 @@ func runTask(ctx context.Context, c *Client, req *poolRequest) (rep poolReply) {
 	return poolReply{Result: b}
 }
 
-// An AsyncResult is the handle of a task submitted to a Pool (Python's
+// An AsyncResult is the pending result of a task submitted to a Pool (Python's
 // AsyncResult). It is safe for concurrent use.
 type AsyncResult struct {
 	task string

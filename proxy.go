@@ -22,7 +22,7 @@ import (
 // after the object is freed, so that a count right after it is exact.
 const closeTimeout = 500 * time.Millisecond
 
-// A Proxy is a handle to a shared object in a manager: its type, its id
+// A Proxy stands for a shared object in a manager: its type, its id
 // and the client session it is used through. Every method call on it is
 // one request to the manager. The typed proxies (Dict, Queue, …) wrap one.
 //

@@ -6,15 +6,17 @@ import (
 	"iter"
 
 	"github.com/vmihailenco/msgpack/v5"
+
+	"github.com/goproc/manager/internal/builtin"
 )
 
-type queueKind struct{}
+type queueType struct{}
 
-func (queueKind) typeID() string { return typeQueue }
+func (queueType) typeID() string { return builtin.TypeQueue }
 
-type joinableQueueKind struct{}
+type joinableQueueType struct{}
 
-func (joinableQueueKind) typeID() string { return typeJoinableQueue }
+func (joinableQueueType) typeID() string { return builtin.TypeJoinableQueue }
 
 // A Queue is a proxy to a shared FIFO queue of T in a manager, Python's
 // manager.Queue(maxsize). Waiting callers are served in arrival order.
@@ -36,7 +38,7 @@ func (joinableQueueKind) typeID() string { return typeJoinableQueue }
 // in another shared object. A proxy to a JoinableQueue decodes into a
 // Queue too.
 type Queue[T any] struct {
-	handle[queueKind]
+	proxyCore[queueType]
 }
 
 // NewQueue creates a shared queue holding at most maxsize items (any
@@ -44,7 +46,7 @@ type Queue[T any] struct {
 // once every proxy to it, in every process, is closed (or its process has
 // exited). It blocks for one round trip.
 func NewQueue[T any](ctx context.Context, s Session, maxsize int) (*Queue[T], error) {
-	h, err := newObject[queueKind](ctx, s, "", false, maxsize)
+	h, err := newObject[queueType](ctx, s, "", false, maxsize)
 	if err != nil {
 		return nil, err
 	}
@@ -57,7 +59,7 @@ func NewQueue[T any](ctx context.Context, s Session, maxsize int) (*Queue[T], er
 // object of another type gives an error satisfying
 // errors.Is(err, ErrWrongType). It blocks for one round trip.
 func OpenQueue[T any](ctx context.Context, s Session, name string, maxsize int) (*Queue[T], error) {
-	h, err := newObject[queueKind](ctx, s, name, true, maxsize)
+	h, err := newObject[queueType](ctx, s, name, true, maxsize)
 	if err != nil {
 		return nil, err
 	}
@@ -75,7 +77,7 @@ func (q *Queue[T]) Put(ctx context.Context, item T) error {
 	if err != nil {
 		return err
 	}
-	return q.h().call(ctx, "Put", nil, arg)
+	return q.core().call(ctx, "Put", nil, arg)
 }
 
 // TryPut appends item if the queue is not full, and never blocks
@@ -86,7 +88,7 @@ func (q *Queue[T]) TryPut(ctx context.Context, item T) error {
 	if err != nil {
 		return err
 	}
-	return q.h().call(ctx, "TryPut", nil, arg)
+	return q.core().call(ctx, "TryPut", nil, arg)
 }
 
 // Get removes and returns the item at the front, blocking while the
@@ -120,9 +122,9 @@ func (q *Queue[T]) get(ctx context.Context, method string) (T, error) {
 	var item T
 	var err error
 	if ts := shapeFor[T](); ts.any() {
-		err = q.h().call(ctx, method, &item)
+		err = q.core().call(ctx, method, &item)
 	} else {
-		err = q.h().call(ctx, method+"As", &item, ts.arg)
+		err = q.core().call(ctx, method+"As", &item, ts.arg)
 	}
 	if err != nil {
 		var zero T
@@ -210,7 +212,7 @@ func (q *Queue[T]) Iter(ctx context.Context) iter.Seq2[T, error] {
 // does not block.
 func (q *Queue[T]) Len(ctx context.Context) (int, error) {
 	var n int
-	err := q.h().call(ctx, "Len", &n)
+	err := q.core().call(ctx, "Len", &n)
 	return n, err
 }
 
@@ -218,7 +220,7 @@ func (q *Queue[T]) Len(ctx context.Context) (int, error) {
 // does not block.
 func (q *Queue[T]) Empty(ctx context.Context) (bool, error) {
 	var ok bool
-	err := q.h().call(ctx, "Empty", &ok)
+	err := q.core().call(ctx, "Empty", &ok)
 	return ok, err
 }
 
@@ -226,7 +228,7 @@ func (q *Queue[T]) Empty(ctx context.Context) (bool, error) {
 // q.full()). It does not block.
 func (q *Queue[T]) Full(ctx context.Context) (bool, error) {
 	var ok bool
-	err := q.h().call(ctx, "Full", &ok)
+	err := q.core().call(ctx, "Full", &ok)
 	return ok, err
 }
 
@@ -234,7 +236,7 @@ func (q *Queue[T]) Full(ctx context.Context) (bool, error) {
 // unbounded). It does not block.
 func (q *Queue[T]) Cap(ctx context.Context) (int, error) {
 	var n int
-	err := q.h().call(ctx, "Cap", &n)
+	err := q.core().call(ctx, "Cap", &n)
 	return n, err
 }
 
@@ -258,11 +260,11 @@ type JoinableQueue[T any] struct {
 // The queue is freed once every proxy to it, in every process, is closed
 // (or its process has exited). It blocks for one round trip.
 func NewJoinableQueue[T any](ctx context.Context, s Session, maxsize int) (*JoinableQueue[T], error) {
-	h, err := newObject[joinableQueueKind](ctx, s, "", false, maxsize)
+	h, err := newObject[joinableQueueType](ctx, s, "", false, maxsize)
 	if err != nil {
 		return nil, err
 	}
-	return &JoinableQueue[T]{Queue[T]{handle[queueKind](h)}}, nil
+	return &JoinableQueue[T]{Queue[T]{proxyCore[queueType](h)}}, nil
 }
 
 // OpenJoinableQueue returns a proxy to the shared joinable queue named
@@ -271,11 +273,11 @@ func NewJoinableQueue[T any](ctx context.Context, s Session, maxsize int) (*Join
 // shutdown. A name taken by an object of another type gives an error
 // satisfying errors.Is(err, ErrWrongType). It blocks for one round trip.
 func OpenJoinableQueue[T any](ctx context.Context, s Session, name string, maxsize int) (*JoinableQueue[T], error) {
-	h, err := newObject[joinableQueueKind](ctx, s, name, true, maxsize)
+	h, err := newObject[joinableQueueType](ctx, s, name, true, maxsize)
 	if err != nil {
 		return nil, err
 	}
-	return &JoinableQueue[T]{Queue[T]{handle[queueKind](h)}}, nil
+	return &JoinableQueue[T]{Queue[T]{proxyCore[queueType](h)}}, nil
 }
 
 // TaskDone acknowledges one item got from the queue (Python's
@@ -285,34 +287,34 @@ func OpenJoinableQueue[T any](ctx context.Context, s Session, name string, maxsi
 // acknowledge it returns an error satisfying
 // errors.Is(err, ErrBadArguments).
 func (q *JoinableQueue[T]) TaskDone(ctx context.Context) error {
-	return q.h().call(ctx, "TaskDone", nil)
+	return q.core().call(ctx, "TaskDone", nil)
 }
 
 // Join blocks until every item put in the queue has been got and
 // acknowledged with TaskDone (Python's q.join()). When ctx ends first it
 // returns an error satisfying errors.Is(err, ctx.Err()).
 func (q *JoinableQueue[T]) Join(ctx context.Context) error {
-	return q.h().call(ctx, "Join", nil)
+	return q.core().call(ctx, "Join", nil)
 }
 
 // DecodeMsgpack decodes a proxy reference to a JoinableQueue; a reference
 // to any other type gives an error satisfying errors.Is(err,
 // ErrWrongType). It implements msgpack.CustomDecoder.
 func (q *JoinableQueue[T]) DecodeMsgpack(dec *msgpack.Decoder) error {
-	return q.decodeAs(dec, typeJoinableQueue)
+	return q.decodeAs(dec, builtin.TypeJoinableQueue)
 }
 
-// h returns the proxy's handle, or nil when q is nil (see handle).
-func (q *Queue[T]) h() *handle[queueKind] {
+// core returns the proxy's proxyCore, or nil when q is nil (see proxyCore).
+func (q *Queue[T]) core() *proxyCore[queueType] {
 	if q == nil {
 		return nil
 	}
-	return &q.handle
+	return &q.proxyCore
 }
 
 // Proxy returns the untyped proxy underneath, for Call and for passing
 // the object around untyped. It is nil for a nil or zero Queue.
-func (q *Queue[T]) Proxy() *Proxy { return q.h().proxy() }
+func (q *Queue[T]) Proxy() *Proxy { return q.core().proxy() }
 
 // Close gives back this proxy's reference to the shared queue; an
 // unnamed object is freed once no proxy in any process refers to it (a
@@ -320,19 +322,19 @@ func (q *Queue[T]) Proxy() *Proxy { return q.h().proxy() }
 // afterwards. Close blocks for at most one round trip to the manager, may
 // be called more than once, and is safe for concurrent use. On a nil or
 // zero Queue it returns an error satisfying errors.Is(err, ErrNilProxy).
-func (q *Queue[T]) Close() error { return q.h().close() }
+func (q *Queue[T]) Close() error { return q.core().close() }
 
-// h returns the proxy's handle, or nil when q is nil (see handle).
-func (q *JoinableQueue[T]) h() *handle[queueKind] {
+// core returns the proxy's proxyCore, or nil when q is nil (see proxyCore).
+func (q *JoinableQueue[T]) core() *proxyCore[queueType] {
 	if q == nil {
 		return nil
 	}
-	return &q.Queue.handle
+	return &q.Queue.proxyCore
 }
 
 // Proxy returns the untyped proxy underneath, for Call and for passing
 // the object around untyped. It is nil for a nil or zero JoinableQueue.
-func (q *JoinableQueue[T]) Proxy() *Proxy { return q.h().proxy() }
+func (q *JoinableQueue[T]) Proxy() *Proxy { return q.core().proxy() }
 
 // Close gives back this proxy's reference to the shared queue; an
 // unnamed object is freed once no proxy in any process refers to it (a
@@ -340,7 +342,7 @@ func (q *JoinableQueue[T]) Proxy() *Proxy { return q.h().proxy() }
 // afterwards. Close blocks for at most one round trip to the manager, may
 // be called more than once, and is safe for concurrent use. On a nil or
 // zero JoinableQueue it returns an error satisfying errors.Is(err, ErrNilProxy).
-func (q *JoinableQueue[T]) Close() error { return q.h().close() }
+func (q *JoinableQueue[T]) Close() error { return q.core().close() }
 
 // queue returns q's Queue, or nil when q is nil, so that the Queue
 // methods below return ErrNilProxy on a nil JoinableQueue (a promoted
@@ -396,4 +398,4 @@ func (q *JoinableQueue[T]) Cap(ctx context.Context) (int, error) { return q.queu
 
 // proxyTypeIDs: a JoinableQueue proxy decodes only a JoinableQueue
 // reference (see DecodeMsgpack).
-func (q *JoinableQueue[T]) proxyTypeIDs() []string { return []string{typeJoinableQueue} }
+func (q *JoinableQueue[T]) proxyTypeIDs() []string { return []string{builtin.TypeJoinableQueue} }

@@ -26,7 +26,7 @@ import (
 //     counted for this session) gives it back with the server's
 //     "giveback" control method, which asks the object to undo what
 //     nobody received (an item goes back to the front of its queue, a
-//     lock or permit is released; see giveBack in giveback.go). So a
+//     lock or permit is released; see opGiveBack in internal/server/giveback.go). So a
 //     withdrawn Get never consumes an item the caller did not receive, and
 //     an Acquire withdrawn at its deadline never leaves the lock held by
 //     nobody.
@@ -183,7 +183,7 @@ func (cc *clientConn) readReply(id uint64) (*wire.Response, error) {
 		if err := wire.Decode(body, &cc.msg, nil); err != nil {
 			return nil, err
 		}
-		if cc.msg.Kind == wire.KindResponse && cc.msg.Response.ID == id {
+		if cc.msg.Tag == wire.TagResponse && cc.msg.Response.ID == id {
 			return &cc.msg.Response, nil
 		}
 	}

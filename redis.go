@@ -12,6 +12,7 @@ import (
 	"github.com/vmihailenco/msgpack/v5"
 
 	"github.com/goproc/manager/internal/redisengine"
+	"github.com/goproc/manager/internal/server"
 	"github.com/goproc/manager/internal/wire"
 )
 
@@ -262,7 +263,7 @@ func (r *RedisSession) decode(ctx context.Context, op string, res []byte, out an
 	dec.Reset(bytes.NewReader(res))
 	decoderOwners.Store(dec, engine(r))
 	defer decoderOwners.Delete(dec)
-	if err := decodeResult(dec, out, res, defaultMaxRequestSize); err != nil {
+	if err := decodeResult(dec, out, res, server.DefaultMaxRequestSize); err != nil {
 		return &opError{op, newDecodeError("result", out, res, err)}
 	}
 	return nil

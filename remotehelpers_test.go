@@ -30,11 +30,11 @@ type tcpServer struct {
 
 // startTCPServer starts a server with a random key (opts may override
 // it) on 127.0.0.1 and shuts it down when the test ends.
-func startTCPServer(t testing.TB, opts ...manager.Option) *tcpServer {
+func startTCPServer(t testing.TB, opts ...manager.ServerOption) *tcpServer {
 	t.Helper()
 	key := make([]byte, 32)
 	rand.Read(key)
-	srv, err := manager.NewServer(append([]manager.Option{manager.WithAuthKey(key)}, opts...)...)
+	srv, err := manager.NewServer(append([]manager.ServerOption{manager.WithAuthKey(key)}, opts...)...)
 	require.NoError(t, err)
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	require.NoError(t, err)
@@ -50,7 +50,7 @@ func startTCPServer(t testing.TB, opts ...manager.Option) *tcpServer {
 }
 
 // connect opens a session with s, closed when the test ends.
-func (s *tcpServer) connect(t testing.TB, opts ...manager.Option) *manager.Client {
+func (s *tcpServer) connect(t testing.TB, opts ...manager.ClientOption) *manager.Client {
 	t.Helper()
 	c, err := manager.Connect(testContext(t), "tcp", s.addr, s.key, opts...)
 	require.NoError(t, err)
@@ -125,7 +125,7 @@ func (c *rawConn) response(id uint64) wire.Response {
 		require.NoError(c.t, err)
 		var m wire.Message
 		require.NoError(c.t, wire.Decode(body, &m, nil))
-		if m.Kind == wire.KindResponse && m.Response.ID == id {
+		if m.Tag == wire.TagResponse && m.Response.ID == id {
 			resp := m.Response
 			resp.Result = append([]byte(nil), resp.Result...)
 			return resp

@@ -168,7 +168,7 @@ func TestKeyNotInLogsOrErrors(t *testing.T) {
 	wrong := make([]byte, 32)
 	rand.Read(wrong)
 
-	_, err := manager.Connect(ctx, "tcp", s.addr, wrong, manager.WithLogger(logger))
+	_, err := manager.Connect(ctx, "tcp", s.addr, wrong)
 	require.ErrorIs(t, err, manager.ErrAuthFailed)
 	assertNoKey(t, s.key, []byte(err.Error()), "the client's error")
 	assertNoKey(t, wrong, []byte(err.Error()), "the client's error")
@@ -180,7 +180,7 @@ func TestKeyNotInLogsOrErrors(t *testing.T) {
 	assertNoKey(t, wrong, []byte(err.Error()), "the handshake's error")
 
 	// A session that makes calls and fails some, then goes away.
-	c := s.connect(t, manager.WithLogger(logger))
+	c := s.connect(t)
 	p, err := manager.New(ctx, c, "hostile.Box")
 	require.NoError(t, err)
 	_, err = manager.Call[string](ctx, p, "Secret")

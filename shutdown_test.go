@@ -50,7 +50,7 @@ func receive[T any](ctx context.Context, t testing.TB, ch <-chan T, what string)
 // startToShutDown starts a manager that the test shuts down itself
 // (checking that no file descriptor leaks) and makes a FaultsSlow object
 // on it.
-func startToShutDown(t testing.TB, opts ...manager.Option) (context.Context, *manager.Manager, *manager.Proxy) {
+func startToShutDown(t testing.TB, opts ...manager.StartOption) (context.Context, *manager.Manager, *manager.Proxy) {
 	t.Helper()
 	checkNoFDLeak(t)
 	ctx := testContext(t)

@@ -76,10 +76,10 @@ func (h *recordingHandler) waitRecord(ctx context.Context, t testing.TB, msg str
 }
 
 // tcpTLSOptions are the options of a manager serving TLS on loopback.
-func tcpTLSOptions(serverTLS *tls.Config) ([]manager.Option, []byte) {
+func tcpTLSOptions(serverTLS *tls.Config) ([]manager.StartOption, []byte) {
 	key := make([]byte, 32)
 	rand.Read(key)
-	return []manager.Option{manager.WithAddress("tcp", "127.0.0.1:0"), manager.WithAuthKey(key), manager.WithTLS(serverTLS), manager.WithHandshakeTimeout(time.Second)}, key
+	return []manager.StartOption{manager.WithAddress("tcp", "127.0.0.1:0"), manager.WithAuthKey(key), manager.WithTLS(serverTLS), manager.WithHandshakeTimeout(time.Second)}, key
 }
 
 func TestStartServesTLSInEveryMode(t *testing.T) {

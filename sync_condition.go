@@ -4,11 +4,13 @@ import (
 	"context"
 	"errors"
 	"fmt"
+
+	"github.com/goproc/manager/internal/builtin"
 )
 
-type conditionKind struct{}
+type conditionType struct{}
 
-func (conditionKind) typeID() string { return typeCondition }
+func (conditionType) typeID() string { return builtin.TypeCondition }
 
 // A ConditionLock is a lock a Condition can be built on: a *Lock or an
 // *RLock.
@@ -36,7 +38,7 @@ var (
 // A Condition is safe for concurrent use, and can be passed to Fork or
 // stored in another shared object.
 type Condition struct {
-	handle[conditionKind]
+	proxyCore[conditionType]
 }
 
 // NewCondition creates a shared condition variable on lock (a *Lock or
@@ -49,7 +51,7 @@ func NewCondition(ctx context.Context, s Session, lock ConditionLock) (*Conditio
 	if err != nil {
 		return nil, err
 	}
-	h, err := newObject[conditionKind](ctx, s, "", false, id)
+	h, err := newObject[conditionType](ctx, s, "", false, id)
 	if err != nil {
 		return nil, err
 	}
@@ -67,7 +69,7 @@ func OpenCondition(ctx context.Context, s Session, name string, lock ConditionLo
 	if err != nil {
 		return nil, err
 	}
-	h, err := newObject[conditionKind](ctx, s, name, true, id)
+	h, err := newObject[conditionType](ctx, s, name, true, id)
 	if err != nil {
 		return nil, err
 	}
@@ -97,20 +99,20 @@ func conditionLockID(s Session, lock ConditionLock) (uint64, error) {
 // Acquire takes the condition's lock as Lock.Acquire or RLock.Acquire
 // does (Python's cond.acquire()). It blocks until ctx ends.
 func (c *Condition) Acquire(ctx context.Context) error {
-	return c.h().call(ctx, "Acquire", nil)
+	return c.core().call(ctx, "Acquire", nil)
 }
 
 // TryAcquire takes the condition's lock if it can without waiting, as
 // Lock.TryAcquire does, and reports whether it did. It never blocks.
 func (c *Condition) TryAcquire(ctx context.Context) (bool, error) {
-	return c.h().tryAcquire(ctx)
+	return c.core().tryAcquire(ctx)
 }
 
 // Release releases the condition's lock (Python's cond.release()). It
 // does not block. It returns an error satisfying errors.Is(err,
 // ErrNotHeld) when the caller does not hold the lock.
 func (c *Condition) Release(ctx context.Context) error {
-	return c.h().call(ctx, "Release", nil)
+	return c.core().call(ctx, "Release", nil)
 }
 
 // Wait releases the condition's lock, which the caller must hold (else
@@ -125,7 +127,7 @@ func (c *Condition) Release(ctx context.Context) error {
 // back (another holder kept it for seconds after ctx ended), the error
 // also satisfies errors.Is(err, ErrNotHeld) and the lock is not held.
 func (c *Condition) Wait(ctx context.Context) error {
-	return c.h().call(ctx, "Wait", nil)
+	return c.core().call(ctx, "Wait", nil)
 }
 
 // WaitFor calls predicate, in the caller, and Wait until predicate
@@ -175,27 +177,27 @@ func (c *Condition) WaitFor(ctx context.Context, predicate func() (bool, error))
 // error satisfying errors.Is(err, ErrNotHeld). It does not block; the
 // woken waiters take the lock back once the caller releases it.
 func (c *Condition) Notify(ctx context.Context, n int) error {
-	return c.h().call(ctx, "Notify", nil, n)
+	return c.core().call(ctx, "Notify", nil, n)
 }
 
 // NotifyAll wakes every waiter (Python's cond.notify_all()). The caller
 // must hold the lock, else it returns an error satisfying
 // errors.Is(err, ErrNotHeld). It does not block.
 func (c *Condition) NotifyAll(ctx context.Context) error {
-	return c.h().call(ctx, "NotifyAll", nil)
+	return c.core().call(ctx, "NotifyAll", nil)
 }
 
-// h returns the proxy's handle, or nil when c is nil (see handle).
-func (c *Condition) h() *handle[conditionKind] {
+// core returns the proxy's proxyCore, or nil when c is nil (see proxyCore).
+func (c *Condition) core() *proxyCore[conditionType] {
 	if c == nil {
 		return nil
 	}
-	return &c.handle
+	return &c.proxyCore
 }
 
 // Proxy returns the untyped proxy underneath, for Call and for passing
 // the object around untyped. It is nil for a nil or zero Condition.
-func (c *Condition) Proxy() *Proxy { return c.h().proxy() }
+func (c *Condition) Proxy() *Proxy { return c.core().proxy() }
 
 // Close gives back this proxy's reference to the shared condition; an
 // unnamed object is freed once no proxy in any process refers to it (a
@@ -203,4 +205,4 @@ func (c *Condition) Proxy() *Proxy { return c.h().proxy() }
 // afterwards. Close blocks for at most one round trip to the manager, may
 // be called more than once, and is safe for concurrent use. On a nil or
 // zero Condition it returns an error satisfying errors.Is(err, ErrNilProxy).
-func (c *Condition) Close() error { return c.h().close() }
+func (c *Condition) Close() error { return c.core().close() }

@@ -2,15 +2,17 @@ package manager
 
 import (
 	"context"
+
+	"github.com/goproc/manager/internal/builtin"
 )
 
-type eventKind struct{}
+type eventType struct{}
 
-func (eventKind) typeID() string { return typeEvent }
+func (eventType) typeID() string { return builtin.TypeEvent }
 
-type barrierKind struct{}
+type barrierType struct{}
 
-func (barrierKind) typeID() string { return typeBarrier }
+func (barrierType) typeID() string { return builtin.TypeBarrier }
 
 // An Event is a proxy to a shared flag in a manager that callers can wait
 // for, Python's manager.Event(). It starts clear.
@@ -18,14 +20,14 @@ func (barrierKind) typeID() string { return typeBarrier }
 // An Event is safe for concurrent use, and can be passed to Fork or
 // stored in another shared object.
 type Event struct {
-	handle[eventKind]
+	proxyCore[eventType]
 }
 
 // NewEvent creates a clear shared event and returns a proxy to it. The
 // event is freed once every proxy to it, in every process, is closed (or
 // its process has exited). It blocks for one round trip.
 func NewEvent(ctx context.Context, s Session) (*Event, error) {
-	h, err := newObject[eventKind](ctx, s, "", false)
+	h, err := newObject[eventType](ctx, s, "", false)
 	if err != nil {
 		return nil, err
 	}
@@ -38,7 +40,7 @@ func NewEvent(ctx context.Context, s Session) (*Event, error) {
 // error satisfying errors.Is(err, ErrWrongType). It blocks for one round
 // trip.
 func OpenEvent(ctx context.Context, s Session, name string) (*Event, error) {
-	h, err := newObject[eventKind](ctx, s, name, true)
+	h, err := newObject[eventType](ctx, s, name, true)
 	if err != nil {
 		return nil, err
 	}
@@ -48,19 +50,19 @@ func OpenEvent(ctx context.Context, s Session, name string) (*Event, error) {
 // Set sets the flag and wakes every waiter (Python's event.set()). It
 // does not block.
 func (e *Event) Set(ctx context.Context) error {
-	return e.h().call(ctx, "Set", nil)
+	return e.core().call(ctx, "Set", nil)
 }
 
 // Clear clears the flag (Python's event.clear()). It does not block.
 func (e *Event) Clear(ctx context.Context) error {
-	return e.h().call(ctx, "Clear", nil)
+	return e.core().call(ctx, "Clear", nil)
 }
 
 // IsSet reports whether the flag is set (Python's event.is_set()). It
 // does not block.
 func (e *Event) IsSet(ctx context.Context) (bool, error) {
 	var ok bool
-	err := e.h().call(ctx, "IsSet", &ok)
+	err := e.core().call(ctx, "IsSet", &ok)
 	return ok, err
 }
 
@@ -70,7 +72,7 @@ func (e *Event) IsSet(ctx context.Context) (bool, error) {
 // ctx ends first it returns an error satisfying errors.Is(err, ctx.Err())
 // (Python's wait returning False).
 func (e *Event) Wait(ctx context.Context) error {
-	return e.h().call(ctx, "Wait", nil)
+	return e.core().call(ctx, "Wait", nil)
 }
 
 // A Barrier is a proxy to a shared barrier in a manager, Python's
@@ -102,7 +104,7 @@ func (e *Event) Wait(ctx context.Context) error {
 // A Barrier is safe for concurrent use, and can be passed to Fork or
 // stored in another shared object.
 type Barrier struct {
-	handle[barrierKind]
+	proxyCore[barrierType]
 }
 
 // NewBarrier creates a shared barrier for parties callers (parties >= 1,
@@ -111,7 +113,7 @@ type Barrier struct {
 // process, is closed (or its process has exited). It blocks for one round
 // trip.
 func NewBarrier(ctx context.Context, s Session, parties int) (*Barrier, error) {
-	h, err := newObject[barrierKind](ctx, s, "", false, parties)
+	h, err := newObject[barrierType](ctx, s, "", false, parties)
 	if err != nil {
 		return nil, err
 	}
@@ -124,7 +126,7 @@ func NewBarrier(ctx context.Context, s Session, parties int) (*Barrier, error) {
 // taken by an object of another type gives an error satisfying
 // errors.Is(err, ErrWrongType). It blocks for one round trip.
 func OpenBarrier(ctx context.Context, s Session, name string, parties int) (*Barrier, error) {
-	h, err := newObject[barrierKind](ctx, s, name, true, parties)
+	h, err := newObject[barrierType](ctx, s, name, true, parties)
 	if err != nil {
 		return nil, err
 	}
@@ -141,7 +143,7 @@ func OpenBarrier(ctx context.Context, s Session, name string, parties int) (*Bar
 // errors.Is(err, ctx.Err()).
 func (b *Barrier) Wait(ctx context.Context) (int, error) {
 	var i int
-	err := b.h().call(ctx, "Wait", &i)
+	err := b.core().call(ctx, "Wait", &i)
 	return i, err
 }
 
@@ -150,7 +152,7 @@ func (b *Barrier) Wait(ctx context.Context) (int, error) {
 // counts it among the members a round can wait for (see Barrier). Joining again changes nothing. It does not block, and
 // has no Python counterpart.
 func (b *Barrier) Join(ctx context.Context) error {
-	return b.h().call(ctx, "Join", nil)
+	return b.core().call(ctx, "Join", nil)
 }
 
 // Leave ends this process's membership, so that its exit never breaks
@@ -158,27 +160,27 @@ func (b *Barrier) Join(ctx context.Context) error {
 // Wait of this process still under way breaks the barrier if the process
 // dies all the same. It does not block, and has no Python counterpart.
 func (b *Barrier) Leave(ctx context.Context) error {
-	return b.h().call(ctx, "Leave", nil)
+	return b.core().call(ctx, "Leave", nil)
 }
 
 // Abort breaks the barrier (Python's barrier.abort()): waiting and later
 // Waits fail with ErrBrokenBarrier until Reset. It does not block.
 func (b *Barrier) Abort(ctx context.Context) error {
-	return b.h().call(ctx, "Abort", nil)
+	return b.core().call(ctx, "Abort", nil)
 }
 
 // Reset returns the barrier to its initial, unbroken state (Python's
 // barrier.reset()); callers waiting in the current round get
 // ErrBrokenBarrier. Members stay members. It does not block.
 func (b *Barrier) Reset(ctx context.Context) error {
-	return b.h().call(ctx, "Reset", nil)
+	return b.core().call(ctx, "Reset", nil)
 }
 
 // Parties returns the number of callers needed to pass the barrier
 // (Python's barrier.parties). It does not block.
 func (b *Barrier) Parties(ctx context.Context) (int, error) {
 	var n int
-	err := b.h().call(ctx, "Parties", &n)
+	err := b.core().call(ctx, "Parties", &n)
 	return n, err
 }
 
@@ -186,7 +188,7 @@ func (b *Barrier) Parties(ctx context.Context) (int, error) {
 // (Python's barrier.n_waiting). It does not block.
 func (b *Barrier) NWaiting(ctx context.Context) (int, error) {
 	var n int
-	err := b.h().call(ctx, "NWaiting", &n)
+	err := b.core().call(ctx, "NWaiting", &n)
 	return n, err
 }
 
@@ -194,21 +196,21 @@ func (b *Barrier) NWaiting(ctx context.Context) (int, error) {
 // barrier.broken). It does not block.
 func (b *Barrier) Broken(ctx context.Context) (bool, error) {
 	var ok bool
-	err := b.h().call(ctx, "Broken", &ok)
+	err := b.core().call(ctx, "Broken", &ok)
 	return ok, err
 }
 
-// h returns the proxy's handle, or nil when e is nil (see handle).
-func (e *Event) h() *handle[eventKind] {
+// core returns the proxy's proxyCore, or nil when e is nil (see proxyCore).
+func (e *Event) core() *proxyCore[eventType] {
 	if e == nil {
 		return nil
 	}
-	return &e.handle
+	return &e.proxyCore
 }
 
 // Proxy returns the untyped proxy underneath, for Call and for passing
 // the object around untyped. It is nil for a nil or zero Event.
-func (e *Event) Proxy() *Proxy { return e.h().proxy() }
+func (e *Event) Proxy() *Proxy { return e.core().proxy() }
 
 // Close gives back this proxy's reference to the shared event; an
 // unnamed object is freed once no proxy in any process refers to it (a
@@ -216,19 +218,19 @@ func (e *Event) Proxy() *Proxy { return e.h().proxy() }
 // afterwards. Close blocks for at most one round trip to the manager, may
 // be called more than once, and is safe for concurrent use. On a nil or
 // zero Event it returns an error satisfying errors.Is(err, ErrNilProxy).
-func (e *Event) Close() error { return e.h().close() }
+func (e *Event) Close() error { return e.core().close() }
 
-// h returns the proxy's handle, or nil when b is nil (see handle).
-func (b *Barrier) h() *handle[barrierKind] {
+// core returns the proxy's proxyCore, or nil when b is nil (see proxyCore).
+func (b *Barrier) core() *proxyCore[barrierType] {
 	if b == nil {
 		return nil
 	}
-	return &b.handle
+	return &b.proxyCore
 }
 
 // Proxy returns the untyped proxy underneath, for Call and for passing
 // the object around untyped. It is nil for a nil or zero Barrier.
-func (b *Barrier) Proxy() *Proxy { return b.h().proxy() }
+func (b *Barrier) Proxy() *Proxy { return b.core().proxy() }
 
 // Close gives back this proxy's reference to the shared barrier; an
 // unnamed object is freed once no proxy in any process refers to it (a
@@ -236,4 +238,4 @@ func (b *Barrier) Proxy() *Proxy { return b.h().proxy() }
 // afterwards. Close blocks for at most one round trip to the manager, may
 // be called more than once, and is safe for concurrent use. On a nil or
 // zero Barrier it returns an error satisfying errors.Is(err, ErrNilProxy).
-func (b *Barrier) Close() error { return b.h().close() }
+func (b *Barrier) Close() error { return b.core().close() }

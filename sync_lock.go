@@ -2,15 +2,17 @@ package manager
 
 import (
 	"context"
+
+	"github.com/goproc/manager/internal/builtin"
 )
 
-type lockKind struct{}
+type lockType struct{}
 
-func (lockKind) typeID() string { return typeLock }
+func (lockType) typeID() string { return builtin.TypeLock }
 
-type rlockKind struct{}
+type rlockType struct{}
 
-func (rlockKind) typeID() string { return typeRLock }
+func (rlockType) typeID() string { return builtin.TypeRLock }
 
 // A Lock is a proxy to a shared mutual-exclusion lock in a manager,
 // Python's manager.Lock().
@@ -30,14 +32,14 @@ func (rlockKind) typeID() string { return typeRLock }
 // A Lock is safe for concurrent use, and can be passed to Fork or stored
 // in another shared object.
 type Lock struct {
-	handle[lockKind]
+	proxyCore[lockType]
 }
 
 // NewLock creates a free shared lock and returns a proxy to it. The lock
 // is freed once every proxy to it, in every process, is closed (or its
 // process has exited). It blocks for one round trip.
 func NewLock(ctx context.Context, s Session) (*Lock, error) {
-	h, err := newObject[lockKind](ctx, s, "", false)
+	h, err := newObject[lockType](ctx, s, "", false)
 	if err != nil {
 		return nil, err
 	}
@@ -50,7 +52,7 @@ func NewLock(ctx context.Context, s Session) (*Lock, error) {
 // error satisfying errors.Is(err, ErrWrongType). It blocks for one round
 // trip.
 func OpenLock(ctx context.Context, s Session, name string) (*Lock, error) {
-	h, err := newObject[lockKind](ctx, s, name, true)
+	h, err := newObject[lockType](ctx, s, name, true)
 	if err != nil {
 		return nil, err
 	}
@@ -65,7 +67,7 @@ func OpenLock(ctx context.Context, s Session, name string) (*Lock, error) {
 // returns an error satisfying errors.Is(err, ctx.Err()), and the lock is
 // not held: the waiting call is withdrawn in the manager.
 func (l *Lock) Acquire(ctx context.Context) error {
-	return l.h().call(ctx, "Acquire", nil)
+	return l.core().call(ctx, "Acquire", nil)
 }
 
 // TryAcquire takes the lock if it is free and nobody waits for it, and
@@ -73,20 +75,20 @@ func (l *Lock) Acquire(ctx context.Context) error {
 // whether the caller now holds the lock; when it does, the error may
 // satisfy errors.Is(err, ErrAbandoned) as for Acquire.
 func (l *Lock) TryAcquire(ctx context.Context) (bool, error) {
-	return l.h().tryAcquire(ctx)
+	return l.core().tryAcquire(ctx)
 }
 
 // Release frees the lock, handing it to the longest waiter (Python's
 // lock.release()). It does not block. It returns an error satisfying
 // errors.Is(err, ErrNotHeld) when this process does not hold the lock.
 func (l *Lock) Release(ctx context.Context) error {
-	return l.h().call(ctx, "Release", nil)
+	return l.core().call(ctx, "Release", nil)
 }
 
 // Locked reports whether some process holds the lock. It does not block.
 func (l *Lock) Locked(ctx context.Context) (bool, error) {
 	var ok bool
-	err := l.h().call(ctx, "Locked", &ok)
+	err := l.core().call(ctx, "Locked", &ok)
 	return ok, err
 }
 
@@ -115,14 +117,14 @@ func (l *Lock) conditionLock() *Proxy {
 // stored in another shared object (the proxy that arrives is a new
 // owner).
 type RLock struct {
-	handle[rlockKind]
+	proxyCore[rlockType]
 }
 
 // NewRLock creates a free shared reentrant lock and returns a proxy to
 // it. The lock is freed once every proxy to it, in every process, is
 // closed (or its process has exited). It blocks for one round trip.
 func NewRLock(ctx context.Context, s Session) (*RLock, error) {
-	h, err := newObject[rlockKind](ctx, s, "", false)
+	h, err := newObject[rlockType](ctx, s, "", false)
 	if err != nil {
 		return nil, err
 	}
@@ -135,7 +137,7 @@ func NewRLock(ctx context.Context, s Session) (*RLock, error) {
 // shutdown. A name taken by an object of another type gives an error
 // satisfying errors.Is(err, ErrWrongType). It blocks for one round trip.
 func OpenRLock(ctx context.Context, s Session, name string) (*RLock, error) {
-	h, err := newObject[rlockKind](ctx, s, name, true)
+	h, err := newObject[rlockType](ctx, s, name, true)
 	if err != nil {
 		return nil, err
 	}
@@ -150,7 +152,7 @@ func OpenRLock(ctx context.Context, s Session, name string) (*RLock, error) {
 // the lock in both cases). When ctx ends first it returns an error
 // satisfying errors.Is(err, ctx.Err()), and the lock is not held.
 func (r *RLock) Acquire(ctx context.Context) error {
-	return r.h().call(ctx, "Acquire", nil)
+	return r.core().call(ctx, "Acquire", nil)
 }
 
 // TryAcquire takes one level of the lock if this proxy holds it already,
@@ -159,7 +161,7 @@ func (r *RLock) Acquire(ctx context.Context) error {
 // the lock, with an error satisfying errors.Is(err, ErrAbandoned) as for
 // Acquire.
 func (r *RLock) TryAcquire(ctx context.Context) (bool, error) {
-	return r.h().tryAcquire(ctx)
+	return r.core().tryAcquire(ctx)
 }
 
 // Release removes one level held by this proxy, freeing the lock when
@@ -167,13 +169,13 @@ func (r *RLock) TryAcquire(ctx context.Context) (bool, error) {
 // an error satisfying errors.Is(err, ErrNotHeld) when this proxy does not
 // hold the lock.
 func (r *RLock) Release(ctx context.Context) error {
-	return r.h().call(ctx, "Release", nil)
+	return r.core().call(ctx, "Release", nil)
 }
 
 // Locked reports whether some proxy holds the lock. It does not block.
 func (r *RLock) Locked(ctx context.Context) (bool, error) {
 	var ok bool
-	err := r.h().call(ctx, "Locked", &ok)
+	err := r.core().call(ctx, "Locked", &ok)
 	return ok, err
 }
 
@@ -185,17 +187,17 @@ func (r *RLock) conditionLock() *Proxy {
 	return r.p
 }
 
-// h returns the proxy's handle, or nil when l is nil (see handle).
-func (l *Lock) h() *handle[lockKind] {
+// core returns the proxy's proxyCore, or nil when l is nil (see proxyCore).
+func (l *Lock) core() *proxyCore[lockType] {
 	if l == nil {
 		return nil
 	}
-	return &l.handle
+	return &l.proxyCore
 }
 
 // Proxy returns the untyped proxy underneath, for Call and for passing
 // the object around untyped. It is nil for a nil or zero Lock.
-func (l *Lock) Proxy() *Proxy { return l.h().proxy() }
+func (l *Lock) Proxy() *Proxy { return l.core().proxy() }
 
 // Close gives back this proxy's reference to the shared lock; an
 // unnamed object is freed once no proxy in any process refers to it (a
@@ -203,19 +205,19 @@ func (l *Lock) Proxy() *Proxy { return l.h().proxy() }
 // afterwards. Close blocks for at most one round trip to the manager, may
 // be called more than once, and is safe for concurrent use. On a nil or
 // zero Lock it returns an error satisfying errors.Is(err, ErrNilProxy).
-func (l *Lock) Close() error { return l.h().close() }
+func (l *Lock) Close() error { return l.core().close() }
 
-// h returns the proxy's handle, or nil when r is nil (see handle).
-func (r *RLock) h() *handle[rlockKind] {
+// core returns the proxy's proxyCore, or nil when r is nil (see proxyCore).
+func (r *RLock) core() *proxyCore[rlockType] {
 	if r == nil {
 		return nil
 	}
-	return &r.handle
+	return &r.proxyCore
 }
 
 // Proxy returns the untyped proxy underneath, for Call and for passing
 // the object around untyped. It is nil for a nil or zero RLock.
-func (r *RLock) Proxy() *Proxy { return r.h().proxy() }
+func (r *RLock) Proxy() *Proxy { return r.core().proxy() }
 
 // Close gives back this proxy's reference to the shared lock; an
 // unnamed object is freed once no proxy in any process refers to it (a
@@ -223,4 +225,4 @@ func (r *RLock) Proxy() *Proxy { return r.h().proxy() }
 // afterwards. Close blocks for at most one round trip to the manager, may
 // be called more than once, and is safe for concurrent use. On a nil or
 // zero RLock it returns an error satisfying errors.Is(err, ErrNilProxy).
-func (r *RLock) Close() error { return r.h().close() }
+func (r *RLock) Close() error { return r.core().close() }

@@ -130,7 +130,7 @@ func TestLockTimedOutAcquireIsWithdrawn(t *testing.T) {
 func TestLockContentionAcrossProcesses(t *testing.T) {
 	tests := []struct {
 		name    string
-		opts    []manager.Option
+		opts    []manager.StartOption
 		worker  string
 		newLock func(context.Context, *manager.Manager) (any, error)
 	}{
@@ -143,7 +143,7 @@ func TestLockContentionAcrossProcesses(t *testing.T) {
 		},
 		{
 			name:   "RLock",
-			opts:   []manager.Option{manager.InProcess()},
+			opts:   []manager.StartOption{manager.InProcess()},
 			worker: "rlock.increment",
 			newLock: func(ctx context.Context, m *manager.Manager) (any, error) {
 				return manager.NewRLock(ctx, m)

@@ -4,15 +4,17 @@ import (
 	"context"
 
 	"github.com/vmihailenco/msgpack/v5"
+
+	"github.com/goproc/manager/internal/builtin"
 )
 
-type semaphoreKind struct{}
+type semaphoreType struct{}
 
-func (semaphoreKind) typeID() string { return typeSemaphore }
+func (semaphoreType) typeID() string { return builtin.TypeSemaphore }
 
-type boundedSemaphoreKind struct{}
+type boundedSemaphoreType struct{}
 
-func (boundedSemaphoreKind) typeID() string { return typeBoundedSemaphore }
+func (boundedSemaphoreType) typeID() string { return builtin.TypeBoundedSemaphore }
 
 // A Semaphore is a proxy to a shared counting semaphore in a manager,
 // Python's manager.Semaphore(value). Acquire takes a permit, waiting in
@@ -31,7 +33,7 @@ func (boundedSemaphoreKind) typeID() string { return typeBoundedSemaphore }
 // stored in another shared object. A proxy to a BoundedSemaphore decodes
 // into a Semaphore too.
 type Semaphore struct {
-	handle[semaphoreKind]
+	proxyCore[semaphoreType]
 }
 
 // NewSemaphore creates a shared semaphore with value free permits
@@ -40,7 +42,7 @@ type Semaphore struct {
 // it, in every process, is closed (or its process has exited). It blocks
 // for one round trip.
 func NewSemaphore(ctx context.Context, s Session, value int) (*Semaphore, error) {
-	h, err := newObject[semaphoreKind](ctx, s, "", false, value)
+	h, err := newObject[semaphoreType](ctx, s, "", false, value)
 	if err != nil {
 		return nil, err
 	}
@@ -53,7 +55,7 @@ func NewSemaphore(ctx context.Context, s Session, value int) (*Semaphore, error)
 // shutdown. A name taken by an object of another type gives an error
 // satisfying errors.Is(err, ErrWrongType). It blocks for one round trip.
 func OpenSemaphore(ctx context.Context, s Session, name string, value int) (*Semaphore, error) {
-	h, err := newObject[semaphoreKind](ctx, s, name, true, value)
+	h, err := newObject[semaphoreType](ctx, s, name, true, value)
 	if err != nil {
 		return nil, err
 	}
@@ -68,7 +70,7 @@ func OpenSemaphore(ctx context.Context, s Session, name string, value int) (*Sem
 // must Release it). When ctx ends first it returns an error satisfying
 // errors.Is(err, ctx.Err()) and takes nothing.
 func (s *Semaphore) Acquire(ctx context.Context) error {
-	return s.h().call(ctx, "Acquire", nil)
+	return s.core().call(ctx, "Acquire", nil)
 }
 
 // TryAcquire takes one permit if one is free and nobody waits, and
@@ -77,7 +79,7 @@ func (s *Semaphore) Acquire(ctx context.Context) error {
 // process that died holding it, it returns true and an error satisfying
 // errors.Is(err, ErrAbandoned): the caller holds the permit.
 func (s *Semaphore) TryAcquire(ctx context.Context) (bool, error) {
-	return s.h().tryAcquire(ctx)
+	return s.core().tryAcquire(ctx)
 }
 
 // Release gives back one permit, waking the longest waiter (Python's
@@ -85,13 +87,13 @@ func (s *Semaphore) TryAcquire(ctx context.Context) (bool, error) {
 // above the initial value returns an error satisfying
 // errors.Is(err, ErrOverReleased) and changes nothing.
 func (s *Semaphore) Release(ctx context.Context) error {
-	return s.h().call(ctx, "Release", nil, 1)
+	return s.core().call(ctx, "Release", nil, 1)
 }
 
 // Value returns the number of free permits. It does not block.
 func (s *Semaphore) Value(ctx context.Context) (int, error) {
 	var n int
-	err := s.h().call(ctx, "Value", &n)
+	err := s.core().call(ctx, "Value", &n)
 	return n, err
 }
 
@@ -109,11 +111,11 @@ type BoundedSemaphore struct {
 // The semaphore is freed once every proxy to it, in every process, is
 // closed (or its process has exited). It blocks for one round trip.
 func NewBoundedSemaphore(ctx context.Context, s Session, value int) (*BoundedSemaphore, error) {
-	h, err := newObject[boundedSemaphoreKind](ctx, s, "", false, value)
+	h, err := newObject[boundedSemaphoreType](ctx, s, "", false, value)
 	if err != nil {
 		return nil, err
 	}
-	return &BoundedSemaphore{Semaphore{handle[semaphoreKind](h)}}, nil
+	return &BoundedSemaphore{Semaphore{proxyCore[semaphoreType](h)}}, nil
 }
 
 // OpenBoundedSemaphore returns a proxy to the shared bounded semaphore
@@ -123,31 +125,31 @@ func NewBoundedSemaphore(ctx context.Context, s Session, value int) (*BoundedSem
 // error satisfying errors.Is(err, ErrWrongType). It blocks for one round
 // trip.
 func OpenBoundedSemaphore(ctx context.Context, s Session, name string, value int) (*BoundedSemaphore, error) {
-	h, err := newObject[boundedSemaphoreKind](ctx, s, name, true, value)
+	h, err := newObject[boundedSemaphoreType](ctx, s, name, true, value)
 	if err != nil {
 		return nil, err
 	}
-	return &BoundedSemaphore{Semaphore{handle[semaphoreKind](h)}}, nil
+	return &BoundedSemaphore{Semaphore{proxyCore[semaphoreType](h)}}, nil
 }
 
 // DecodeMsgpack decodes a proxy reference to a BoundedSemaphore; a
 // reference to any other type gives an error satisfying
 // errors.Is(err, ErrWrongType). It implements msgpack.CustomDecoder.
 func (s *BoundedSemaphore) DecodeMsgpack(dec *msgpack.Decoder) error {
-	return s.decodeAs(dec, typeBoundedSemaphore)
+	return s.decodeAs(dec, builtin.TypeBoundedSemaphore)
 }
 
-// h returns the proxy's handle, or nil when s is nil (see handle).
-func (s *Semaphore) h() *handle[semaphoreKind] {
+// core returns the proxy's proxyCore, or nil when s is nil (see proxyCore).
+func (s *Semaphore) core() *proxyCore[semaphoreType] {
 	if s == nil {
 		return nil
 	}
-	return &s.handle
+	return &s.proxyCore
 }
 
 // Proxy returns the untyped proxy underneath, for Call and for passing
 // the object around untyped. It is nil for a nil or zero Semaphore.
-func (s *Semaphore) Proxy() *Proxy { return s.h().proxy() }
+func (s *Semaphore) Proxy() *Proxy { return s.core().proxy() }
 
 // Close gives back this proxy's reference to the shared semaphore; an
 // unnamed object is freed once no proxy in any process refers to it (a
@@ -155,19 +157,19 @@ func (s *Semaphore) Proxy() *Proxy { return s.h().proxy() }
 // afterwards. Close blocks for at most one round trip to the manager, may
 // be called more than once, and is safe for concurrent use. On a nil or
 // zero Semaphore it returns an error satisfying errors.Is(err, ErrNilProxy).
-func (s *Semaphore) Close() error { return s.h().close() }
+func (s *Semaphore) Close() error { return s.core().close() }
 
-// h returns the proxy's handle, or nil when s is nil (see handle).
-func (s *BoundedSemaphore) h() *handle[semaphoreKind] {
+// core returns the proxy's proxyCore, or nil when s is nil (see proxyCore).
+func (s *BoundedSemaphore) core() *proxyCore[semaphoreType] {
 	if s == nil {
 		return nil
 	}
-	return &s.Semaphore.handle
+	return &s.Semaphore.proxyCore
 }
 
 // Proxy returns the untyped proxy underneath, for Call and for passing
 // the object around untyped. It is nil for a nil or zero BoundedSemaphore.
-func (s *BoundedSemaphore) Proxy() *Proxy { return s.h().proxy() }
+func (s *BoundedSemaphore) Proxy() *Proxy { return s.core().proxy() }
 
 // Close gives back this proxy's reference to the shared semaphore; an
 // unnamed object is freed once no proxy in any process refers to it (a
@@ -175,7 +177,7 @@ func (s *BoundedSemaphore) Proxy() *Proxy { return s.h().proxy() }
 // afterwards. Close blocks for at most one round trip to the manager, may
 // be called more than once, and is safe for concurrent use. On a nil or
 // zero BoundedSemaphore it returns an error satisfying errors.Is(err, ErrNilProxy).
-func (s *BoundedSemaphore) Close() error { return s.h().close() }
+func (s *BoundedSemaphore) Close() error { return s.core().close() }
 
 // semaphore returns s's Semaphore, or nil when s is nil, so that the
 // Semaphore methods below return ErrNilProxy on a nil BoundedSemaphore (a
@@ -204,4 +206,4 @@ func (s *BoundedSemaphore) Value(ctx context.Context) (int, error) { return s.se
 
 // proxyTypeIDs: a BoundedSemaphore proxy decodes only a BoundedSemaphore
 // reference (see DecodeMsgpack).
-func (s *BoundedSemaphore) proxyTypeIDs() []string { return []string{typeBoundedSemaphore} }
+func (s *BoundedSemaphore) proxyTypeIDs() []string { return []string{builtin.TypeBoundedSemaphore} }

@@ -12,18 +12,21 @@ import (
 
 	"github.com/vmihailenco/msgpack/v5"
 
+	"github.com/goproc/manager/internal/builtin"
 	"github.com/goproc/manager/internal/errs"
 )
 
 // This file is the plumbing every typed proxy (Dict, Queue, Lock, …)
-// shares: the handle that wraps a *Proxy (Close, Proxy, msgpack encoding,
+// shares: the proxyCore that wraps a *Proxy (Close, Proxy, msgpack encoding,
 // the typeid check on decoding), construction, and the encoding of user
 // values as call arguments.
 
-// A kind names the typeid a typed proxy stands for. Each typed proxy
-// embeds a handle parameterised by its own zero-size kind, so that a
-// decoded handle knows which typeid to insist on.
-type kind interface {
+// A builtinType names the typeid a typed proxy stands for. Each typed
+// proxy embeds a proxyCore parameterised by its own zero-size
+// builtinType, so that a decoded proxy knows which typeid to insist on.
+// (In this module a "handle" is only a proxy's handle id, which a call
+// carries, and a "kind" only the kind of a value.)
+type builtinType interface {
 	typeID() string
 }
 
@@ -31,24 +34,24 @@ type kind interface {
 // it may also refer to: the server-side type has every method of the
 // other (a JoinableQueue is a Queue, a BoundedSemaphore a Semaphore).
 var subtypes = map[string][]string{
-	typeQueue:     {typeJoinableQueue},
-	typeSemaphore: {typeBoundedSemaphore},
+	builtin.TypeQueue:     {builtin.TypeJoinableQueue},
+	builtin.TypeSemaphore: {builtin.TypeBoundedSemaphore},
 }
 
-// handle is the part of a typed proxy that wraps its *Proxy. The methods
+// proxyCore is the part of a typed proxy that wraps its *Proxy. The methods
 // below are promoted to every typed proxy.
-type handle[K kind] struct {
+type proxyCore[K builtinType] struct {
 	p *Proxy
 }
 
-// A typed proxy's methods reach its handle through h(), which each typed
+// A typed proxy's methods reach its proxyCore through core(), which each typed
 // proxy defines so that it is nil for a nil pointer: every method of
-// handle accepts a nil receiver, and a nil *Proxy makes every call fail
+// proxyCore accepts a nil receiver, and a nil *Proxy makes every call fail
 // with ErrNilProxy. So a method called on a nil *Dict (or a zero Dict)
 // returns an error instead of panicking.
 
 // proxy returns the untyped proxy underneath, or nil.
-func (h *handle[K]) proxy() *Proxy {
+func (h *proxyCore[K]) proxy() *Proxy {
 	if h == nil {
 		return nil
 	}
@@ -56,7 +59,7 @@ func (h *handle[K]) proxy() *Proxy {
 }
 
 // close is the Close of every typed proxy.
-func (h *handle[K]) close() error {
+func (h *proxyCore[K]) close() error {
 	p := h.proxy()
 	if p == nil {
 		var k K
@@ -68,7 +71,7 @@ func (h *handle[K]) close() error {
 // EncodeMsgpack encodes the proxy as a proxy reference (a msgpack
 // extension), so that it can be passed to Fork or stored in another
 // shared object; it implements msgpack.CustomEncoder.
-func (h *handle[K]) EncodeMsgpack(enc *msgpack.Encoder) error {
+func (h *proxyCore[K]) EncodeMsgpack(enc *msgpack.Encoder) error {
 	p := h.proxy()
 	if p == nil {
 		var k K
@@ -81,7 +84,7 @@ func (h *handle[K]) EncodeMsgpack(enc *msgpack.Encoder) error {
 // to this process's session with the same manager. A reference to an
 // object of another type gives an error satisfying
 // errors.Is(err, ErrWrongType). It implements msgpack.CustomDecoder.
-func (h *handle[K]) DecodeMsgpack(dec *msgpack.Decoder) error {
+func (h *proxyCore[K]) DecodeMsgpack(dec *msgpack.Decoder) error {
 	var k K
 	return h.decodeAs(dec, k.typeID())
 }
@@ -91,7 +94,7 @@ func (h *handle[K]) DecodeMsgpack(dec *msgpack.Decoder) error {
 // in a call's result is closed, giving back the reference the manager
 // took for it; one decoded elsewhere (Fork arguments, msgpack.Unmarshal)
 // holds no reference of its own, so closing it would drop someone else's.
-func (h *handle[K]) decodeAs(dec *msgpack.Decoder, typeid string) error {
+func (h *proxyCore[K]) decodeAs(dec *msgpack.Decoder, typeid string) error {
 	var p *Proxy
 	if err := dec.Decode(&p); err != nil {
 		return err
@@ -111,13 +114,13 @@ func (h *handle[K]) decodeAs(dec *msgpack.Decoder, typeid string) error {
 }
 
 // isTypedProxy marks the typed proxies, for needsCanonical.
-func (h *handle[K]) isTypedProxy() {}
+func (h *proxyCore[K]) isTypedProxy() {}
 
 // tryAcquire calls a lock's or semaphore's TryAcquire. Only a lock or
 // permit actually taken is ever reported abandoned, and the manager's
 // reply then carries the error rather than the result: so ErrAbandoned
 // means the caller holds it.
-func (h *handle[K]) tryAcquire(ctx context.Context) (bool, error) {
+func (h *proxyCore[K]) tryAcquire(ctx context.Context) (bool, error) {
 	var ok bool
 	err := h.call(ctx, "TryAcquire", &ok)
 	if errors.Is(err, ErrAbandoned) {
@@ -128,7 +131,7 @@ func (h *handle[K]) tryAcquire(ctx context.Context) (bool, error) {
 
 // call invokes method on the object, decoding its result into out (a
 // pointer, or nil).
-func (h *handle[K]) call(ctx context.Context, method string, out any, args ...any) error {
+func (h *proxyCore[K]) call(ctx context.Context, method string, out any, args ...any) error {
 	return h.proxy().invoke(ctx, method, out, args...)
 }
 
@@ -163,8 +166,8 @@ func sessionClient(s Session, op string) (*Client, error) {
 }
 
 // newObject creates a shared object of typeid (New), or gets or creates
-// the one named name (Open) when name is given, and returns its handle.
-func newObject[K kind](ctx context.Context, s Session, name string, open bool, args ...any) (handle[K], error) {
+// the one named name (Open) when name is given, and returns its proxyCore.
+func newObject[K builtinType](ctx context.Context, s Session, name string, open bool, args ...any) (proxyCore[K], error) {
 	var k K
 	var p *Proxy
 	var err error
@@ -173,7 +176,7 @@ func newObject[K kind](ctx context.Context, s Session, name string, open bool, a
 	} else {
 		p, err = New(ctx, s, k.typeID(), args...)
 	}
-	return handle[K]{p: p}, err
+	return proxyCore[K]{p: p}, err
 }
 
 // encodeValue returns a user value ready to be passed as a call argument,

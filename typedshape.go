@@ -70,13 +70,13 @@ var (
 	msgpackUnmarshaler  = reflect.TypeFor[msgpack.Unmarshaler]()
 	binaryUnmarshaler   = reflect.TypeFor[encoding.BinaryUnmarshaler]()
 	textUnmarshaler     = reflect.TypeFor[encoding.TextUnmarshaler]()
-	proxyKindType       = reflect.TypeFor[proxyKind]()
+	hasTypeIDsType      = reflect.TypeFor[hasTypeIDs]()
 	structDecodedResult = reflect.TypeFor[decodesAsStruct]()
 )
 
-// proxyKind is implemented by the typed proxies: the typeids a proxy
+// hasTypeIDs is implemented by the typed proxies: the typeids a proxy
 // reference must have to decode into one.
-type proxyKind interface{ proxyTypeIDs() []string }
+type hasTypeIDs interface{ proxyTypeIDs() []string }
 
 // decodesAsStruct marks result types whose DecodeMsgpack accepts exactly
 // what msgpack's own struct decoding accepts (dictdecode.go): their shape
@@ -94,7 +94,7 @@ func (b *shapeBuilder) build(t reflect.Type) *wire.Shape {
 	if t == proxyType {
 		return named(wire.KindProxy)
 	}
-	if reflect.PointerTo(t).Implements(proxyKindType) || t.Implements(proxyKindType) {
+	if reflect.PointerTo(t).Implements(hasTypeIDsType) || t.Implements(hasTypeIDsType) {
 		if ids, ok := proxyTypeIDsOf(t); ok {
 			s := named(wire.KindProxy)
 			s.TypeIDs = ids
@@ -136,7 +136,7 @@ func (b *shapeBuilder) build(t reflect.Type) *wire.Shape {
 		switch {
 		case t.NumMethod() == 0:
 			return wire.AnyShape
-		case t == errorType:
+		case t == reflect.TypeFor[error]():
 			return named(wire.KindError)
 		}
 		return named(wire.KindExt)
@@ -312,16 +312,16 @@ func proxyTypeIDsOf(t reflect.Type) (ids []string, ok bool) {
 	if t.Kind() == reflect.Pointer {
 		t = t.Elem()
 	}
-	pk, ok := reflect.New(t).Interface().(proxyKind)
+	pk, ok := reflect.New(t).Interface().(hasTypeIDs)
 	if !ok {
 		return nil, false
 	}
 	return pk.proxyTypeIDs(), true
 }
 
-// proxyTypeIDs makes the typed proxies proxyKinds: a proxy reference to
+// proxyTypeIDs makes the typed proxies hasTypeIDs implementations: a proxy reference to
 // a K object, or to one of its subtypes, decodes into one.
-func (h *handle[K]) proxyTypeIDs() []string {
+func (h *proxyCore[K]) proxyTypeIDs() []string {
 	var k K
 	return append([]string{k.typeID()}, subtypes[k.typeID()]...)
 }

@@ -10,6 +10,7 @@ import (
 	"github.com/stretchr/testify/require"
 	"github.com/vmihailenco/msgpack/v5"
 
+	"github.com/goproc/manager/internal/builtin"
 	"github.com/goproc/manager/internal/wire"
 )
 
@@ -101,10 +102,10 @@ func TestShapeDerivation(t *testing.T) {
 		give reflect.Type
 		want []string
 	}{
-		{"Dict", reflect.TypeFor[*Dict[string, int]](), []string{typeDict}},
-		{"Queue", reflect.TypeFor[*Queue[int]](), []string{typeQueue, typeJoinableQueue}},
-		{"JoinableQueue", reflect.TypeFor[*JoinableQueue[int]](), []string{typeJoinableQueue}},
-		{"BoundedSemaphore", reflect.TypeFor[*BoundedSemaphore](), []string{typeBoundedSemaphore}},
+		{"Dict", reflect.TypeFor[*Dict[string, int]](), []string{builtin.TypeDict}},
+		{"Queue", reflect.TypeFor[*Queue[int]](), []string{builtin.TypeQueue, builtin.TypeJoinableQueue}},
+		{"JoinableQueue", reflect.TypeFor[*JoinableQueue[int]](), []string{builtin.TypeJoinableQueue}},
+		{"BoundedSemaphore", reflect.TypeFor[*BoundedSemaphore](), []string{builtin.TypeBoundedSemaphore}},
 		{"Proxy", reflect.TypeFor[*Proxy](), nil},
 	}
 	for _, tt := range tests {

@@ -3,11 +3,13 @@ package manager
 import (
 	"context"
 	"fmt"
+
+	"github.com/goproc/manager/internal/builtin"
 )
 
-type valueKind struct{}
+type valueType struct{}
 
-func (valueKind) typeID() string { return typeValue }
+func (valueType) typeID() string { return builtin.TypeValue }
 
 // A Value is a proxy to one shared value of type T in a manager, Python's
 // manager.Value(typecode, value) (the Go type takes the typecode's
@@ -23,7 +25,7 @@ func (valueKind) typeID() string { return typeValue }
 // concurrent use, and can be passed to Fork or stored in another shared
 // object.
 type Value[T any] struct {
-	handle[valueKind]
+	proxyCore[valueType]
 }
 
 // NewValue creates a shared value holding initial and returns a proxy to
@@ -34,7 +36,7 @@ func NewValue[T any](ctx context.Context, s Session, initial T) (*Value[T], erro
 	if err != nil {
 		return nil, err
 	}
-	h, err := newObject[valueKind](ctx, s, "", false, arg)
+	h, err := newObject[valueType](ctx, s, "", false, arg)
 	if err != nil {
 		return nil, err
 	}
@@ -51,7 +53,7 @@ func OpenValue[T any](ctx context.Context, s Session, name string, initial T) (*
 	if err != nil {
 		return nil, err
 	}
-	h, err := newObject[valueKind](ctx, s, name, true, arg)
+	h, err := newObject[valueType](ctx, s, name, true, arg)
 	if err != nil {
 		return nil, err
 	}
@@ -61,7 +63,7 @@ func OpenValue[T any](ctx context.Context, s Session, name string, initial T) (*
 // Load returns a copy of the value (Python's v.value, or v.get()).
 func (v *Value[T]) Load(ctx context.Context) (T, error) {
 	var x T
-	if err := v.h().call(ctx, "Load", &x); err != nil {
+	if err := v.core().call(ctx, "Load", &x); err != nil {
 		var zero T
 		return zero, err
 	}
@@ -74,7 +76,7 @@ func (v *Value[T]) Store(ctx context.Context, x T) error {
 	if err != nil {
 		return err
 	}
-	return v.h().call(ctx, "Store", nil, arg)
+	return v.core().call(ctx, "Store", nil, arg)
 }
 
 // Swap sets the value and returns the previous one, atomically. A
@@ -86,9 +88,9 @@ func (v *Value[T]) Swap(ctx context.Context, x T) (previous T, err error) {
 		return previous, err
 	}
 	if ts := shapeFor[T](); ts.any() {
-		err = v.h().call(ctx, "Swap", &previous, arg)
+		err = v.core().call(ctx, "Swap", &previous, arg)
 	} else {
-		err = v.h().call(ctx, "SwapAs", &previous, arg, ts.arg)
+		err = v.core().call(ctx, "SwapAs", &previous, arg, ts.arg)
 	}
 	if err != nil {
 		var zero T
@@ -105,7 +107,7 @@ func (v *Value[T]) CompareAndSwap(ctx context.Context, old, newValue T) (bool, e
 		return false, err
 	}
 	var ok bool
-	err = v.h().call(ctx, "CompareAndSwap", &ok, o, n)
+	err = v.core().call(ctx, "CompareAndSwap", &ok, o, n)
 	return ok, err
 }
 
@@ -120,7 +122,7 @@ func (v *Value[T]) Add(ctx context.Context, delta T) (T, error) {
 	if err != nil {
 		return sum, err
 	}
-	if err := v.h().call(ctx, "Add", &sum, arg); err != nil {
+	if err := v.core().call(ctx, "Add", &sum, arg); err != nil {
 		var zero T
 		return zero, err
 	}
@@ -144,7 +146,7 @@ func (v *Value[T]) Modify(ctx context.Context, fn func(old T) (T, error)) (T, er
 	}
 	for {
 		var cur versionedValue[T]
-		if err := v.h().call(ctx, "LoadVersion", &cur); err != nil {
+		if err := v.core().call(ctx, "LoadVersion", &cur); err != nil {
 			return zero, err
 		}
 		next, err := fn(cur.Value)
@@ -156,7 +158,7 @@ func (v *Value[T]) Modify(ctx context.Context, fn func(old T) (T, error)) (T, er
 			return zero, err
 		}
 		var stored bool
-		if err := v.h().call(ctx, "StoreIfVersion", &stored, cur.Version, arg); err != nil {
+		if err := v.core().call(ctx, "StoreIfVersion", &stored, cur.Version, arg); err != nil {
 			return zero, err
 		}
 		if stored {
@@ -165,17 +167,17 @@ func (v *Value[T]) Modify(ctx context.Context, fn func(old T) (T, error)) (T, er
 	}
 }
 
-// h returns the proxy's handle, or nil when v is nil (see handle).
-func (v *Value[T]) h() *handle[valueKind] {
+// core returns the proxy's proxyCore, or nil when v is nil (see proxyCore).
+func (v *Value[T]) core() *proxyCore[valueType] {
 	if v == nil {
 		return nil
 	}
-	return &v.handle
+	return &v.proxyCore
 }
 
 // Proxy returns the untyped proxy underneath, for Call and for passing
 // the object around untyped. It is nil for a nil or zero Value.
-func (v *Value[T]) Proxy() *Proxy { return v.h().proxy() }
+func (v *Value[T]) Proxy() *Proxy { return v.core().proxy() }
 
 // Close gives back this proxy's reference to the shared value; an
 // unnamed object is freed once no proxy in any process refers to it (a
@@ -183,4 +185,4 @@ func (v *Value[T]) Proxy() *Proxy { return v.h().proxy() }
 // afterwards. Close blocks for at most one round trip to the manager, may
 // be called more than once, and is safe for concurrent use. On a nil or
 // zero Value it returns an error satisfying errors.Is(err, ErrNilProxy).
-func (v *Value[T]) Close() error { return v.h().close() }
+func (v *Value[T]) Close() error { return v.core().close() }

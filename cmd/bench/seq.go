@@ -18,7 +18,7 @@ import (
 // startManager starts a manager process (or, with -inprocess, serves
 // from this process); stop shuts it down.
 func startManager(ctx context.Context) (m *manager.Manager, stop func(), err error) {
-	var opts []manager.Option
+	var opts []manager.StartOption
 	if *inProc {
 		opts = append(opts, manager.InProcess())
 	}

@@ -57,7 +57,7 @@ func runW7(ctx context.Context) ([]*row, error) {
 
 // startFirstOp starts a manager, makes a dict and stores one entry (as
 // Python's W7 does), then shuts the manager down, timing each step.
-func startFirstOp(ctx context.Context, opts ...manager.Option) (start, firstOp, shutdown time.Duration, err error) {
+func startFirstOp(ctx context.Context, opts ...manager.StartOption) (start, firstOp, shutdown time.Duration, err error) {
 	t0 := time.Now()
 	m, err := manager.Start(ctx, opts...)
 	if err != nil {

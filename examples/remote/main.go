@@ -113,7 +113,7 @@ func serve(args []string) error {
 		return err
 	}
 	logger := slog.New(slog.NewTextHandler(os.Stderr, nil))
-	opts := []manager.Option{manager.WithAddress("tcp", c.addr), manager.WithAuthKey(key), manager.WithLogger(logger)}
+	opts := []manager.ServerOption{manager.WithAddress("tcp", c.addr), manager.WithAuthKey(key), manager.WithLogger(logger)}
 	if *cert != "" {
 		pair, err := tls.LoadX509KeyPair(*cert, *certKey)
 		if err != nil {
@@ -162,7 +162,7 @@ func client(cmd string, args []string) error {
 	if err != nil {
 		return err
 	}
-	var opts []manager.Option
+	var opts []manager.ClientOption
 	if *ca != "" {
 		pem, err := os.ReadFile(*ca)
 		if err != nil {

@@ -15,7 +15,7 @@
 //
 // # Bodies
 //
-// A body is a msgpack array whose first element is the message kind:
+// A body is a msgpack array whose first element is the message tag:
 //
 //	request  [1, id, object, handle, method, args]
 //	request  [1, id, object, handle, method, timeout, args]  with a deadline

@@ -241,7 +241,7 @@ func (r *Reader) endFrame(err error) error {
 			r.err = err
 		}
 	}
-	if err != nil && r.timeout > 0 && isTimeout(err) {
+	if err != nil && r.timeout > 0 && IsTimeout(err) {
 		r.err = fmt.Errorf("peer stalled: frame not completed within %v: %w", r.timeout, err)
 		return r.err
 	}
@@ -285,7 +285,7 @@ func (r *Reader) fill(n int) error {
 			return nil
 		}
 		if err != nil {
-			if isTimeout(err) {
+			if IsTimeout(err) {
 				return err // resumable: keep the partial frame
 			}
 			if errors.Is(err, io.EOF) {
@@ -298,11 +298,6 @@ func (r *Reader) fill(n int) error {
 		}
 	}
 	return nil
-}
-
-func isTimeout(err error) bool {
-	var t interface{ Timeout() bool }
-	return errors.As(err, &t) && t.Timeout()
 }
 
 // Buffer accumulates one outgoing frame. Begin reserves the length

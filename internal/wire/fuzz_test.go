@@ -23,7 +23,7 @@ import (
 //
 // (.ci/fuzz.sh runs each briefly).
 
-// seedFrames returns valid messages of every kind, for the seeds.
+// seedFrames returns valid messages of every tag, for the seeds.
 func seedFrames() [][]byte {
 	var out [][]byte
 	var w Buffer
@@ -148,25 +148,25 @@ func FuzzDecode(f *testing.F) {
 func checkRoundTrip(t *testing.T, m *Message, proxies int) {
 	t.Helper()
 	var w Buffer
-	switch m.Kind {
-	case KindRequest:
+	switch m.Tag {
+	case TagRequest:
 		if m.Request.Timeout > 0 {
 			BeginRequestTimeout(&w, m.Request.ID, m.Request.Object, m.Request.Handle, string(m.Request.Method), m.Request.Timeout)
 		} else {
 			BeginRequest(&w, m.Request.ID, m.Request.Object, m.Request.Handle, string(m.Request.Method))
 		}
 		w.Write(m.Request.Args)
-	case KindResponse:
+	case TagResponse:
 		if m.Response.Failure != nil {
 			AppendFailure(&w, m.Response.ID, m.Response.Failure)
 		} else {
 			BeginResponse(&w, m.Response.ID)
 			w.Write(m.Response.Result)
 		}
-	case KindCancel:
+	case TagCancel:
 		AppendCancel(&w, m.CancelID)
 	default:
-		t.Fatalf("decoded a message of kind %d", m.Kind)
+		t.Fatalf("decoded a message of tag %d", m.Tag)
 	}
 	var got Message
 	again := 0
@@ -177,7 +177,7 @@ func checkRoundTrip(t *testing.T, m *Message, proxies int) {
 		t.Fatalf("%d proxies, then %d", proxies, again)
 	}
 	switch {
-	case got.Kind != m.Kind,
+	case got.Tag != m.Tag,
 		got.Request.ID != m.Request.ID || got.Request.Object != m.Request.Object || got.Request.Handle != m.Request.Handle,
 		!bytes.Equal(got.Request.Method, m.Request.Method) || !bytes.Equal(got.Request.Args, m.Request.Args),
 		got.Response.ID != m.Response.ID || !bytes.Equal(got.Response.Result, m.Response.Result),

@@ -90,12 +90,12 @@ func TestArrayCost(t *testing.T) {
 	require.NoError(t, err)
 	shallow, _, err := ShallowCost(value)
 	require.NoError(t, err)
-	kinds := []ArgKind{ArgDecoded, ArgRawElems, ArgRaw}
-	got, err := ArrayCost(args, func(i int) ArgKind { return kinds[i] })
+	kinds := []ArgDecoding{ArgDecoded, ArgRawElems, ArgRaw}
+	got, err := ArrayCost(args, func(i int) ArgDecoding { return kinds[i] })
 	require.NoError(t, err)
 	assert.Equal(t, 1+ValueCost+deep+shallow+bytesCost(len(value)), got)
 
-	_, err = ArrayCost([]byte{0x92, 0xc0}, func(int) ArgKind { return ArgDecoded })
+	_, err = ArrayCost([]byte{0x92, 0xc0}, func(int) ArgDecoding { return ArgDecoded })
 	assert.Error(t, err, "fewer elements than the header claims")
 }
 
@@ -206,7 +206,7 @@ func TestLimitedReaderStall(t *testing.T) {
 	start := time.Now()
 	_, err = r.ReadFrame()
 	require.Error(t, err)
-	assert.True(t, errors.Is(err, errs.Protocol) || isTimeout(err), "a stall: %v", err)
+	assert.True(t, errors.Is(err, errs.Protocol) || IsTimeout(err), "a stall: %v", err)
 	assert.GreaterOrEqual(t, time.Since(start), timeout)
 	_, again := r.ReadFrame()
 	assert.Equal(t, err, again, "sticky")

@@ -9,14 +9,15 @@ import (
 	"github.com/goproc/manager/internal/errs"
 )
 
-// Kind is the type of a message.
-type Kind uint8
+// Tag says which message a body is: its first element. (A "kind", in
+// this module, is the kind of a value, as in reflect.Kind and ShapeKind.)
+type Tag uint8
 
-// The message kinds.
+// The message tags.
 const (
-	KindRequest  Kind = 1
-	KindResponse Kind = 2
-	KindCancel   Kind = 3
+	TagRequest  Tag = 1
+	TagResponse Tag = 2
+	TagCancel   Tag = 3
 )
 
 const (
@@ -63,7 +64,7 @@ type Response struct {
 
 // Message is any decoded message: exactly one of the pointers is set.
 type Message struct {
-	Kind     Kind
+	Tag      Tag
 	Request  Request
 	Response Response
 	CancelID uint64
@@ -77,7 +78,7 @@ var errMalformed = errs.Protocol
 func BeginRequest(w *Buffer, id, object, handle uint64, method string) {
 	w.Begin()
 	b := appendArrayHeader(w.b, 6)
-	b = append(b, byte(KindRequest))
+	b = append(b, byte(TagRequest))
 	b = appendUint(b, id)
 	b = appendUint(b, object)
 	b = appendUint(b, handle)
@@ -94,7 +95,7 @@ func BeginRequestTimeout(w *Buffer, id, object, handle uint64, method string, ti
 	}
 	w.Begin()
 	b := appendArrayHeader(w.b, 7)
-	b = append(b, byte(KindRequest))
+	b = append(b, byte(TagRequest))
 	b = appendUint(b, id)
 	b = appendUint(b, object)
 	b = appendUint(b, handle)
@@ -107,7 +108,7 @@ func BeginRequestTimeout(w *Buffer, id, object, handle uint64, method string, ti
 func BeginResponse(w *Buffer, id uint64) {
 	w.Begin()
 	b := appendArrayHeader(w.b, 4)
-	b = append(b, byte(KindResponse))
+	b = append(b, byte(TagResponse))
 	b = appendUint(b, id)
 	w.b = append(b, statusOK)
 }
@@ -116,7 +117,7 @@ func BeginResponse(w *Buffer, id uint64) {
 func AppendFailure(w *Buffer, id uint64, f *Failure) {
 	w.Begin()
 	b := appendArrayHeader(w.b, 4)
-	b = append(b, byte(KindResponse))
+	b = append(b, byte(TagResponse))
 	b = appendUint(b, id)
 	b = append(b, statusError)
 	b = appendArrayHeader(b, 4)
@@ -130,7 +131,7 @@ func AppendFailure(w *Buffer, id uint64, f *Failure) {
 func AppendCancel(w *Buffer, id uint64) {
 	w.Begin()
 	b := appendArrayHeader(w.b, 2)
-	b = append(b, byte(KindCancel))
+	b = append(b, byte(TagCancel))
 	w.b = appendUint(b, id)
 }
 
@@ -138,23 +139,23 @@ func AppendCancel(w *Buffer, id uint64) {
 // arguments, a response's result) are checked with [Scan] and reported to
 // onProxy (which may be nil). A malformed body gives an error wrapping
 // errs.Protocol; it is not sticky: the frame boundary is intact, so the
-// connection can go on. With an error, m.Kind is KindRequest only if the
+// connection can go on. With an error, m.Tag is TagRequest only if the
 // request's id was read, so that the error can be answered.
 func Decode(body []byte, m *Message, onProxy func(ProxyRef)) error {
 	p := parser{b: body}
 	n := p.arrayHeader()
-	kind := Kind(p.uint())
+	tag := Tag(p.uint())
 	if p.err != nil {
-		m.Kind = 0 // not answerable: a kind left from an earlier frame must not stay
+		m.Tag = 0 // not answerable: a tag left from an earlier frame must not stay
 		return fmt.Errorf("%w: %v", errMalformed, p.err)
 	}
-	m.Kind = kind
+	m.Tag = tag
 	switch {
-	case kind == KindRequest && (n == 6 || n == 7):
+	case tag == TagRequest && (n == 6 || n == 7):
 		r := &m.Request
 		r.ID = p.uint()
 		if p.err != nil {
-			m.Kind = 0 // no id to answer
+			m.Tag = 0 // no id to answer
 		}
 		r.Object = p.uint()
 		r.Handle = p.uint()
@@ -176,7 +177,7 @@ func Decode(body []byte, m *Message, onProxy func(ProxyRef)) error {
 		if err := Scan(r.Args, onProxy); err != nil {
 			return fmt.Errorf("%w: request %d arguments: %v", errMalformed, r.ID, err)
 		}
-	case kind == KindResponse && n == 4:
+	case tag == TagResponse && n == 4:
 		r := &m.Response
 		r.ID = p.uint()
 		status := p.uint()
@@ -202,7 +203,7 @@ func Decode(body []byte, m *Message, onProxy func(ProxyRef)) error {
 		if p.err != nil {
 			return fmt.Errorf("%w: response: %v", errMalformed, p.err)
 		}
-	case kind == KindCancel && n == 2:
+	case tag == TagCancel && n == 2:
 		m.CancelID = p.uint()
 		if p.err == nil && len(p.b) != 0 {
 			p.fail(errors.New("trailing bytes"))
@@ -211,8 +212,8 @@ func Decode(body []byte, m *Message, onProxy func(ProxyRef)) error {
 			return fmt.Errorf("%w: cancel: %v", errMalformed, p.err)
 		}
 	default:
-		m.Kind = 0 // not answerable, even if kind says request
-		return fmt.Errorf("%w: unknown message kind %d with %d fields", errMalformed, kind, n)
+		m.Tag = 0 // not answerable, even if the tag says request
+		return fmt.Errorf("%w: unknown message tag %d with %d fields", errMalformed, tag, n)
 	}
 	return nil
 }

@@ -3,6 +3,8 @@ package wire
 import (
 	"errors"
 	"fmt"
+
+	"github.com/vmihailenco/msgpack/v5"
 )
 
 // MaxDepth is the deepest nesting of arrays and maps a payload may have.
@@ -26,6 +28,18 @@ func AppendProxy(b []byte, r ProxyRef) []byte {
 	b = append(b, r.Server[:]...)
 	b = appendUint(b, r.ID)
 	return appendString(b, r.TypeID)
+}
+
+// EncodeMsgpack writes r as the proxy extension, byte for byte what the
+// root package's *Proxy encodes to, so that a server (which has no
+// *Proxy) can return proxies that clients decode into one.
+func (r ProxyRef) EncodeMsgpack(enc *msgpack.Encoder) error {
+	payload := AppendProxy(nil, r)
+	if err := enc.EncodeExtHeader(ProxyExtID, len(payload)); err != nil {
+		return err
+	}
+	_, err := enc.Writer().Write(payload)
+	return err
 }
 
 // ParseProxy parses an extension payload written by AppendProxy.
@@ -289,13 +303,13 @@ func ShallowCost(b []byte) (cost int64, size int, err error) {
 	return bytesCost(size) + int64(1+s.top)*ValueCost, size, nil
 }
 
-// ArgKind says how an argument is decoded, for ArrayCost.
-type ArgKind uint8
+// ArgDecoding says how an argument is decoded, for ArrayCost.
+type ArgDecoding uint8
 
 // The ways an argument is decoded.
 const (
 	// ArgDecoded: into Go values (Cost).
-	ArgDecoded ArgKind = iota
+	ArgDecoded ArgDecoding = iota
 	// ArgRawElems: into a slice or map of msgpack.RawMessage (ShallowCost).
 	ArgRawElems
 	// ArgRaw: kept as its encoded bytes, which cost only their size.
@@ -305,7 +319,7 @@ const (
 // ArrayCost is the cost of decoding the msgpack array b (a request's
 // arguments) when its element i is decoded as kindOf(i) says. b must
 // have been accepted by Scan.
-func ArrayCost(b []byte, kindOf func(i int) ArgKind) (int64, error) {
+func ArrayCost(b []byte, kindOf func(i int) ArgDecoding) (int64, error) {
 	p := parser{b: b}
 	n := p.arrayHeader()
 	if p.err != nil {

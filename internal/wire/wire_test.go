@@ -235,6 +235,28 @@ func TestScanReportsProxies(t *testing.T) {
 	assert.Equal(t, b, parsed)
 }
 
+// TestProxyRefEncodesAsExtension checks that a ProxyRef, which a server
+// returns in place of a proxy, encodes as the proxy extension (in a map
+// and alone) that Scan and ParseProxy read back.
+func TestProxyRefEncodesAsExtension(t *testing.T) {
+	a := ProxyRef{Server: [16]byte{9}, ID: 1, TypeID: "Dict"}
+	b := ProxyRef{Server: [16]byte{7}, ID: 1 << 40, TypeID: "a type with a long name, longer than thirty-one bytes"}
+	for _, v := range []any{a, &b, map[string]any{"a": a, "b": []any{b}}} {
+		raw, err := msgpack.Marshal(v)
+		require.NoError(t, err)
+		var got []ProxyRef
+		require.NoError(t, Scan(raw, func(r ProxyRef) { got = append(got, r) }))
+		assert.NotEmpty(t, got, "%#v", v)
+		for _, r := range got {
+			assert.Contains(t, []ProxyRef{a, b}, r)
+		}
+	}
+	raw, err := msgpack.Marshal(a)
+	require.NoError(t, err)
+	p := AppendProxy(nil, a)
+	assert.Equal(t, cat([]byte{0xc7, byte(len(p)), byte(ProxyExtID)}, p), raw)
+}
+
 // TestScanBoundsDecoding shows what Scan is for: a header that claims
 // more elements than there are bytes never reaches the decoder, and one
 // that Scan accepts decodes into at most as many values as it has bytes.
@@ -262,7 +284,7 @@ func TestMessageRoundTrip(t *testing.T) {
 		w.Write(mustMarshal(t, []int{1, 2}))
 		var m Message
 		require.NoError(t, Decode(w.Body(), &m, nil))
-		assert.Equal(t, KindRequest, m.Kind)
+		assert.Equal(t, TagRequest, m.Tag)
 		assert.Equal(t, uint64(1<<40), m.Request.ID)
 		assert.Equal(t, uint64(7), m.Request.Object)
 		assert.Equal(t, uint64(3), m.Request.Handle)
@@ -278,7 +300,7 @@ func TestMessageRoundTrip(t *testing.T) {
 		w.Write(mustMarshal(t, "k"))
 		var m Message
 		require.NoError(t, Decode(w.Body(), &m, nil))
-		assert.Equal(t, KindRequest, m.Kind)
+		assert.Equal(t, TagRequest, m.Tag)
 		assert.Equal(t, uint64(12), m.Request.ID)
 		assert.Equal(t, "Get", string(m.Request.Method))
 		assert.Equal(t, 1500*time.Millisecond, m.Request.Timeout)
@@ -296,7 +318,7 @@ func TestMessageRoundTrip(t *testing.T) {
 		w.Write(mustMarshal(t, "value"))
 		var m Message
 		require.NoError(t, Decode(w.Body(), &m, nil))
-		assert.Equal(t, KindResponse, m.Kind)
+		assert.Equal(t, TagResponse, m.Tag)
 		assert.Equal(t, uint64(9), m.Response.ID)
 		assert.Nil(t, m.Response.Failure)
 		assert.Equal(t, mustMarshal(t, "value"), m.Response.Result)
@@ -316,7 +338,7 @@ func TestMessageRoundTrip(t *testing.T) {
 		AppendCancel(&w, 300)
 		var m Message
 		require.NoError(t, Decode(w.Body(), &m, nil))
-		assert.Equal(t, KindCancel, m.Kind)
+		assert.Equal(t, TagCancel, m.Tag)
 		assert.Equal(t, uint64(300), m.CancelID)
 	})
 }
@@ -347,10 +369,10 @@ func TestDecodeMalformed(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			// A message left from an earlier frame must not lend its id.
-			m := Message{Kind: KindRequest, Request: Request{ID: 99}}
+			m := Message{Tag: TagRequest, Request: Request{ID: 99}}
 			err := Decode(tt.give, &m, nil)
 			require.ErrorIs(t, err, errs.Protocol)
-			assert.Equal(t, tt.answerable, m.Kind == KindRequest, "answerable")
+			assert.Equal(t, tt.answerable, m.Tag == TagRequest, "answerable")
 			if tt.answerable {
 				assert.Equal(t, uint64(5), m.Request.ID)
 			}

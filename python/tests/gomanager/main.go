@@ -155,7 +155,7 @@ func serve(infoFile string, tcp, useTLS bool) error {
 	if err != nil {
 		return err
 	}
-	opts := []manager.Option{manager.WithAuthKey(key)}
+	opts := []manager.ServerOption{manager.WithAuthKey(key)}
 	var caFile string
 	if useTLS {
 		cert, pemBytes, err := selfSigned()
@@ -219,7 +219,7 @@ func client(cmd, infoFile string, args []string) error {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	var opts []manager.Option
+	var opts []manager.ClientOption
 	if in.CA != "" {
 		pemBytes, err := os.ReadFile(in.CA)
 		if err != nil {

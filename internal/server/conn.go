@@ -1,4 +1,4 @@
-package manager
+package server
 
 import (
 	"bytes"
@@ -72,7 +72,7 @@ func newServerConn(s *Server, nc net.Conn, r *wire.Reader, session callctx.Sessi
 	c.enc = msgpack.NewEncoder(&c.w)
 	c.pinFn = c.pin
 	c.collectFn = c.collect
-	growSendBuffer(nc)
+	wire.GrowSendBuffer(nc)
 	return c
 }
 
@@ -97,17 +97,17 @@ func (c *serverConn) readLoop() {
 			// The frame boundary is intact, so the connection goes on;
 			// a request whose id we read gets the error as its reply.
 			c.srv.log.Debug("manager: malformed message", "err", err)
-			if m.Kind == wire.KindRequest {
+			if m.Tag == wire.TagRequest {
 				c.reply(m.Request.ID, nil, failureOf(err, false))
 			}
 			continue
 		}
-		switch m.Kind {
-		case wire.KindRequest:
-			if c.handle(&m.Request) {
+		switch m.Tag {
+		case wire.TagRequest:
+			if c.execute(&m.Request) {
 				return // a blocked call moved reading to a new goroutine
 			}
-		case wire.KindCancel:
+		case wire.TagCancel:
 			c.mu.Lock()
 			cc := c.blocked[m.CancelID]
 			c.mu.Unlock()
@@ -115,7 +115,7 @@ func (c *serverConn) readLoop() {
 				cc.cancel(context.Canceled)
 			}
 		default:
-			c.srv.log.Debug("manager: unexpected message kind from client", "kind", m.Kind)
+			c.srv.log.Debug("manager: unexpected message tag from client", "tag", m.Tag)
 		}
 	}
 }
@@ -125,7 +125,7 @@ func (c *serverConn) readLoop() {
 func (c *serverConn) refuse(prefix []byte, err error) {
 	m := &c.msg
 	wire.Decode(prefix, m, nil) // fails: the arguments are cut off
-	if m.Kind == wire.KindRequest {
+	if m.Tag == wire.TagRequest {
 		c.reply(m.Request.ID, nil, failureOf(err, false))
 	}
 }
@@ -154,9 +154,9 @@ func (c *serverConn) admit(typeid string, method []byte, args []byte, types []re
 		cost = int64(len(args)+len(args)/8) + wire.ValueCost
 	} else {
 		var err error
-		cost, err = wire.ArrayCost(args, func(i int) wire.ArgKind {
+		cost, err = wire.ArrayCost(args, func(i int) wire.ArgDecoding {
 			if i < len(types) {
-				return argKindOf(types[i])
+				return argDecodingOf(types[i])
 			}
 			return wire.ArgDecoded
 		})
@@ -164,7 +164,7 @@ func (c *serverConn) admit(typeid string, method []byte, args []byte, types []re
 			return fmt.Errorf("%w: %s: %v", errs.Protocol, what, err)
 		}
 	}
-	l := &c.srv.opts.limits
+	l := &c.srv.opts.Limits
 	if cost > l.MaxRequestSize {
 		return fmt.Errorf("%w: %s: decoding the arguments would cost %d bytes, over the limit of %d", errs.TooLarge, what, cost, l.MaxRequestSize)
 	}
@@ -184,7 +184,7 @@ func allRaw(types []reflect.Type) bool {
 	return len(types) > 0
 }
 
-// collect notes a proxy a request carries; handle pins them once the
+// collect notes a proxy a request carries; execute pins them once the
 // request is accepted.
 func (c *serverConn) collect(r wire.ProxyRef) {
 	if r.Server == c.srv.id {
@@ -203,8 +203,8 @@ func (c *serverConn) pin(r wire.ProxyRef) {
 	}
 }
 
-// handle executes one request and reports whether the call blocked.
-func (c *serverConn) handle(req *wire.Request) (blocked bool) {
+// execute runs one request and reports whether the call blocked.
+func (c *serverConn) execute(req *wire.Request) (blocked bool) {
 	// req lives in c.msg, which the next reader overwrites once the call
 	// blocks: keep what is needed after the method in locals.
 	id := req.ID
@@ -256,7 +256,7 @@ func (c *serverConn) startBlocking(cc *callContext) bool {
 	// Only the reading goroutine closes a connection, and it is busy
 	// running this method, so the connection cannot have closed yet.
 	c.mu.Lock()
-	if len(c.blocked) >= c.srv.opts.limits.MaxBlockedCalls {
+	if len(c.blocked) >= c.srv.opts.Limits.MaxBlockedCalls {
 		c.mu.Unlock()
 		return false
 	}
@@ -293,7 +293,7 @@ func (c *serverConn) reply(id uint64, res *result, fail *wire.Failure) {
 		start := c.w.BodyLen()
 		if err := res.encode(c.enc); err != nil {
 			fail = failureOf(err, true)
-		} else if _, err := c.w.Finish(c.srv.opts.maxFrame); err != nil {
+		} else if _, err := c.w.Finish(c.srv.opts.MaxFrame); err != nil {
 			fail = failureOf(err, false)
 		} else {
 			// Only a reply that will be sent counts its proxies.
@@ -303,7 +303,7 @@ func (c *serverConn) reply(id uint64, res *result, fail *wire.Failure) {
 	if fail != nil {
 		wire.AppendFailure(&c.w, id, fail)
 	}
-	frame, _ := c.w.Finish(c.srv.opts.maxFrame) // a failure always fits
+	frame, _ := c.w.Finish(c.srv.opts.MaxFrame) // a failure always fits
 	if _, err := c.nc.Write(frame); err != nil {
 		c.srv.log.Debug("manager: write reply", "err", err)
 	}

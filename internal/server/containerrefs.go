@@ -1,9 +1,10 @@
-package manager
+package server
 
 import (
 	"context"
 	"sync"
 
+	"github.com/goproc/manager/internal/builtin"
 	"github.com/goproc/manager/internal/callctx"
 	"github.com/goproc/manager/internal/wire"
 )
@@ -21,7 +22,7 @@ import (
 // a request to them keeps its pins for the rest of its session.
 func (t *typeInfo) holdsReferences() bool {
 	switch t.id {
-	case typeDict, typeList, typeNamespace, typeValue, typeArray, typeQueue, typeJoinableQueue:
+	case builtin.TypeDict, builtin.TypeList, builtin.TypeNamespace, builtin.TypeValue, builtin.TypeArray, builtin.TypeQueue, builtin.TypeJoinableQueue:
 		return true
 	}
 	return false

@@ -1,4 +1,4 @@
-package manager
+package server
 
 import (
 	"context"
@@ -87,7 +87,7 @@ func (c *callContext) Done() <-chan struct{} {
 		if !c.conn.startBlocking(c) {
 			// Over the connection's limit of blocked calls: the call
 			// ends now, as if cancelled, and reports why.
-			c.err, c.cause = context.Canceled, errBlockedLimit(c.conn.srv.opts.limits.MaxBlockedCalls)
+			c.err, c.cause = context.Canceled, errBlockedLimit(c.conn.srv.opts.Limits.MaxBlockedCalls)
 			c.done = closedChan
 			return c.done
 		}

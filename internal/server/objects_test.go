@@ -1,4 +1,4 @@
-package manager
+package server
 
 import (
 	"reflect"
@@ -15,7 +15,7 @@ import (
 // a Dict, whatever it stands for in the test.
 func testObject(tb testing.TB) (*typeInfo, reflect.Value) {
 	tb.Helper()
-	typ, ok := lookupType(typeDict)
+	typ, ok := lookupType(builtin.TypeDict)
 	require.True(tb, ok)
 	return typ, reflect.ValueOf(&builtin.Dict{})
 }

@@ -1,4 +1,4 @@
-package manager
+package proc
 
 import (
 	"bytes"
@@ -10,8 +10,6 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
-
-	"github.com/goproc/manager/internal/proc"
 )
 
 // TestLogPipeKeepsRecords: records sent through a real pipe and re-emitted
@@ -40,16 +38,16 @@ func TestLogPipeKeepsRecords(t *testing.T) {
 	logAll(newJSON(&want))
 
 	parent := newJSON(&got)
-	level, ok := minLevel(parent)
+	level, ok := MinLevel(parent)
 	require.True(t, ok)
 	r, w, err := os.Pipe()
 	require.NoError(t, err)
 	done := make(chan struct{})
-	go forwardLogs(r, proc.NewReader(r), parent, done)
-	sink := newLogSink(w)
-	sink.start()
-	logAll(slog.New(&pipeHandler{sink: sink, level: level}))
-	sink.close() // flushes, closes the pipe: forwardLogs ends
+	go ForwardLogs(r, NewReader(r), parent, done)
+	sink := NewLogSink(w)
+	sink.Start()
+	logAll(slog.New(sink.Handler(level)))
+	sink.Close() // flushes, closes the pipe: ForwardLogs ends
 	<-done
 	assert.Equal(t, want.String(), got.String())
 }

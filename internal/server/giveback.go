@@ -1,28 +1,27 @@
-package manager
+package server
 
 import (
 	"context"
 	"fmt"
 	"runtime/debug"
 
-	"github.com/vmihailenco/msgpack/v5"
-
 	"github.com/goproc/manager/internal/callctx"
 	"github.com/goproc/manager/internal/errs"
 	"github.com/goproc/manager/internal/wire"
 )
 
-// giveBack is the control method "giveback" [object, handle, method,
+// opGiveBack is the control operation "giveback" [object, handle, method,
 // code, args, result]: a client's reconciler (reconcile.go) reports that
 // the call method(args) on object, made through handle, was answered with
 // result (or the failure code) after its caller had given up. The object
 // undoes what the call took, if it implements callctx.GiveBacker, and the
 // references the reply counted for the session (its proxies) are dropped,
 // as the proxies' Close would have. It returns nothing.
-func (s *Server) giveBack(ctx context.Context, c *serverConn, dec *msgpack.Decoder, n int) (*result, error) {
-	if n != 6 {
-		return nil, fmt.Errorf("%w: giveback takes 6 arguments, got %d", errs.BadArguments, n)
+func opGiveBack(s *Server, cc *callContext, c *serverConn, a *controlArgs) (*result, error) {
+	if a.n != 6 {
+		return nil, fmt.Errorf("%w: giveback takes 6 arguments, got %d", errs.BadArguments, a.n)
 	}
+	dec := a.dec
 	object, err1 := dec.DecodeUint64()
 	handle, err2 := dec.DecodeUint64()
 	method, err3 := dec.DecodeString()
@@ -34,7 +33,6 @@ func (s *Server) giveBack(ctx context.Context, c *serverConn, dec *msgpack.Decod
 			return nil, fmt.Errorf("%w: giveback: %v", errs.BadArguments, err)
 		}
 	}
-	cc, _ := ctx.(*callContext)
 	if object != 0 {
 		if o, err := s.objects.get(object); err == nil {
 			if g, ok := o.recv.Interface().(callctx.GiveBacker); ok {
@@ -52,7 +50,7 @@ func (s *Server) giveBack(ctx context.Context, c *serverConn, dec *msgpack.Decod
 	}
 	// The request's own pins (the proxies in result) kept their objects
 	// alive while the object took them back; they end with this call.
-	if cc != nil && cc.refs != nil {
+	if cc.refs != nil {
 		cc.mu.Lock()
 		cc.refs.endPins = true
 		cc.mu.Unlock()

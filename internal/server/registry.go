@@ -1,4 +1,4 @@
-package manager
+package server
 
 import (
 	"context"
@@ -7,8 +7,6 @@ import (
 	"sort"
 	"strings"
 	"sync"
-
-	"github.com/goproc/manager/internal/errs"
 )
 
 // A type registry maps typeids to the Go types a manager can host. It is
@@ -52,80 +50,27 @@ type methodInfo struct {
 	raw     rawMethod // a built-in's call without reflection, or nil (see rawcall.go)
 }
 
-// RegisterOption adjusts how Register exposes a type.
-type RegisterOption interface {
-	applyRegister(*registerConfig)
+// RegisterConfig says how Register exposes a type; the root package's
+// RegisterOptions fill it.
+type RegisterConfig struct {
+	Exposed    []string          // the methods clients may call; empty: every exported one
+	Returns    map[string]string // method → typeid its result is hosted as (a proxy is returned)
+	Concurrent bool              // the methods may run concurrently on one object
 }
 
-type registerConfig struct {
-	exposed    []string
-	returns    map[string]string
-	concurrent bool
-}
-
-type registerOptionFunc func(*registerConfig)
-
-func (f registerOptionFunc) applyRegister(c *registerConfig) { f(c) }
-
-// Exposed limits the methods clients may call to the named ones. By
-// default every exported method is exposed.
-func Exposed(methods ...string) RegisterOption {
-	return registerOptionFunc(func(c *registerConfig) { c.exposed = append(c.exposed, methods...) })
-}
-
-// Returns makes method's result a new shared object of the registered type
-// typeid, handed to the caller as a proxy (Python's method_to_typeid).
-// The method's result must be of the Go type registered under typeid.
-func Returns(method, typeid string) RegisterOption {
-	return registerOptionFunc(func(c *registerConfig) {
-		if c.returns == nil {
-			c.returns = map[string]string{}
-		}
-		c.returns[method] = typeid
-	})
-}
-
-// ConcurrentSafe declares that the type's methods may run concurrently:
-// the server then calls them from many goroutines at once. By default the
-// server serialises the calls on each object, so a type needs no locking
-// of its own; a method that blocks (waits on its ctx) then holds up the
-// object's other callers, so blocking types should do their own locking
-// and be registered ConcurrentSafe.
-func ConcurrentSafe() RegisterOption {
-	return registerOptionFunc(func(c *registerConfig) { c.concurrent = true })
-}
-
-// Register makes the Go type T available to clients under typeid. Call it
-// from an init function, so that every process of the program (they are
-// all the same binary) registers the same types before Init runs.
-//
-// ctor builds a new object; it is a func returning T or (T, error), and
-// may take a context.Context first and any msgpack-decodable arguments
-// after it (New passes its args to it). T is usually a pointer type.
-//
-// Every exported method of T is exposed unless Exposed narrows them. A
-// method may take a context.Context first (cancelled when the caller gives
-// up: a method that waits must watch it) and must return R, (R, error),
-// error or nothing; Register panics on any other shape, on a bad ctor and
-// on a duplicate typeid, with a message saying what to fix.
-//
-// Register is safe for concurrent use but is meant for init functions.
-func Register[T any](typeid string, ctor any, opts ...RegisterOption) {
-	register(typeid, reflect.TypeFor[T](), ctor, opts...)
-}
-
-func register(typeid string, t reflect.Type, ctor any, opts ...RegisterOption) {
-	var cfg registerConfig
-	for _, o := range opts {
-		o.applyRegister(&cfg)
-	}
+// Register makes the Go type t available to clients under typeid, with
+// the constructor ctor (see the root package's Register for what both
+// may be). It panics, with a message saying what to fix, on a bad ctor,
+// a method of an unsupported shape that is exposed, and a duplicate
+// typeid.
+func Register(typeid string, t reflect.Type, ctor any, cfg RegisterConfig) {
 	fail := func(format string, args ...any) {
 		panic(fmt.Sprintf("manager: Register(%q): ", typeid) + fmt.Sprintf(format, args...))
 	}
 	if typeid == "" {
 		fail("empty typeid: give the type a name")
 	}
-	info := &typeInfo{id: typeid, goType: t, concurrent: cfg.concurrent, methods: map[string]*methodInfo{}, all: map[string]bool{}}
+	info := &typeInfo{id: typeid, goType: t, concurrent: cfg.Concurrent, methods: map[string]*methodInfo{}, all: map[string]bool{}}
 	info.ctor = reflect.ValueOf(ctor)
 	ct := info.ctor.Type()
 	if ct.Kind() != reflect.Func {
@@ -154,21 +99,21 @@ func register(typeid string, t reflect.Type, ctor any, opts ...RegisterOption) {
 		info.all[m.Name] = true
 		mi, err := newMethodInfo(m)
 		if err != nil {
-			if len(cfg.exposed) == 0 || contains(cfg.exposed, m.Name) {
+			if len(cfg.Exposed) == 0 || contains(cfg.Exposed, m.Name) {
 				fail("%v", err)
 			}
 			continue
 		}
-		if len(cfg.exposed) == 0 || contains(cfg.exposed, m.Name) {
+		if len(cfg.Exposed) == 0 || contains(cfg.Exposed, m.Name) {
 			info.methods[m.Name] = mi
 		}
 	}
-	for _, name := range cfg.exposed {
+	for _, name := range cfg.Exposed {
 		if !info.all[name] {
 			fail("Exposed(%q): %s has no exported method %q (methods: %s)", name, t, name, strings.Join(sortedKeys(info.all), ", "))
 		}
 	}
-	for method, rt := range cfg.returns {
+	for method, rt := range cfg.Returns {
 		mi := info.methods[method]
 		if mi == nil {
 			fail("Returns(%q, %q): no exposed method %q", method, rt, method)
@@ -237,22 +182,4 @@ func sortedKeys[V any](m map[string]V) []string {
 	}
 	sort.Strings(keys)
 	return keys
-}
-
-// RegisterError lets err cross the wire: when a method of a shared object
-// (or a worker, or a Pool task) returns an error wrapping err, the
-// caller's *RemoteError satisfies errors.Is(remoteErr, err) in its own
-// process, as it does for the library's sentinels. code is err's stable
-// name on the wire, such as "inventory.out-of-stock": it must be the same
-// in every process, and unique in the program. Errors that are not
-// registered still arrive, as text only.
-//
-// Call it from an init function, as Register, so that every process of
-// the program (the same binary, re-executed) registers the same errors.
-// It panics on an empty code, a nil err, and a code or an error
-// registered already. It is safe for concurrent use.
-func RegisterError(code string, err error) {
-	if rerr := errs.Register(code, err); rerr != nil {
-		panic(fmt.Sprintf("manager: RegisterError(%q): %v", code, rerr))
-	}
 }

@@ -1,4 +1,4 @@
-package manager
+package server
 
 import (
 	"bytes"
@@ -20,8 +20,8 @@ func TestSetRawMethodsRejectsUnfitMethods(t *testing.T) {
 		method string
 	}{
 		{"unregistered type", "rawcall.NoSuchType", "Load"},
-		{"no such method", typeDict, "NoSuchMethod"},
-		{"a typed parameter", typeDict, "Update"},
+		{"no such method", builtin.TypeDict, "NoSuchMethod"},
+		{"a typed parameter", builtin.TypeDict, "Update"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

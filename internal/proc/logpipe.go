@@ -1,4 +1,4 @@
-package manager
+package proc
 
 import (
 	"context"
@@ -11,15 +11,14 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/goproc/manager/internal/proc"
 	"github.com/goproc/manager/internal/wire"
 )
 
 // A manager process's log records reach the parent's logger (WithLogger)
 // over the report pipe, which stays open after the start-up report when
 // the parent's logger wants records: the manager process logs through a
-// pipeHandler, which sends each record as a logRecord frame, and a
-// goroutine of the parent (forwardLogs, owned by the Manager) re-emits
+// LogSink's handler, which sends each record as a logRecord frame, and a
+// goroutine of the parent (ForwardLogs, owned by the Manager) re-emits
 // them on the parent's logger with their level, attributes and groups.
 
 // logRecord is one record on the pipe. Ops are the handler's WithAttrs
@@ -115,10 +114,10 @@ func attrs(las []logAttr) []slog.Attr {
 	return out
 }
 
-// minLevel returns the lowest of the standard levels that l is enabled
+// MinLevel returns the lowest of the standard levels that l is enabled
 // for, and false if it is enabled for none (the default, discarding,
 // logger): then the manager process sends nothing.
-func minLevel(l *slog.Logger) (slog.Level, bool) {
+func MinLevel(l *slog.Logger) (slog.Level, bool) {
 	for _, lv := range []slog.Level{slog.LevelDebug, slog.LevelInfo, slog.LevelWarn, slog.LevelError} {
 		if l.Enabled(context.Background(), lv) {
 			return lv, true
@@ -127,11 +126,11 @@ func minLevel(l *slog.Logger) (slog.Level, bool) {
 	return 0, false
 }
 
-// logSink sends the manager process's records to the parent. Handle
+// LogSink sends the manager process's records to the parent. Handle
 // never blocks the server: records queue in a buffer that one goroutine
 // writes to the pipe, and when the parent does not keep up, records are
 // dropped and counted (the next record that gets through says how many).
-type logSink struct {
+type LogSink struct {
 	w       io.WriteCloser
 	records chan logRecord // 256: room for a burst (a panic storm) while the pipe drains
 	dropped atomic.Int64
@@ -142,18 +141,18 @@ type logSink struct {
 	closed bool
 }
 
-// newLogSink returns a sink that queues records until start.
-func newLogSink(w io.WriteCloser) *logSink {
-	return &logSink{w: w, records: make(chan logRecord, 256), done: make(chan struct{})}
+// NewLogSink returns a sink that queues records until Start.
+func NewLogSink(w io.WriteCloser) *LogSink {
+	return &LogSink{w: w, records: make(chan logRecord, 256), done: make(chan struct{})}
 }
 
-// start starts the goroutine that writes the records; close stops it.
-func (s *logSink) start() {
+// Start starts the goroutine that writes the records; Close stops it.
+func (s *LogSink) Start() {
 	s.started.Store(true)
 	go s.run()
 }
 
-func (s *logSink) run() {
+func (s *LogSink) run() {
 	defer close(s.done)
 	broken := false
 	for r := range s.records {
@@ -163,15 +162,15 @@ func (s *logSink) run() {
 		if n := s.dropped.Swap(0); n > 0 {
 			warn := logRecord{Time: time.Now(), Level: slog.LevelWarn, Msg: "manager: log records dropped: the parent's logger did not keep up",
 				Attrs: []logAttr{{Key: "dropped", Kind: slog.KindInt64, Int: n}}}
-			broken = proc.Send(s.w, &warn) != nil
+			broken = Send(s.w, &warn) != nil
 		}
-		broken = broken || proc.Send(s.w, &r) != nil
+		broken = broken || Send(s.w, &r) != nil
 	}
 }
 
-// close sends what is queued, for up to a second (the parent may be
+// Close sends what is queued, for up to a second (the parent may be
 // gone or stuck), and closes the pipe.
-func (s *logSink) close() {
+func (s *LogSink) Close() {
 	s.mu.Lock()
 	s.closed = true
 	close(s.records)
@@ -187,10 +186,16 @@ func (s *logSink) close() {
 	s.w.Close()
 }
 
+// Handler returns the slog.Handler of a manager process whose parent
+// wants its records at level and above: it sends them through s.
+func (s *LogSink) Handler(level slog.Level) slog.Handler {
+	return &pipeHandler{sink: s, level: level}
+}
+
 // pipeHandler is the slog.Handler of a manager process whose parent
 // wants its records.
 type pipeHandler struct {
-	sink  *logSink
+	sink  *LogSink
 	level slog.Level
 	ops   []logOp
 }
@@ -235,15 +240,15 @@ func (h *pipeHandler) WithGroup(name string) slog.Handler {
 	return &pipeHandler{sink: h.sink, level: h.level, ops: append(h.ops[:len(h.ops):len(h.ops)], logOp{Group: name})}
 }
 
-// forwardLogs re-emits on l the records the manager process sends on f
+// ForwardLogs re-emits on l the records the manager process sends on f
 // (read through pr, which may hold some already), until f ends (the
 // manager process exited); then it closes f and done.
-func forwardLogs(f *os.File, pr *wire.Reader, l *slog.Logger, done chan<- struct{}) {
+func ForwardLogs(f *os.File, pr *wire.Reader, l *slog.Logger, done chan<- struct{}) {
 	defer close(done)
 	defer f.Close()
 	for {
 		var rec logRecord
-		if err := proc.Recv(pr, &rec); err != nil {
+		if err := Recv(pr, &rec); err != nil {
 			return
 		}
 		h := l.Handler()

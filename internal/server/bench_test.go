@@ -1,4 +1,4 @@
-package manager
+package server
 
 import (
 	"context"
@@ -31,11 +31,8 @@ func (discardConn) RemoteAddr() net.Addr            { return nil }
 func (discardConn) SetReadDeadline(time.Time) error { return nil }
 
 func BenchmarkServerHandle(b *testing.B) {
-	s, err := NewServer()
-	if err != nil {
-		b.Fatal(err)
-	}
-	t, ok := lookupType(typeDict)
+	s := New(Config{})
+	t, ok := lookupType(builtin.TypeDict)
 	if !ok {
 		b.Fatal("Dict is not registered")
 	}
@@ -72,7 +69,7 @@ func BenchmarkServerHandle(b *testing.B) {
 				if err := wire.Decode(tt.body, &c.msg, c.pinFn); err != nil {
 					b.Fatal(err)
 				}
-				if c.handle(&c.msg.Request) {
+				if c.execute(&c.msg.Request) {
 					b.Fatal("blocked")
 				}
 			}

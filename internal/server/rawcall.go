@@ -1,9 +1,8 @@
-package manager
+package server
 
 import (
 	"context"
 	"fmt"
-	"runtime/debug"
 
 	"github.com/vmihailenco/msgpack/v5"
 
@@ -108,19 +107,18 @@ func setRawMethods(typeid string, fns map[string]rawMethod) {
 
 // invokeRaw is invoke's second half for a method with a rawMethod.
 func (s *Server) invokeRaw(ctx *callContext, c *serverConn, o *object, mi *methodInfo, args []byte) (*result, *wire.Failure) {
-	raw, err := c.decodeRawArgs(args, len(mi.in))
-	if err != nil {
+	if _, err := c.decodeArgs(args, mi.in, nil, false); err != nil {
 		return nil, failureOf(fmt.Errorf("%w: %v", errs.BadArguments, err), false)
 	}
-	var mctx context.Context
+	m := methodCall{raw: mi.raw, recv: o.val, args: c.rawArgs[:len(mi.in)]}
 	if mi.takeCtx {
-		mctx = ctx
+		m.ctx = ctx
 	}
 	if !o.typ.concurrent {
 		o.mu.Lock()
 		defer o.mu.Unlock()
 	}
-	v, err := s.callRawSafely(mi, mctx, o.recv.Interface(), raw, o.typ.id)
+	_, v, err := s.callSafely(&m, o.typ.id, "."+mi.name)
 	if err != nil {
 		return nil, failureOf(err, true) // the method's error, or its panic
 	}
@@ -128,38 +126,4 @@ func (s *Server) invokeRaw(ctx *callContext, c *serverConn, o *object, mi *metho
 		return nil, nil
 	}
 	return &result{plain: v}, nil
-}
-
-// callRawSafely calls mi.raw, turning a panic into an error as
-// callSafely does.
-func (s *Server) callRawSafely(mi *methodInfo, ctx context.Context, recv any, args []msgpack.RawMessage, typeid string) (v any, err error) {
-	defer func() {
-		if p := recover(); p != nil {
-			s.log.Error("manager: method panicked", "method", typeid+"."+mi.name, "panic", p, "stack", string(debug.Stack()))
-			v, err = nil, &panicError{msg: fmt.Sprint(p)}
-		}
-	}()
-	return mi.raw(ctx, recv, args)
-}
-
-// decodeRawArgs decodes a msgpack array of want encoded arguments into
-// the connection's scratch space, with decodeArgs's checks and errors.
-func (c *serverConn) decodeRawArgs(args []byte, want int) ([]msgpack.RawMessage, error) {
-	c.argBuf.Reset(args)
-	c.dec.Reset(&c.argBuf)
-	n, err := c.dec.DecodeArrayLen()
-	if err != nil {
-		return nil, err
-	}
-	if n != want {
-		return nil, fmt.Errorf("got %d arguments, want %d", n, want)
-	}
-	for i := range n {
-		raw, err := c.dec.DecodeRaw()
-		if err != nil {
-			return nil, fmt.Errorf("argument %d (%s): %v", i+1, rawMessageType, err)
-		}
-		c.rawArgs[i] = raw
-	}
-	return c.rawArgs[:n], nil
 }
