@@ -155,14 +155,14 @@ func (q *Queue[T]) get(ctx context.Context, method string) (T, error) {
 // with immediate set discards what an earlier one left. There is no way
 // to open a shut-down queue again. It does not block on other callers.
 func (q *Queue[T]) Shutdown(ctx context.Context, immediate bool) error {
-	return q.h().call(ctx, "Shutdown", nil, immediate)
+	return q.core().call(ctx, "Shutdown", nil, immediate)
 }
 
 // IsShutDown reports whether the queue was shut down (Python 3.13's
 // q.is_shutdown). It does not block.
 func (q *Queue[T]) IsShutDown(ctx context.Context) (bool, error) {
 	var ok bool
-	err := q.h().call(ctx, "IsShutDown", &ok)
+	err := q.core().call(ctx, "IsShutDown", &ok)
 	return ok, err
 }
 

@@ -104,7 +104,7 @@ func (d *Dict[K, V]) All(ctx context.Context) iter.Seq2[Pair[K, V], error] {
 		var cursor uint64
 		for first := true; ; first = false {
 			var page dictPage[K, V]
-			err := d.h().call(ctx, "ItemsFrom", &page, cursor, walkPageItems, pageBytes)
+			err := d.core().call(ctx, "ItemsFrom", &page, cursor, walkPageItems, pageBytes)
 			if first && noItemsFrom(err) {
 				items, err := d.Items(ctx)
 				if err != nil {
@@ -167,7 +167,7 @@ func (l *List[T]) All(ctx context.Context) iter.Seq2[T, error] {
 		var start int64
 		for first := true; ; first = false {
 			var page listPage[T]
-			err := l.h().call(ctx, "ItemsFrom", &page, start, walkPageItems, pageBytes)
+			err := l.core().call(ctx, "ItemsFrom", &page, start, walkPageItems, pageBytes)
 			if first && noItemsFrom(err) {
 				l.walkSlices(ctx, yield)
 				return
