@@ -260,6 +260,9 @@ func (c *Client) end(err error, interrupt bool) {
 // does not wait for the manager: it closes the connections, and returns
 // once the client's goroutines have exited.
 func (c *Client) Close() error {
+	if c == nil {
+		return nil
+	}
 	c.closing.Store(true)
 	c.fail(ErrClosed)
 	c.stopReconciling()
@@ -269,23 +272,46 @@ func (c *Client) Close() error {
 }
 
 // Done returns a channel that is closed when the client can no longer
-// make calls: it was closed, or the manager is gone (Err says which).
-func (c *Client) Done() <-chan struct{} { return c.done }
+// make calls: it was closed, or the manager is gone (Err says which). A
+// nil *Client's is closed already.
+func (c *Client) Done() <-chan struct{} {
+	if c == nil {
+		return closedDone
+	}
+	return c.done
+}
+
+// closedDone is the Done channel of a nil *Client.
+var closedDone = func() chan struct{} { c := make(chan struct{}); close(c); return c }()
 
 // Err returns nil while the client works, then ErrClosed or
-// ErrManagerGone.
+// ErrManagerGone; a nil *Client's is ErrNilProxy.
 func (c *Client) Err() error {
+	if c == nil {
+		return ErrNilProxy
+	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	return c.err
 }
 
-// Addr returns the address of the manager the client is connected to.
-func (c *Client) Addr() net.Addr { return addr{c.network, c.addr} }
+// Addr returns the address of the manager the client is connected to
+// (nil for a nil *Client).
+func (c *Client) Addr() net.Addr {
+	if c == nil {
+		return nil
+	}
+	return addr{c.network, c.addr}
+}
 
 // ManagerPid returns the process id of the manager process (for a remote
-// manager, a pid on its machine).
-func (c *Client) ManagerPid() int { return c.info.Pid }
+// manager, a pid on its machine; 0 for a nil *Client).
+func (c *Client) ManagerPid() int {
+	if c == nil {
+		return 0
+	}
+	return c.info.Pid
+}
 
 type addr struct{ network, address string }
 

@@ -278,6 +278,38 @@ func (m *Manager) Server() *Server {
 	return m.srv
 }
 
+// session is the manager's own session, nil for a nil *Manager: the
+// methods below are the embedded Client's, made safe on a nil *Manager
+// (a promoted method would dereference it before it could check).
+func (m *Manager) session() *Client {
+	if m == nil {
+		return nil
+	}
+	return m.Client
+}
+
+// Done is Client.Done of the manager's own session.
+func (m *Manager) Done() <-chan struct{} { return m.session().Done() }
+
+// Err is Client.Err of the manager's own session.
+func (m *Manager) Err() error { return m.session().Err() }
+
+// Addr is Client.Addr: where the manager listens.
+func (m *Manager) Addr() net.Addr { return m.session().Addr() }
+
+// ManagerPid is Client.ManagerPid; see also Pid.
+func (m *Manager) ManagerPid() int { return m.session().ManagerPid() }
+
+// NumObjects is Client.NumObjects through the manager's own session.
+func (m *Manager) NumObjects(ctx context.Context) (int, error) {
+	return m.session().NumObjects(ctx)
+}
+
+// Delete is Client.Delete through the manager's own session.
+func (m *Manager) Delete(ctx context.Context, name string) (bool, error) {
+	return m.session().Delete(ctx, name)
+}
+
 // Fork is Client.Fork through the manager's own session. On a nil
 // *Manager it returns an error satisfying errors.Is(err, ErrNilProxy)
 // (the embedded Client's method would dereference it).

@@ -130,6 +130,18 @@ func TestNilSession(t *testing.T) {
 		assert.Nil(t, m.AuthKey())
 		assert.Zero(t, m.Pid())
 		assert.Nil(t, m.Server())
+		assert.ErrorIs(t, m.Err(), manager.ErrNilProxy)
+		assert.Nil(t, m.Addr())
+		assert.Zero(t, m.ManagerPid())
+		_, err = m.NumObjects(ctx)
+		assert.ErrorIs(t, err, manager.ErrNilProxy)
+		_, err = m.Delete(ctx, "x")
+		assert.ErrorIs(t, err, manager.ErrNilProxy)
+		select {
+		case <-m.Done():
+		default:
+			t.Error("a nil Manager's Done channel is not closed")
+		}
 	})
 }
 
@@ -141,6 +153,12 @@ func TestNilClientCalls(t *testing.T) {
 		_, err := c.NumObjects(ctx)
 		assert.ErrorIs(t, err, manager.ErrNilProxy)
 		_, err = c.Delete(ctx, "x")
+		assert.ErrorIs(t, err, manager.ErrNilProxy)
+		assert.ErrorIs(t, c.Err(), manager.ErrNilProxy)
+		assert.Nil(t, c.Addr())
+		assert.Zero(t, c.ManagerPid())
+		assert.NoError(t, c.Close())
+		_, err = c.Fork(ctx, "typed.create-and-exit")
 		assert.ErrorIs(t, err, manager.ErrNilProxy)
 	})
 }
