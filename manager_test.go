@@ -37,9 +37,7 @@ func init() {
 }
 
 func TestMain(m *testing.M) {
-	runChildBeforeInit() // test-only roles (roles_test.go)
 	manager.Init()
-	runChildAfterInit()
 	// Under -race every process sleeps 1 s at exit so that late race
 	// reports can print; the children we start need not, and the
 	// no-orphan tests time how fast they exit.

@@ -1,4 +1,4 @@
-package manager_test
+package systest
 
 import (
 	"encoding/binary"
@@ -37,10 +37,6 @@ func (limitsBox) Hold(data []byte) int {
 // limitsHold synchronises a test with Hold; made anew by each test that
 // uses it.
 var limitsHold atomic.Pointer[struct{ holding, release chan struct{} }]
-
-func init() {
-	manager.Register[limitsBox]("limits.Box", func() limitsBox { return limitsBox{} })
-}
 
 // limitsHeapBound is the heap growth an attack may cause beyond the
 // frames it is allowed to have in flight: an unbounded decode (tens of

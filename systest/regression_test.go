@@ -1,4 +1,4 @@
-package manager_test
+package systest
 
 // Regression tests for bugs found in review of the core.
 
@@ -20,22 +20,21 @@ import (
 	"github.com/goproc/manager/internal/wire"
 )
 
-func init() {
-	manager.RegisterWorker("regress.exec-and-hang", func(ctx context.Context, c *manager.Client, args manager.Args) error {
-		var report *manager.Proxy
-		if err := args.Decode(&report); err != nil {
-			return err
-		}
-		sleeper := exec.Command("sleep", "60")
-		if err := sleeper.Start(); err != nil {
-			return err
-		}
-		if _, err := manager.Call[int64](ctx, report, "Add", int64(sleeper.Process.Pid)); err != nil {
-			return err
-		}
-		<-ctx.Done()
-		return nil
-	})
+// workerRegressExecAndHang is the worker role "regress.exec-and-hang" (childroles_test.go registers it).
+func workerRegressExecAndHang(ctx context.Context, c *manager.Client, args manager.Args) error {
+	var report *manager.Proxy
+	if err := args.Decode(&report); err != nil {
+		return err
+	}
+	sleeper := exec.Command("sleep", "60")
+	if err := sleeper.Start(); err != nil {
+		return err
+	}
+	if _, err := manager.Call[int64](ctx, report, "Add", int64(sleeper.Process.Pid)); err != nil {
+		return err
+	}
+	<-ctx.Done()
+	return nil
 }
 
 // A peer that reuses the id of a blocked call must not hide that call

@@ -1,4 +1,4 @@
-package manager_test
+package systest
 
 import (
 	"bytes"
@@ -48,23 +48,21 @@ func waitChan(ctx context.Context, ch <-chan struct{}) error {
 	}
 }
 
-func init() {
-	manager.Register[*securityGate]("security.Gate", newSecurityGate, manager.ConcurrentSafe())
-	manager.RegisterWorker("security.hold", func(ctx context.Context, c *manager.Client, args manager.Args) error {
-		var name string
-		if err := args.Decode(&name); err != nil {
-			return err
-		}
-		gate, err := manager.Open(ctx, c, name, "security.Gate")
-		if err != nil {
-			return err
-		}
-		if _, err := manager.Call[struct{}](ctx, gate, "Arrive"); err != nil {
-			return err
-		}
-		_, err = manager.Call[struct{}](ctx, gate, "WaitReleased")
+// workerSecurityHold is the worker role "security.hold" (childroles_test.go registers it).
+func workerSecurityHold(ctx context.Context, c *manager.Client, args manager.Args) error {
+	var name string
+	if err := args.Decode(&name); err != nil {
 		return err
-	})
+	}
+	gate, err := manager.Open(ctx, c, name, "security.Gate")
+	if err != nil {
+		return err
+	}
+	if _, err := manager.Call[struct{}](ctx, gate, "Arrive"); err != nil {
+		return err
+	}
+	_, err = manager.Call[struct{}](ctx, gate, "WaitReleased")
+	return err
 }
 
 // keyForms are the ways a key could be written down: raw, hex, base64.

@@ -1,4 +1,4 @@
-package manager_test
+package systest
 
 import (
 	"context"
@@ -60,12 +60,6 @@ func (m *remoteMutex) Unlock() error {
 	default:
 		return errors.New("unlock of an unlocked mutex")
 	}
-}
-
-func init() {
-	manager.Register[*remoteCell]("remote.Cell", newRemoteCell)
-	manager.Register[*remoteMutex]("remote.Mutex", newRemoteMutex, manager.ConcurrentSafe())
-	manager.RegisterWorker("remote.increment", remoteIncrement)
 }
 
 // remoteIncrement is a program unrelated to the server: it is given an

@@ -1,4 +1,4 @@
-package manager_test
+package systest
 
 import (
 	"context"
@@ -236,18 +236,17 @@ func TestInterruptedCallsGetTheirOwnReplies(t *testing.T) {
 	}
 }
 
-func init() {
-	manager.RegisterWorker("faults.idle", func(ctx context.Context, c *manager.Client, args manager.Args) error {
-		var running *manager.Event
-		if err := args.Decode(&running); err != nil {
-			return err
-		}
-		if err := running.Set(ctx); err != nil {
-			return err
-		}
-		<-ctx.Done()
-		return nil
-	})
+// workerFaultsIdle is the worker role "faults.idle" (childroles_test.go registers it).
+func workerFaultsIdle(ctx context.Context, c *manager.Client, args manager.Args) error {
+	var running *manager.Event
+	if err := args.Decode(&running); err != nil {
+		return err
+	}
+	if err := running.Set(ctx); err != nil {
+		return err
+	}
+	<-ctx.Done()
+	return nil
 }
 
 // ignoresSignal reports whether process pid ignores sig (its SigIgn mask

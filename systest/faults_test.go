@@ -1,4 +1,4 @@
-package manager_test
+package systest
 
 import (
 	"context"
@@ -73,31 +73,30 @@ func goneCalls(ctx context.Context, slow *manager.Proxy, watched <-chan struct{}
 	return append(out, newGoneReport("later", err))
 }
 
-func init() {
-	manager.RegisterWorker("faults.gone", func(ctx context.Context, c *manager.Client, args manager.Args) error {
-		var slow, ready *manager.Proxy
-		var j journal
-		if err := args.Decode(&slow, &ready, &j); err != nil {
-			return err
-		}
-		w, err := openJournal(j)
-		if err != nil {
-			return err
-		}
-		defer w.Close()
-		// The worker's ctx ends because the manager went away, and its
-		// cause says so.
-		cause := func() error { return context.Cause(ctx) }
-		reports := goneCalls(ctx, slow, ctx.Done(), cause, func() {
-			manager.Call[int64](ctx, ready, "Add", int64(1))
-		})
-		for _, r := range reports {
-			if err := w.add(r); err != nil {
-				return err
-			}
-		}
-		return fmt.Errorf("worker stopped: %w", context.Cause(ctx))
+// workerFaultsGone is the worker role "faults.gone" (childroles_test.go registers it).
+func workerFaultsGone(ctx context.Context, c *manager.Client, args manager.Args) error {
+	var slow, ready *manager.Proxy
+	var j journal
+	if err := args.Decode(&slow, &ready, &j); err != nil {
+		return err
+	}
+	w, err := openJournal(j)
+	if err != nil {
+		return err
+	}
+	defer w.Close()
+	// The worker's ctx ends because the manager went away, and its
+	// cause says so.
+	cause := func() error { return context.Cause(ctx) }
+	reports := goneCalls(ctx, slow, ctx.Done(), cause, func() {
+		manager.Call[int64](ctx, ready, "Add", int64(1))
 	})
+	for _, r := range reports {
+		if err := w.add(r); err != nil {
+			return err
+		}
+	}
+	return fmt.Errorf("worker stopped: %w", context.Cause(ctx))
 }
 
 // TestManagerGoneInEveryProcess kills the manager while the parent, a
@@ -192,259 +191,54 @@ func TestManagerGoneInEveryProcess(t *testing.T) {
 	t.Logf("detect: %d calls and contexts in %d processes ended, the slowest %v after the kill", len(all), workers+1, slowest)
 }
 
-func init() {
-	manager.RegisterWorker("faults.forker", func(ctx context.Context, c *manager.Client, args manager.Args) error {
-		var pids *manager.Dict[string, int]
-		var slow *manager.Proxy
-		var kinds []string
-		if err := args.Decode(&pids, &slow, &kinds); err != nil {
-			return err
-		}
-		for _, k := range kinds {
-			if _, err := c.Fork(ctx, "faults.orphan", pids, slow, k); err != nil {
-				return err
-			}
-		}
-		<-ctx.Done() // until killed
-		return nil
-	})
-	manager.RegisterWorker("faults.orphan", func(ctx context.Context, c *manager.Client, args manager.Args) error {
-		var pids *manager.Dict[string, int]
-		var slow *manager.Proxy
-		var kind string
-		if err := args.Decode(&pids, &slow, &kind); err != nil {
-			return err
-		}
-		if err := pids.Store(ctx, kind, os.Getpid()); err != nil {
-			return err
-		}
-		switch kind {
-		case "obedient": // returns when its ctx ends, saying why it ended
-			<-ctx.Done()
-			rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 500*time.Millisecond)
-			defer cancel()
-			told := 0
-			if errors.Is(context.Cause(ctx), manager.ErrWorkerParentExited) {
-				told = 1
-			}
-			return pids.Store(rctx, "obedient told", told)
-		case "calling": // has a call blocked in the manager, bound by its ctx
-			_, err := manager.Call[struct{}](ctx, slow, "Hold")
-			return err
-		case "stubborn": // ignores its ctx
-			<-time.After(time.Minute) // sleep-ok: a worker that never looks at its ctx
-		}
-		return nil
-	})
-}
-
-// TestForkedWorkersExitWithTheirParent kills a worker that forked workers
-// of its own (one that watches its ctx, one blocked in a call, one that
-// ignores its ctx): all three exit within 2 s, and the ctx of the one that
-// watches it says its parent exited. (TestManagerExitsWithItsParent
-// checks the same for a manager process.)
-func TestForkedWorkersExitWithTheirParent(t *testing.T) {
-	checkNoFDLeak(t)
-	ctx := testContext(t)
-	m := startManager(t)
-	pids, err := manager.NewDict[string, int](ctx, m)
-	require.NoError(t, err)
-	slow, err := manager.New(ctx, m, "FaultsSlow")
-	require.NoError(t, err)
-	kinds := []string{"obedient", "calling", "stubborn"}
-	parent, err := m.Fork(ctx, "faults.forker", pids, slow, kinds)
-	require.NoError(t, err)
-
-	waitUntil(t, 10*time.Second, "the grandchildren run", func() bool {
-		n, err := pids.Len(ctx)
-		held, err2 := manager.Call[int64](ctx, slow, "Holding")
-		return err == nil && err2 == nil && n == len(kinds) && held == 1
-	})
-	byKind, err := pids.Copy(ctx)
-	require.NoError(t, err)
-
-	require.NoError(t, parent.Signal(syscall.SIGKILL))
-	<-parent.Done()
-	killed := time.Now()
-	for _, k := range kinds {
-		took, gone := timeUntilGone(byKind[k], killed, 2*time.Second)
-		assert.True(t, gone, "the %s grandchild (pid %d) outlived its parent by %v", k, byKind[k], took)
-		t.Logf("detect: the %s grandchild exited %v after its parent was killed", k, took)
+// workerFaultsHold is the worker role "faults.hold" (childroles_test.go registers it).
+func workerFaultsHold(ctx context.Context, c *manager.Client, args manager.Args) error {
+	var kind string
+	var ready *manager.Event
+	if err := args.Decode(&kind, &ready); err != nil {
+		return err
 	}
-	waitUntil(t, 2*time.Second, "the dead grandchild's call is withdrawn", func() bool {
-		held, err := manager.Call[int64](ctx, slow, "Holding")
-		return err == nil && held == 0
-	})
-	told, ok, err := pids.Load(ctx, "obedient told")
-	require.NoError(t, err)
-	require.True(t, ok, "the obedient grandchild reported why its ctx ended")
-	assert.Equal(t, 1, told, "context.Cause(ctx) is ErrWorkerParentExited")
-}
-
-func init() {
-	manager.RegisterWorker("faults.cause", func(ctx context.Context, c *manager.Client, args manager.Args) error {
-		var started *manager.Event
-		var told *manager.Value[bool]
-		if err := args.Decode(&started, &told); err != nil {
-			return err
+	var err error
+	switch kind {
+	case "Lock":
+		var l *manager.Lock
+		if err = args.Decode(&kind, &ready, &l); err == nil {
+			err = l.Acquire(ctx)
 		}
-		if err := started.Set(ctx); err != nil {
-			return err
+	case "RLock":
+		var l *manager.RLock
+		if err = args.Decode(&kind, &ready, &l); err == nil {
+			err = errors.Join(l.Acquire(ctx), l.Acquire(ctx)) // two levels
 		}
-		<-ctx.Done()
-		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
-		defer cancel()
-		return told.Store(rctx, errors.Is(context.Cause(ctx), manager.ErrWorkerTerminated))
-	})
-}
-
-// TestWorkerContextCauseOnSIGTERM ends a worker's ctx with SIGTERM, sent
-// directly or by the end of its Fork context: context.Cause(ctx) says so.
-// (TestForkedWorkersExitWithTheirParent and TestManagerGoneInEveryProcess
-// check the other causes.)
-func TestWorkerContextCauseOnSIGTERM(t *testing.T) {
-	tests := []struct {
-		name    string
-		stop    func(p *manager.Process, cancel context.CancelFunc) error
-		wantErr error // Process.Wait's
-	}{
-		{
-			name: "Signal",
-			stop: func(p *manager.Process, _ context.CancelFunc) error { return p.Signal(syscall.SIGTERM) },
-		},
-		{
-			name: "Fork context ends",
-			// The worker returned nil and exited 0: it stopped cleanly, so
-			// Wait reports success (os/exec would report the cancellation).
-			stop: func(_ *manager.Process, cancel context.CancelFunc) error { cancel(); return nil },
-		},
+	case "Semaphore":
+		var s *manager.Semaphore
+		if err = args.Decode(&kind, &ready, &s); err == nil {
+			err = s.Acquire(ctx)
+		}
+	case "Condition":
+		var cond *manager.Condition
+		if err = args.Decode(&kind, &ready, &cond); err == nil {
+			err = cond.Acquire(ctx)
+		}
+	case "Barrier":
+		var b *manager.Barrier
+		if err = args.Decode(&kind, &ready, &b); err == nil {
+			if err = ready.Set(ctx); err == nil {
+				_, err = b.Wait(ctx)
+			}
+		}
+		return err
+	default:
+		return fmt.Errorf("unknown kind %q", kind)
 	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			ctx := testContext(t)
-			m := startManager(t, manager.InProcess())
-			started, err := manager.NewEvent(ctx, m)
-			require.NoError(t, err)
-			told, err := manager.NewValue(ctx, m, false)
-			require.NoError(t, err)
-			forkCtx, cancel := context.WithCancel(ctx)
-			defer cancel()
-			p, err := m.Fork(forkCtx, "faults.cause", started, told)
-			require.NoError(t, err)
-			require.NoError(t, started.Wait(ctx))
-
-			require.NoError(t, tt.stop(p, cancel))
-			requireErrorIsOrNil(t, tt.wantErr, waitDone(ctx, p))
-			got, err := told.Load(ctx)
-			require.NoError(t, err)
-			assert.True(t, got, "context.Cause(ctx) is ErrWorkerTerminated")
-		})
+	if err != nil {
+		return err
 	}
-}
-
-// TestForkOnDeadClient forks through a client that can no longer make
-// calls: Fork says why at once, instead of starting a worker that cannot
-// connect.
-func TestForkOnDeadClient(t *testing.T) {
-	tests := []struct {
-		name string
-		// kill makes m, or a client of it, unusable, and returns it.
-		kill func(ctx context.Context, t *testing.T, m *manager.Manager) *manager.Client
-		want error
-	}{
-		{
-			name: "client closed",
-			kill: func(ctx context.Context, t *testing.T, m *manager.Manager) *manager.Client {
-				c, err := manager.Connect(ctx, m.Addr().Network(), m.Addr().String(), m.AuthKey())
-				require.NoError(t, err)
-				require.NoError(t, c.Close())
-				return c
-			},
-			want: manager.ErrClosed,
-		},
-		{
-			name: "manager shut down",
-			kill: func(ctx context.Context, t *testing.T, m *manager.Manager) *manager.Client {
-				require.NoError(t, m.Shutdown(ctx))
-				return m.Client
-			},
-			want: manager.ErrClosed,
-		},
-		{
-			name: "manager killed",
-			kill: func(ctx context.Context, t *testing.T, m *manager.Manager) *manager.Client {
-				require.NoError(t, syscall.Kill(m.Pid(), syscall.SIGKILL))
-				select {
-				case <-m.Done():
-				case <-ctx.Done():
-					require.FailNow(t, "the manager's death went unnoticed")
-				}
-				return m.Client
-			},
-			want: manager.ErrManagerGone,
-		},
+	if err := ready.Set(ctx); err != nil {
+		return err
 	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			ctx := testContext(t)
-			m := startManager(t)
-			c := tt.kill(ctx, t, m)
-			p, err := c.Fork(ctx, "faults.cause")
-			assert.ErrorIs(t, err, tt.want)
-			assert.Nil(t, p, "no worker started")
-		})
-	}
-}
-
-func init() {
-	manager.RegisterWorker("faults.hold", func(ctx context.Context, c *manager.Client, args manager.Args) error {
-		var kind string
-		var ready *manager.Event
-		if err := args.Decode(&kind, &ready); err != nil {
-			return err
-		}
-		var err error
-		switch kind {
-		case "Lock":
-			var l *manager.Lock
-			if err = args.Decode(&kind, &ready, &l); err == nil {
-				err = l.Acquire(ctx)
-			}
-		case "RLock":
-			var l *manager.RLock
-			if err = args.Decode(&kind, &ready, &l); err == nil {
-				err = errors.Join(l.Acquire(ctx), l.Acquire(ctx)) // two levels
-			}
-		case "Semaphore":
-			var s *manager.Semaphore
-			if err = args.Decode(&kind, &ready, &s); err == nil {
-				err = s.Acquire(ctx)
-			}
-		case "Condition":
-			var cond *manager.Condition
-			if err = args.Decode(&kind, &ready, &cond); err == nil {
-				err = cond.Acquire(ctx)
-			}
-		case "Barrier":
-			var b *manager.Barrier
-			if err = args.Decode(&kind, &ready, &b); err == nil {
-				if err = ready.Set(ctx); err == nil {
-					_, err = b.Wait(ctx)
-				}
-			}
-			return err
-		default:
-			return fmt.Errorf("unknown kind %q", kind)
-		}
-		if err != nil {
-			return err
-		}
-		if err := ready.Set(ctx); err != nil {
-			return err
-		}
-		<-ctx.Done() // until killed
-		return nil
-	})
+	<-ctx.Done() // until killed
+	return nil
 }
 
 // deadHolderCase is one kind of thing a process can die holding.
@@ -568,31 +362,30 @@ func TestDeadHolderIsReleased(t *testing.T) {
 	}
 }
 
-func init() {
-	manager.RegisterWorker("faults.barrier-member", func(ctx context.Context, c *manager.Client, args manager.Args) error {
-		var b *manager.Barrier
-		var joined *manager.Proxy
-		var start *manager.Event
-		var victim bool
-		if err := args.Decode(&b, &joined, &start, &victim); err != nil {
-			return err
-		}
-		if err := b.Join(ctx); err != nil {
-			return err
-		}
-		if _, err := manager.Call[int64](ctx, joined, "Add", int64(1)); err != nil {
-			return err
-		}
-		if victim {
-			<-ctx.Done() // killed before it reaches Wait
-			return nil
-		}
-		if err := start.Wait(ctx); err != nil {
-			return err
-		}
-		_, err := b.Wait(ctx)
-		return err // reaches Process.Wait, where errors.Is sees ErrBrokenBarrier
-	})
+// workerFaultsBarrierMember is the worker role "faults.barrier-member" (childroles_test.go registers it).
+func workerFaultsBarrierMember(ctx context.Context, c *manager.Client, args manager.Args) error {
+	var b *manager.Barrier
+	var joined *manager.Proxy
+	var start *manager.Event
+	var victim bool
+	if err := args.Decode(&b, &joined, &start, &victim); err != nil {
+		return err
+	}
+	if err := b.Join(ctx); err != nil {
+		return err
+	}
+	if _, err := manager.Call[int64](ctx, joined, "Add", int64(1)); err != nil {
+		return err
+	}
+	if victim {
+		<-ctx.Done() // killed before it reaches Wait
+		return nil
+	}
+	if err := start.Wait(ctx); err != nil {
+		return err
+	}
+	_, err := b.Wait(ctx)
+	return err // reaches Process.Wait, where errors.Is sees ErrBrokenBarrier
 }
 
 // TestBarrierMemberDiesBeforeWait has three workers Join a barrier of
@@ -660,32 +453,31 @@ func TestBarrierMemberDiesBeforeWait(t *testing.T) {
 	}
 }
 
-func init() {
-	manager.RegisterWorker("faults.take", func(ctx context.Context, c *manager.Client, args manager.Args) error {
-		var q *manager.Queue[int]
-		var taken *manager.Value[int]
-		if err := args.Decode(&q, &taken); err != nil {
+// workerFaultsTake is the worker role "faults.take" (childroles_test.go registers it).
+func workerFaultsTake(ctx context.Context, c *manager.Client, args manager.Args) error {
+	var q *manager.Queue[int]
+	var taken *manager.Value[int]
+	if err := args.Decode(&q, &taken); err != nil {
+		return err
+	}
+	if args.Len() == 3 { // a lock to die holding, too
+		var l *manager.Lock
+		if err := args.Decode(&q, &taken, &l); err != nil {
 			return err
 		}
-		if args.Len() == 3 { // a lock to die holding, too
-			var l *manager.Lock
-			if err := args.Decode(&q, &taken, &l); err != nil {
-				return err
-			}
-			if err := l.Acquire(ctx); err != nil {
-				return err
-			}
-		}
-		item, err := q.Get(ctx)
-		if err != nil {
+		if err := l.Acquire(ctx); err != nil {
 			return err
 		}
-		if err := taken.Store(ctx, item); err != nil {
-			return err
-		}
-		<-ctx.Done() // dies before TaskDone
-		return nil
-	})
+	}
+	item, err := q.Get(ctx)
+	if err != nil {
+		return err
+	}
+	if err := taken.Store(ctx, item); err != nil {
+		return err
+	}
+	<-ctx.Done() // dies before TaskDone
+	return nil
 }
 
 // TestDeadConsumerJoinableQueue kills a worker that got an item from a
@@ -791,37 +583,36 @@ type chaosObjects struct {
 
 const chaosPermits = 2
 
-func init() {
-	manager.RegisterWorker("faults.chaos", func(ctx context.Context, c *manager.Client, args manager.Args) error {
-		var o chaosObjects
-		if err := args.Decode(&o); err != nil {
+// workerFaultsChaos is the worker role "faults.chaos" (childroles_test.go registers it).
+func workerFaultsChaos(ctx context.Context, c *manager.Client, args manager.Args) error {
+	var o chaosObjects
+	if err := args.Decode(&o); err != nil {
+		return err
+	}
+	if err := o.Started.Store(ctx, os.Getpid(), 1); err != nil {
+		return err
+	}
+	for {
+		if err := chaosStep(ctx, &o); err != nil {
 			return err
 		}
-		if err := o.Started.Store(ctx, os.Getpid(), 1); err != nil {
+		item, err := o.Items.TryGet(ctx)
+		switch {
+		case errors.Is(err, manager.ErrEmpty):
+			if stop, err := o.Stop.IsSet(ctx); err != nil || stop {
+				return err
+			}
+		case err != nil:
 			return err
-		}
-		for {
-			if err := chaosStep(ctx, &o); err != nil {
+		default:
+			if _, err := o.Seen.Add(ctx, item, 1); err != nil {
 				return err
 			}
-			item, err := o.Items.TryGet(ctx)
-			switch {
-			case errors.Is(err, manager.ErrEmpty):
-				if stop, err := o.Stop.IsSet(ctx); err != nil || stop {
-					return err
-				}
-			case err != nil:
+			if err := o.Items.TaskDone(ctx); err != nil {
 				return err
-			default:
-				if _, err := o.Seen.Add(ctx, item, 1); err != nil {
-					return err
-				}
-				if err := o.Items.TaskDone(ctx); err != nil {
-					return err
-				}
 			}
 		}
-	})
+	}
 }
 
 // chaosStep does one random piece of the suite's work.

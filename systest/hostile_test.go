@@ -1,4 +1,4 @@
-package manager_test
+package systest
 
 import (
 	"bytes"
@@ -32,13 +32,6 @@ func (b *hostileBox) Add(d int64) int64               { b.mu.Lock(); defer b.mu.
 func (b *hostileBox) Secret() string                  { return "never exposed" }
 func (b *hostileBox) Echo(s string) string            { return s }
 func (b *hostileBox) Store(m map[string][]int64) bool { return m != nil }
-
-func init() {
-	manager.Register[*hostileBox]("hostile.Box", func() *hostileBox { return &hostileBox{} },
-		manager.Exposed("Put", "PutMap", "PutAnyMap", "Add", "Echo", "Store"))
-	manager.Register[*hostileBox]("hostile.MapBox", func(m map[any]any) *hostileBox { return &hostileBox{n: int64(len(m))} },
-		manager.Exposed("Add"))
-}
 
 // hostileHandshakeTimeout is short so that peers that never finish the
 // handshake are cut off within the test, and long enough for a loaded

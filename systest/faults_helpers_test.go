@@ -1,4 +1,4 @@
-package manager_test
+package systest
 
 import (
 	"bytes"
@@ -75,10 +75,6 @@ func (s *Slow) Delay(ctx context.Context, str string, us int) (string, error) {
 
 // Echo returns str at once.
 func (s *Slow) Echo(str string) string { return str }
-
-func init() {
-	manager.Register[*Slow]("FaultsSlow", func() *Slow { return &Slow{} }, manager.ConcurrentSafe())
-}
 
 // fdWarmUp makes the runtime open the descriptors it keeps for good (the
 // network poller's), so that they are not counted as a test's leak.
@@ -158,29 +154,6 @@ func waitUntil(t testing.TB, d time.Duration, what string, cond func() bool) {
 		}
 		<-tick.C
 	}
-}
-
-// processGone reports whether pid names no live process (a zombie counts
-// as gone: it has exited and only waits to be reaped).
-func processGone(pid int) bool {
-	if err := syscall.Kill(pid, 0); err != nil {
-		return true
-	}
-	return !processAlive(pid)
-}
-
-// timeUntilGone waits (up to limit) for pid to exit and returns how long
-// that took from start, and whether it did.
-func timeUntilGone(pid int, start time.Time, limit time.Duration) (time.Duration, bool) {
-	tick := time.NewTicker(100 * time.Microsecond)
-	defer tick.Stop()
-	for !processGone(pid) {
-		if time.Since(start) > limit {
-			return time.Since(start), false
-		}
-		<-tick.C
-	}
-	return time.Since(start), true
 }
 
 // A journal is a file of JSON lines that processes append records to,

@@ -1,4 +1,4 @@
-package manager_test
+package systest
 
 import (
 	"bufio"
@@ -21,7 +21,7 @@ import (
 )
 
 // envChild names a test-only role of the test binary, which TestMain runs
-// (runChildBeforeInit, runChildAfterInit) instead of the tests.
+// (runChildRole, childroles_test.go) instead of the tests.
 const envChild = "MANAGER_TEST_CHILD"
 
 // The test-only roles.
@@ -45,51 +45,25 @@ const (
 // roleEnv is the library's role variable (internal/proc.EnvRole).
 const roleEnv = "GOPROC_MANAGER_ROLE"
 
-func init() {
-	manager.RegisterWorker("subcommand", func(ctx context.Context, c *manager.Client, args manager.Args) error {
-		if r, ok := os.LookupEnv(roleEnv); ok {
-			return fmt.Errorf("the worker's environment still holds %s=%s", roleEnv, r)
-		}
-		exe, err := os.Executable()
-		if err != nil {
-			return err
-		}
-		cmd := exec.CommandContext(ctx, exe)
-		cmd.Env = append(os.Environ(), envChild+"="+childSubcommand)
-		out, err := cmd.CombinedOutput()
-		if err != nil {
-			return fmt.Errorf("subcommand: %w: %s", err, out)
-		}
-		if string(out) != "ran as a program\n" {
-			return fmt.Errorf("subcommand printed %q", out)
-		}
-		return nil
-	})
-}
-
-// runChildBeforeInit runs the test-only roles that play a program whose
-// main does not call manager.Init.
-func runChildBeforeInit() {
-	switch os.Getenv(envChild) {
-	case childNoInitStart, childNoInitFork:
-		os.Exit(noInitMain(os.Getenv(envChild)))
-	case childExitAtOnce:
-		os.Exit(7)
-	case childExitZero:
-		os.Exit(0)
+// workerSubcommand is the worker role "subcommand" (childroles_test.go registers it).
+func workerSubcommand(ctx context.Context, c *manager.Client, args manager.Args) error {
+	if r, ok := os.LookupEnv(roleEnv); ok {
+		return fmt.Errorf("the worker's environment still holds %s=%s", roleEnv, r)
 	}
-}
-
-// runChildAfterInit runs the test-only roles that come after Init, as a
-// program's own work does.
-func runChildAfterInit() {
-	switch os.Getenv(envChild) {
-	case childSubcommand:
-		fmt.Println("ran as a program")
-		os.Exit(0)
-	case childHoldManager:
-		os.Exit(holdManagerMain())
+	exe, err := os.Executable()
+	if err != nil {
+		return err
 	}
+	cmd := exec.CommandContext(ctx, exe)
+	cmd.Env = append(os.Environ(), envChild+"="+childSubcommand)
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		return fmt.Errorf("subcommand: %w: %s", err, out)
+	}
+	if string(out) != "ran as a program\n" {
+		return fmt.Errorf("subcommand printed %q", out)
+	}
+	return nil
 }
 
 // noInitMain is the main of a program that forgot manager.Init: it

@@ -1,4 +1,4 @@
-package manager_test
+package systest
 
 import (
 	"cmp"
@@ -80,38 +80,37 @@ type linObjects struct {
 
 var linKeys = []string{"a", "b", "c"}
 
-func init() {
-	manager.RegisterWorker("faults.linear", func(ctx context.Context, c *manager.Client, args manager.Args) error {
-		var o linObjects
-		var j journal
-		var client, ops int
-		var fence *manager.Lock
-		if err := args.Decode(&o, &j, &client, &ops, &fence); err != nil {
+// workerFaultsLinear is the worker role "faults.linear" (childroles_test.go registers it).
+func workerFaultsLinear(ctx context.Context, c *manager.Client, args manager.Args) error {
+	var o linObjects
+	var j journal
+	var client, ops int
+	var fence *manager.Lock
+	if err := args.Decode(&o, &j, &client, &ops, &fence); err != nil {
+		return err
+	}
+	// Held until the process ends: see the fence above.
+	if err := fence.Acquire(ctx); err != nil {
+		return err
+	}
+	w, err := openJournal(j)
+	if err != nil {
+		return err
+	}
+	defer w.Close()
+	for seq := range ops {
+		call := randomLinOp(client, seq)
+		call.T = time.Now().UnixNano()
+		if err := w.add(call); err != nil {
 			return err
 		}
-		// Held until the process ends: see the fence above.
-		if err := fence.Acquire(ctx); err != nil {
+		ret := runLinOp(ctx, &o, call)
+		ret.T = time.Now().UnixNano()
+		if err := w.add(ret); err != nil {
 			return err
 		}
-		w, err := openJournal(j)
-		if err != nil {
-			return err
-		}
-		defer w.Close()
-		for seq := range ops {
-			call := randomLinOp(client, seq)
-			call.T = time.Now().UnixNano()
-			if err := w.add(call); err != nil {
-				return err
-			}
-			ret := runLinOp(ctx, &o, call)
-			ret.T = time.Now().UnixNano()
-			if err := w.add(ret); err != nil {
-				return err
-			}
-		}
-		return nil
-	})
+	}
+	return nil
 }
 
 // randomLinOp picks an operation. Values are small so that reads and

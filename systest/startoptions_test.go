@@ -1,4 +1,4 @@
-package manager_test
+package systest
 
 import (
 	"bufio"
@@ -29,10 +29,6 @@ import (
 type Panicker struct{}
 
 func (Panicker) Boom() int { panic("boom from the manager") }
-
-func init() {
-	manager.Register[*Panicker]("Panicker", func() *Panicker { return &Panicker{} })
-}
 
 // recordingHandler is a logger's handler that hands every record to the
 // test.
