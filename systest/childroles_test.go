@@ -35,6 +35,11 @@ type childRole struct {
 	register   func(name string, note func(any) any) // a custom type (Register); note wraps its constructor
 	main       func() int                            // a test-only program, run before Init (beforeInit) or after it
 	beforeInit bool
+
+	// unbuilt, for a custom type, says why no test lets its constructor
+	// run (a test that checks that bad arguments are refused before it
+	// is called): the check then requires that it never ran.
+	unbuilt string
 }
 
 // key names r in the role log: a worker and a test-only program may share
@@ -63,7 +68,7 @@ var childRoles = []childRole{
 	{name: "hostile.Box", file: "hostile_test.go", register: func(name string, note func(any) any) {
 		manager.Register[*hostileBox](name, note(func() *hostileBox { return &hostileBox{} }), manager.Exposed("Put", "PutMap", "PutAnyMap", "Add", "Echo", "Store"))
 	}},
-	{name: "hostile.MapBox", file: "hostile_test.go", register: func(name string, note func(any) any) {
+	{name: "hostile.MapBox", file: "hostile_test.go", unbuilt: "TestHostilePeers refuses its map argument before the constructor runs", register: func(name string, note func(any) any) {
 		manager.Register[*hostileBox](name, note(func(m map[any]any) *hostileBox { return &hostileBox{n: int64(len(m))} }), manager.Exposed("Add"))
 	}},
 	{name: "limits.Box", file: "limits_test.go", register: func(name string, note func(any) any) {
@@ -218,7 +223,7 @@ func (rc roleCheck) Run() int {
 		return 1
 	}
 	if len(unused) > 0 {
-		fmt.Fprintf(os.Stderr, "FAIL: systest: child roles in childRoles that no test started (delete them or test them): %v\n", unused)
+		fmt.Fprintf(os.Stderr, "FAIL: systest: the child roles index (childroles_test.go) does not match the run; delete a role no test uses, or test it: %v\n", unused)
 		return 1
 	}
 	return code
@@ -231,7 +236,8 @@ func flagSet(name string) bool {
 }
 
 // unusedRoles returns the roles of the index that neither this process
-// nor any child recorded in the file log.
+// nor any child recorded in the file log (and those marked unbuilt that
+// were), each with what is wrong.
 func unusedRoles(log string) ([]string, error) {
 	f, err := os.Open(log)
 	if err != nil {
@@ -245,14 +251,18 @@ func unusedRoles(log string) ([]string, error) {
 	if err := sc.Err(); err != nil {
 		return nil, err
 	}
-	var unused []string
+	var wrong []string
 	for _, r := range childRoles {
-		if _, ok := rolesRun.Load(r.key()); !ok {
-			unused = append(unused, r.key())
+		_, ran := rolesRun.Load(r.key())
+		switch {
+		case r.unbuilt == "" && !ran:
+			wrong = append(wrong, r.key()+" never started")
+		case r.unbuilt != "" && ran:
+			wrong = append(wrong, r.key()+" started, though "+r.unbuilt)
 		}
 	}
-	slices.Sort(unused)
-	return unused, nil
+	slices.Sort(wrong)
+	return wrong, nil
 }
 
 // TestChildRolesIndexed checks the index itself: each entry has a name,
