@@ -81,6 +81,33 @@
 // internal/wire; re-execution, inherited pipes, the log pipe and the
 // private socket directories are internal/proc.
 //
+// # The life of a call
+//
+// One Dict.Load, from the caller to the object and back:
+//
+//  1. dict.go: Dict.Load hands the key to callKey (typedargs.go), which
+//     writes it straight into the request, and asks for a loadResult
+//     (the typed mirror of internal/builtin's LoadResult).
+//  2. proxy.go: Proxy.invokeArgs passes the call to the proxy's engine
+//     (engine.go); for a manager that is the Client.
+//  3. client.go: Client.callArgs takes a pooled connection, frames the
+//     request (internal/wire: id, object, handle, method, deadline,
+//     arguments), writes it and reads the reply on the calling goroutine;
+//     a ctx that ends hands the connection to the reconciler
+//     (reconcile.go) instead of waiting.
+//  4. internal/server/conn.go: the connection's reader scans the frame
+//     (wire.Scan: sizes, depth, cost, proxies) and executes it on its own
+//     goroutine; a method that waits moves reading to a new goroutine.
+//  5. internal/server/rawcall.go: Dict.Load is on the fast path: a plain
+//     function calls internal/builtin's Dict.Load under the dict's lock
+//     (other methods go through dispatch.go's reflective call).
+//  6. The reply (loadReply encodes itself) goes back on the same
+//     connection; client.go checks it against the caller's type
+//     (typedshape.go) and decodes it (dictdecode.go) into the caller's V.
+//
+// A RedisSession (redis.go) replaces steps 3–6 with one Lua script per
+// method in internal/redisengine.
+//
 // # Failures
 //
 // Errors are typed: test them with errors.Is against the sentinels in
