@@ -67,9 +67,10 @@ func init() {
 }
 
 // underLock updates the highest fencing token seen, as a resource
-// guarded by the lock would: a holder whose token is lower than one
-// already seen has lost the lock (its lease expired while it paused) and
-// must not write.
+// guarded by the lock would: every acquisition gets a larger token, so a
+// holder whose token is not larger than one already seen has lost the
+// lock (its lease expired while it paused, or a failover reissued the
+// token) and must not write.
 func underLock(ctx context.Context, lock *manager.Lock, totals *manager.Dict[string, int]) error {
 	if err := lock.Acquire(ctx); err != nil && !errors.Is(err, manager.ErrAbandoned) {
 		return err
@@ -80,8 +81,8 @@ func underLock(ctx context.Context, lock *manager.Lock, totals *manager.Dict[str
 		return err
 	}
 	_, err = totals.Modify(ctx, "highest token", func(seen int, _ bool) (int, error) {
-		if uint64(seen) > tok {
-			return seen, fmt.Errorf("fencing token %d is older than %d: the lock was lost", tok, seen)
+		if uint64(seen) >= tok {
+			return seen, fmt.Errorf("fencing token %d is not newer than %d: the lock was lost", tok, seen)
 		}
 		return int(tok), nil
 	})
