@@ -109,9 +109,7 @@ func TestRedisRestart(t *testing.T) {
 func isConnError(err error) bool {
 	var ne net.Error
 	return errors.As(err, &ne) || errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) ||
-		errors.Is(err, syscall.ECONNREFUSED) || errors.Is(err, syscall.ECONNRESET) || errors.Is(err, syscall.EPIPE) ||
-		// Redis still loading its AOF after the restart.
-		strings.HasPrefix(errors.Unwrap(err).Error(), "LOADING")
+		errors.Is(err, syscall.ECONNREFUSED) || errors.Is(err, syscall.ECONNRESET) || errors.Is(err, syscall.EPIPE)
 }
 
 // TestRedisLinearizable is TestLinearizable on Redis, standalone and
