@@ -258,7 +258,7 @@ func TestWithdrawnCallOnStoppedManagerGivesBack(t *testing.T) {
 					_, err := l.Pop(ctx, 1)
 					return err
 				}, func(ctx context.Context, t *testing.T) {
-					all, err := l.All(ctx)
+					all, err := l.Copy(ctx)
 					require.NoError(t, err)
 					assert.Equal(t, []int{1, 2, 3}, all, "the element is back in its place")
 				}

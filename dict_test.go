@@ -285,7 +285,7 @@ func TestDictOfListProxies(t *testing.T) {
 
 	runWorkers(ctx, t, m, 3, "dict.append-to-lists", d)
 	for name, l := range lists {
-		got, err := l.All(ctx)
+		got, err := l.Copy(ctx)
 		require.NoError(t, err)
 		assert.ElementsMatch(t, []int{0, 1, 2}, got, "list %s", name)
 	}

@@ -95,9 +95,10 @@ func (l *List[T]) Delete(ctx context.Context, i int) error {
 	return l.h().call(ctx, "Delete", nil, int64(i))
 }
 
-// All returns every element, in order, in one round trip: a consistent
-// snapshot (Python's a[:], or list(a)).
-func (l *List[T]) All(ctx context.Context) ([]T, error) {
+// Copy returns every element, in order, in one round trip: a consistent
+// snapshot (Python's a.copy(), a[:] or list(a)). All walks the list in
+// pages instead, for lists too big for one reply.
+func (l *List[T]) Copy(ctx context.Context) ([]T, error) {
 	var items []T
 	err := l.h().call(ctx, "All", &items)
 	return items, err

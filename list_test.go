@@ -36,7 +36,7 @@ func newIntList(ctx context.Context, t testing.TB, m *manager.Manager, items ...
 
 func listContents(ctx context.Context, t testing.TB, l *manager.List[int]) []int {
 	t.Helper()
-	items, err := l.All(ctx)
+	items, err := l.Copy(ctx)
 	require.NoError(t, err)
 	return items
 }
@@ -176,7 +176,7 @@ func TestListSortRefusesUnorderedElements(t *testing.T) {
 	words, err := manager.NewList(ctx, m, "pear", "apple", "fig")
 	require.NoError(t, err)
 	require.NoError(t, words.Sort(ctx, false))
-	got, err := words.All(ctx)
+	got, err := words.Copy(ctx)
 	require.NoError(t, err)
 	assert.Equal(t, []string{"apple", "fig", "pear"}, got)
 }

@@ -2,6 +2,8 @@ package manager
 
 import (
 	"context"
+	"errors"
+	"iter"
 
 	"github.com/vmihailenco/msgpack/v5"
 )
@@ -25,6 +27,10 @@ func (joinableQueueKind) typeID() string { return typeJoinableQueue }
 // Delivery is at most once: an item returned by Get is gone, even if the
 // process that got it dies before using it (JoinableQueue gives at least
 // once).
+//
+// Shutdown stops a queue without sentinel items, as Python 3.13's
+// Queue.shutdown: producers get ErrShutDown, consumers get what is left
+// and then ErrShutDown, and Iter ends. See Shutdown.
 //
 // A Queue is safe for concurrent use, and can be passed to Fork or stored
 // in another shared object. A proxy to a JoinableQueue decodes into a
@@ -61,7 +67,9 @@ func OpenQueue[T any](ctx context.Context, s Session, name string, maxsize int) 
 // Put appends item, blocking while the queue is full (Python's
 // q.put(item, timeout=...); ctx's deadline is the timeout). When ctx ends
 // first it returns an error satisfying errors.Is(err, ctx.Err()) and the
-// item is not in the queue.
+// item is not in the queue. On a shut-down queue, or one shut down while
+// Put waits, it returns an error satisfying errors.Is(err, ErrShutDown)
+// and the item is not in the queue.
 func (q *Queue[T]) Put(ctx context.Context, item T) error {
 	arg, err := encodeValue(item)
 	if err != nil {
@@ -72,7 +80,7 @@ func (q *Queue[T]) Put(ctx context.Context, item T) error {
 
 // TryPut appends item if the queue is not full, and never blocks
 // (Python's q.put_nowait(item)). A full queue gives an error satisfying
-// errors.Is(err, ErrFull).
+// errors.Is(err, ErrFull), a shut-down one (full or not) ErrShutDown.
 func (q *Queue[T]) TryPut(ctx context.Context, item T) error {
 	arg, err := encodeValue(item)
 	if err != nil {
@@ -84,14 +92,17 @@ func (q *Queue[T]) TryPut(ctx context.Context, item T) error {
 // Get removes and returns the item at the front, blocking while the
 // queue is empty (Python's q.get(timeout=...); ctx's deadline is the
 // timeout). When ctx ends first it returns an error satisfying
-// errors.Is(err, ctx.Err()) and consumes nothing.
+// errors.Is(err, ctx.Err()) and consumes nothing. A shut-down queue gives
+// the items left in it, then an error satisfying
+// errors.Is(err, ErrShutDown) at once; a Get waiting when the queue is
+// shut down returns that error too.
 func (q *Queue[T]) Get(ctx context.Context) (T, error) {
 	return q.get(ctx, "Get")
 }
 
 // TryGet removes and returns the item at the front, and never blocks
 // (Python's q.get_nowait()). An empty queue gives an error satisfying
-// errors.Is(err, ErrEmpty).
+// errors.Is(err, ErrEmpty), or ErrShutDown when it is shut down.
 //
 // An item that does not decode into T (put through a proxy of another
 // type), or that T cannot hold without changing it (300 in a
@@ -118,6 +129,81 @@ func (q *Queue[T]) get(ctx context.Context, method string) (T, error) {
 		return zero, err
 	}
 	return item, nil
+}
+
+// Shutdown shuts the queue down (Python 3.13's q.shutdown(immediate)):
+// from now on Put and TryPut fail with an error satisfying
+// errors.Is(err, ErrShutDown), and Get and TryGet give the items left in
+// the queue and then fail with ErrShutDown instead of waiting (so Iter
+// ends). Every Get and Put blocked on the queue, in any process, is woken
+// with ErrShutDown; a woken Put's item is not in the queue.
+//
+// With immediate set the items left are discarded as well, so every Get
+// fails at once; a JoinableQueue counts each discarded item as done, so
+// Join returns once the items already got are acknowledged with TaskDone.
+//
+// An item a Get took just as its caller gave up (its ctx ended while the
+// reply was on the way) goes back to the front of a queue shut down
+// without immediate, where the next Get finds it, and is discarded from a
+// queue shut down with immediate, like the items that were in it. An item
+// a JoinableQueue's consumer got and did not acknowledge when its process
+// died is handled the same way.
+//
+// Shutdown may be called more than once, from any process; a later call
+// with immediate set discards what an earlier one left. There is no way
+// to open a shut-down queue again. It does not block on other callers.
+func (q *Queue[T]) Shutdown(ctx context.Context, immediate bool) error {
+	return q.h().call(ctx, "Shutdown", nil, immediate)
+}
+
+// IsShutDown reports whether the queue was shut down (Python 3.13's
+// q.is_shutdown). It does not block.
+func (q *Queue[T]) IsShutDown(ctx context.Context) (bool, error) {
+	var ok bool
+	err := q.h().call(ctx, "IsShutDown", &ok)
+	return ok, err
+}
+
+// Iter returns an iterator that consumes the queue: each step is a Get,
+// and the iteration ends cleanly when the queue is shut down and empty
+// (ErrShutDown is the normal end, never yielded). Any other error —
+// ctx ended, the manager gone, an item that does not decode into T — is
+// yielded once, with the zero T, as the last pair:
+//
+//	for job, err := range q.Iter(ctx) {
+//		if err != nil {
+//			return err
+//		}
+//		handle(job)
+//	}
+//
+// The error is the loop's second variable rather than a method to call
+// after the loop (bufio.Scanner's Err) because the compiler then makes
+// the caller write something for it: an unused err does not compile, and
+// "_" is a visible choice to drop it. A forgotten Err call compiles and
+// silently turns a lost manager into a short iteration.
+//
+// Breaking out of the loop consumes nothing more. An item of a
+// JoinableQueue got through Iter must be acknowledged with TaskDone, as
+// after Get. The iterator may be used more than once; each use consumes
+// from where the queue is then.
+func (q *Queue[T]) Iter(ctx context.Context) iter.Seq2[T, error] {
+	return func(yield func(T, error) bool) {
+		for {
+			item, err := q.Get(ctx)
+			if errors.Is(err, ErrShutDown) {
+				return
+			}
+			if err != nil {
+				var zero T
+				yield(zero, err)
+				return
+			}
+			if !yield(item, nil) {
+				return
+			}
+		}
+	}
 }
 
 // Len returns the number of items in the queue (Python's q.qsize()). It
@@ -279,6 +365,22 @@ func (q *JoinableQueue[T]) Get(ctx context.Context) (T, error) { return q.queue(
 
 // TryGet is Queue.TryGet; the item must be acknowledged with TaskDone.
 func (q *JoinableQueue[T]) TryGet(ctx context.Context) (T, error) { return q.queue().TryGet(ctx) }
+
+// Shutdown is Queue.Shutdown.
+func (q *JoinableQueue[T]) Shutdown(ctx context.Context, immediate bool) error {
+	return q.queue().Shutdown(ctx, immediate)
+}
+
+// IsShutDown is Queue.IsShutDown.
+func (q *JoinableQueue[T]) IsShutDown(ctx context.Context) (bool, error) {
+	return q.queue().IsShutDown(ctx)
+}
+
+// Iter is Queue.Iter; every item it yields must be acknowledged with
+// TaskDone.
+func (q *JoinableQueue[T]) Iter(ctx context.Context) iter.Seq2[T, error] {
+	return q.queue().Iter(ctx)
+}
 
 // Len is Queue.Len.
 func (q *JoinableQueue[T]) Len(ctx context.Context) (int, error) { return q.queue().Len(ctx) }

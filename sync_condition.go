@@ -151,7 +151,10 @@ func (c *Condition) WaitFor(ctx context.Context, predicate func() (bool, error))
 		if werr == nil {
 			continue
 		}
-		if ctx.Err() == nil || !errors.Is(werr, ctx.Err()) || errors.Is(werr, ErrNotHeld) {
+		// Whether ctx ended is read from the error: the manager may report
+		// the deadline a moment before ctx's own timer has fired here.
+		timedOut := errors.Is(werr, context.DeadlineExceeded) || errors.Is(werr, context.Canceled)
+		if !timedOut || errors.Is(werr, ErrNotHeld) {
 			return werr // not a timeout, or the lock was not taken back
 		}
 		// ctx ended: the lock is held again; one last look, as Python's

@@ -416,6 +416,9 @@ type dictEntry struct {
 	value   msgpack.RawMessage // the encoded value
 	version uint64             // changes on every write; never 0
 	pos     int                // index in dictCore.order
+	// ins numbers the entry's insertion, uniquely and increasing along
+	// dictCore.order, and never changes: the cursor of ItemsFrom.
+	ins uint64
 }
 
 // dictCore is an insertion-ordered map with per-entry versions, shared by
@@ -466,7 +469,7 @@ func (c *dictCore) set(key string, value msgpack.RawMessage) (msgpack.RawMessage
 		e.value, e.version = value, c.seq
 		return prev, true
 	}
-	e := &dictEntry{key: key, value: value, version: c.seq, pos: len(c.order)}
+	e := &dictEntry{key: key, value: value, version: c.seq, pos: len(c.order), ins: c.seq}
 	c.m[key] = e
 	c.order = append(c.order, e)
 	return nil, false

@@ -31,16 +31,29 @@ import (
 // until a Get hands it out (see callctx.Retain), so a proxy sent through
 // the queue survives its sender's exit.
 //
+// Shutdown ends the queue as Python 3.13's Queue.shutdown does: Put fails
+// with errs.ShutDown from then on, Get drains what is left and then fails
+// with errs.ShutDown, and every blocked call is woken.
+//
 // Queue is safe for concurrent use.
 type Queue struct {
 	maxsize int // <= 0: unbounded
 
 	mu      sync.Mutex // guards the fields below
 	items   queueDeque
-	getters []*queueWaiter // FIFO; only non-empty while items is empty
-	putters []*queueWaiter // FIFO; only non-empty while the queue is full
+	getters []*queueWaiter // FIFO; only non-empty while items is empty (and never once shut down)
+	putters []*queueWaiter // FIFO; only non-empty while the queue is full (and never once shut down)
 	seq     uint64         // last number given to an entry or delivery
 	tasks   *queueTasks    // JoinableQueue's bookkeeping; nil for a Queue
+	// shutDown is set by Shutdown: no Put succeeds, and no Get waits.
+	shutDown bool
+	// discarding is set by Shutdown(immediate): an item that would go
+	// back into the queue (a late or withdrawn Get's, a dead session's)
+	// is discarded instead, as the items in the queue were.
+	discarding bool
+	// dropped holds items discarded where no call context was at hand
+	// to release them (ReleaseSession); releaseDroppedLocked does.
+	dropped []msgpack.RawMessage
 }
 
 // queueWaiter is a blocked Get or Put; its fields but ready are guarded
@@ -65,9 +78,15 @@ func NewQueue(maxsize int) (*Queue, error) {
 // Put appends item (one msgpack-encoded value), blocking while the queue
 // is full. It returns nil once the item is in the queue or handed to a
 // waiting Get. When ctx ends first, Put returns an error wrapping
-// ctx.Err() and the item is not in the queue.
+// ctx.Err() and the item is not in the queue. On a shut-down queue, or
+// when the queue is shut down while Put waits, it returns errs.ShutDown
+// and the item is not in the queue.
 func (q *Queue) Put(ctx context.Context, item msgpack.RawMessage) error {
 	q.mu.Lock()
+	if q.shutDown {
+		q.mu.Unlock()
+		return errs.ShutDown
+	}
 	// Held from now on, waiting or queued; released if the Put is
 	// withdrawn.
 	callctx.Retain(ctx, item)
@@ -93,6 +112,10 @@ func (q *Queue) Put(ctx context.Context, item msgpack.RawMessage) error {
 		callctx.Release(ctx, item)
 		return ctx.Err()
 	}
+	if w.rejected != nil { // shut down while waiting
+		callctx.Release(ctx, item)
+		return w.rejected
+	}
 	if ctx.Err() != nil && q.items.remove(w.seq) {
 		// Admitted just as ctx ended, and nobody has got it yet: take
 		// it out again, since the caller has given up on the reply.
@@ -105,10 +128,14 @@ func (q *Queue) Put(ctx context.Context, item msgpack.RawMessage) error {
 }
 
 // TryPut appends item if the queue is not full, and never blocks. It
-// returns an error wrapping errs.Full when the queue is full.
+// returns an error wrapping errs.Full when the queue is full, and
+// errs.ShutDown (full or not) when it is shut down.
 func (q *Queue) TryPut(ctx context.Context, item msgpack.RawMessage) error {
 	q.mu.Lock()
 	defer q.mu.Unlock()
+	if q.shutDown {
+		return errs.ShutDown
+	}
 	if q.fullLocked() {
 		return errs.Full
 	}
@@ -120,6 +147,9 @@ func (q *Queue) TryPut(ctx context.Context, item msgpack.RawMessage) error {
 // Get removes and returns the item at the front of the queue (its
 // msgpack encoding), blocking while the queue is empty. When ctx ends
 // first, Get returns an error wrapping ctx.Err() and consumes nothing.
+// A shut-down queue still gives the items left in it; once it is empty,
+// Get returns errs.ShutDown at once, and a Get waiting when the queue is
+// shut down returns errs.ShutDown.
 func (q *Queue) Get(ctx context.Context) (msgpack.RawMessage, error) {
 	return q.get(ctx, nil)
 }
@@ -150,6 +180,11 @@ func (q *Queue) get(ctx context.Context, s *wire.Shape) (msgpack.RawMessage, err
 		q.mu.Unlock()
 		return item, nil
 	}
+	if q.shutDown {
+		q.releaseDroppedLocked(ctx)
+		q.mu.Unlock()
+		return nil, errs.ShutDown
+	}
 	w := &queueWaiter{session: c.Session, shape: s, ready: make(chan struct{})}
 	q.getters = append(q.getters, w)
 	q.mu.Unlock()
@@ -171,7 +206,7 @@ func (q *Queue) get(ctx context.Context, s *wire.Shape) (msgpack.RawMessage, err
 	if ctx.Err() != nil {
 		// Handed an item just as ctx ended: the caller has given up on
 		// the reply, so the item goes back rather than being lost.
-		q.ungetLocked(w)
+		q.ungetLocked(ctx, w)
 		return nil, ctx.Err()
 	}
 	q.handedOutLocked(ctx, w.item)
@@ -180,7 +215,8 @@ func (q *Queue) get(ctx context.Context, s *wire.Shape) (msgpack.RawMessage, err
 
 // TryGet removes and returns the item at the front of the queue, and
 // never blocks. It returns an error wrapping errs.Empty when the queue
-// is empty.
+// is empty, or errs.ShutDown when it is empty and shut down (so that a
+// consumer polling with TryGet learns that nothing more will come).
 func (q *Queue) TryGet(ctx context.Context) (msgpack.RawMessage, error) {
 	return q.tryGet(ctx, nil)
 }
@@ -209,6 +245,10 @@ func (q *Queue) tryGet(ctx context.Context, s *wire.Shape) (msgpack.RawMessage, 
 		q.handedOutLocked(ctx, item)
 		return item, nil
 	}
+	if q.shutDown {
+		q.releaseDroppedLocked(ctx)
+		return nil, errs.ShutDown
+	}
 	return nil, errs.Empty
 }
 
@@ -218,6 +258,12 @@ func (q *Queue) tryGet(ctx context.Context, s *wire.Shape) (msgpack.RawMessage, 
 // Get's item goes back. A JoinableQueue forgets the session's delivery of
 // it, unless the item was acknowledged or put back meanwhile (then there
 // is nothing to give back). It does not block.
+//
+// On a queue shut down with immediate set, the item is discarded instead
+// (a JoinableQueue counts it finished), as Shutdown discarded the items
+// in the queue; on a queue shut down without it, the item goes back, since
+// that shutdown lets consumers drain what is left and the item was never
+// received.
 //
 // A late Put or TryPut is taken back too, if its item is still in the
 // queue (nobody has got it yet), as Put itself does when withdrawn just
@@ -251,8 +297,20 @@ func (q *Queue) GiveBack(ctx context.Context, method, code string, args, result 
 	} else {
 		callctx.Retain(ctx, item) // handed out, it was released
 	}
-	if len(q.getters) > 0 {
-		q.handLocked(item)
+	q.putBackLocked(ctx, item)
+}
+
+// putBackLocked puts item, which a Get took and its caller never
+// received, back: to the longest-waiting Get, else at the front. After an
+// immediate shutdown it discards the item instead, counting it finished,
+// and releases it.
+func (q *Queue) putBackLocked(ctx context.Context, item msgpack.RawMessage) {
+	if q.discarding {
+		q.tasks.done()
+		callctx.Release(ctx, item)
+		return
+	}
+	if q.handLocked(item) {
 		return
 	}
 	q.seq++
@@ -311,6 +369,68 @@ func (q *Queue) Full() bool {
 // unbounded). It does not block.
 func (q *Queue) Cap() int {
 	return q.maxsize
+}
+
+// Shutdown shuts the queue down, as Python 3.13's Queue.shutdown: from
+// now on Put and TryPut fail with errs.ShutDown, and Get and TryGet give
+// the items left and then fail with errs.ShutDown instead of waiting or
+// reporting errs.Empty. Every blocked Put is woken with errs.ShutDown (its
+// item is not in the queue), and so is every blocked Get (a Get only
+// waits on an empty queue).
+//
+// With immediate set, the items in the queue are discarded too, so Gets
+// fail at once; a JoinableQueue counts each discarded item finished, so
+// that Join returns once the items already got are acknowledged. Items
+// got and not yet acknowledged are not touched: TaskDone still works.
+//
+// Shutdown may be called more than once; a later call with immediate set
+// discards what an earlier one left. It does not block.
+func (q *Queue) Shutdown(ctx context.Context, immediate bool) {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	q.releaseDroppedLocked(ctx)
+	q.shutDown = true
+	// Putters first: discarding below makes room, and a putter must
+	// not be admitted into a queue that is shut down.
+	for _, w := range q.putters {
+		w.served, w.rejected = true, errs.ShutDown
+		close(w.ready)
+	}
+	q.putters = nil
+	for _, w := range q.getters {
+		w.served, w.rejected = true, errs.ShutDown
+		close(w.ready)
+	}
+	q.getters = nil
+	if !immediate {
+		return
+	}
+	q.discarding = true
+	for {
+		e, ok := q.items.popFront()
+		if !ok {
+			break
+		}
+		q.tasks.done()
+		callctx.Release(ctx, e.item)
+	}
+}
+
+// releaseDroppedLocked releases the items in q.dropped through ctx, a
+// call on q (the holder is the queue's, whichever call it comes with).
+func (q *Queue) releaseDroppedLocked(ctx context.Context) {
+	for i, item := range q.dropped {
+		callctx.Release(ctx, item)
+		q.dropped[i] = nil
+	}
+	q.dropped = q.dropped[:0]
+}
+
+// IsShutDown reports whether Shutdown was called. It does not block.
+func (q *Queue) IsShutDown() bool {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	return q.shutDown
 }
 
 func (q *Queue) fullLocked() bool {
@@ -384,19 +504,15 @@ func (q *Queue) deliverLocked(s callctx.SessionID, item msgpack.RawMessage) *que
 }
 
 // ungetLocked puts back the item handed to getter w, which is giving up:
-// to the next getter, else at the front.
-func (q *Queue) ungetLocked(w *queueWaiter) {
+// to the next getter, else at the front (see putBackLocked).
+func (q *Queue) ungetLocked(ctx context.Context, w *queueWaiter) {
 	if d := w.delivery; d != nil {
 		if d.requeued {
 			return // ReleaseSession has put it back already
 		}
 		q.tasks.forget(d)
 	}
-	if q.handLocked(w.item) {
-		return
-	}
-	q.seq++
-	q.items.pushFront(queueEntry{item: w.item, seq: q.seq})
+	q.putBackLocked(ctx, w.item)
 }
 
 func queueRemoveWaiter(ws []*queueWaiter, w *queueWaiter) []*queueWaiter {
@@ -452,6 +568,7 @@ func (q *JoinableQueue) TaskDone(ctx context.Context) error {
 		return fmt.Errorf("%w: called more times than items were got (task_done() called too many times)", errs.BadArguments)
 	}
 	callctx.Release(ctx, d.item)
+	q.releaseDroppedLocked(ctx)
 	q.tasks.done()
 	return nil
 }
@@ -481,8 +598,10 @@ func (q *JoinableQueue) Join(ctx context.Context) error {
 
 // ReleaseSession puts the items session s got and did not acknowledge
 // back at the front of the queue, in the order they were got, handing
-// them to waiting Gets first. The unfinished count does not change. It
-// implements callctx.SessionReleaser and is meant for the server only.
+// them to waiting Gets first. The unfinished count does not change. After
+// Shutdown with immediate set they are discarded instead and counted
+// finished, as the items in the queue were. It implements
+// callctx.SessionReleaser and is meant for the server only.
 func (q *JoinableQueue) ReleaseSession(s callctx.SessionID) {
 	q.mu.Lock()
 	defer q.mu.Unlock()
@@ -490,6 +609,17 @@ func (q *JoinableQueue) ReleaseSession(s callctx.SessionID) {
 	delete(q.tasks.taken, s)
 	for _, d := range ds {
 		d.requeued = true
+	}
+	if q.discarding {
+		for range ds {
+			q.tasks.done()
+		}
+		// No call context here to release them through: the next call
+		// that has one does (see releaseDroppedLocked).
+		for _, d := range ds {
+			q.dropped = append(q.dropped, d.item)
+		}
+		return
 	}
 	for len(ds) > 0 && q.handLocked(ds[0].item) {
 		ds = ds[1:]

@@ -312,7 +312,7 @@ func client(cmd, infoFile string, args []string) error {
 			return fmt.Errorf("load py_list: found %v, %v", ok, err)
 		}
 		defer l.Close()
-		all, err := l.All(ctx)
+		all, err := l.Copy(ctx)
 		if err != nil {
 			return err
 		}
