@@ -260,6 +260,12 @@ func confDict(ctx context.Context, t *testing.T, e *confEnv) {
 	seen := map[string]int{}
 	require.NoError(t, d.Range(ctx, func(k string, v int) bool { seen[k] = v; return true }))
 	assert.Equal(t, cp, seen)
+	walked := map[string]int{}
+	for p, err := range d.All(ctx) {
+		require.NoError(t, err)
+		walked[p.Key] = p.Value
+	}
+	assert.Equal(t, cp, walked)
 
 	k, v, err := d.PopItem(ctx)
 	require.NoError(t, err)
@@ -291,8 +297,14 @@ func confList(ctx context.Context, t *testing.T, e *confEnv) {
 	defer l.Close()
 	all := func() []int {
 		t.Helper()
-		xs, err := l.All(ctx)
+		xs, err := l.Copy(ctx)
 		require.NoError(t, err)
+		walked := []int{}
+		for x, err := range l.All(ctx) {
+			require.NoError(t, err)
+			walked = append(walked, x)
+		}
+		assert.Equal(t, append([]int{}, xs...), walked, "All walks what Copy copies")
 		return xs
 	}
 	require.NoError(t, l.Append(ctx, 4))
