@@ -133,6 +133,42 @@
 // stalls the client's other calls: they run in parallel on a pool of
 // connections.
 //
+// # Engines
+//
+// Shared objects live in one of two places, behind the same typed
+// proxies: a manager process ([Start], [Connect]; a [*Manager] or
+// [*Client] is the session), or Redis / Valkey ([ConnectRedis],
+// [NewRedisSession]; a [*RedisSession] is the session). Every constructor
+// takes a [Session], so a program moves from one to the other by changing
+// the line that makes it. Both engines keep the same contract:
+//
+//   - Each method call is atomic: no other call on the same object sees
+//     it half done (one locked method in a manager, one command or Lua
+//     script in Redis). Modify and CompareAndSwap cannot lose an update.
+//   - A blocking call (Queue.Get, Lock.Acquire, Condition.Wait,
+//     Event.Wait, Barrier.Wait, JoinableQueue.Join) waits until its ctx
+//     ends and then returns within a few milliseconds with an error
+//     satisfying errors.Is(err, ctx.Err()); a call withdrawn so changes
+//     nothing: a Get takes no item, an Acquire leaves no lock or permit
+//     held.
+//   - Ownership belongs to the session (an RLock's to the proxy): when a
+//     session ends, or its process dies, its locks and permits are
+//     released, the next owner's Acquire returns [ErrAbandoned], its
+//     unacknowledged JoinableQueue items are delivered again (at least
+//     once), and a Barrier round that needed it breaks. A manager sees a
+//     death when the connection closes; Redis when the session's lease
+//     expires ([WithRedisLease]).
+//   - Lock.Token and RLock.Token give the holder a fencing token that
+//     grows with every acquisition, so that the resource a lock guards
+//     can refuse a holder that lost it.
+//   - Errors wrap the same sentinels, so errors.Is works alike.
+//
+// Workers forked from a RedisSession ([RedisSession.Fork]) get their own
+// session on the same Redis; [WorkerSession] returns a worker's session on
+// either engine. Redis keeps objects beyond every process and machine
+// but does not host custom types or Pool; the README's "Beyond one
+// machine" lists every difference.
+//
 // # Security
 //
 // Every connection proves, with an HMAC-SHA256 challenge in both
