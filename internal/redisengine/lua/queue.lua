@@ -42,9 +42,22 @@ DISPATCH = function()
     while redis.call('LLEN', Q) > 0 do
       local cid = popwaiter('wa')
       if not cid then break end
-      local item = redis.call('LPOP', Q)
-      redis.call('HSET', PD, cid, item)
-      grant(cid, ok(item))
+      -- A GetAs waits with its shape in WX: an item it cannot decode
+      -- wakes it with the error and stays for the next getter.
+      local item = redis.call('LINDEX', Q, 0)
+      local raw = redis.call('HGET', WX, cid)
+      local bad = nil
+      if raw then
+        redis.call('HDEL', WX, cid)
+        bad = SHAPE.fits((SHAPE.arg(raw)), item, 'it stays in the queue')
+      end
+      if bad then
+        grant(cid, bad)
+      else
+        redis.call('LPOP', Q)
+        redis.call('HSET', PD, cid, item)
+        grant(cid, ok(item))
+      end
       moved = true
     end
     while not full() do
@@ -106,19 +119,32 @@ local function take()
   DISPATCH() -- a waiting Put may come in
   return ok(item)
 end
-F.Get = function()
-  REAP()
-  DISPATCH()
-  if redis.call('LLEN', Q) > 0 then return take() end
-  touch()
-  return wait('wa')
+-- getter returns Get (blocking) or TryGet, with a shape argument (GetAs,
+-- TryGetAs) or without: a front item that does not fit the shape stays.
+local function getter(blocking, shaped)
+  return function()
+    local sh, bad, raw = nil, nil, nil
+    if shaped then
+      raw = A[1]
+      sh, bad = SHAPE.arg(raw)
+      if bad then return bad end
+    end
+    REAP()
+    DISPATCH()
+    if redis.call('LLEN', Q) > 0 then
+      bad = SHAPE.fits(sh, redis.call('LINDEX', Q, 0), 'it stays at the front of the queue')
+      if bad then return bad end
+      return take()
+    end
+    if not blocking then return fail('empty', 'get') end
+    touch()
+    return wait('wa', raw)
+  end
 end
-F.TryGet = function()
-  REAP()
-  DISPATCH()
-  if redis.call('LLEN', Q) > 0 then return take() end
-  return fail('empty', 'get')
-end
+F.Get = getter(true, false)
+F.TryGet = getter(false, false)
+F.GetAs = getter(true, true)
+F.TryGetAs = getter(false, true)
 local function insert(item)
   redis.call('RPUSH', Q, item)
   added()
