@@ -51,6 +51,13 @@
 // errs.WrongType. A GetAs waiting on an empty queue is woken with that
 // error by an item it cannot decode, which goes to the next getter.
 //
+// Queue.Shutdown(immediate) and IsShutDown are Python 3.13's, as
+// internal/builtin's: puts fail with errs.ShutDown, gets drain what is
+// left and then fail with it, every blocked Put and Get (of any session)
+// is woken with it; immediate discards the items, a JoinableQueue counts
+// them finished, and so are the unacknowledged items of a session that
+// dies afterwards instead of being delivered again.
+//
 // Lock and RLock have one method more than a manager's: Token (no
 // arguments) returns the caller's fencing token, a uint64 that grows
 // with every acquisition, or errs.NotHeld.
