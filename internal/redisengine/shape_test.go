@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"math/rand/v2"
 	"strings"
 	"testing"
 
@@ -391,4 +392,161 @@ func ctxFor(t *testing.T) context.Context {
 	ctx, cancel := context.WithTimeout(context.Background(), suiteTimeout)
 	t.Cleanup(cancel)
 	return ctx
+}
+
+// TestShapeCheckerRandom compares the two checkers on random shapes and
+// values built to nearly fit them (seeded, so a failure repeats).
+func TestShapeCheckerRandom(t *testing.T) {
+	rdb := redistestStandalone(t)
+	ctx := ctxFor(t)
+	r := rand.New(rand.NewPCG(1, 2))
+	var argv []any
+	var want []string
+	var cases [][2][]byte
+	for range 3000 {
+		s := randShape(r, 0, 0)
+		v := randValue(r, s, nil, 0)
+		enc := wire.AppendShape(nil, s)
+		parsed, err := wire.ParseShape(enc)
+		require.NoError(t, err)
+		argv = append(argv, enc, v)
+		want = append(want, goFits(parsed, v))
+		cases = append(cases, [2][]byte{enc, v})
+	}
+	res, err := rdb.Eval(ctx, luaFits, nil, argv...).StringSlice()
+	require.NoError(t, err)
+	require.Len(t, res, len(want))
+	verdicts := map[string]int{}
+	for i := range want {
+		verdicts[verdict(want[i])]++
+		assert.Equal(t, want[i], res[i], "shape % x, value % x", cases[i][0], cases[i][1])
+	}
+	t.Logf("verdicts: %v", verdicts)
+}
+
+var randKinds = []wire.ShapeKind{wire.KindAny, wire.KindNil, wire.KindBool, wire.KindString, wire.KindBytes,
+	wire.KindInt8, wire.KindInt16, wire.KindInt32, wire.KindInt64, wire.KindUint8, wire.KindUint16, wire.KindUint32,
+	wire.KindUint64, wire.KindFloat32, wire.KindFloat64, wire.KindError, wire.KindExt,
+	wire.KindSlice, wire.KindArray, wire.KindByteArray, wire.KindMap, wire.KindStruct, wire.KindProxy, wire.KindRef}
+
+// randShape returns a random shape; frames is the number of enclosing
+// composite shapes (for KindRef).
+func randShape(r *rand.Rand, depth, frames int) *wire.Shape {
+	k := randKinds[r.IntN(len(randKinds))]
+	if depth > 3 && k >= wire.KindSlice {
+		k = wire.KindUint16
+	}
+	if k == wire.KindRef && frames == 0 {
+		k = wire.KindInt32
+	}
+	s := &wire.Shape{Kind: k}
+	if depth == 0 && r.IntN(2) == 0 {
+		s.Name = "main.T"
+	}
+	switch k {
+	case wire.KindSlice:
+		s.Elem = randShape(r, depth+1, frames+1)
+	case wire.KindArray, wire.KindByteArray:
+		s.Len = r.IntN(4)
+		if k == wire.KindArray {
+			s.Elem = randShape(r, depth+1, frames+1)
+		}
+	case wire.KindMap:
+		s.Key, s.Elem = randShape(r, depth+1, frames+1), randShape(r, depth+1, frames+1)
+	case wire.KindStruct:
+		for i := range r.IntN(4) {
+			s.Fields = append(s.Fields, wire.Field{Name: []string{"A", "B", "", "C"}[i], Shape: randShape(r, depth+1, frames+1)})
+		}
+		if r.IntN(3) == 0 {
+			s.Aliases = append(s.Aliases, wire.Field{Name: "a", Shape: randShape(r, depth+1, frames+1)})
+		}
+	case wire.KindProxy:
+		s.TypeIDs = [][]string{nil, {"Dict"}, {"List", "Queue"}}[r.IntN(3)]
+	case wire.KindRef:
+		s.Up = r.IntN(frames)
+	}
+	return s
+}
+
+// randValue returns the encoding of a random value that nearly fits s
+// (frames: the enclosing composite shapes, innermost last).
+func randValue(r *rand.Rand, s *wire.Shape, frames []*wire.Shape, depth int) []byte {
+	if s.Kind == wire.KindRef {
+		s = frames[len(frames)-1-s.Up]
+	}
+	if depth > 5 || r.IntN(8) == 0 {
+		return randScalar(r)
+	}
+	frames = append(frames, s)
+	switch s.Kind {
+	case wire.KindSlice, wire.KindArray:
+		n := r.IntN(4)
+		b := []byte{0x90 | byte(n)}
+		for range n {
+			b = append(b, randValue(r, s.Elem, frames, depth+1)...)
+		}
+		return b
+	case wire.KindMap:
+		n := r.IntN(3)
+		b := []byte{0x80 | byte(n)}
+		for range n {
+			b = append(b, randValue(r, s.Key, frames, depth+1)...)
+			b = append(b, randValue(r, s.Elem, frames, depth+1)...)
+		}
+		return b
+	case wire.KindStruct:
+		fields := append(append([]wire.Field{}, s.Fields...), s.Aliases...)
+		if r.IntN(3) == 0 {
+			b := []byte{0x90 | byte(len(s.Fields))}
+			for _, f := range s.Fields {
+				b = append(b, randValue(r, f.Shape, frames, depth+1)...)
+			}
+			return b
+		}
+		n := r.IntN(len(fields) + 2)
+		b := []byte{0x80 | byte(n)}
+		for range n {
+			if len(fields) == 0 || r.IntN(4) == 0 {
+				b = append(b, mp(t0, "other")...)
+				b = append(b, randScalar(r)...)
+				continue
+			}
+			f := fields[r.IntN(len(fields))]
+			b = append(b, mp(t0, f.Name)...)
+			b = append(b, randValue(r, f.Shape, frames, depth+1)...)
+		}
+		return b
+	case wire.KindProxy, wire.KindExt:
+		if r.IntN(4) == 0 {
+			return []byte{0xd4, 0x02, 0x01}
+		}
+		return proxyExt([]string{"Dict", "List", "Queue"}[r.IntN(3)])
+	case wire.KindByteArray, wire.KindString, wire.KindBytes, wire.KindError:
+		v := strings.Repeat("x", r.IntN(6))
+		if r.IntN(2) == 0 {
+			return mp(t0, []byte(v))
+		}
+		return mp(t0, v)
+	}
+	return randScalar(r)
+}
+
+// randScalar returns a random integer (in a random encoding), float,
+// bool, nil or string.
+func randScalar(r *rand.Rand) []byte {
+	switch r.IntN(6) {
+	case 0:
+		return mp(t0, []any{nil, true, 1.25, float32(-2.5), "s", math.NaN()}[r.IntN(6)])
+	case 1:
+		f := math.Ldexp(float64(r.Int64N(1<<30)), r.IntN(60)-20)
+		return mp(t0, f)
+	}
+	mag := uint64(1) << r.IntN(64)
+	mag += uint64(r.IntN(3)) - 1
+	neg := r.IntN(2) == 0 && mag <= 1<<63 && mag != 0
+	encs := intEncodings(neg, mag)
+	if len(encs) == 0 {
+		return []byte{0x00}
+	}
+	return encs[r.IntN(len(encs))]
 }

@@ -272,17 +272,29 @@ local SHAPE = (function()
     return string.reverse(table.concat(digits))
   end
 
+  -- shortest formats f as Go's strconv.FormatFloat(f, 'g', -1, bits)
+  -- does: the fewest digits that read back as f (as a float32 when prec
+  -- is 9), in %e form when the exponent is below -4 or at least 6.
   local function shortest(f, prec)
     if f ~= f then return 'NaN' end
     if f == math.huge then return '+Inf' end
     if f == -math.huge then return '-Inf' end
-    for d = 1, prec do
-      local s = string.format('%.' .. d .. 'g', f)
-      local back = tonumber(s)
-      if prec == 9 then back = struct.unpack('>f', struct.pack('>f', back)) end
-      if back == f then return s end
+    if f == 0 then
+      if 1 / f < 0 then return '-0' end
+      return '0'
     end
-    return string.format('%.' .. prec .. 'g', f)
+    local e
+    for d = 1, prec do
+      e = string.format('%.' .. (d - 1) .. 'e', f)
+      local back = tonumber(e)
+      if prec == 9 then back = struct.unpack('>f', struct.pack('>f', back)) end
+      if back == f then break end
+    end
+    local mant, x = string.match(e, '^(.-)e([-+]%d+)$')
+    x = tonumber(x)
+    if x < -4 or x >= 6 then return e end
+    local nd = #(string.gsub(mant, '[^%d]', ''))
+    return string.format('%.' .. math.max(nd - 1 - x, 0) .. 'f', f)
   end
 
   -- quote quotes s as Go's strconv.Quote does, for the common cases:
