@@ -10,9 +10,13 @@
 -- session's, is discarded as the queue's items were).
 TYPES = { Queue = true, JoinableQueue = true }
 local Q, PD, TS, WX = P .. 'q', P .. 'p', P .. 'ts', P .. 'wx'
-local MAX = tonumber(redis.call('HGET', MKEY, 'max') or '0')
-local JQ = redis.call('HGET', MKEY, 'jq') == '1'
-local SD = redis.call('HGET', MKEY, 'sd') -- false, '1' or '2'
+local MAX, JQ, SD
+do
+  local m = redis.call('HMGET', MKEY, 'max', 'jq', 'sd')
+  MAX = tonumber(m[1] or '0')
+  JQ = m[2] == '1'
+  SD = m[3] -- false, '1' or '2'
+end
 
 local function full() return MAX > 0 and redis.call('LLEN', Q) >= MAX end
 local function added() if JQ then redis.call('HINCRBY', MKEY, 'unf', 1) end end
@@ -151,8 +155,10 @@ local function getter(blocking, shaped)
     REAP()
     DISPATCH()
     if redis.call('LLEN', Q) > 0 then
-      bad = SHAPE.fits(sh, redis.call('LINDEX', Q, 0), 'it stays at the front of the queue')
-      if bad then return bad end
+      if sh then -- (SHAPE is built on first use: not for a plain Get)
+        bad = SHAPE.fits(sh, redis.call('LINDEX', Q, 0), 'it stays at the front of the queue')
+        if bad then return bad end
+      end
       return take()
     end
     if SD then return fail('shut_down', 'get: the queue is shut down and empty') end

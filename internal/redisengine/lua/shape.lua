@@ -10,8 +10,11 @@
 -- arrays, maps, structs by field name or position, proxies by typeid,
 -- recursive types (KindRef). Integers are read as two 32-bit halves,
 -- since Lua's numbers are doubles. It is one table, so that it adds one
--- local to the script's main chunk (Lua allows 200).
-local SHAPE = (function()
+-- local to the script's main chunk (Lua allows 200), and it is built on
+-- first use: every call of the family's script defines it, and most
+-- calls never check a shape.
+local SHAPE = setmetatable({}, { __index = function(lib, name)
+  for k, v in pairs((function()
   local byte, sub, floor = string.byte, string.sub, math.floor
   local MAXDEPTH = 64
   local TWO32 = 4294967296
@@ -573,4 +576,6 @@ local SHAPE = (function()
   end
 
   return { parse = parse, fits = fits, arg = arg }
-end)()
+end)()) do rawset(lib, k, v) end
+  return rawget(lib, name)
+end })
