@@ -195,6 +195,9 @@ func runWorker() int {
 		cancel(errTerminated)
 	}()
 
+	if cfg.Redis != nil {
+		return runRedisWorker(ctx, report, fn, &cfg)
+	}
 	copts := []ClientOption{WithMaxFrameSize(cfg.MaxFrame)}
 	if cfg.TLS != nil {
 		tc, err := cfg.TLS.config()
@@ -220,7 +223,7 @@ func runWorker() int {
 		}
 	}()
 
-	err = runWorkerFunc(ctx, fn, c, cfg.Args)
+	err = runWorkerFunc(ctx, fn, c, c, cfg.Args)
 	res := &workerResult{}
 	if err != nil {
 		res = workerFailed(err)
@@ -232,7 +235,10 @@ func runWorker() int {
 	return 0
 }
 
-func runWorkerFunc(ctx context.Context, fn WorkerFunc, c *Client, args Args) (err error) {
+// runWorkerFunc runs fn with c (nil on Redis) and its session s, which
+// WorkerSession(ctx) returns.
+func runWorkerFunc(ctx context.Context, fn WorkerFunc, c *Client, s Session, args Args) (err error) {
+	ctx = context.WithValue(ctx, workerSessionKey{}, s)
 	defer func() {
 		if p := recover(); p != nil {
 			fmt.Fprintf(os.Stderr, "manager: worker panicked: %v\n%s", p, debug.Stack())

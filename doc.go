@@ -81,6 +81,33 @@
 // internal/wire; re-execution, inherited pipes, the log pipe and the
 // private socket directories are internal/proc.
 //
+// # The life of a call
+//
+// One Dict.Load, from the caller to the object and back:
+//
+//  1. dict.go: Dict.Load hands the key to callKey (typedargs.go), which
+//     writes it straight into the request, and asks for a loadResult
+//     (the typed mirror of internal/builtin's LoadResult).
+//  2. proxy.go: Proxy.invokeArgs passes the call to the proxy's engine
+//     (engine.go); for a manager that is the Client.
+//  3. client.go: Client.callArgs takes a pooled connection, frames the
+//     request (internal/wire: id, object, handle, method, deadline,
+//     arguments), writes it and reads the reply on the calling goroutine;
+//     a ctx that ends hands the connection to the reconciler
+//     (reconcile.go) instead of waiting.
+//  4. internal/server/conn.go: the connection's reader scans the frame
+//     (wire.Scan: sizes, depth, cost, proxies) and executes it on its own
+//     goroutine; a method that waits moves reading to a new goroutine.
+//  5. internal/server/rawcall.go: Dict.Load is on the fast path: a plain
+//     function calls internal/builtin's Dict.Load under the dict's lock
+//     (other methods go through dispatch.go's reflective call).
+//  6. The reply (loadReply encodes itself) goes back on the same
+//     connection; client.go checks it against the caller's type
+//     (typedshape.go) and decodes it (dictdecode.go) into the caller's V.
+//
+// A RedisSession (redis.go) replaces steps 3–6 with one Lua script per
+// method in internal/redisengine.
+//
 // # Failures
 //
 // Errors are typed: test them with errors.Is against the sentinels in
@@ -105,6 +132,42 @@
 // up there by itself. A call never
 // stalls the client's other calls: they run in parallel on a pool of
 // connections.
+//
+// # Engines
+//
+// Shared objects live in one of two places, behind the same typed
+// proxies: a manager process ([Start], [Connect]; a [*Manager] or
+// [*Client] is the session), or Redis / Valkey ([ConnectRedis],
+// [NewRedisSession]; a [*RedisSession] is the session). Every constructor
+// takes a [Session], so a program moves from one to the other by changing
+// the line that makes it. Both engines keep the same contract:
+//
+//   - Each method call is atomic: no other call on the same object sees
+//     it half done (one locked method in a manager, one command or Lua
+//     script in Redis). Modify and CompareAndSwap cannot lose an update.
+//   - A blocking call (Queue.Get, Lock.Acquire, Condition.Wait,
+//     Event.Wait, Barrier.Wait, JoinableQueue.Join) waits until its ctx
+//     ends and then returns within a few milliseconds with an error
+//     satisfying errors.Is(err, ctx.Err()); a call withdrawn so changes
+//     nothing: a Get takes no item, an Acquire leaves no lock or permit
+//     held.
+//   - Ownership belongs to the session (an RLock's to the proxy): when a
+//     session ends, or its process dies, its locks and permits are
+//     released, the next owner's Acquire returns [ErrAbandoned], its
+//     unacknowledged JoinableQueue items are delivered again (at least
+//     once), and a Barrier round that needed it breaks. A manager sees a
+//     death when the connection closes; Redis when the session's lease
+//     expires ([WithRedisLease]).
+//   - Lock.Token and RLock.Token give the holder a fencing token that
+//     grows with every acquisition, so that the resource a lock guards
+//     can refuse a holder that lost it.
+//   - Errors wrap the same sentinels, so errors.Is works alike.
+//
+// Workers forked from a RedisSession ([RedisSession.Fork]) get their own
+// session on the same Redis; [WorkerSession] returns a worker's session on
+// either engine. Redis keeps objects beyond every process and machine
+// but does not host custom types or Pool; the README's "Beyond one
+// machine" lists every difference.
 //
 // # Security
 //

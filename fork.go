@@ -28,8 +28,10 @@ const orphanGrace = time.Second
 // (the client's Err), one saying "parent process exited" when the
 // process that forked the worker died, or one saying "terminated by
 // SIGTERM" when the worker was sent SIGTERM (which Fork does when its
-// ctx ends). c is the worker's own session with the parent's manager;
-// args are Fork's arguments.
+// ctx ends). c is the worker's own session with the parent's manager
+// (nil in a worker forked by RedisSession.Fork: WorkerSession(ctx)
+// returns the worker's session on either engine); args are Fork's
+// arguments.
 //
 // The error it returns reaches the parent's Process.Wait, where
 // errors.Is matches the library's sentinels (ErrManagerGone,
@@ -89,6 +91,10 @@ type workerConfig struct {
 	MaxFrame int
 	Files    int        // inherited files (see fileCarrier), from proc.FirstExtraFD on
 	TLS      *workerTLS // how to reach a manager that serves TLS, or nil
+
+	// Redis is the Redis session to open instead of a manager's
+	// (RedisSession.Fork), or nil.
+	Redis *redisWorkerConfig
 }
 
 type workerResult struct {
@@ -150,6 +156,15 @@ func (c *Client) Fork(ctx context.Context, name string, args ...any) (*Process, 
 		return nil, fmt.Errorf("manager: Fork(%q): %w", name, err)
 	}
 	cfg.TLS = tlsCfg
+	return startWorker(ctx, cfg, args, c.pinArgs)
+}
+
+// startWorker starts the worker process of cfg (whose Worker is
+// registered) with args, after pin has referenced the objects whose
+// proxies the encoded arguments carry: Fork's part common to every
+// engine.
+func startWorker(ctx context.Context, cfg workerConfig, args []any, pin func(context.Context, encodedArgs) error) (*Process, error) {
+	name := cfg.Worker
 	var files []*os.File               // inherited by the child after the two pipes
 	args = append([]any(nil), args...) // descriptors are replaced by references below; the caller's slice stays as it was
 	for i, a := range args {
@@ -171,7 +186,7 @@ func (c *Client) Fork(ctx context.Context, name string, args ...any) (*Process, 
 	cfg.Args = encoded
 	cfg.Files = len(files)
 	if hasProxies {
-		if err := c.pinArgs(ctx, cfg.Args); err != nil {
+		if err := pin(ctx, cfg.Args); err != nil {
 			return nil, errorf("manager: Fork(%q): %w", name, err)
 		}
 	}

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"os"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -11,6 +12,7 @@ import (
 	"github.com/redis/go-redis/v9"
 	"github.com/vmihailenco/msgpack/v5"
 
+	"github.com/goproc/manager/internal/proc"
 	"github.com/goproc/manager/internal/redisengine"
 	"github.com/goproc/manager/internal/server"
 	"github.com/goproc/manager/internal/wire"
@@ -330,4 +332,163 @@ func encodeEach(nargs int, encodeArg func(enc *msgpack.Encoder, i int) error) ([
 		start = end
 	}
 	return args, nil
+}
+
+// Fork starts a worker process running the worker registered as name
+// with RegisterWorker, with its own session on the same Redis, in the
+// same namespace and with the same lease, and passes it args as
+// Client.Fork does: proxies arrive bound to the worker's session, and
+// SharedValue, SharedArray, SharedLock and PipeEnd arguments are
+// inherited. The worker's WorkerFunc gets a nil *Client: it reaches its
+// session with WorkerSession(ctx), which works on every engine. The
+// process lives until the worker returns; when ctx ends it is sent
+// SIGTERM and killed 5 s later if still running; it also exits when this
+// process dies. When the worker is killed, what its session held is
+// released once its lease expires (WithRedisLease).
+//
+// The worker learns how to reach Redis through an inherited pipe (never
+// the command line or the environment): the URL given to ConnectRedis,
+// or the address, user, password and database of a *redis.Client or
+// *redis.ClusterClient given to NewRedisSession. A session on another
+// kind of client (Sentinel failover, Ring), or one that uses TLS
+// without a URL, cannot be described to a child: Fork returns an error
+// satisfying errors.Is(err, ErrNotSupported); open the session with
+// ConnectRedis and a URL instead.
+func (r *RedisSession) Fork(ctx context.Context, name string, args ...any) (*Process, error) {
+	if r == nil {
+		return nil, &opError{"Fork", ErrNilProxy}
+	}
+	if err := checkInit("Fork"); err != nil {
+		return nil, err
+	}
+	if _, ok := lookupWorker(name); !ok {
+		return nil, fmt.Errorf("%w: worker %q (call RegisterWorker in an init function)", ErrNotRegistered, name)
+	}
+	if r.closed.Load() {
+		return nil, errorf("manager: Fork(%q): %w", name, ErrClosed)
+	}
+	rc, err := r.workerConfig()
+	if err != nil {
+		return nil, fmt.Errorf("manager: Fork(%q): %w", name, err)
+	}
+	return startWorker(ctx, workerConfig{Worker: name, Redis: rc}, args, r.pinArgs)
+}
+
+// WorkerSession returns the session of the worker process whose
+// WorkerFunc was given ctx (or a context derived from it): the worker's
+// *Client on a manager, its *RedisSession when it was forked from one. It
+// returns nil outside a worker. Workers that should run on either engine
+// use it instead of their *Client argument.
+func WorkerSession(ctx context.Context) Session {
+	s, _ := ctx.Value(workerSessionKey{}).(Session)
+	return s
+}
+
+type workerSessionKey struct{}
+
+// redisWorkerConfig is how a forked worker reaches its parent's Redis:
+// the URL, or the options of the parent's client.
+type redisWorkerConfig struct {
+	URL       string
+	Addrs     []string
+	Cluster   bool
+	Username  string
+	Password  string
+	DB        int
+	Namespace string
+	Lease     time.Duration
+}
+
+// workerConfig describes r's Redis and options to a child, or says why
+// it cannot (ErrNotSupported).
+func (r *RedisSession) workerConfig() (*redisWorkerConfig, error) {
+	rc := &redisWorkerConfig{URL: r.url, Namespace: r.opts.namespace, Lease: r.opts.lease}
+	if rc.URL != "" {
+		return rc, nil
+	}
+	const what = "use ConnectRedis with a URL"
+	switch c := r.rdb.(type) {
+	case *redis.Client:
+		o := c.Options()
+		if o.TLSConfig != nil || o.Addr == "FailoverClient" || o.Dialer != nil && o.Network != "tcp" && o.Network != "" {
+			return nil, fmt.Errorf("%w: a worker cannot be told how to reach this go-redis client (TLS, Sentinel or a custom dialer): %s", ErrNotSupported, what)
+		}
+		rc.Addrs, rc.Username, rc.Password, rc.DB = []string{o.Addr}, o.Username, o.Password, o.DB
+	case *redis.ClusterClient:
+		o := c.Options()
+		if o.TLSConfig != nil {
+			return nil, fmt.Errorf("%w: a worker cannot be told how to reach a TLS cluster client: %s", ErrNotSupported, what)
+		}
+		rc.Addrs, rc.Username, rc.Password, rc.Cluster = o.Addrs, o.Username, o.Password, true
+	default:
+		return nil, fmt.Errorf("%w: a worker cannot be told how to reach a %T: %s", ErrNotSupported, r.rdb, what)
+	}
+	return rc, nil
+}
+
+// connect opens the worker's session described by rc.
+func (rc *redisWorkerConfig) connect(ctx context.Context) (*RedisSession, error) {
+	opts := []RedisOption{WithRedisNamespace(rc.Namespace), WithRedisLease(rc.Lease)}
+	if rc.URL != "" {
+		return ConnectRedis(ctx, rc.URL, opts...)
+	}
+	var rdb redis.UniversalClient
+	if rc.Cluster {
+		rdb = redis.NewClusterClient(&redis.ClusterOptions{Addrs: rc.Addrs, Username: rc.Username, Password: rc.Password})
+	} else {
+		rdb = redis.NewClient(&redis.Options{Addr: rc.Addrs[0], Username: rc.Username, Password: rc.Password, DB: rc.DB})
+	}
+	r, err := newRedisSession(ctx, rdb, opts)
+	if err != nil {
+		rdb.Close()
+		return nil, err
+	}
+	r.ownsRDB = true
+	return r, nil
+}
+
+// pinArgs references, for r's session, the objects whose proxies the
+// encoded arguments carry, before they leave this process (see
+// Client.pinArgs): the references last as long as this session.
+func (r *RedisSession) pinArgs(ctx context.Context, args encodedArgs) error {
+	for _, b := range args {
+		var err error
+		if serr := wire.Scan(b, func(p wire.ProxyRef) {
+			if err == nil && p.Server == r.serverID() {
+				err = r.s.Retain(ctx, p.ID, p.TypeID)
+			}
+		}); serr != nil {
+			return serr
+		}
+		if err != nil {
+			return redisError(err)
+		}
+	}
+	return nil
+}
+
+// runRedisWorker is the rest of a worker process's main when it was
+// forked from a RedisSession: it opens its own session, runs fn and
+// reports its result.
+func runRedisWorker(ctx context.Context, report *os.File, fn WorkerFunc, cfg *workerConfig) int {
+	dctx, dcancel := context.WithTimeout(ctx, 10*time.Second)
+	s, err := cfg.Redis.connect(dctx)
+	dcancel()
+	if err != nil {
+		proc.Send(report, workerFailed(err))
+		return 1
+	}
+	err = runWorkerFunc(ctx, fn, nil, s, cfg.Args)
+	// Close releases at once what the worker still holds, as a manager
+	// does when a worker's connection closes.
+	s.Close()
+	res := &workerResult{}
+	if err != nil {
+		res = workerFailed(err)
+	}
+	proc.Send(report, res)
+	if err != nil {
+		return 1
+	}
+	return 0
 }

@@ -92,6 +92,21 @@ func (l *Lock) Locked(ctx context.Context) (bool, error) {
 	return ok, err
 }
 
+// Token returns the fencing token of this process's hold of the lock: a
+// number that grows with every acquisition of the lock, by any process,
+// on every engine. Pass it with each write to the resource the lock
+// protects, and have the resource refuse a token smaller than the
+// largest it has seen: a holder that paused past its lease (Redis), or
+// that lost the lock in a failover, is then refused instead of
+// corrupting the state (Kleppmann's fencing). It returns an error
+// satisfying errors.Is(err, ErrNotHeld) when this process does not hold
+// the lock. It does not block.
+func (l *Lock) Token(ctx context.Context) (uint64, error) {
+	var tok uint64
+	err := l.core().call(ctx, "Token", &tok)
+	return tok, err
+}
+
 // conditionLock makes Lock a ConditionLock.
 func (l *Lock) conditionLock() *Proxy {
 	if l == nil {
@@ -177,6 +192,17 @@ func (r *RLock) Locked(ctx context.Context) (bool, error) {
 	var ok bool
 	err := r.core().call(ctx, "Locked", &ok)
 	return ok, err
+}
+
+// Token returns the fencing token of this proxy's hold of the lock, as
+// Lock.Token does: a reentrant Acquire keeps the token, and each new
+// acquisition of the free lock gets a larger one. It returns an error
+// satisfying errors.Is(err, ErrNotHeld) when this proxy does not hold
+// the lock. It does not block.
+func (r *RLock) Token(ctx context.Context) (uint64, error) {
+	var tok uint64
+	err := r.core().call(ctx, "Token", &tok)
+	return tok, err
 }
 
 // conditionLock makes RLock a ConditionLock.

@@ -14,6 +14,7 @@ import (
 
 	"github.com/goproc/manager/internal/builtin"
 	"github.com/goproc/manager/internal/errs"
+	"github.com/goproc/manager/internal/wire"
 )
 
 // This file is the plumbing every typed proxy (Dict, Queue, Lock, …)
@@ -225,7 +226,7 @@ func canonicalEncoding(v any) (msgpack.RawMessage, error) {
 	if err := enc.Encode(v); err != nil {
 		return nil, errorf("manager: encode %T: %w", v, err)
 	}
-	out, rest, err := appendCanonical(make([]byte, 0, buf.Len()), buf.Bytes(), 0)
+	out, rest, err := wire.AppendCanonical(make([]byte, 0, buf.Len()), buf.Bytes())
 	if err == nil && len(rest) != 0 {
 		err = errors.New("trailing bytes")
 	}
@@ -293,142 +294,6 @@ func mayHoldMap(t reflect.Type, seen map[reflect.Type]bool) bool {
 		}
 	}
 	return false
-}
-
-var errShortValue = errors.New("value cut short")
-
-// appendCanonical appends the first msgpack value of src to dst with the
-// entries of every map in it sorted by their encoded keys, and returns
-// the bytes after that value. Extension payloads (proxies among them) are
-// copied as they are.
-func appendCanonical(dst, src []byte, depth int) (out, rest []byte, err error) {
-	if depth > 10000 {
-		return nil, nil, errors.New("value nested too deep")
-	}
-	if len(src) == 0 {
-		return nil, nil, errShortValue
-	}
-	c := src[0]
-	var n int      // elements (arrays) or entries (maps)
-	var header int // bytes of the header before the elements
-	isMap := false
-	switch {
-	case c <= 0x7f || c >= 0xe0: // fixints
-		return append(dst, c), src[1:], nil
-	case c >= 0x80 && c <= 0x8f:
-		n, header, isMap = int(c&0x0f), 1, true
-	case c >= 0x90 && c <= 0x9f:
-		n, header = int(c&0x0f), 1
-	case c == 0xde || c == 0xdf || c == 0xdc || c == 0xdd:
-		size := 2
-		if c == 0xdf || c == 0xdd {
-			size = 4
-		}
-		if len(src) < 1+size {
-			return nil, nil, errShortValue
-		}
-		n, header, isMap = int(bigEndian(src[1:1+size])), 1+size, c == 0xde || c == 0xdf
-	default:
-		size, err := scalarSize(src)
-		if err != nil {
-			return nil, nil, err
-		}
-		return append(dst, src[:size]...), src[size:], nil
-	}
-	dst = append(dst, src[:header]...)
-	src = src[header:]
-	if !isMap {
-		for i := 0; i < n; i++ {
-			if dst, src, err = appendCanonical(dst, src, depth+1); err != nil {
-				return nil, nil, err
-			}
-		}
-		return dst, src, nil
-	}
-	// Canonicalise each key and value into a scratch buffer, noting where
-	// each entry starts, where its key ends and where it ends, then append
-	// the entries sorted by key bytes.
-	if n > len(src)/2 {
-		return nil, nil, errShortValue // every entry takes two bytes at least
-	}
-	offsets := make([][3]int, n)
-	var scratch []byte
-	for i := range offsets {
-		start := len(scratch)
-		if scratch, src, err = appendCanonical(scratch, src, depth+1); err != nil {
-			return nil, nil, err
-		}
-		keyEnd := len(scratch)
-		if scratch, src, err = appendCanonical(scratch, src, depth+1); err != nil {
-			return nil, nil, err
-		}
-		offsets[i] = [3]int{start, keyEnd, len(scratch)}
-	}
-	slices.SortStableFunc(offsets, func(a, b [3]int) int {
-		return bytes.Compare(scratch[a[0]:a[1]], scratch[b[0]:b[1]])
-	})
-	for _, o := range offsets {
-		dst = append(dst, scratch[o[0]:o[2]]...)
-	}
-	return dst, src, nil
-}
-
-// scalarSize returns the encoded size of the scalar (non-container)
-// msgpack value at the start of src.
-func scalarSize(src []byte) (int, error) {
-	c := src[0]
-	size := 0
-	switch {
-	case c >= 0xa0 && c <= 0xbf: // fixstr
-		size = 1 + int(c&0x1f)
-	case c == 0xc0 || c == 0xc2 || c == 0xc3:
-		size = 1
-	case c == 0xcc || c == 0xd0:
-		size = 2
-	case c == 0xcd || c == 0xd1:
-		size = 3
-	case c == 0xca || c == 0xce || c == 0xd2:
-		size = 5
-	case c == 0xcb || c == 0xcf || c == 0xd3:
-		size = 9
-	case c >= 0xd4 && c <= 0xd8: // fixext 1, 2, 4, 8, 16
-		size = 2 + 1<<(c-0xd4)
-	case c == 0xc4 || c == 0xd9: // bin8, str8
-		size = 2 + lengthAt(src, 1, 1)
-	case c == 0xc5 || c == 0xda:
-		size = 3 + lengthAt(src, 1, 2)
-	case c == 0xc6 || c == 0xdb:
-		size = 5 + lengthAt(src, 1, 4)
-	case c == 0xc7: // ext8: length, type, payload
-		size = 3 + lengthAt(src, 1, 1)
-	case c == 0xc8:
-		size = 4 + lengthAt(src, 1, 2)
-	case c == 0xc9:
-		size = 6 + lengthAt(src, 1, 4)
-	default:
-		return 0, fmt.Errorf("unknown msgpack code 0x%02x", c)
-	}
-	if size < 1 || size > len(src) {
-		return 0, errShortValue
-	}
-	return size, nil
-}
-
-// lengthAt reads a big-endian length of size bytes at src[at:], or a
-// length too large to fit when src is cut short.
-func lengthAt(src []byte, at, size int) int {
-	if len(src) < at+size {
-		return len(src) + 1
-	}
-	return int(bigEndian(src[at : at+size]))
-}
-
-func bigEndian(b []byte) uint64 {
-	var v uint64
-	for _, c := range b {
-		v = v<<8 | uint64(c)
-	}
-	return v
 }
 
 // decodeInto decodes a value in a call result into ptr with the

@@ -1,6 +1,7 @@
 package manager
 
 import (
+	"github.com/goproc/manager/internal/wire"
 	"reflect"
 	"testing"
 	"time"
@@ -58,7 +59,7 @@ func TestCanonicalEncodingRejectsCutValues(t *testing.T) {
 	whole, err := msgpack.Marshal(map[string][]string{"k": {"abc", "de"}, "l": nil})
 	require.NoError(t, err)
 	for n := 0; n < len(whole); n++ {
-		_, _, err := appendCanonical(nil, whole[:n], 0)
+		_, _, err := wire.AppendCanonical(nil, whole[:n])
 		assert.Error(t, err, "cut at %d of %d bytes", n, len(whole))
 	}
 }

@@ -7,7 +7,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 fuzztime="${FUZZTIME:-5s}"
-for target in FuzzReader FuzzDecode FuzzServerHandshake FuzzClientHandshake FuzzShapeCheck; do
+for target in FuzzReader FuzzDecode FuzzServerHandshake FuzzClientHandshake FuzzShapeCheck FuzzCanonical; do
   echo "-- $target ($fuzztime)"
   go test ./internal/wire -run '^$' -fuzz "^${target}\$" -fuzztime "$fuzztime"
 done

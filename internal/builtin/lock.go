@@ -69,6 +69,15 @@ func (l *Lock) Locked() bool {
 	return l.core.locked()
 }
 
+// Token returns the fencing token of the caller's hold: a number that
+// grows with every acquisition of the lock (by anyone), so that a
+// resource the lock protects can refuse a request carrying a token older
+// than the newest it has seen. It returns an error wrapping errs.NotHeld
+// when the caller's session does not hold the lock. It does not block.
+func (l *Lock) Token(ctx context.Context) (uint64, error) {
+	return l.core.tokenOf(l.core.ownerOf(ctx))
+}
+
 // ReleaseSession releases the lock if session s holds it, marking it
 // abandoned, so that a dead process never keeps it. It implements
 // callctx.SessionReleaser and is meant for the server only.
@@ -136,6 +145,15 @@ func (r *RLock) Locked() bool {
 	return r.core.locked()
 }
 
+// Token returns the fencing token of the caller's handle's hold, as for
+// [Lock.Token]: a reentrant Acquire keeps the token; a new acquisition
+// of the free lock gets a larger one. It returns an error wrapping
+// errs.NotHeld when the caller's handle does not hold the lock. It does
+// not block.
+func (r *RLock) Token(ctx context.Context) (uint64, error) {
+	return r.core.tokenOf(r.core.ownerOf(ctx))
+}
+
 // ReleaseSession releases every level of the lock if it is held through a
 // handle of session s, marking it abandoned. It implements
 // callctx.SessionReleaser and is meant for the server only.
@@ -196,8 +214,11 @@ type lockCore struct {
 	count     int    // levels held by owner; 0 means free
 	gen       uint64 // bumped whenever owner changes
 	abandoned bool   // a holder's session ended; reported to the next acquirer
-	waiters   []*lockWaiter
-	parked    []*lockPark
+	// tokens counts acquisitions of the free lock; token is the current
+	// hold's fencing token (tokens when it was taken).
+	tokens, token uint64
+	waiters       []*lockWaiter
+	parked        []*lockPark
 }
 
 // ownerOf returns the owner key of the caller of ctx.
@@ -216,6 +237,16 @@ func (l *lockCore) locked() bool {
 	return l.count > 0
 }
 
+// tokenOf returns the fencing token of who's hold, or errs.NotHeld.
+func (l *lockCore) tokenOf(who lockOwner) (uint64, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.count == 0 || l.owner != who {
+		return 0, errs.NotHeld
+	}
+	return l.token, nil
+}
+
 // heldBy reports whether who holds the lock.
 func (l *lockCore) heldBy(who lockOwner) bool {
 	l.mu.Lock()
@@ -232,6 +263,8 @@ func (l *lockCore) takeLocked(who lockOwner, levels int) (ok bool, err error) {
 	case l.count == 0 && len(l.waiters) == 0:
 		l.owner, l.count = who, levels
 		l.gen++
+		l.tokens++
+		l.token = l.tokens
 		if l.abandoned {
 			l.abandoned = false
 			return true, lockAbandonedErr()
@@ -338,6 +371,8 @@ func (l *lockCore) handOffLocked() {
 	l.waiters[0] = nil
 	l.waiters = l.waiters[1:]
 	l.owner, l.count = w.who, w.levels
+	l.tokens++
+	l.token = l.tokens
 	w.state, w.gen = lockGranted, l.gen
 	w.abandoned, l.abandoned = l.abandoned, false
 	close(w.ready)

@@ -131,15 +131,15 @@ type pairRaw struct {
 
 func init() {
 	register(&family{
-		script:   mustLua("numeric", "dict"),
+		script:   mustLua("shape", "numeric", "dict"),
 		ctor:     pairsArg,
 		adapt:    map[string]func([]msgpack.RawMessage) ([]any, error){"Update": pairsArg},
 		fast:     dictFast,
 		fastKeys: []string{"m", "h", "v", "z"},
 	}, "Dict")
-	register(&family{script: mustLua("numeric", "dict"), ctor: attrsArg}, "Namespace")
+	register(&family{script: mustLua("shape", "numeric", "dict"), ctor: attrsArg}, "Namespace")
 	register(&family{
-		script: mustLua("numeric", "value"),
+		script: mustLua("shape", "numeric", "value"),
 		ctor: func(args []msgpack.RawMessage) ([]any, error) {
 			if len(args) != 1 {
 				return nil, fmt.Errorf("want 1 argument (the initial value), got %d", len(args))
@@ -148,7 +148,7 @@ func init() {
 		},
 	}, "Value")
 	register(&family{
-		script: mustLua("queue"),
+		script: mustLua("shape", "queue"),
 		ctor: func(args []msgpack.RawMessage) ([]any, error) {
 			var max int
 			if len(args) > 0 {
@@ -158,7 +158,7 @@ func init() {
 			}
 			return []any{strconv.Itoa(max)}, nil
 		},
-		consume: map[string]bool{"Get": true, "TryGet": true},
+		consume: map[string]bool{"Get": true, "TryGet": true, "GetAs": true, "TryGetAs": true},
 	}, "Queue", "JoinableQueue")
 	acquires := map[string]bool{"Acquire": true, "TryAcquire": true, "Wait": true}
 	register(&family{script: mustLua("locksetup", "lockcore", "lock"), ctor: noArgs, consume: acquires}, "Lock", "RLock")
@@ -177,7 +177,7 @@ func init() {
 	register(&family{script: mustLua("semaphore"), ctor: intArg("value"), consume: acquires}, "Semaphore", "BoundedSemaphore")
 	register(&family{script: mustLua("event"), ctor: noArgs}, "Event")
 	register(&family{
-		script: mustLua("numeric", "list"),
+		script: mustLua("shape", "numeric", "list"),
 		ctor:   listArg(0),
 		adapt: map[string]func([]msgpack.RawMessage) ([]any, error){
 			"Extend":         listArg(0),

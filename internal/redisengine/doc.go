@@ -42,6 +42,22 @@
 // session; [Purge] removes a whole namespace. [Session.ServerID] is the
 // same for every session of a namespace, on every machine.
 //
+// The shape-checked methods (Queue.GetAs and TryGetAs, List.PopAs,
+// Dict.LoadAndDeleteAs, PopItemAs and SwapAs, Value.SwapAs) check the
+// stored value against the caller's shape (wire.AppendShape's encoding)
+// in the same script, before anything is removed: lua/shape.lua is
+// wire.Shape.Check in Lua, rule for rule and message for message, so a
+// value that does not fit stays where it was and the error wraps
+// errs.WrongType. A GetAs waiting on an empty queue is woken with that
+// error by an item it cannot decode, which goes to the next getter.
+//
+// Queue.Shutdown(immediate) and IsShutDown are Python 3.13's, as
+// internal/builtin's: puts fail with errs.ShutDown, gets drain what is
+// left and then fail with it, every blocked Put and Get (of any session)
+// is woken with it; immediate discards the items, a JoinableQueue counts
+// them finished, and so are the unacknowledged items of a session that
+// dies afterwards instead of being delivered again.
+//
 // Lock and RLock have one method more than a manager's: Token (no
 // arguments) returns the caller's fencing token, a uint64 that grows
 // with every acquisition, or errs.NotHeld.

@@ -106,96 +106,26 @@ func (s *scanner) skip(n uint64) error {
 	return nil
 }
 
-// size reads a big-endian length of w bytes.
-func (s *scanner) size(w int) (uint64, error) {
-	if err := s.need(uint64(w)); err != nil {
-		return 0, err
-	}
-	var n uint64
-	for _, c := range s.b[:w] {
-		n = n<<8 | uint64(c)
-	}
-	s.b = s.b[w:]
-	return n, nil
-}
 
 func (s *scanner) value(depth int) error {
-	if len(s.b) == 0 {
-		return errShort
-	}
-	c := s.b[0]
-	s.b = s.b[1:]
-	s.values++
-	switch {
-	case c&0xf0 == 0x80:
-		s.maps++
-		return s.container(uint64(c&0x0f)*2, depth)
-	case c <= 0x7f || c >= 0xe0 || c == 0xc0 || c == 0xc2 || c == 0xc3:
-		return nil
-	case c&0xf0 == 0x90:
-		return s.container(uint64(c&0x0f), depth)
-	case c&0xe0 == 0xa0:
-		return s.skip(uint64(c & 0x1f))
-	}
-	switch c {
-	case 0xc4, 0xd9: // bin8, str8
-		return s.sized(1)
-	case 0xc5, 0xda:
-		return s.sized(2)
-	case 0xc6, 0xdb:
-		return s.sized(4)
-	case 0xc7:
-		return s.ext(1)
-	case 0xc8:
-		return s.ext(2)
-	case 0xc9:
-		return s.ext(4)
-	case 0xca:
-		return s.skip(4)
-	case 0xcb:
-		return s.skip(8)
-	case 0xcc, 0xd0:
-		return s.skip(1)
-	case 0xcd, 0xd1:
-		return s.skip(2)
-	case 0xce, 0xd2:
-		return s.skip(4)
-	case 0xcf, 0xd3:
-		return s.skip(8)
-	case 0xd4:
-		return s.fixext(1)
-	case 0xd5:
-		return s.fixext(2)
-	case 0xd6:
-		return s.fixext(4)
-	case 0xd7:
-		return s.fixext(8)
-	case 0xd8:
-		return s.fixext(16)
-	case 0xdc, 0xdd: // array16, array32
-		n, err := s.size(2 << (c - 0xdc))
-		if err != nil {
-			return err
-		}
-		return s.container(n, depth)
-	case 0xde, 0xdf: // map16, map32
-		s.maps++
-		n, err := s.size(2 << (c - 0xde))
-		if err != nil {
-			return err
-		}
-		return s.container(2*n, depth)
-	}
-	return fmt.Errorf("invalid msgpack type byte 0x%02x", c)
-}
-
-func (s *scanner) sized(w int) error {
-	n, err := s.size(w)
+	h, err := parseHead(s.b)
 	if err != nil {
 		return err
 	}
-	return s.skip(n)
+	s.b = s.b[h.hdr:]
+	s.values++
+	switch h.kind {
+	case headMap:
+		s.maps++
+		return s.container(2*h.n, depth)
+	case headArray:
+		return s.container(h.n, depth)
+	case headExt:
+		return s.fixext(h.n)
+	}
+	return s.skip(h.n)
 }
+
 
 // container checks n nested values. Every value takes at least one byte,
 // so n is refused at once when it exceeds the bytes left.
@@ -217,13 +147,6 @@ func (s *scanner) container(n uint64, depth int) error {
 	return nil
 }
 
-func (s *scanner) ext(w int) error {
-	n, err := s.size(w)
-	if err != nil {
-		return err
-	}
-	return s.fixext(n)
-}
 
 func (s *scanner) fixext(n uint64) error {
 	if err := s.need(n + 1); err != nil {

@@ -511,87 +511,54 @@ func isBin(b byte) bool { return b == 0xc4 || b == 0xc5 || b == 0xc6 }
 // peekLen returns the length of the str or bin at the front, without
 // reading it.
 func (c *shapeChecker) peekLen() (uint64, bool) {
-	save := c.b
-	defer func() { c.b = save }()
-	b := c.b[0]
-	c.b = c.b[1:]
-	var n uint64
-	var err error
-	switch {
-	case b&0xe0 == 0xa0:
-		n = uint64(b & 0x1f)
-	case b == 0xd9 || b == 0xc4:
-		n, err = c.size(1)
-	case b == 0xda || b == 0xc5:
-		n, err = c.size(2)
-	default:
-		n, err = c.size(4)
-	}
-	return n, err == nil
+	h, err := parseHead(c.b)
+	return h.n, err == nil && h.kind == headScalar
 }
 
 // str reads a str, bin or nil (as "") at the front.
 func (c *shapeChecker) str() []byte {
-	n, _ := c.peekLen()
 	if c.b[0] == 0xc0 {
 		c.b = c.b[1:]
 		return nil
 	}
-	start := c.b
-	if c.value(0) != nil {
+	h, err := parseHead(c.b)
+	if err != nil || h.kind != headScalar || h.n > uint64(len(c.b)-h.hdr) {
 		return nil
 	}
-	body := start[:len(start)-len(c.b)]
-	return body[len(body)-int(n):]
+	body := c.b[h.hdr : h.hdr+int(h.n)]
+	c.b = c.b[h.hdr+int(h.n):]
+	return body
 }
 
 // arrayLen reads an array header, if the front is one.
 func (c *shapeChecker) arrayLen() (uint64, bool) {
-	b := c.b[0]
-	switch {
-	case b&0xf0 == 0x90:
-		c.b = c.b[1:]
-		return uint64(b & 0x0f), true
-	case b == 0xdc || b == 0xdd:
-		c.b = c.b[1:]
-		n, err := c.size(2 << (b - 0xdc))
-		return n, err == nil
-	}
-	return 0, false
+	return c.containerLen(headArray)
 }
 
 // mapLen reads a map header, if the front is one.
 func (c *shapeChecker) mapLen() (uint64, bool) {
-	b := c.b[0]
-	switch {
-	case b&0xf0 == 0x80:
-		c.b = c.b[1:]
-		return uint64(b & 0x0f), true
-	case b == 0xde || b == 0xdf:
-		c.b = c.b[1:]
-		n, err := c.size(2 << (b - 0xde))
-		return n, err == nil
+	return c.containerLen(headMap)
+}
+
+// containerLen reads the header of a container of kind, if the front is
+// one.
+func (c *shapeChecker) containerLen(kind headKind) (uint64, bool) {
+	h, err := parseHead(c.b)
+	if err != nil || h.kind != kind {
+		return 0, false
 	}
-	return 0, false
+	c.b = c.b[h.hdr:]
+	return h.n, true
 }
 
 // extType returns the type of the extension at the front, if it is one,
 // without reading it.
 func (c *shapeChecker) extType() (int8, bool) {
-	b := c.b[0]
-	at := 0
-	switch {
-	case b >= 0xd4 && b <= 0xd8:
-		at = 1
-	case b >= 0xc7 && b <= 0xc9:
-		at = 1 + 1<<(b-0xc7)
-	default:
+	h, err := parseHead(c.b)
+	if err != nil || h.kind != headExt || len(c.b) <= h.hdr {
 		return 0, false
 	}
-	if len(c.b) <= at {
-		return 0, false
-	}
-	return int8(c.b[at]), true
+	return int8(c.b[h.hdr]), true
 }
 
 // readInt reads an integer at the front, if it is one: a negative one as
@@ -607,12 +574,12 @@ func (c *shapeChecker) readInt() (i int64, u uint64, neg, ok bool) {
 		return int64(int8(b)), 0, true, true
 	case b >= 0xcc && b <= 0xcf: // uint8 … uint64
 		c.b = c.b[1:]
-		u, err := c.size(1 << (b - 0xcc))
+		u, err := c.readUint(1 << (b - 0xcc))
 		return 0, u, false, err == nil
 	case b >= 0xd0 && b <= 0xd3: // int8 … int64
 		c.b = c.b[1:]
 		w := 1 << (b - 0xd0)
-		raw, err := c.size(w)
+		raw, err := c.readUint(w)
 		if err != nil {
 			return 0, 0, false, false
 		}
@@ -623,6 +590,19 @@ func (c *shapeChecker) readInt() (i int64, u uint64, neg, ok bool) {
 		return v, 0, true, true
 	}
 	return 0, 0, false, false
+}
+
+// readUint reads a big-endian unsigned integer of w bytes.
+func (c *shapeChecker) readUint(w int) (uint64, error) {
+	if err := c.need(uint64(w)); err != nil {
+		return 0, err
+	}
+	var n uint64
+	for _, d := range c.b[:w] {
+		n = n<<8 | uint64(d)
+	}
+	c.b = c.b[w:]
+	return n, nil
 }
 
 // intFits reports whether an integer fits the integer kind k.

@@ -47,6 +47,46 @@ F.LoadAndDelete = function() return loadres(ddel(A[1])) end
 F.Pop = F.LoadAndDelete
 F.Delete = function() return ok(mbool(ddel(A[1]))) end
 F.Swap = function() return loadres(dset(A[1], A[2])) end
+-- The *As methods check the value they would remove or replace against
+-- the caller's shape first (see shape.lua): one that does not fit stays.
+F.LoadAndDeleteAs = function()
+  local sh, bad = SHAPE.arg(A[2])
+  if bad then return bad end
+  local v = redis.call('HGET', H, A[1])
+  if v then
+    bad = SHAPE.fits(sh, v, 'it stays in the dict')
+    if bad then return bad end
+  end
+  return loadres(ddel(A[1]))
+end
+F.SwapAs = function()
+  local sh, bad = SHAPE.arg(A[3])
+  if bad then return bad end
+  local v = redis.call('HGET', H, A[1])
+  if v then
+    bad = SHAPE.fits(sh, v, 'it was not replaced')
+    if bad then return bad end
+  end
+  return loadres(dset(A[1], A[2]))
+end
+F.PopItemAs = function()
+  local ks, bad = SHAPE.arg(A[1])
+  if bad then return bad end
+  local vs
+  vs, bad = SHAPE.arg(A[2])
+  if bad then return bad end
+  local last = redis.call('ZRANGE', Z, -1, -1)
+  if #last == 0 then return fail('empty', 'popitem(): dictionary is empty') end
+  bad = SHAPE.fits(ks, last[1], 'the entry stays in the dict')
+  if bad then
+    local code, msg = string.match(bad, '^E(%S+) (.*)$')
+    return fail(code, 'key: ' .. msg)
+  end
+  bad = SHAPE.fits(vs, redis.call('HGET', H, last[1]), 'the entry stays in the dict')
+  if bad then return bad end
+  local v = ddel(last[1])
+  return ok('\146' .. last[1] .. v)
+end
 F.CompareAndSwap = function()
   local v = redis.call('HGET', H, A[1])
   if not v or v ~= A[2] then return ok(FALSE) end

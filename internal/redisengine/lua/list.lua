@@ -178,6 +178,21 @@ else
     bump()
     return ok(v)
   end
+  -- PopAs is Pop for a caller that decodes only values of shape A[2]:
+  -- an element that does not fit stays in the list.
+  F.PopAs = function()
+    local sh, bad = SHAPE.arg(A[2])
+    if bad then return bad end
+    local n = len()
+    if n == 0 then return fail('index_out_of_range', 'pop from empty list') end
+    local k, e = index(A[1], n, 'pop index')
+    if not k then return e end
+    bad = SHAPE.fits(sh, redis.call('LINDEX', L, k), 'it stays in the list')
+    if bad then return bad end
+    local v = removeAt(k)
+    bump()
+    return ok(v)
+  end
   F.Delete = function()
     local k, e = index(A[1], len(), 'list assignment index')
     if not k then return e end

@@ -17,6 +17,15 @@ end
 F.Load = function() return ok(redis.call('GET', X)) end
 F.Store = function() vset(A[1]); return OKNIL end
 F.Swap = function() return ok(vset(A[1])) end
+-- SwapAs is Swap for a caller that decodes only values of shape A[2]: a
+-- previous value that does not fit is not replaced.
+F.SwapAs = function()
+  local sh, bad = SHAPE.arg(A[2])
+  if bad then return bad end
+  bad = SHAPE.fits(sh, redis.call('GET', X), 'it was not replaced')
+  if bad then return bad end
+  return ok(vset(A[1]))
+end
 F.CompareAndSwap = function()
   if redis.call('GET', X) ~= A[1] then return ok(FALSE) end
   vset(A[2])

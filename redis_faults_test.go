@@ -1,0 +1,211 @@
+package manager_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"net"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/anishathalye/porcupine"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/goproc/manager"
+	"github.com/goproc/manager/internal/redistest"
+)
+
+// TestRedisRestart SIGKILLs the standalone redis-server (AOF, appendfsync
+// always) under a writer that retries each Store until it is
+// acknowledged, and starts it again: while Redis is down the writer sees
+// connection errors (never a wrong result), and afterwards every
+// acknowledged write is there.
+func TestRedisRestart(t *testing.T) {
+	ctx := longContext(t, time.Minute)
+	srv := redistest.Standalone(t)
+	s, err := manager.ConnectRedis(ctx, "redis://"+srv.Addr, manager.WithRedisNamespace("restart"), manager.WithRedisLease(5*time.Second))
+	require.NoError(t, err)
+	t.Cleanup(func() { s.Close() })
+	d, err := manager.NewDict[int, int](ctx, s)
+	require.NoError(t, err)
+
+	var (
+		mu      sync.Mutex // guards acked and errs
+		acked   []int
+		errs    []error
+		stop    = make(chan struct{})
+		stopped = make(chan struct{})
+	)
+	count := func() (int, int) {
+		mu.Lock()
+		defer mu.Unlock()
+		return len(acked), len(errs)
+	}
+	go func() {
+		defer close(stopped)
+		for i := 0; ; i++ {
+			for {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				err := d.Store(ctx, i, i*i)
+				mu.Lock()
+				if err == nil {
+					acked = append(acked, i)
+				} else {
+					errs = append(errs, err)
+				}
+				mu.Unlock()
+				if err == nil {
+					break
+				}
+				if ctx.Err() != nil {
+					return
+				}
+			}
+		}
+	}()
+	stopWriter := sync.OnceFunc(func() { close(stop); <-stopped })
+	defer stopWriter()
+
+	waitUntil(t, 20*time.Second, "100 writes acknowledged", func() bool { n, _ := count(); return n >= 100 })
+	srv.Kill(t)
+	waitUntil(t, 20*time.Second, "the writer sees Redis gone", func() bool { _, e := count(); return e > 0 })
+	before, _ := count()
+	srv.Restart(t)
+	waitUntil(t, 30*time.Second, "100 more writes acknowledged after the restart", func() bool { n, _ := count(); return n >= before+100 })
+	stopWriter()
+
+	mu.Lock()
+	defer mu.Unlock()
+	for _, err := range errs {
+		require.True(t, isConnError(err), "an error while Redis was down is a connection error: %v", err)
+	}
+	t.Logf("%d writes acknowledged, %d failed while Redis was down (first: %v)", len(acked), len(errs), errs[0])
+	got, err := d.Copy(ctx)
+	require.NoError(t, err)
+	for _, i := range acked {
+		v, ok := got[i]
+		if !assert.True(t, ok, "acknowledged write %d was lost", i) {
+			break
+		}
+		assert.Equal(t, i*i, v)
+	}
+}
+
+// isConnError reports whether err says the connection to Redis failed:
+// a network error, a refused or reset connection, or a cut-off reply.
+func isConnError(err error) bool {
+	var ne net.Error
+	return errors.As(err, &ne) || errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) ||
+		errors.Is(err, syscall.ECONNREFUSED) || errors.Is(err, syscall.ECONNRESET) || errors.Is(err, syscall.EPIPE)
+}
+
+// TestRedisLinearizable is TestLinearizable on Redis, standalone and
+// Cluster: worker processes forked from a RedisSession run random
+// operations on a Value, a Dict and a Queue while some are SIGKILLed, and
+// porcupine checks each object's history. A victim's fence lock is taken
+// over once its lease has expired, long after every command it had sent
+// has run (Redis runs what a connection carried before it reads its end).
+func TestRedisLinearizable(t *testing.T) {
+	urls := map[string]func(t *testing.T) string{
+		"redis": func(t *testing.T) string { return "redis://" + redistest.Standalone(t).Addr },
+		"redis-cluster": func(t *testing.T) string {
+			addrs := redistest.NewCluster(t).Addrs()
+			return "redis://" + addrs[0] + "?addr=" + strings.Join(addrs[1:], "&addr=")
+		},
+	}
+	for _, name := range []string{"redis", "redis-cluster"} {
+		t.Run(name, func(t *testing.T) {
+			ctx := longContext(t, 2*time.Minute)
+			s, err := manager.ConnectRedis(ctx, urls[name](t), manager.WithRedisNamespace("lin"), manager.WithRedisLease(time.Second))
+			require.NoError(t, err)
+			t.Cleanup(func() { s.Close() })
+			cfg := linearizabilityConfig{workers: 4, ops: 150, kills: 3}
+			if testing.Short() {
+				cfg.ops = 60
+			}
+			checkLinearizableOn(ctx, t, s, s.Fork, cfg)
+		})
+	}
+}
+
+// checkLinearizableOn is checkLinearizable on session s, whose workers
+// fork starts.
+func checkLinearizableOn(ctx context.Context, t *testing.T, s manager.Session, fork func(ctx context.Context, worker string, args ...any) (*manager.Process, error), cfg linearizabilityConfig) {
+	var o linObjects
+	var err error
+	o.Value, err = manager.NewValue(ctx, s, 0)
+	require.NoError(t, err)
+	o.Dict, err = manager.NewDict[string, int](ctx, s)
+	require.NoError(t, err)
+	o.Queue, err = manager.NewQueue[int](ctx, s, 0)
+	require.NoError(t, err)
+	j := newJournal(t, "history")
+
+	type worker struct {
+		p      *manager.Process
+		client int
+		fence  *manager.Lock
+	}
+	var live []worker
+	clients := 0
+	start := func() {
+		fence, err := manager.NewLock(ctx, s)
+		require.NoError(t, err)
+		p, err := fork(ctx, "faults.linear", o, j, clients, cfg.ops, fence)
+		require.NoError(t, err)
+		live = append(live, worker{p, clients, fence})
+		clients++
+	}
+	fences := map[int]int64{}
+	for range cfg.workers {
+		start()
+	}
+	for range cfg.kills {
+		i := rand.IntN(len(live))
+		victim := live[i]
+		live = slices.Delete(live, i, i+1)
+		waitUntil(t, 20*time.Second, "the victim has begun", func() bool {
+			return slices.ContainsFunc(readJournal[linRecord](t, j), func(r linRecord) bool { return r.Client == victim.client })
+		})
+		require.NoError(t, killAfter(ctx, victim.p, time.Duration(rand.IntN(5000))*time.Microsecond))
+		<-victim.p.Done()
+		if err := victim.fence.Acquire(ctx); !errors.Is(err, manager.ErrAbandoned) {
+			require.NoError(t, err)
+		}
+		fences[victim.client] = time.Now().UnixNano()
+		start()
+	}
+	for _, w := range live {
+		require.NoError(t, waitDone(ctx, w.p))
+	}
+
+	histories, pending := linHistories(t, readJournal[linRecord](t, j), fences)
+	total := 0
+	for _, obj := range []string{"value", "dict", "queue"} {
+		h := histories[obj]
+		total += len(h)
+		model := map[string]porcupine.Model{"value": valueModel, "dict": dictModel, "queue": queueModel}[obj]
+		res, info := porcupine.CheckOperationsVerbose(model, h, 15*time.Second)
+		if res != porcupine.Ok {
+			path := filepath.Join(os.TempDir(), fmt.Sprintf("manager-redis-%s-history-%d.html", obj, time.Now().UnixNano()))
+			if err := porcupine.VisualizePath(model, info, path); err == nil {
+				t.Logf("visualization of the %s history: %s", obj, path)
+			}
+		}
+		assert.Equal(t, porcupine.Ok, res, "the %s history of %d operations is linearizable (porcupine says %v)", obj, len(h), res)
+	}
+	t.Logf("%d operations from %d processes (%d killed, %d operations cut off by a kill)", total, clients, cfg.kills, pending)
+}
