@@ -124,8 +124,9 @@ func run() error {
 	if *runs < 1 {
 		return fmt.Errorf("-runs must be at least 1")
 	}
+	loadStart, t0 := loadAvg(), time.Now()
 	emit(newRow("meta", true, "source", "manager", "go", runtime.Version(), "nproc", runtime.NumCPU(),
-		"gomaxprocs", runtime.GOMAXPROCS(0), "cpu", cpuModel(), "quick", *quick, "load_avg", loadAvg()))
+		"gomaxprocs", runtime.GOMAXPROCS(0), "cpu", cpuModel(), "quick", *quick, "load_avg", loadStart))
 	dir := ""
 	if *compare {
 		if dir, err = anchorsDir(); err != nil {
@@ -148,6 +149,10 @@ func run() error {
 			return err
 		}
 		trials = append(trials, rd)
+	}
+	if *compare || *curves {
+		fmt.Printf("\nMachine load average (1, 5, 15 min): %s at the start, %s at the end, %.1f min later.\n",
+			loadStart, loadAvg(), time.Since(t0).Minutes())
 	}
 	if *compare {
 		printComparison(os.Stdout, trials, sel)
