@@ -43,6 +43,7 @@ import (
 	"context"
 	"flag"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -149,18 +150,29 @@ func run() error {
 			return err
 		}
 		trials = append(trials, rd)
+		if i < rounds-1 {
+			// So that a run stopped early still has its tables (on stderr).
+			fmt.Fprintf(os.Stderr, "\nbench: the tables after %d of %d rounds:\n", i+1, rounds)
+			printTables(os.Stderr, trials, sel)
+		}
 	}
 	if *compare || *curves {
 		fmt.Printf("\nMachine load average (1, 5, 15 min): %s at the start, %s at the end, %.1f min later.\n",
 			loadStart, loadAvg(), time.Since(t0).Minutes())
 	}
+	printTables(os.Stdout, trials, sel)
+	return nil
+}
+
+// printTables prints the ratio table (with -compare) and the curves
+// (with -curves).
+func printTables(w io.Writer, trials []trial, sel []string) {
 	if *compare {
-		printComparison(os.Stdout, trials, sel)
+		printComparison(w, trials, sel)
 	}
 	if *curves {
-		printCurves(os.Stdout, trials)
+		printCurves(w, trials)
 	}
-	return nil
 }
 
 // runOurs runs the selected workloads once, printing and returning rows.
