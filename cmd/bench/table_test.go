@@ -145,3 +145,17 @@ func TestComparisonRefusesQueueThatLostItems(t *testing.T) {
 	assert.Equal(t, "| W3 | items/s ↑ | **incorrect run** (1) | 5,000 | — | — | refused | — | — |",
 		tableLine(t, out, "| W3 | items/s"))
 }
+
+func TestCurvesRefuseIncorrectRun(t *testing.T) {
+	rd := trial{
+		ours: []*row{newRow("exp", "conc", "sys", "manager", "procs", 4, "ops_per_s", 9999.0, "p99_us", 100.0, "correct", false)},
+		scaling: []map[string]any{
+			{"exp": "conc", "sys": "python", "procs": 4.0, "ops_per_s": 5000.0, "p99_us": 200.0, "correct": true},
+			{"exp": "conc", "sys": "redis", "procs": 4.0, "ops_per_s": 8000.0, "p99_us": 50.0, "correct": true},
+		},
+	}
+	var b bytes.Buffer
+	printCurves(&b, []trial{rd})
+	assert.Equal(t, "| 4 | **incorrect run** (1) | 5,000 | 8,000 | refused | refused | **incorrect run** (1) | 200 | 50 |",
+		tableLine(t, b.String(), "| 4 |"))
+}
