@@ -127,3 +127,23 @@ func TestBatchNotFlushed(t *testing.T) {
 	assert.ErrorIs(t, err, manager.ErrNotSupported)
 	assert.Contains(t, fmt.Sprint(err), "Flush")
 }
+
+// TestDictLoadMany checks that LoadMany gives, in key order, what Load
+// gives for each key, present or not.
+func TestDictLoadMany(t *testing.T) {
+	ctx := testContext(t)
+	m := startManager(t, manager.InProcess())
+	d, err := manager.NewDict[int, string](ctx, m)
+	require.NoError(t, err)
+	require.NoError(t, d.Store(ctx, 1, "one"))
+	require.NoError(t, d.Store(ctx, 3, "three"))
+
+	got, err := d.LoadMany(ctx, []int{3, 2, 1})
+	require.NoError(t, err)
+	require.Len(t, got, 3)
+	assert.Equal(t, "three", got[0].Value)
+	assert.True(t, got[0].OK)
+	assert.False(t, got[1].OK)
+	assert.Equal(t, "one", got[2].Value)
+	assert.True(t, got[2].OK)
+}
