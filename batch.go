@@ -268,28 +268,23 @@ func (b *Batch) flush(ctx context.Context, calls []*batchCall, buf []byte) error
 		broken  bool // a write was cut off mid-frame
 		stopped bool
 	)
+	// toSend is fixed before the writer starts: the writer reads only
+	// its frames' bounds, while this goroutine fills in the calls.
+	toSend := make([]*batchCall, 0, pending)
+	for _, call := range calls {
+		if call.err == nil {
+			toSend = append(toSend, call)
+		}
+	}
 	writerDone := make(chan struct{})
 	go func() {
 		defer close(writerDone)
-		i := 0
-		for i < len(calls) {
-			j, start := i, -1
-			end := 0
-			for ; j < len(calls); j++ {
-				call := calls[j]
-				if call.err != nil {
-					continue
-				}
-				if start < 0 {
-					start = call.start
-				} else if call.end-start > batchChunk {
-					break
-				}
-				end = call.end
+		for i := 0; i < len(toSend); {
+			j, start := i+1, toSend[i].start
+			for j < len(toSend) && toSend[j].end-start <= batchChunk {
+				j++
 			}
-			if start < 0 {
-				break
-			}
+			end := toSend[j-1].end
 			wmu.Lock()
 			stop := stopped
 			wmu.Unlock()
@@ -300,16 +295,12 @@ func (b *Batch) flush(ctx context.Context, calls []*batchCall, buf []byte) error
 			wmu.Lock()
 			if err != nil {
 				broken = n != 0 || !wire.IsTimeout(err)
-				if !broken {
-					stopped = true
-				}
+				stopped = true
 				wmu.Unlock()
 				return
 			}
-			for k := i; k < j; k++ {
-				if calls[k].err == nil {
-					calls[k].sent = true
-				}
+			for _, call := range toSend[i:j] {
+				call.sent = true
 			}
 			wmu.Unlock()
 			i = j
