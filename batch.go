@@ -520,15 +520,31 @@ func (c *Client) settleMany(cc *clientConn, ws []*withdrawnCall) bool {
 }
 
 // BatchGet queues q.Get: it waits for an item, and Flush returns once it
-// has one (or ctx ends). Unlike Queue.Get, an item that does not decode
-// into T is still taken, and the future holds the decoding error.
+// has one (or ctx ends). As with Queue.Get, an item that does not decode
+// into T stays in the queue, and the future holds an error satisfying
+// errors.Is(err, ErrWrongType).
 func BatchGet[T any](b *Batch, q *Queue[T]) *Future[T] {
-	return queueArgs[T](b, q.core().proxy(), "Get", 0, nil)
+	return batchGet(b, q, "Get")
 }
 
 // BatchTryGet queues q.TryGet: an empty queue gives the future an error
 // satisfying errors.Is(err, ErrEmpty). An item that does not decode into
-// T is taken, as with [BatchGet].
+// T stays in the queue, as with [BatchGet].
 func BatchTryGet[T any](b *Batch, q *Queue[T]) *Future[T] {
-	return queueArgs[T](b, q.core().proxy(), "TryGet", 0, nil)
+	return batchGet(b, q, "TryGet")
+}
+
+// batchGet queues method (Get or TryGet) as Queue.get calls it: through
+// the shape-checked form when T cannot hold every value.
+func batchGet[T any](b *Batch, q *Queue[T], method string) *Future[T] {
+	p := q.core().proxy()
+	ts := shapeFor[T]()
+	if ts.any() {
+		return queueArgs[T](b, p, method, 0, nil)
+	}
+	f := queueArgs[T](b, p, method+"As", 1, func(enc *msgpack.Encoder, _ int) error { return enc.Encode(ts.arg) })
+	if p != nil && f.call.err == nil {
+		f.call.op = p.ref.TypeID + "." + method // errors name the public method
+	}
+	return f
 }

@@ -147,3 +147,24 @@ func TestDictLoadMany(t *testing.T) {
 	assert.Equal(t, "one", got[2].Value)
 	assert.True(t, got[2].OK)
 }
+
+// TestBatchGetOfAnotherTypeKeepsTheItem: a batched Get, like Queue.Get,
+// leaves an item that does not decode into its type in the queue.
+func TestBatchGetOfAnotherTypeKeepsTheItem(t *testing.T) {
+	ctx := testContext(t)
+	m := startManager(t, manager.InProcess())
+	ints, err := manager.OpenQueue[int](ctx, m, "batch-wrong-type", 0)
+	require.NoError(t, err)
+	require.NoError(t, ints.Put(ctx, 300))
+	bytes, err := manager.OpenQueue[uint8](ctx, m, "batch-wrong-type", 0)
+	require.NoError(t, err)
+	b := manager.NewBatch(m)
+	get := manager.BatchTryGet(b, bytes)
+	require.NoError(t, b.Flush(ctx))
+	_, err = get.Get()
+	require.ErrorIs(t, err, manager.ErrWrongType)
+	assert.Contains(t, err.Error(), "Queue.TryGet:")
+	got, err := ints.TryGet(ctx)
+	require.NoError(t, err, "the item is still there")
+	assert.Equal(t, 300, got)
+}
