@@ -124,6 +124,8 @@ var confTests = []struct {
 	{"Array", confArray},
 	{"Queue", confQueue},
 	{"Queue/withdrawn-get-consumes-nothing", confQueueWithdrawn},
+	{"Queue/wrong-type-get-keeps-the-item", confWrongTypeKeeps},
+	{"Queue/Shutdown", confQueueShutdown},
 	{"JoinableQueue", confJoinableQueue},
 	{"Lock", confLock},
 	{"RLock", confRLock},
@@ -1010,4 +1012,70 @@ func confOwnerDeath(ctx context.Context, t *testing.T, e *confEnv) {
 	require.NoError(t, q.Join(ctx))
 
 	assert.ErrorIs(t, recvErr(ctx, t, barrierWait), manager.ErrBrokenBarrier, "the death of the member a party waits for breaks the barrier")
+}
+
+// confWrongTypeKeeps: a value read through a proxy of another type is
+// refused with ErrWrongType and stays where it was, on every engine.
+func confWrongTypeKeeps(ctx context.Context, t *testing.T, e *confEnv) {
+	ints, err := manager.OpenQueue[int](ctx, e.s, e.name("wq"), 0)
+	require.NoError(t, err)
+	defer ints.Close()
+	require.NoError(t, ints.Put(ctx, 300))
+	strs, err := manager.OpenQueue[string](ctx, e.s, e.name("wq"), 0)
+	require.NoError(t, err)
+	defer strs.Close()
+	_, err = strs.Get(ctx)
+	assert.ErrorIs(t, err, manager.ErrWrongType)
+	bytes, err := manager.OpenQueue[uint8](ctx, e.s, e.name("wq"), 0)
+	require.NoError(t, err)
+	defer bytes.Close()
+	_, err = bytes.TryGet(ctx)
+	assert.ErrorIs(t, err, manager.ErrWrongType, "300 does not fit a uint8")
+	got, err := ints.TryGet(ctx)
+	require.NoError(t, err, "the item is still there")
+	assert.Equal(t, 300, got)
+
+	d, err := manager.OpenDict[string, int](ctx, e.s, e.name("wd"))
+	require.NoError(t, err)
+	defer d.Close()
+	require.NoError(t, d.Store(ctx, "k", -1))
+	ud, err := manager.OpenDict[string, uint](ctx, e.s, e.name("wd"))
+	require.NoError(t, err)
+	defer ud.Close()
+	_, _, err = ud.LoadAndDelete(ctx, "k")
+	assert.ErrorIs(t, err, manager.ErrWrongType)
+	v, ok, err := d.Load(ctx, "k")
+	require.NoError(t, err)
+	assert.True(t, ok, "the pair is still there")
+	assert.Equal(t, -1, v)
+}
+
+// confQueueShutdown: Python 3.13's Queue.shutdown on every engine: puts
+// fail, gets drain what is left and then fail.
+func confQueueShutdown(ctx context.Context, t *testing.T, e *confEnv) {
+	q, err := manager.OpenQueue[string](ctx, e.s, e.name("sq"), 0)
+	require.NoError(t, err)
+	defer q.Close()
+	peer, err := manager.OpenQueue[string](ctx, e.other(t), e.name("sq"), 0)
+	require.NoError(t, err)
+	// A getter of another session, waiting or arriving after the
+	// shutdown (the engines' own tests pin down the waiting case), ends
+	// with ErrShutDown once the queue is empty, after draining it.
+	require.NoError(t, q.Put(ctx, "left"))
+	require.NoError(t, q.Shutdown(ctx, false))
+	got, err := peer.Get(ctx)
+	require.NoError(t, err, "what was left is drained")
+	assert.Equal(t, "left", got)
+	blocked := within(func() error {
+		_, err := peer.Get(ctx)
+		return err
+	})
+	assert.ErrorIs(t, recvErr(ctx, t, blocked), manager.ErrShutDown)
+	down, err := q.IsShutDown(ctx)
+	require.NoError(t, err)
+	assert.True(t, down)
+	assert.ErrorIs(t, q.Put(ctx, "late"), manager.ErrShutDown)
+	_, err = q.TryGet(ctx)
+	assert.ErrorIs(t, err, manager.ErrShutDown, "empty and shut down: not ErrEmpty")
+	require.NoError(t, q.Shutdown(ctx, true), "twice is fine")
 }

@@ -2,7 +2,10 @@ package manager
 
 import (
 	"context"
+	"errors"
 	"fmt"
+
+	"github.com/vmihailenco/msgpack/v5"
 
 	"github.com/goproc/manager/internal/builtin"
 )
@@ -123,6 +126,38 @@ func (d *Dict[K, V]) Load(ctx context.Context, key K) (value V, ok bool, err err
 		return value, false, err
 	}
 	return r.Value, r.OK, nil
+}
+
+// LoadMany loads each of keys in one round trip, atomically (one
+// snapshot of the dictionary): result i is what Load would give for
+// keys[i]. On a session whose dictionaries lack the method (Redis, for
+// now) it falls back to one Load per key, which is not atomic.
+func (d *Dict[K, V]) LoadMany(ctx context.Context, keys []K) ([]LoadResult[V], error) {
+	p := d.core().proxy()
+	out := make([]LoadResult[V], 0, len(keys))
+	err := p.invokeArgs(ctx, "LoadMany", &out, 1, func(enc *msgpack.Encoder, _ int) error {
+		if err := enc.EncodeArrayLen(len(keys)); err != nil {
+			return err
+		}
+		for _, k := range keys {
+			if err := encodeScalar(enc, canonicalKey(k)); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if !errors.Is(err, ErrNoSuchMethod) {
+		return out, err
+	}
+	out = out[:0]
+	for _, k := range keys {
+		v, ok, err := d.Load(ctx, k)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, LoadResult[V]{Value: v, OK: ok})
+	}
+	return out, nil
 }
 
 // Store sets the value for key (Python's d[key] = value).

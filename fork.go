@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
-	"sync"
 	"syscall"
 	"time"
 
@@ -48,31 +47,17 @@ type Args interface {
 	Len() int
 }
 
-var workers = struct {
-	mu sync.RWMutex // guards m
-	m  map[string]WorkerFunc
-}{m: map[string]WorkerFunc{}}
+var workers = newFuncRegistry[WorkerFunc]("worker")
 
 // RegisterWorker makes fn startable by name with Fork. Call it from an
 // init function, so that the worker process (the same binary,
 // re-executed) knows it too. It panics on a duplicate name.
 func RegisterWorker(name string, fn WorkerFunc) {
-	if name == "" || fn == nil {
-		panic("manager: RegisterWorker: empty name or nil func")
-	}
-	workers.mu.Lock()
-	defer workers.mu.Unlock()
-	if _, dup := workers.m[name]; dup {
-		panic(fmt.Sprintf("manager: RegisterWorker(%q): name already registered: register each worker once, from one init function", name))
-	}
-	workers.m[name] = fn
+	workers.add("RegisterWorker", name, fn, fn == nil)
 }
 
 func lookupWorker(name string) (WorkerFunc, bool) {
-	workers.mu.RLock()
-	defer workers.mu.RUnlock()
-	fn, ok := workers.m[name]
-	return fn, ok
+	return workers.lookup(name)
 }
 
 // ErrInitNotCalled: Start, Fork or NewPool was called in a copy of the

@@ -21,31 +21,17 @@ import (
 // be msgpack-encodable; it is decoded by AsyncResult.Get.
 type TaskFunc func(ctx context.Context, c *Client, args Args) (any, error)
 
-var tasks = struct {
-	mu sync.RWMutex // guards m
-	m  map[string]TaskFunc
-}{m: map[string]TaskFunc{}}
+var tasks = newFuncRegistry[TaskFunc]("task")
 
 // RegisterTask makes fn runnable by name in a Pool. Call it from an init
 // function, so that the pool's worker processes (the same binary,
 // re-executed) know it too. It panics on a duplicate name.
 func RegisterTask(name string, fn TaskFunc) {
-	if name == "" || fn == nil {
-		panic("manager: RegisterTask: empty name or nil func")
-	}
-	tasks.mu.Lock()
-	defer tasks.mu.Unlock()
-	if _, dup := tasks.m[name]; dup {
-		panic(fmt.Sprintf("manager: RegisterTask(%q): name already registered: register each task once, from one init function", name))
-	}
-	tasks.m[name] = fn
+	tasks.add("RegisterTask", name, fn, fn == nil)
 }
 
 func lookupTask(name string) (TaskFunc, bool) {
-	tasks.mu.RLock()
-	defer tasks.mu.RUnlock()
-	fn, ok := tasks.m[name]
-	return fn, ok
+	return tasks.lookup(name)
 }
 
 // A Pool is a set of worker processes that run tasks (Python's

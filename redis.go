@@ -214,29 +214,16 @@ func (r *RedisSession) serverID() [16]byte { return r.s.ServerID() }
 
 func (r *RedisSession) newHandle() uint64 { return r.handles.Add(1) }
 
-// shapeCheckedArgs is how many trailing shape arguments each of the
-// built-in types' shape-checked methods takes (see internal/builtin's
-// shape.go). The Redis engine removes without a shape check: the result
-// is checked here, after the removal (a difference from a manager,
-// listed in the README).
-var shapeCheckedArgs = map[string]int{
-	"GetAs": 1, "TryGetAs": 1, "PopAs": 1, "LoadAndDeleteAs": 1, "PopItemAs": 2, "SwapAs": 1,
-}
-
 func (r *RedisSession) invoke(ctx context.Context, ref wire.ProxyRef, handle uint64, method string, out any, nargs int, encodeArg func(enc *msgpack.Encoder, i int) error) error {
-	op := method
 	args, err := encodeEach(nargs, encodeArg)
 	if err != nil {
-		return &opError{op, err}
-	}
-	if n, ok := shapeCheckedArgs[method]; ok {
-		method, args = shapeChecked[method], args[:len(args)-n]
+		return &opError{method, err}
 	}
 	res, err := r.s.Call(ctx, ref.ID, ref.TypeID, handle, method, args)
 	if err != nil {
-		return &opError{op, redisError(err)}
+		return &opError{method, redisError(err)}
 	}
-	return r.decode(ctx, op, res, out)
+	return r.decode(ctx, method, res, out)
 }
 
 // decode decodes a result into out (a pointer, or nil), taking a

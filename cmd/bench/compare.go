@@ -9,6 +9,8 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
+	"strconv"
 	"strings"
 )
 
@@ -17,21 +19,153 @@ import (
 // memory (L5) and re-exec start-up (L6).
 const anchorSections = "L1,L4,L5,L6"
 
-// A trial is one run of every program, side by side.
+// A trial is one round of every program, side by side.
 type trial struct {
-	ours   []*row
-	python []map[string]any // by "workload"
-	anchor []map[string]any // by "id"
+	ours    []*row
+	python  []map[string]any // python_manager_bench.py, by "workload"
+	anchor  []map[string]any // the Go anchors, by "id"
+	scaling []map[string]any // the scaling programs (Python and Redis), by "sys" and "exp"
+}
+
+// A side is one of the programs compared in a round.
+type side int
+
+const (
+	sideOurs side = iota
+	sidePython
+	sideAnchors
+	numSides
+)
+
+func (s side) String() string {
+	return [...]string{"manager", "python", "anchors"}[s]
+}
+
+// rotation is the order the sides run in, in round r (0-based): ours,
+// Python, anchors in the first round, then Python, anchors, ours, and so
+// on, so that over three rounds each side runs first, second and last
+// once. Without it, the Go anchors (Redis and the floors) always ran
+// minutes after ours, on a machine whose speed drifts.
+func rotation(r int) []side {
+	order := make([]side, numSides)
+	for i := range order {
+		order[i] = side((r + i) % int(numSides))
+	}
+	return order
+}
+
+// A section is a part of a round that every side runs, one side after
+// the other: the standard workloads, W10, each curve. A nil entry is a
+// side with nothing to run in that section.
+type section struct {
+	name string
+	run  [numSides]func(rd *trial, round int) error
+}
+
+// A step is one side's part of one section.
+type step struct {
+	section string
+	side    side
+}
+
+// schedule is the order of a round's steps: the sections in order, and
+// in each, the sides with something to run in the round's rotation.
+func schedule(secs []section, round int) []step {
+	var steps []step
+	for _, sec := range secs {
+		for _, s := range rotation(round) {
+			if sec.run[s] != nil {
+				steps = append(steps, step{sec.name, s})
+			}
+		}
+	}
+	return steps
+}
+
+// runRound runs every section of one round, in schedule order.
+func runRound(secs []section, round int) (trial, error) {
+	var rd trial
+	byName := map[string]section{}
+	for _, sec := range secs {
+		byName[sec.name] = sec
+	}
+	for _, st := range schedule(secs, round) {
+		fmt.Fprintf(os.Stderr, "bench: %s: %s\n", st.section, st.side)
+		if err := byName[st.section].run[st.side](&rd, round); err != nil {
+			return rd, err
+		}
+	}
+	return rd, nil
+}
+
+// sections builds the sections for the selected workloads: ours always,
+// the comparison programs (found in dir) with compare, and the curves
+// with curves.
+func sections(sel []string, dir string, compare, curves bool) []section {
+	var secs []section
+	var std []string
+	for _, w := range sel {
+		if w != "W10" {
+			std = append(std, w)
+		}
+	}
+	if len(std) > 0 {
+		sec := section{name: "workloads " + strings.Join(std, ",")}
+		sec.run[sideOurs] = func(rd *trial, round int) error {
+			rows, err := runOurs(std, round)
+			rd.ours = append(rd.ours, rows...)
+			return err
+		}
+		if compare {
+			sec.run[sidePython] = func(rd *trial, round int) error {
+				rd.python = append(rd.python, runPython(dir, std, round)...)
+				return nil
+			}
+			sec.run[sideAnchors] = func(rd *trial, round int) error {
+				rd.anchor = append(rd.anchor, runAnchors(dir, round)...)
+				return nil
+			}
+		}
+		secs = append(secs, sec)
+	}
+	if slices.Contains(sel, "W10") {
+		sec := section{name: "W10"}
+		sec.run[sideOurs] = func(rd *trial, round int) error {
+			rows, err := runOurs([]string{"W10"}, round)
+			rd.ours = append(rd.ours, rows...)
+			return err
+		}
+		if compare {
+			n, iters := strconv.Itoa(w10Entries()), strconv.Itoa(w10Iters())
+			sec.run[sidePython] = func(rd *trial, round int) error {
+				rd.scaling = append(rd.scaling, runPythonScaling(dir, round, "mem", n)...)
+				rd.scaling = append(rd.scaling, runPythonScaling(dir, round, "size", n, "--iters", iters)...)
+				return nil
+			}
+			sec.run[sideAnchors] = func(rd *trial, round int) error {
+				// memhash: the entries in one hash, Redis's form of one dict.
+				rd.scaling = append(rd.scaling, runRedisScaling(dir, round, "memhash", n)...)
+				rd.scaling = append(rd.scaling, runRedisScaling(dir, round, "size", n, "-iters", iters)...)
+				return nil
+			}
+		}
+		secs = append(secs, sec)
+	}
+	if curves {
+		secs = append(secs, concSection(dir, compare), vsizeSection(dir, compare))
+	}
+	return secs
 }
 
 // runPython runs Python's Manager on the selected workloads (but W8,
-// which is a different workload there) and returns its rows, printing
-// each with "source": "python". A failure is reported and leaves the
-// Python column empty.
+// which is a different workload there, W9, which needs pipelines, and
+// W10, which python_scaling_bench.py measures) and returns its rows,
+// printing each with "source": "python". A failure is reported and leaves
+// the Python column empty.
 func runPython(dir string, sel []string, run int) []map[string]any {
 	var only []string
 	for _, w := range sel {
-		if w != "W8" {
+		if w != "W8" && w != "W9" && w != "W10" {
 			only = append(only, w)
 		}
 	}
@@ -58,6 +192,27 @@ func runAnchors(dir string, run int) []map[string]any {
 	cmd.Dir = filepath.Join(dir, "go")
 	fmt.Fprintf(os.Stderr, "bench: running %s (in %s)\n", strings.Join(cmd.Args, " "), cmd.Dir)
 	return runAnchorProgram(cmd, "anchorbench", run)
+}
+
+// runPythonScaling runs one experiment of python_scaling_bench.py (--exp
+// exp -n list, and extra arguments) and returns its rows, printed with
+// "source": "python-scaling".
+func runPythonScaling(dir string, run int, exp, list string, extra ...string) []map[string]any {
+	args := append([]string{filepath.Join(dir, "python_scaling_bench.py"), "--exp", exp, "-n", list}, extra...)
+	cmd := exec.Command("python3", args...)
+	fmt.Fprintf(os.Stderr, "bench: running %s\n", strings.Join(cmd.Args, " "))
+	return runAnchorProgram(cmd, "python-scaling", run)
+}
+
+// runRedisScaling runs one experiment of the Redis scaling program (go
+// run . -exp exp -n list in DIR/scaling) and returns its rows, printed
+// with "source": "redis-scaling".
+func runRedisScaling(dir string, run int, exp, list string, extra ...string) []map[string]any {
+	args := append([]string{"run", ".", "-exp", exp, "-n", list}, extra...)
+	cmd := exec.Command("go", args...)
+	cmd.Dir = filepath.Join(dir, "scaling")
+	fmt.Fprintf(os.Stderr, "bench: running %s (in %s)\n", strings.Join(cmd.Args, " "), cmd.Dir)
+	return runAnchorProgram(cmd, "redis-scaling", run)
 }
 
 // runAnchorProgram runs cmd, whose stdout (and, for Python's metadata,
@@ -107,7 +262,7 @@ func tagged(line []byte, source string, run int) map[string]any {
 		return nil
 	}
 	prefix := fmt.Sprintf(`{"source": %q, `, source)
-	if *runs > 1 {
+	if *compare && *runs > 1 {
 		prefix += fmt.Sprintf(`"run": %d, `, run+1)
 	}
 	if len(m) == 0 {

@@ -1,19 +1,30 @@
-// Command bench runs the standard workloads W1–W8 (see
-// ../shared/anchors/README.md) on this library and prints one JSON object
-// per line, with the anchors' field names, so that its rows line up with
-// Python's multiprocessing.Manager, Redis and the raw-socket floor.
+// Command bench runs the standard workloads W1–W10 (see BENCHMARKS.md
+// and ../shared/anchors/README.md) on this library and prints one JSON
+// object per line, with the anchors' field names, so that its rows line
+// up with Python's multiprocessing.Manager, Redis and the raw-socket
+// floor.
 //
-//	go run ./cmd/bench [-quick] [-only W1,W3] [-compare [-runs 3]] [-anchors DIR]
+//	go run ./cmd/bench [-quick] [-only W1,W3] [-curves] [-compare [-runs 3]] [-anchors DIR]
 //
 // With -compare it also runs, in the same invocation, Python's Manager
-// (python3 DIR/python_manager_bench.py) and the Go anchors (go run . -only
-// L1,L4,L5,L6 in DIR/go; redis-server is installed with apt-get when
-// missing), prints their rows too (with a "source" field), and then a
-// Markdown table of ratios — ours / Python, ours / Redis, ours / floor —
-// and the project's performance targets, met or not. With -runs N every
-// program runs N times, interleaved, and the table shows medians: the
-// machine is shared and noisy, so only ratios measured side by side mean
-// anything.
+// (python3 DIR/python_manager_bench.py and, for W10 and the curves,
+// DIR/python_scaling_bench.py) and the Go anchors (go run . -only
+// L1,L4,L5,L6 in DIR/go, and the Redis scaling program in DIR/scaling;
+// redis-server is installed with apt-get when missing), prints their rows
+// too (with a "source" field), and then a Markdown table of ratios —
+// ours / Python, ours / Redis, ours / floor — and the project's
+// performance targets, met or not. With -runs N every program runs N
+// times and the table shows medians: the machine is shared and noisy, so
+// only ratios measured side by side mean anything. In each section of a
+// round (the workloads, W10, each curve) the three sides — ours, Python,
+// the Go anchors — run one after the other, and the order rotates from
+// round to round, so that no side always runs minutes after another.
+// A figure whose row says its run was incorrect ("correct" or
+// "exactly_once" false) is refused, never put in the table.
+//
+// With -curves it also runs the concurrent-process curve (1–32 client
+// processes) and the value-size curve (8 B to 1 MiB), beside the same
+// curves of Redis and Python with -compare, and prints them as a table.
 //
 // W1 also measures the raw-socket floor itself, in blocks interleaved
 // with its own (floor_p50_us, p50_vs_floor), since the anchors' L1 row is
@@ -32,10 +43,12 @@ import (
 	"context"
 	"flag"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"runtime"
 	"runtime/pprof"
+	"slices"
 	"strings"
 	"time"
 
@@ -54,6 +67,7 @@ var (
 	anchors = flag.String("anchors", "", "the anchors directory (default: ../shared/anchors from the repository root)")
 	inProc  = flag.Bool("inprocess", false, "serve from this process (manager.InProcess) instead of a manager process: with -cpuprofile, profiles the server side of the multi-process workloads")
 	cpuProf = flag.String("cpuprofile", "", "write this process's CPU profile to `file` (the client side, or with -inprocess the server too)")
+	curves  = flag.Bool("curves", false, "also run the concurrent-process curve (1–32 processes) and the value-size curve (8 B–1 MiB); with -compare, beside Redis and Python")
 )
 
 // A workload runs once and returns its rows.
@@ -71,6 +85,8 @@ var workloads = []workload{
 	{"W6", runW6},
 	{"W7", runW7},
 	{"W8", runW8},
+	{"W9", runW9},
+	{"W10", runW10},
 }
 
 // n picks the full or the quick size.
@@ -109,37 +125,61 @@ func run() error {
 	if *runs < 1 {
 		return fmt.Errorf("-runs must be at least 1")
 	}
+	loadStart, t0 := loadAvg(), time.Now()
 	emit(newRow("meta", true, "source", "manager", "go", runtime.Version(), "nproc", runtime.NumCPU(),
-		"gomaxprocs", runtime.GOMAXPROCS(0), "cpu", cpuModel(), "quick", *quick))
-	if !*compare {
-		_, err := runOurs(sel, 0)
-		return err
-	}
-	dir, err := anchorsDir()
-	if err != nil {
-		return err
-	}
-	ensureRedis()
-	var rounds []trial
-	for i := range *runs {
-		fmt.Fprintf(os.Stderr, "bench: round %d of %d\n", i+1, *runs)
-		var rd trial
-		if rd.ours, err = runOurs(sel, i); err != nil {
+		"gomaxprocs", runtime.GOMAXPROCS(0), "cpu", cpuModel(), "quick", *quick, "load_avg", loadStart))
+	dir := ""
+	if *compare {
+		if dir, err = anchorsDir(); err != nil {
 			return err
 		}
-		rd.python = runPython(dir, sel, i)
-		rd.anchor = runAnchors(dir, i)
-		rounds = append(rounds, rd)
+		ensureRedis()
 	}
-	printComparison(os.Stdout, rounds, sel)
+	secs := sections(sel, dir, *compare, *curves)
+	rounds := 1
+	if *compare {
+		rounds = *runs
+	}
+	var trials []trial
+	for i := range rounds {
+		if rounds > 1 {
+			fmt.Fprintf(os.Stderr, "bench: round %d of %d\n", i+1, rounds)
+		}
+		rd, err := runRound(secs, i)
+		if err != nil {
+			return err
+		}
+		trials = append(trials, rd)
+		if i < rounds-1 {
+			// So that a run stopped early still has its tables (on stderr).
+			fmt.Fprintf(os.Stderr, "\nbench: the tables after %d of %d rounds:\n", i+1, rounds)
+			printTables(os.Stderr, trials, sel)
+		}
+	}
+	if *compare || *curves {
+		fmt.Printf("\nMachine load average (1, 5, 15 min): %s at the start, %s at the end, %.1f min later.\n",
+			loadStart, loadAvg(), time.Since(t0).Minutes())
+	}
+	printTables(os.Stdout, trials, sel)
 	return nil
+}
+
+// printTables prints the ratio table (with -compare) and the curves
+// (with -curves).
+func printTables(w io.Writer, trials []trial, sel []string) {
+	if *compare {
+		printComparison(w, trials, sel)
+	}
+	if *curves {
+		printCurves(w, trials)
+	}
 }
 
 // runOurs runs the selected workloads once, printing and returning rows.
 func runOurs(sel []string, run int) ([]*row, error) {
 	var all []*row
 	for _, w := range workloads {
-		if !contains(sel, w.id) {
+		if !slices.Contains(sel, w.id) {
 			continue
 		}
 		start := time.Now()
@@ -151,7 +191,7 @@ func runOurs(sel []string, run int) ([]*row, error) {
 		}
 		for _, r := range rows {
 			r.set("quick", *quick)
-			if *runs > 1 {
+			if *compare && *runs > 1 {
 				r.set("run", run+1)
 			}
 			emit(r)
@@ -174,21 +214,12 @@ func selection(s string) ([]string, error) {
 	var out []string
 	for _, id := range strings.Split(s, ",") {
 		id = strings.ToUpper(strings.TrimSpace(id))
-		if !contains(sel, id) {
-			return nil, fmt.Errorf("-only: unknown workload %q (want W1 to W8)", id)
+		if !slices.Contains(sel, id) {
+			return nil, fmt.Errorf("-only: unknown workload %q (want W1 to W10)", id)
 		}
 		out = append(out, id)
 	}
 	return out, nil
-}
-
-func contains(xs []string, x string) bool {
-	for _, y := range xs {
-		if x == y {
-			return true
-		}
-	}
-	return false
 }
 
 // anchorsDir finds the anchors: -anchors, or ../shared/anchors from the
@@ -226,4 +257,18 @@ func cpuModel() string {
 		}
 	}
 	return ""
+}
+
+// loadAvg is the 1-, 5- and 15-minute load averages, for the record: a
+// loaded machine makes every figure slower and noisier.
+func loadAvg() string {
+	b, err := os.ReadFile("/proc/loadavg")
+	if err != nil {
+		return ""
+	}
+	f := strings.Fields(string(b))
+	if len(f) < 3 {
+		return ""
+	}
+	return strings.Join(f[:3], " ")
 }

@@ -18,10 +18,12 @@ import (
 // measures it).
 
 // span is what a worker reports: when it started and finished its part,
-// and for W3 consumers the item numbers it got.
+// for W3 consumers the item numbers it got, and for the curve's workers
+// the time of each operation.
 type span struct {
 	Start, End int64 // wall clock, ns
 	Got        []uint64
+	Lat        []int64 // ns
 }
 
 func init() {
@@ -30,6 +32,7 @@ func init() {
 	manager.RegisterWorker("bench/w3-producer", w3Producer)
 	manager.RegisterWorker("bench/w3-consumer", w3Consumer)
 	manager.RegisterWorker("bench/w5-add", w5AddWorker)
+	manager.RegisterWorker("bench/w5-locked", w5LockedWorker)
 	manager.RegisterWorker("bench/noop", func(context.Context, *manager.Client, manager.Args) error { return nil })
 }
 
@@ -280,7 +283,7 @@ func runW3(ctx context.Context) ([]*row, error) {
 	el := elapsed(spans)
 	r := newRow("workload", "W3", "name", "queue", "items", items, "item_bytes", size,
 		"producers", 1, "consumers", consumers, "received", received, "per_consumer", perConsumer,
-		"exactly_once", exactlyOnce, "elapsed_s", round(el.Seconds(), 4),
+		"exactly_once", exactlyOnce, "correct", exactlyOnce && received == items, "elapsed_s", round(el.Seconds(), 4),
 		"items_per_s", round(float64(items)/el.Seconds(), 1))
 	return []*row{r}, nil
 }
@@ -349,8 +352,10 @@ func w3Consumer(ctx context.Context, _ *manager.Client, args manager.Args) error
 	return out.Put(ctx, span{Start: t0, End: time.Now().UnixNano(), Got: got})
 }
 
-// runW5 is value-add: 4 processes × 25,000 atomic adds to one shared
-// counter, through the manager (Value.Add) and in shared memory.
+// runW5 is value-add: 4 processes × 25,000 adds to one shared counter:
+// through the manager with a Lock around Load and Store (4 round trips an
+// add, like for like with Python's manager Value under a manager Lock),
+// with the atomic Value.Add (1 round trip), and in shared memory.
 func runW5(ctx context.Context) ([]*row, error) {
 	const procs = 4
 	per := n(25000, 2500)
@@ -359,32 +364,82 @@ func runW5(ctx context.Context) ([]*row, error) {
 		return nil, err
 	}
 	defer stop()
-	v, err := manager.NewValue[int64](ctx, m, 0)
-	if err != nil {
-		return nil, err
+	var rows []*row
+	for _, variant := range []string{"manager-locked", "manager"} {
+		v, err := manager.NewValue[int64](ctx, m, 0)
+		if err != nil {
+			return nil, err
+		}
+		b, out, err := rendezvous(ctx, m, procs)
+		if err != nil {
+			return nil, err
+		}
+		forks, rpcs := repeat(procs, "bench/w5-add", v, per, b, out), 1
+		if variant == "manager-locked" {
+			l, err := manager.NewLock(ctx, m)
+			if err != nil {
+				return nil, err
+			}
+			forks, rpcs = repeat(procs, "bench/w5-locked", v, l, per, b, out), 4
+		}
+		spans, err := runWorkers(ctx, m, out, forks)
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", variant, err)
+		}
+		final, err := v.Load(ctx)
+		if err != nil {
+			return nil, err
+		}
+		el, total := elapsed(spans), procs*per
+		rows = append(rows, newRow("workload", "W5", "name", "value-add", "variant", variant,
+			"processes", procs, "per_process", per, "expected", total, "final", final,
+			"correct", final == int64(total), "elapsed_s", round(el.Seconds(), 4),
+			"adds_per_s", round(float64(total)/el.Seconds(), 1), "rpcs_per_add", rpcs))
 	}
-	b, out, err := rendezvous(ctx, m, procs)
-	if err != nil {
-		return nil, err
-	}
-	spans, err := runWorkers(ctx, m, out, repeat(procs, "bench/w5-add", v, per, b, out))
-	if err != nil {
-		return nil, err
-	}
-	final, err := v.Load(ctx)
-	if err != nil {
-		return nil, err
-	}
-	el, total := elapsed(spans), procs*per
-	rows := []*row{newRow("workload", "W5", "name", "value-add", "variant", "manager",
-		"processes", procs, "per_process", per, "expected", total, "final", final,
-		"correct", final == int64(total), "elapsed_s", round(el.Seconds(), 4),
-		"adds_per_s", round(float64(total)/el.Seconds(), 1), "rpcs_per_add", 1)}
 	shm, err := runW5SharedMemory(ctx, m, procs, per)
 	if err != nil {
 		return nil, fmt.Errorf("shm: %w", err)
 	}
 	return append(rows, shm...), nil
+}
+
+// w5LockedWorker adds as Python's `with lock: v.value += 1` does: acquire,
+// load, store, release.
+func w5LockedWorker(ctx context.Context, _ *manager.Client, args manager.Args) error {
+	var v *manager.Value[int64]
+	var l *manager.Lock
+	var per int
+	var b *manager.Barrier
+	var out *manager.Queue[span]
+	if err := args.Decode(&v, &l, &per, &b, &out); err != nil {
+		return err
+	}
+	if _, err := v.Load(ctx); err != nil {
+		return err
+	}
+	if err := lockPair(ctx, l); err != nil {
+		return err
+	}
+	t0, err := start(ctx, b)
+	if err != nil {
+		return err
+	}
+	for range per {
+		if err := l.Acquire(ctx); err != nil {
+			return err
+		}
+		x, err := v.Load(ctx)
+		if err != nil {
+			return err
+		}
+		if err := v.Store(ctx, x+1); err != nil {
+			return err
+		}
+		if err := l.Release(ctx); err != nil {
+			return err
+		}
+	}
+	return out.Put(ctx, span{Start: t0, End: time.Now().UnixNano()})
 }
 
 func w5AddWorker(ctx context.Context, _ *manager.Client, args manager.Args) error {

@@ -4,12 +4,23 @@ import (
 	"fmt"
 	"io"
 	"math"
+	"slices"
 	"strconv"
 	"strings"
 )
 
-// A getter reads one figure of one round, if it was measured.
-type getter func(rd trial) (float64, bool)
+// A fig is one figure of one round: measured or not, and whether the row
+// it comes from said its run was incorrect (a "correct" or
+// "exactly_once" field that is false). An incorrect run's figure is never
+// reported: a fast wrong answer is not a result.
+type fig struct {
+	v   float64
+	ok  bool // measured
+	bad bool // measured by a run that reported itself incorrect
+}
+
+// A getter reads one figure of one round.
+type getter func(rd trial) fig
 
 // A metric is one line of the ratio table: a figure of ours and the same
 // figure of each comparison program.
@@ -25,7 +36,12 @@ type metric struct {
 // metrics are the lines of the ratio table. The floor of a sequential
 // workload is the raw Unix-socket round trip (L1: one op = one round
 // trip, a lock pair = two); W8's is 8 goroutines on 8 raw connections.
-// Redis INCR (its W2 row) is the Redis peer of an atomic add in W5 too.
+// W5 compares like with like: our Value under a Lock (4 round trips an
+// add) with Python's manager Value under a manager Lock and Redis's
+// lock + GET + SET + DEL; our atomic Value.Add (1 round trip) with Redis
+// INCR only, since Python has no atomic add; shared memory under a lock
+// with Python's mp.Value under get_lock(), and the atomic instruction
+// with the memfd floor only.
 var metrics = []metric{
 	{"W1", "ops/s", false, ours("W1", "", "ops_per_s"), py("W1", "ops_per_s"), anchor("L4.redis.W1.dict-rtt.seq", "ops_per_s", 1), anchor("L1.uds.seq", "rt_per_s", 1)},
 	{"W1", "p50 µs", true, ours("W1", "", "p50_us"), py("W1", "p50_us"), anchor("L4.redis.W1.dict-rtt.seq", "p50_us", 1), anchor("L1.uds.seq", "p50_us", 1)},
@@ -36,132 +52,211 @@ var metrics = []metric{
 	{"W3", "items/s", false, ours("W3", "", "items_per_s"), py("W3", "items_per_s"), anchor("L4.redis.W3.queue", "items_per_s", 1), nil},
 	{"W4", "pairs/s", false, ours("W4", "", "pairs_per_s"), py("W4", "pairs_per_s"), anchor("L4.redis.W4.lock", "pairs_per_s", 1), anchor("L1.uds.seq", "rt_per_s", 0.5)},
 	{"W4", "pair p50 µs", true, ours("W4", "", "pair_p50_us"), py("W4", "pair_p50_us"), anchor("L4.redis.W4.lock", "pair_p50_us", 1), anchor("L1.uds.seq", "p50_us", 2)},
-	{"W5", "manager adds/s", false, ours("W5", "manager", "adds_per_s"), py("W5", "b_mgrvalue_mgrlock", "adds_per_s"), anchor("L4.redis.W2.contended.incr", "incr_per_s", 1), nil},
-	{"W5", "shared memory adds/s", false, ours("W5", "shm", "adds_per_s"), py("W5", "a_mpvalue_getlock", "adds_per_s"), nil, anchor("L5.shm.atomic.25000", "adds_per_s", 1)},
-	{"W5", "shared memory + lock adds/s", false, ours("W5", "shm-locked", "adds_per_s"), py("W5", "a_mpvalue_getlock", "adds_per_s"), nil, nil},
+	{"W5", "Value under a Lock adds/s (4 RPCs, like for like)", false, ours("W5", "manager-locked", "adds_per_s"), py("W5", "b_mgrvalue_mgrlock", "adds_per_s"), anchor("L4.redis.W2.contended.lockincr", "incr_per_s", 1), nil},
+	{"W5", "atomic Value.Add adds/s (1 RPC; Python has none)", false, ours("W5", "manager", "adds_per_s"), nil, anchor("L4.redis.W2.contended.incr", "incr_per_s", 1), nil},
+	{"W5", "shared memory atomic adds/s", false, ours("W5", "shm", "adds_per_s"), nil, nil, anchor("L5.shm.atomic.25000", "adds_per_s", 1)},
+	{"W5", "shared memory + lock adds/s (like for like)", false, ours("W5", "shm-locked", "adds_per_s"), py("W5", "a_mpvalue_getlock", "adds_per_s"), nil, nil},
 	{"W6", "MB/s", false, ours("W6", "", "mb_per_s"), py("W6", "MB_per_s"), anchor("L4.redis.W6.large", "both_MB_per_s", 1), nil},
 	{"W7", "start + first op ms", true, ours("W7", "", "manager_start_plus_first_op_ms"), py("W7", "manager_start_plus_first_op_ms"), nil, anchor("L6.spawn.server-ready", "median_ms", 1)},
 	{"W7", "fork 4 + wait ms", true, ours("W7", "", "start_join_4_procs_ms"), py("W7", "start_join_4_procs_ms"), nil, anchor("L6.spawn.4", "median_ms", 1)},
 	{"W8", "8 goroutines ops/s", false, ours("W8", "", "ops_per_s"), nil, nil, anchor("L1.uds.conn8", "rt_per_s", 1)},
+	{"W9", "pipelines of 100 ops/s (needs pipelines)", false, ours("W9", "", "ops_per_s"), nil, anchor("L4.redis.W1.dict-rtt.pipe100", "ops_per_s", 1), nil},
+	{"W10", "fill entries/s (batches of 10,000)", false, ours("W10", "", "fill_entries_per_s"), scalingFill("python", "mem"), scalingFill("redis", "mem"), nil},
+	{"W10", "RSS bytes per entry", true, ours("W10", "", "bytes_per_entry"), scaling("python", "mem", "bytes_per_entry"), scaling("redis", "mem", "bytes_per_entry"), nil},
+	{"W10", "Store/Load p50 µs, random keys", true, ours("W10", "", "p50_us"), scaling("python", "size", "p50_us"), scaling("redis", "size", "p50_us"), nil},
+	{"W10", "Store/Load p99 µs, random keys", true, ours("W10", "", "p99_us"), scaling("python", "size", "p99_us"), scaling("redis", "size", "p99_us"), nil},
 }
 
 // A target is one of the project's performance goals, checked on each
 // round's figures. bound, where there is one, is the same figure for what
-// bounds ours (the raw socket instead of us, the bare re-exec of a
-// process, or for W6 Redis's C server), measured in the same round: a
-// target the bound itself misses is out of reach on that machine at that
-// moment.
+// bounds ours (the raw socket instead of us, Redis's C server for W6 and
+// W10), measured in the same round: a target the bound itself misses is
+// out of reach on that machine at that moment.
 type target struct {
-	what  string
-	value getter
-	max   bool // the value must be at most limit (else at least)
-	limit float64
-	unit  string // "×" for ratios
-	bound getter
+	workload string
+	what     string
+	value    getter
+	max      bool // the value must be at most limit (else at least)
+	limit    float64
+	unit     string // "×" for ratios
+	bound    getter
+	absent   string // why value is never measured yet, if it is not
 }
 
 var targets = []target{
-	{"W1 p50 ≤ 1.25× the raw socket floor (L1 seq)", ratio(ours("W1", "", "p50_us"), anchor("L1.uds.seq", "p50_us", 1)), true, 1.25, "×", nil},
-	{"W1 p50 ≤ 1.25× the raw socket floor, interleaved in W1", ours("W1", "", "p50_vs_floor"), true, 1.25, "×", nil},
-	{"W1 ops/s ≥ 2× Python", ratio(ours("W1", "", "ops_per_s"), py("W1", "ops_per_s")), false, 2, "×", ratio(anchor("L1.uds.seq", "rt_per_s", 1), py("W1", "ops_per_s"))},
-	{"W1 ops/s ≥ 1.1× Redis", ratio(ours("W1", "", "ops_per_s"), anchor("L4.redis.W1.dict-rtt.seq", "ops_per_s", 1)), false, 1.1, "×", ratio(anchor("L1.uds.seq", "rt_per_s", 1), anchor("L4.redis.W1.dict-rtt.seq", "ops_per_s", 1))},
-	{"W8 ops/s ≥ 3× our W1 ops/s", ratio(ours("W8", "", "ops_per_s"), ours("W1", "", "ops_per_s")), false, 3, "×", ratio(anchor("L1.uds.conn8", "rt_per_s", 1), anchor("L1.uds.seq", "rt_per_s", 1))},
-	{"W2 atomic add ≥ Redis INCR", ratio(ours("W2", "atomic", "increments_per_s"), anchor("L4.redis.W2.contended.incr", "incr_per_s", 1)), false, 1, "×", nil},
-	{"W2 lock pattern ≥ 2× Python", ratio(ours("W2", "lock", "increments_per_s"), py("W2", "increments_per_s")), false, 2, "×", nil},
-	{"W3 ≥ 2× Python", ratio(ours("W3", "", "items_per_s"), py("W3", "items_per_s")), false, 2, "×", nil},
-	{"W3 ≥ Redis", ratio(ours("W3", "", "items_per_s"), anchor("L4.redis.W3.queue", "items_per_s", 1)), false, 1, "×", nil},
-	{"W4 ≥ 3× Python", ratio(ours("W4", "", "pairs_per_s"), py("W4", "pairs_per_s")), false, 3, "×", ratio(anchor("L1.uds.seq", "rt_per_s", 0.5), py("W4", "pairs_per_s"))},
-	{"W6 ≥ 2× Python MB/s", ratio(ours("W6", "", "mb_per_s"), py("W6", "MB_per_s")), false, 2, "×", ratio(anchor("L4.redis.W6.large", "both_MB_per_s", 1), py("W6", "MB_per_s"))},
-	{"W7 manager start + first op ≤ 5 ms", ours("W7", "", "manager_start_plus_first_op_ms"), true, 5, " ms", anchor("L6.spawn.server-ready", "median_ms", 1)},
-	{"W7 4 workers forked and waited ≤ 12 ms", ours("W7", "", "start_join_4_procs_ms"), true, 12, " ms", anchor("L6.spawn.4", "median_ms", 1)},
-	{"W1 client allocations per op ≤ 4", ours("W1", "", "client_allocs_per_op"), true, 4, "", nil},
+	{"W1", "W1 p50 ≤ 1.25× the raw socket floor (L1 seq)", ratio(ours("W1", "", "p50_us"), anchor("L1.uds.seq", "p50_us", 1)), true, 1.25, "×", nil, ""},
+	{"W1", "W1 p50 ≤ 1.25× the raw socket floor, interleaved in W1", ours("W1", "", "p50_vs_floor"), true, 1.25, "×", nil, ""},
+	{"W1", "W1 ops/s ≥ 2× Python", ratio(ours("W1", "", "ops_per_s"), py("W1", "ops_per_s")), false, 2, "×", ratio(anchor("L1.uds.seq", "rt_per_s", 1), py("W1", "ops_per_s")), ""},
+	{"W1", "W1 ops/s ≥ 1.1× Redis", ratio(ours("W1", "", "ops_per_s"), anchor("L4.redis.W1.dict-rtt.seq", "ops_per_s", 1)), false, 1.1, "×", ratio(anchor("L1.uds.seq", "rt_per_s", 1), anchor("L4.redis.W1.dict-rtt.seq", "ops_per_s", 1)), ""},
+	{"W8", "W8 ops/s ≥ 3× our W1 ops/s", ratio(ours("W8", "", "ops_per_s"), ours("W1", "", "ops_per_s")), false, 3, "×", ratio(anchor("L1.uds.conn8", "rt_per_s", 1), anchor("L1.uds.seq", "rt_per_s", 1)), ""},
+	{"W2", "W2 atomic add ≥ Redis INCR", ratio(ours("W2", "atomic", "increments_per_s"), anchor("L4.redis.W2.contended.incr", "incr_per_s", 1)), false, 1, "×", nil, ""},
+	{"W2", "W2 lock pattern ≥ 2× Python", ratio(ours("W2", "lock", "increments_per_s"), py("W2", "increments_per_s")), false, 2, "×", nil, ""},
+	{"W3", "W3 ≥ 2× Python", ratio(ours("W3", "", "items_per_s"), py("W3", "items_per_s")), false, 2, "×", nil, ""},
+	{"W3", "W3 ≥ Redis", ratio(ours("W3", "", "items_per_s"), anchor("L4.redis.W3.queue", "items_per_s", 1)), false, 1, "×", nil, ""},
+	{"W4", "W4 ≥ 3× Python", ratio(ours("W4", "", "pairs_per_s"), py("W4", "pairs_per_s")), false, 3, "×", ratio(anchor("L1.uds.seq", "rt_per_s", 0.5), py("W4", "pairs_per_s")), ""},
+	{"W6", "W6 ≥ 2× Python MB/s", ratio(ours("W6", "", "mb_per_s"), py("W6", "MB_per_s")), false, 2, "×", ratio(anchor("L4.redis.W6.large", "both_MB_per_s", 1), py("W6", "MB_per_s")), ""},
+	{"W7", "W7 manager start + first op ≤ 1.1× a bare re-exec serving one round trip (L6)", ratio(ours("W7", "", "manager_start_plus_first_op_ms"), anchor("L6.spawn.server-ready", "median_ms", 1)), true, 1.1, "×", nil, ""},
+	{"W7", "W7 4 workers forked and waited ≤ 1.1× 4 bare re-execs (L6)", ratio(ours("W7", "", "start_join_4_procs_ms"), anchor("L6.spawn.4", "median_ms", 1)), true, 1.1, "×", nil, ""},
+	{"W1", "W1 client allocations per op ≤ 4", ours("W1", "", "client_allocs_per_op"), true, 4, "", nil, ""},
+	{"W9", "W9 ≥ 2× go-redis pipelines of 100", nil, false, 2, "×", nil, "not implemented: needs pipelines"},
+	{"W10", "W10 RSS per entry ≤ 100 B", ours("W10", "", "bytes_per_entry"), true, 100, " B", scaling("redis", "mem", "bytes_per_entry"), ""},
+	{"W10", "W10 fill ≥ Python's update()", ratio(ours("W10", "", "fill_entries_per_s"), scalingFill("python", "mem")), false, 1, "×", ratio(scalingFill("redis", "mem"), scalingFill("python", "mem")), ""},
+}
+
+// incorrect reports whether a row says its run was wrong.
+func incorrect(m map[string]any) bool {
+	for _, k := range []string{"correct", "exactly_once"} {
+		if b, ok := m[k].(bool); ok && !b {
+			return true
+		}
+	}
+	return false
+}
+
+// measured is the figure v read from a row, marked bad if the row (or
+// an object on the way to the field) is incorrect.
+func measured(v float64, ok, bad bool) fig {
+	return fig{v: v, ok: ok, bad: ok && bad}
 }
 
 // ours reads field of our row of workload (and variant, if given).
 func ours(workload, variant, field string) getter {
-	return func(rd trial) (float64, bool) {
+	return func(rd trial) fig {
 		for _, r := range rd.ours {
 			if r.vals["workload"] == workload && (variant == "" || r.vals["variant"] == variant) {
-				return r.num(field)
+				v, ok := r.num(field)
+				return measured(v, ok, incorrect(r.vals))
 			}
 		}
-		return 0, false
+		return fig{}
 	}
 }
 
-// py reads a field of Python's row of workload, following nested objects.
+// py reads a field of Python's row of workload, following nested
+// objects; each object on the way is checked for correctness.
 func py(workload string, path ...string) getter {
-	return func(rd trial) (float64, bool) {
+	return func(rd trial) fig {
 		for _, r := range rd.python {
 			if r["workload"] == workload {
 				return lookup(r, path)
 			}
 		}
-		return 0, false
+		return fig{}
 	}
 }
 
 // anchor reads field of the Go anchors' row id, times scale.
 func anchor(id, field string, scale float64) getter {
-	return func(rd trial) (float64, bool) {
+	return func(rd trial) fig {
 		for _, r := range rd.anchor {
 			if r["id"] == id {
-				v, ok := lookup(r, []string{field})
-				return v * scale, ok
+				f := lookup(r, []string{field})
+				f.v *= scale
+				return f
 			}
 		}
-		return 0, false
+		return fig{}
 	}
 }
 
-func lookup(m map[string]any, path []string) (float64, bool) {
+// scaling reads field of a scaling program's row: sys "python" or
+// "redis", experiment exp, at the size the round ran (the first such row).
+func scaling(sys, exp, field string) getter {
+	return func(rd trial) fig {
+		for _, r := range rd.scaling {
+			if r["sys"] == sys && r["exp"] == exp {
+				return lookup(r, []string{field})
+			}
+		}
+		return fig{}
+	}
+}
+
+// scalingFill is the fill rate of a scaling program's mem experiment:
+// entries / fill_s (its only timing of the fill with 16-byte strings).
+func scalingFill(sys, exp string) getter {
+	return ratio(scaling(sys, exp, "entries"), scaling(sys, exp, "fill_s"))
+}
+
+func lookup(m map[string]any, path []string) fig {
+	bad := incorrect(m)
 	for i, k := range path {
 		if i == len(path)-1 {
-			return number(m[k])
+			v, ok := number(m[k])
+			return measured(v, ok, bad)
 		}
 		next, ok := m[k].(map[string]any)
 		if !ok {
-			return 0, false
+			return fig{}
 		}
 		m = next
+		bad = bad || incorrect(m)
 	}
-	return 0, false
+	return fig{}
 }
 
-// ratio is a / b, measured in one round.
+// ratio is a / b, measured in one round; it is bad if either is.
 func ratio(a, b getter) getter {
-	if b == nil {
+	if a == nil || b == nil {
 		return nil
 	}
-	return func(rd trial) (float64, bool) {
-		x, ok1 := a(rd)
-		y, ok2 := b(rd)
-		if !ok1 || !ok2 || y == 0 {
-			return 0, false
+	return func(rd trial) fig {
+		x, y := a(rd), b(rd)
+		if !x.ok || !y.ok || y.v == 0 {
+			return fig{}
 		}
-		return x / y, true
+		return fig{v: x.v / y.v, ok: true, bad: x.bad || y.bad}
 	}
 }
 
-// medianOf is g's median over the rounds that measured it.
-func medianOf(rounds []trial, g getter) (float64, bool) {
+// A summary is a getter's figure over all rounds: the median of the
+// rounds that measured it, or the rounds whose runs were incorrect (and
+// then no figure at all).
+type summary struct {
+	v   float64
+	ok  bool
+	bad []int // 1-based rounds whose run was incorrect
+}
+
+// summarize is g's median over the rounds that measured it, unless any
+// round's run was incorrect: then the figure is refused.
+func summarize(rounds []trial, g getter) summary {
 	if g == nil {
-		return 0, false
+		return summary{}
 	}
 	var xs []float64
-	for _, rd := range rounds {
-		if v, ok := g(rd); ok {
-			xs = append(xs, v)
+	var bad []int
+	for i, rd := range rounds {
+		f := g(rd)
+		switch {
+		case f.bad:
+			bad = append(bad, i+1)
+		case f.ok:
+			xs = append(xs, f.v)
 		}
 	}
-	if len(xs) == 0 {
-		return 0, false
+	if len(bad) > 0 {
+		return summary{bad: bad}
 	}
-	return median(xs), true
+	if len(xs) == 0 {
+		return summary{}
+	}
+	return summary{v: median(xs), ok: true}
+}
+
+// refusal is what a cell says instead of an incorrect run's figure.
+func (s summary) refusal() string {
+	runs := make([]string, len(s.bad))
+	for i, r := range s.bad {
+		runs[i] = strconv.Itoa(r)
+	}
+	return "**incorrect run** (" + strings.Join(runs, ", ") + ")"
 }
 
 // printComparison prints the ratio table and the targets as Markdown.
-// Every ratio is computed within one round, then the median taken.
+// Every ratio is computed within one round, then the median taken; a
+// figure from a run that reported itself incorrect is refused, and so is
+// every ratio that uses it.
 func printComparison(w io.Writer, rounds []trial, sel []string) {
 	fmt.Fprintln(w)
 	note := ""
@@ -172,7 +267,7 @@ func printComparison(w io.Writer, rounds []trial, sel []string) {
 	fmt.Fprintln(w, "| workload | metric | manager | Python | Redis | floor | ÷ Python | ÷ Redis | ÷ floor |")
 	fmt.Fprintln(w, "|---|---|--:|--:|--:|--:|--:|--:|--:|")
 	for _, m := range metrics {
-		if !contains(sel, m.workload) {
+		if !slices.Contains(sel, m.workload) {
 			continue
 		}
 		arrow := "↑"
@@ -181,53 +276,69 @@ func printComparison(w io.Writer, rounds []trial, sel []string) {
 		}
 		cells := []string{m.workload, m.what + " " + arrow}
 		for _, g := range []getter{m.ours, m.python, m.redis, m.floor} {
-			cells = append(cells, cell(medianOf(rounds, g)))
+			cells = append(cells, cell(summarize(rounds, g)))
 		}
 		for _, g := range []getter{m.python, m.redis, m.floor} {
-			cells = append(cells, ratioCell(medianOf(rounds, ratio(m.ours, g))))
+			cells = append(cells, ratioCell(summarize(rounds, ratio(m.ours, g))))
+		}
+		if m.workload == "W9" {
+			cells[2] = "not implemented"
 		}
 		fmt.Fprintf(w, "| %s |\n", strings.Join(cells, " | "))
 	}
 	fmt.Fprintln(w)
-	fmt.Fprintln(w, "| target | measured | met | the same for the bound: raw socket, bare re-exec (W7), Redis (W6) |")
+	fmt.Fprintln(w, "| target | measured | met | the same for the bound: raw socket; Redis (W6, W10) |")
 	fmt.Fprintln(w, "|---|--:|---|--:|")
 	for _, t := range targets {
-		if !contains(sel, t.what[:2]) {
+		if !slices.Contains(sel, t.workload) {
 			continue
 		}
-		v, ok := medianOf(rounds, t.value)
-		if !ok {
-			fmt.Fprintf(w, "| %s | — | not measured | |\n", t.what)
-			continue
-		}
+		s := summarize(rounds, t.value)
 		bound := ""
-		if b, ok := medianOf(rounds, t.bound); ok {
-			bound = short(b) + t.unit
+		if b := summarize(rounds, t.bound); b.ok {
+			bound = short(b.v) + t.unit
 		}
-		met := v >= t.limit
+		switch {
+		case t.absent != "":
+			fmt.Fprintf(w, "| %s | — | %s | %s |\n", t.what, t.absent, bound)
+			continue
+		case len(s.bad) > 0:
+			fmt.Fprintf(w, "| %s | %s | **refused** | %s |\n", t.what, s.refusal(), bound)
+			continue
+		case !s.ok:
+			fmt.Fprintf(w, "| %s | — | not measured | %s |\n", t.what, bound)
+			continue
+		}
+		met := s.v >= t.limit
 		if t.max {
-			met = v <= t.limit
+			met = s.v <= t.limit
 		}
 		verdict := "yes"
 		if !met {
 			verdict = "**no**"
 		}
-		fmt.Fprintf(w, "| %s | %s%s | %s | %s |\n", t.what, short(v), t.unit, verdict, bound)
+		fmt.Fprintf(w, "| %s | %s%s | %s | %s |\n", t.what, short(s.v), t.unit, verdict, bound)
 	}
 }
 
-func cell(v float64, ok bool) string {
-	if !ok {
+func cell(s summary) string {
+	switch {
+	case len(s.bad) > 0:
+		return s.refusal()
+	case !s.ok:
 		return "—"
 	}
-	return short(v)
+	return short(s.v)
 }
 
-func ratioCell(v float64, ok bool) string {
-	if !ok {
+func ratioCell(s summary) string {
+	switch {
+	case len(s.bad) > 0:
+		return "refused"
+	case !s.ok:
 		return "—"
 	}
-	return strconv.FormatFloat(v, 'f', 2, 64) + "×"
+	return strconv.FormatFloat(s.v, 'f', 2, 64) + "×"
 }
 
 // short formats a figure for the table: thousands separated, three

@@ -92,6 +92,21 @@ func (d *Dict) Load(key msgpack.RawMessage) LoadResult {
 	return LoadResult{}
 }
 
+// LoadMany loads each of keys under one lock: result i is what Load
+// would give for keys[i]. A reply is bounded by the frame size as any
+// other; the caller splits very long key lists.
+func (d *Dict) LoadMany(keys []msgpack.RawMessage) []LoadResult {
+	out := make([]LoadResult, len(keys))
+	d.core.mu.Lock()
+	defer d.core.mu.Unlock()
+	for i, k := range keys {
+		if e, ok := d.core.m[string(k)]; ok {
+			out[i] = LoadResult{Value: e.value, OK: true}
+		}
+	}
+	return out
+}
+
 // Store sets the value for key.
 func (d *Dict) Store(ctx context.Context, key, value msgpack.RawMessage) {
 	d.core.mu.Lock()

@@ -46,14 +46,4 @@ func init() {
 		}
 		arity[typeid] = m
 	}
-	// Queue.Shutdown(ctx, immediate) and IsShutDown (Python 3.13), until
-	// internal/builtin's Queue has them (then they are read from it).
-	for _, q := range []string{"Queue", "JoinableQueue"} {
-		if _, ok := arity[q]["Shutdown"]; !ok {
-			arity[q]["Shutdown"] = 1
-			arity[q]["IsShutDown"] = 0
-		}
-	}
-	arity["Lock"]["Token"] = 0
-	arity["RLock"]["Token"] = 0
 }

@@ -257,21 +257,21 @@ func intArg(what string) func([]msgpack.RawMessage) ([]any, error) {
 func (s *Session) Call(ctx context.Context, id uint64, typeid string, handle uint64, method string, args []msgpack.RawMessage) ([]byte, error) {
 	fam, ok := families[typeid]
 	if !ok {
-		return nil, fmt.Errorf("manager: %s.%s: %w: the Redis engine hosts the built-in types only", typeid, method, errs.NotSupported)
+		return nil, errs.Errorf("%w: the Redis engine hosts the built-in types only", errs.NotSupported)
 	}
 	want, ok := arity[typeid][method]
 	if !ok {
-		return nil, fmt.Errorf("manager: %s.%s: %w", typeid, method, errs.NoSuchMethod)
+		return nil, errs.Errorf("%w", errs.NoSuchMethod)
 	}
 	if len(args) != want {
-		return nil, fmt.Errorf("manager: %s.%s: %w: %d arguments, want %d", typeid, method, errs.BadArguments, len(args), want)
+		return nil, errs.Errorf("%w: %d arguments, want %d", errs.BadArguments, len(args), want)
 	}
 	var argv []any
 	var err error
 	if ad := fam.adapt[method]; ad != nil {
 		argv, err = ad(args)
 		if err != nil {
-			return nil, fmt.Errorf("manager: %s.%s: %w: %v", typeid, method, errs.BadArguments, err)
+			return nil, errs.Errorf("%w: %v", errs.BadArguments, err)
 		}
 	} else {
 		argv = make([]any, len(args))
@@ -283,7 +283,7 @@ func (s *Session) Call(ctx context.Context, id uint64, typeid string, handle uin
 		return nil, err
 	}
 	if err := ctx.Err(); err != nil {
-		return nil, fmt.Errorf("manager: %s.%s: %w", typeid, method, err)
+		return nil, err
 	}
 	if sc := fam.fast[method]; sc != nil {
 		return s.callFast(ctx, fam, sc, id, typeid, method, argv)
@@ -319,7 +319,7 @@ func (s *Session) Call(ctx context.Context, id uint64, typeid string, handle uin
 	case 'E':
 		return nil, s.callErr(typeid, method, replyError(reply))
 	}
-	return nil, fmt.Errorf("manager: %s.%s: redis engine: unexpected script reply %q", typeid, method, reply)
+	return nil, errs.Errorf("redis engine: unexpected script reply %q", reply)
 }
 
 // callFast runs a fast script (see family.fast).
@@ -349,7 +349,7 @@ func (s *Session) callFast(ctx context.Context, fam *family, sc *redis.Script, i
 	case reply[0] == 'E':
 		return nil, s.callErr(typeid, method, replyError(reply))
 	}
-	return nil, fmt.Errorf("manager: %s.%s: redis engine: unexpected script reply %q", typeid, method, reply)
+	return nil, errs.Errorf("redis engine: unexpected script reply %q", reply)
 }
 
 // callErr gives err the method's name.
@@ -357,7 +357,7 @@ func (s *Session) callErr(typeid, method string, err error) error {
 	if strings.HasPrefix(err.Error(), "manager: ") {
 		return fmt.Errorf("%s.%s: %w", typeid, method, err)
 	}
-	return fmt.Errorf("manager: %s.%s: %w", typeid, method, err)
+	return err
 }
 
 // replyError turns an "E<code> <message>" reply into an error wrapping

@@ -4,6 +4,7 @@ import (
 	"context"
 	"net"
 	"reflect"
+	"strings"
 	"testing"
 	"time"
 
@@ -41,7 +42,7 @@ func BenchmarkServerHandle(b *testing.B) {
 		b.Fatal(err)
 	}
 	o := s.objects.add(t, reflect.ValueOf(d))
-	c := newServerConn(s, discardConn{}, nil, [16]byte{1})
+	c := newServerConn(s, discardConn{}, wire.NewReader(strings.NewReader(""), wire.DefaultMaxFrameSize), [16]byte{1})
 
 	request := func(method string, args ...any) []byte {
 		var w wire.Buffer

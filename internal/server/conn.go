@@ -40,9 +40,18 @@ type serverConn struct {
 	// so the next request may overwrite them.
 	rawArgs [4]msgpack.RawMessage
 
-	wmu sync.Mutex // guards w, enc and writes to nc
+	wmu sync.Mutex // guards w, enc, out and writes to nc
 	w   wire.Buffer
 	enc *msgpack.Encoder
+	// out holds replies the reader finished while more requests were
+	// already buffered (a client's pipeline): they leave in one write
+	// when the reader runs out of whole frames, when a method blocks, or
+	// when out reaches maxHeld, instead of one write (and one wake-up of
+	// the client) per reply.
+	out []byte
+	// held is set by the reading goroutine when it left a reply in out;
+	// only the reader reads or writes it.
+	held bool
 
 	mu      sync.Mutex              // guards blocked and closed
 	blocked map[uint64]*callContext // calls waiting in a method, by request id
@@ -80,6 +89,9 @@ func newServerConn(s *Server, nc net.Conn, r *wire.Reader, session callctx.Sessi
 // blocked call hands reading to a new goroutine.
 func (c *serverConn) readLoop() {
 	for {
+		if c.held && !c.r.HasFrame() {
+			c.flush() // the next read may wait: send what was held
+		}
 		body, err := c.r.ReadFrame()
 		if err != nil {
 			if body != nil && errors.Is(err, errs.Busy) {
@@ -233,7 +245,15 @@ func (c *serverConn) execute(req *wire.Request) (blocked bool) {
 			fail = failureOf(cause, false)
 		}
 	}
-	c.reply(id, res, fail)
+	// Only the reader may hold a reply back (a blocked call's goroutine
+	// no longer owns c.r), and only while another request is already
+	// here to be run at once.
+	if !blocked && c.r.HasFrame() {
+		c.held = true
+		c.replyHeld(id, res, fail, true)
+	} else {
+		c.reply(id, res, fail)
+	}
 	cc.endRefs() // after the reply has given its receiver references
 	c.srv.running.Add(-1)
 	if blocked {
@@ -284,8 +304,44 @@ func (c *serverConn) startBlocking(cc *callContext) bool {
 	return true
 }
 
-// reply sends the response to request id.
+// maxHeld bounds the replies held in serverConn.out: past it they are
+// written even while requests are buffered, so a long pipeline neither
+// grows the buffer without bound nor leaves the client waiting for its
+// first replies.
+const maxHeld = 64 << 10
+
+// reply sends the response to request id, with any replies held before
+// it.
 func (c *serverConn) reply(id uint64, res *result, fail *wire.Failure) {
+	c.replyHeld(id, res, fail, false)
+}
+
+// flush writes the replies held in out.
+func (c *serverConn) flush() {
+	c.held = false
+	c.wmu.Lock()
+	defer c.wmu.Unlock()
+	c.writeOut()
+}
+
+// writeOut writes out and empties it; wmu must be held.
+func (c *serverConn) writeOut() {
+	if len(c.out) == 0 {
+		return
+	}
+	if _, err := c.nc.Write(c.out); err != nil {
+		c.srv.log.Debug("manager: write reply", "err", err)
+	}
+	if cap(c.out) > 4*maxHeld {
+		c.out = nil // a large reply passed through: do not keep it
+	} else {
+		c.out = c.out[:0]
+	}
+}
+
+// replyHeld encodes the response to request id and writes it, or with
+// hold appends it to out to leave with the next write.
+func (c *serverConn) replyHeld(id uint64, res *result, fail *wire.Failure, hold bool) {
 	c.wmu.Lock()
 	defer c.wmu.Unlock()
 	if fail == nil {
@@ -304,6 +360,13 @@ func (c *serverConn) reply(id uint64, res *result, fail *wire.Failure) {
 		wire.AppendFailure(&c.w, id, fail)
 	}
 	frame, _ := c.w.Finish(c.srv.opts.MaxFrame) // a failure always fits
+	if hold || len(c.out) > 0 {
+		c.out = append(c.out, frame...)
+		if !hold || len(c.out) >= maxHeld {
+			c.writeOut()
+		}
+		return
+	}
 	if _, err := c.nc.Write(frame); err != nil {
 		c.srv.log.Debug("manager: write reply", "err", err)
 	}

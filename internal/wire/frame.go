@@ -252,6 +252,15 @@ func (r *Reader) endFrame(err error) error {
 // buffer.
 func (r *Reader) Buffered() int { return r.end - r.off }
 
+// HasFrame reports whether a whole frame is waiting in the buffer, so
+// that the next ReadFrame returns without reading the connection.
+func (r *Reader) HasFrame() bool {
+	if r.end-r.off < HeaderSize {
+		return false
+	}
+	return r.end-r.off >= HeaderSize+int(binary.BigEndian.Uint32(r.buf[r.off:]))
+}
+
 // fill reads until at least n unread bytes are buffered.
 func (r *Reader) fill(n int) error {
 	if r.end-r.off >= n {

@@ -1,6 +1,7 @@
 package wire
 
 import (
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"math"
@@ -83,6 +84,25 @@ func BeginRequest(w *Buffer, id, object, handle uint64, method string) {
 	b = appendUint(b, object)
 	b = appendUint(b, handle)
 	w.b = appendString(b, method)
+}
+
+// BeginRequestPatchable is BeginRequest with a request id of fixed
+// width, which SetRequestID can change once the frame is written: a
+// client pipeline encodes its requests before it knows the connection
+// (and so the ids) they will go on.
+func BeginRequestPatchable(w *Buffer, object, handle uint64, method string) {
+	w.Begin()
+	b := appendArrayHeader(w.b, 6)
+	b = append(b, byte(TagRequest), 0xcf, 0, 0, 0, 0, 0, 0, 0, 0)
+	b = appendUint(b, object)
+	b = appendUint(b, handle)
+	w.b = appendString(b, method)
+}
+
+// SetRequestID sets the id of a request whose body BeginRequestPatchable
+// began.
+func SetRequestID(body []byte, id uint64) {
+	binary.BigEndian.PutUint64(body[3:11], id)
 }
 
 // BeginRequestTimeout is BeginRequest for a call that waits at most

@@ -106,7 +106,6 @@ func (s *scanner) skip(n uint64) error {
 	return nil
 }
 
-
 func (s *scanner) value(depth int) error {
 	h, err := parseHead(s.b)
 	if err != nil {
@@ -125,7 +124,6 @@ func (s *scanner) value(depth int) error {
 	}
 	return s.skip(h.n)
 }
-
 
 // container checks n nested values. Every value takes at least one byte,
 // so n is refused at once when it exceeds the bytes left.
@@ -146,7 +144,6 @@ func (s *scanner) container(n uint64, depth int) error {
 	}
 	return nil
 }
-
 
 func (s *scanner) fixext(n uint64) error {
 	if err := s.need(n + 1); err != nil {
