@@ -132,6 +132,10 @@ func connect(ctx context.Context, network, addr string, key []byte, o options) (
 	c.anchor = watch
 	go c.watch(watch)
 	registerEngine(c)
+	if err := c.hello(ctx); err != nil {
+		c.Close()
+		return nil, err
+	}
 	return c, nil
 }
 

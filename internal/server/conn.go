@@ -50,6 +50,8 @@ type serverConn struct {
 
 	handlers sync.WaitGroup // blocked calls still running
 
+	stats connCounters // see stats.go
+
 	// pinFn is c.pin as a func value, made once: a method value made per
 	// call would be a heap allocation on every request and reply.
 	pinFn func(wire.ProxyRef)
@@ -91,6 +93,7 @@ func (c *serverConn) readLoop() {
 			c.close(err)
 			return
 		}
+		c.stats.bytesIn.Add(uint64(len(body) + wire.HeaderSize))
 		m := &c.msg
 		c.pins = c.pins[:0]
 		if err := wire.Decode(body, m, c.collectFn); err != nil {
@@ -226,7 +229,13 @@ func (c *serverConn) execute(req *wire.Request) (blocked bool) {
 	if len(c.pins) > 0 {
 		cc.notePins(c.pins)
 	}
+	c.stats.inFlight.Add(1)
 	res, fail := c.srv.invoke(cc, c, req)
+	c.stats.inFlight.Add(-1)
+	c.stats.calls.Add(1)
+	if fail != nil {
+		c.stats.errors.Add(1)
+	}
 	blocked = cc.finish()
 	if fail != nil {
 		if cause := cc.reportedCause(); cause != nil && (fail.Code == "canceled" || fail.Remote && errors.Is(errs.FromCode(fail.Code), context.Canceled)) {
@@ -304,6 +313,7 @@ func (c *serverConn) reply(id uint64, res *result, fail *wire.Failure) {
 		wire.AppendFailure(&c.w, id, fail)
 	}
 	frame, _ := c.w.Finish(c.srv.opts.MaxFrame) // a failure always fits
+	c.stats.bytesOut.Add(uint64(len(frame)))
 	if _, err := c.nc.Write(frame); err != nil {
 		c.srv.log.Debug("manager: write reply", "err", err)
 	}
