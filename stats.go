@@ -103,3 +103,67 @@ func (c *Client) hello(ctx context.Context) error {
 	host, _ := os.Hostname()
 	return c.call(ctx, 0, 0, "hello", nil, os.Getpid(), host)
 }
+
+// ObjectInfo describes one live object in the manager, as
+// [Client.Objects] and [Client.Inspect] return it. The fields after Refs
+// are filled (Inspected) for the types whose state says who holds and
+// who waits: Lock, RLock, Semaphore, BoundedSemaphore, Queue,
+// JoinableQueue and Barrier.
+type ObjectInfo struct {
+	ID        uint64
+	Name      string // empty for an unnamed object
+	Type      string // the typeid: "Lock", "Queue", a registered type's
+	Refs      int    // references held by sessions and containers
+	Inspected bool
+	Len       int      // a queue's items; a semaphore's free permits
+	Parties   int      // a barrier's parties
+	Holders   []Holder // a lock's holder; a semaphore's permit holders
+	Waiters   []Party  // blocked Acquires; a barrier's waiting parties
+	Getters   []Party  // a queue's blocked Gets
+	Putters   []Party  // a queue's blocked Puts
+	Unacked   []Holder // a JoinableQueue's items got and not yet acknowledged (TaskDone)
+}
+
+// Party is a client session taking part in an object, and its process.
+type Party struct {
+	Session string // the session's id, as in SessionStats
+	Pid     int
+	Host    string
+}
+
+// Holder is a session holding Count lock levels, permits or items; a
+// lock's holder has held it for HeldFor.
+type Holder struct {
+	Party
+	Count   int
+	HeldFor time.Duration
+}
+
+// Objects returns every live object of the manager, in creation order,
+// with who holds and who waits for the locks, queues and barriers among
+// them: read-only, for debugging a program that hangs ("who holds that
+// lock?"). It is safe for concurrent use; its cost grows with the
+// number of objects.
+func (c *Client) Objects(ctx context.Context) ([]ObjectInfo, error) {
+	var objs []ObjectInfo
+	err := c.call(ctx, 0, 0, "objects", &objs)
+	return objs, err
+}
+
+// Inspect returns the object named name (see Open), as Objects does. An
+// unknown name gives an error satisfying errors.Is(err, ErrNoSuchObject).
+func (c *Client) Inspect(ctx context.Context, name string) (ObjectInfo, error) {
+	var info ObjectInfo
+	err := c.call(ctx, 0, 0, "inspect", &info, name)
+	return info, err
+}
+
+// Objects is Client.Objects through the manager's own session.
+func (m *Manager) Objects(ctx context.Context) ([]ObjectInfo, error) {
+	return m.session().Objects(ctx)
+}
+
+// Inspect is Client.Inspect through the manager's own session.
+func (m *Manager) Inspect(ctx context.Context, name string) (ObjectInfo, error) {
+	return m.session().Inspect(ctx, name)
+}

@@ -237,6 +237,9 @@ func (c *serverConn) execute(req *wire.Request) (blocked bool) {
 		c.stats.errors.Add(1)
 	}
 	blocked = cc.finish()
+	if blocked {
+		c.stats.blocked.Add(-1)
+	}
 	if fail != nil {
 		if cause := cc.reportedCause(); cause != nil && (fail.Code == "canceled" || fail.Remote && errors.Is(errs.FromCode(fail.Code), context.Canceled)) {
 			fail = failureOf(cause, false)
@@ -274,6 +277,7 @@ func (c *serverConn) startBlocking(cc *callContext) bool {
 		c.blocked[cc.id] = cc
 	}
 	c.handlers.Add(1)
+	c.stats.blocked.Add(1) // until execute has the method's result
 	c.mu.Unlock()
 	switch {
 	case duplicate:

@@ -49,6 +49,8 @@ var controlOps = map[string]controlOp{
 	"delete":   opDelete,
 	"hello":    opHello, // see stats.go
 	"stats":    opStats,
+	"objects":  opObjects,
+	"inspect":  opInspect,
 }
 
 // control executes the control operation op with the encoded arguments

@@ -2,13 +2,16 @@ package server
 
 import (
 	"bytes"
+	"cmp"
 	"fmt"
 	"os"
 	"runtime"
+	"slices"
 	"strconv"
 	"sync/atomic"
 	"time"
 
+	"github.com/goproc/manager/internal/builtin"
 	"github.com/goproc/manager/internal/callctx"
 	"github.com/goproc/manager/internal/errs"
 )
@@ -36,6 +39,7 @@ type connCounters struct {
 	calls    atomic.Uint64
 	errors   atomic.Uint64
 	inFlight atomic.Int64
+	blocked  atomic.Int64 // calls that waited and have no result yet
 	bytesIn  atomic.Uint64
 	bytesOut atomic.Uint64
 }
@@ -133,9 +137,7 @@ func (s *Server) Stats() Stats {
 		}
 		k := &c.stats
 		calls, errors, in, out := k.calls.Load(), k.errors.Load(), k.bytesIn.Load(), k.bytesOut.Load()
-		c.mu.Lock()
-		blocked := len(c.blocked)
-		c.mu.Unlock()
+		blocked := int(k.blocked.Load())
 		ss.Connections++
 		ss.Calls += calls
 		ss.Errors += errors
@@ -286,4 +288,148 @@ func (t *objectTable) census() (refs map[callctx.SessionID]int, byType map[strin
 		}
 	}
 	return refs, byType, named, len(t.byID)
+}
+
+// Introspection: read-only views of the objects, for managerctl and
+// Client.Objects/Inspect. Every control operation requires the key, as
+// every connection does.
+
+// inspector is implemented, server-only, by the built-in types that can
+// say who holds and who waits (see builtin.Inspection).
+type inspector interface {
+	Inspect() builtin.Inspection
+}
+
+// ObjectInfo describes one live object; the fields after Refs are set
+// for the types that implement an Inspect method (Inspected).
+type ObjectInfo struct {
+	ID        uint64
+	Name      string // empty for an unnamed object
+	Type      string
+	Refs      int // references held by sessions and containers
+	Inspected bool
+	Len       int      // a queue's items; a semaphore's free permits
+	Parties   int      // a barrier's parties
+	Holders   []Holder // a lock's holder; a semaphore's permit holders
+	Waiters   []Party  // blocked Acquires; a barrier's waiting parties
+	Getters   []Party  // a queue's blocked Gets
+	Putters   []Party  // a queue's blocked Puts
+	Unacked   []Holder // a JoinableQueue's items got and not acknowledged
+}
+
+// Party is a session taking part in an object: its id and process.
+type Party struct {
+	Session string
+	Pid     int
+	Host    string
+}
+
+// Holder is a session holding Count levels, permits or items, for
+// HeldFor (a lock's).
+type Holder struct {
+	Party
+	Count   int
+	HeldFor time.Duration
+}
+
+// Objects returns every live object, in id order, inspected.
+func (s *Server) Objects() []ObjectInfo {
+	type entry struct {
+		o    *object
+		name string
+		refs int
+	}
+	t := s.objects
+	t.mu.RLock()
+	list := make([]entry, 0, len(t.byID))
+	for _, o := range t.byID {
+		n := 0
+		for _, r := range o.refs {
+			n += r
+		}
+		list = append(list, entry{o, o.name, n})
+	}
+	t.mu.RUnlock()
+	slices.SortFunc(list, func(a, b entry) int { return cmp.Compare(a.o.id, b.o.id) })
+	infos := make([]ObjectInfo, len(list))
+	for i, e := range list {
+		infos[i] = s.inspect(e.o, e.name, e.refs)
+	}
+	return infos
+}
+
+// Inspect returns the named object's description, or errs.NoSuchObject.
+func (s *Server) Inspect(name string) (ObjectInfo, error) {
+	t := s.objects
+	t.mu.RLock()
+	o := t.byName[name]
+	n := 0
+	if o != nil {
+		for _, r := range o.refs {
+			n += r
+		}
+	}
+	t.mu.RUnlock()
+	if o == nil {
+		return ObjectInfo{}, fmt.Errorf("%w: no object is named %q", errs.NoSuchObject, name)
+	}
+	return s.inspect(o, name, n), nil
+}
+
+// inspect describes o, calling its Inspect method, outside the table's
+// lock, when it has one.
+func (s *Server) inspect(o *object, name string, refs int) ObjectInfo {
+	info := ObjectInfo{ID: o.id, Name: name, Type: o.typ.id, Refs: refs}
+	in, ok := o.val.(inspector)
+	if !ok {
+		return info
+	}
+	v := in.Inspect()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	party := func(id callctx.SessionID) Party {
+		si := s.sessionInfo[id]
+		return Party{Session: id.String(), Pid: si.Pid, Host: si.Host}
+	}
+	parties := func(ids []callctx.SessionID) []Party {
+		var ps []Party
+		for _, id := range ids {
+			ps = append(ps, party(id))
+		}
+		return ps
+	}
+	holders := func(hs []builtin.Holding) []Holder {
+		var out []Holder
+		for _, h := range hs {
+			var d time.Duration
+			if !h.Since.IsZero() {
+				d = time.Since(h.Since)
+			}
+			out = append(out, Holder{Party: party(h.Session), Count: h.Count, HeldFor: d})
+		}
+		return out
+	}
+	info.Inspected = true
+	info.Len, info.Parties = v.Len, v.Parties
+	info.Holders, info.Unacked = holders(v.Holders), holders(v.Unacked)
+	info.Waiters, info.Getters, info.Putters = parties(v.Waiters), parties(v.Getters), parties(v.Putters)
+	return info
+}
+
+// opObjects ["objects"] returns every live object, inspected.
+func opObjects(s *Server, _ *callContext, _ *serverConn, _ *controlArgs) (*result, error) {
+	return &result{plain: s.Objects()}, nil
+}
+
+// opInspect ["inspect", name] returns the named object, inspected.
+func opInspect(s *Server, _ *callContext, _ *serverConn, a *controlArgs) (*result, error) {
+	name, err := a.str()
+	if err != nil {
+		return nil, err
+	}
+	info, err := s.Inspect(name)
+	if err != nil {
+		return nil, err
+	}
+	return &result{plain: info}, nil
 }
