@@ -2,7 +2,11 @@ package manager
 
 import (
 	"context"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
 	"os"
+	"path/filepath"
 	"time"
 
 	"github.com/vmihailenco/msgpack/v5"
@@ -166,4 +170,74 @@ func (m *Manager) Objects(ctx context.Context) ([]ObjectInfo, error) {
 // Inspect is Client.Inspect through the manager's own session.
 func (m *Manager) Inspect(ctx context.Context, name string) (ObjectInfo, error) {
 	return m.session().Inspect(ctx, name)
+}
+
+// WithInfoFile makes Start write the manager's address and key to the
+// file at path (mode 0600, replaced if it exists), so that managerctl
+// -info-file path, or ReadInfoFile and Connect, reach the manager from
+// an unrelated process without copying the key by hand. The file holds
+// a secret: put it where only its user can read it. By default no file
+// is written.
+func WithInfoFile(path string) StartOption {
+	return startOption(func(o *options) { o.infoFile = path })
+}
+
+// InfoFile is what a file written by WithInfoFile holds: what Connect
+// needs.
+type InfoFile struct {
+	Network string // "unix" or "tcp"
+	Addr    string
+	Key     []byte
+	Pid     int // the manager process's pid
+}
+
+// infoFileJSON is InfoFile as stored: the key in hex.
+type infoFileJSON struct {
+	Network string `json:"network"`
+	Addr    string `json:"addr"`
+	Key     string `json:"key"`
+	Pid     int    `json:"pid"`
+}
+
+// writeInfoFile writes m's address and key to path, mode 0600, through a
+// temporary file so that a reader never sees half of it.
+func writeInfoFile(path string, m *Manager) error {
+	a := m.Addr()
+	b, err := json.Marshal(infoFileJSON{Network: a.Network(), Addr: a.String(), Key: hex.EncodeToString(m.AuthKey()), Pid: m.Pid()})
+	if err != nil {
+		return fmt.Errorf("manager: write info file: %w", err)
+	}
+	f, err := os.CreateTemp(filepath.Dir(path), ".manager-info-*")
+	if err != nil {
+		return fmt.Errorf("manager: write info file: %w", err)
+	}
+	defer os.Remove(f.Name()) // after the rename, a no-op
+	if _, err := f.Write(b); err != nil {
+		f.Close()
+		return fmt.Errorf("manager: write info file: %w", err)
+	}
+	if err := f.Close(); err != nil {
+		return fmt.Errorf("manager: write info file: %w", err)
+	}
+	if err := os.Rename(f.Name(), path); err != nil {
+		return fmt.Errorf("manager: write info file: %w", err)
+	}
+	return nil
+}
+
+// ReadInfoFile reads a file written by WithInfoFile.
+func ReadInfoFile(path string) (InfoFile, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return InfoFile{}, fmt.Errorf("manager: read info file: %w", err)
+	}
+	var j infoFileJSON
+	if err := json.Unmarshal(b, &j); err != nil {
+		return InfoFile{}, fmt.Errorf("manager: read info file %s: %w", path, err)
+	}
+	key, err := hex.DecodeString(j.Key)
+	if err != nil {
+		return InfoFile{}, fmt.Errorf("manager: read info file %s: the key is not hex: %w", path, err)
+	}
+	return InfoFile{Network: j.Network, Addr: j.Addr, Key: key, Pid: j.Pid}, nil
 }
