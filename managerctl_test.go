@@ -81,7 +81,7 @@ func TestManagerctl(t *testing.T) {
 	})
 	t.Run("info by -addr and MANAGER_AUTHKEY", func(t *testing.T) {
 		ctx := testContext(t)
-		env := []string{"MANAGER_AUTHKEY=" + hex.EncodeToString(m.AuthKey())}
+		env := []string{"MANAGER_AUTHKEY=hex:" + hex.EncodeToString(m.AuthKey())}
 		out := managerctl(ctx, t, bin, env, "-addr", m.Addr().String(), "info")
 		assert.Contains(t, out, "manager pid "+strconv.Itoa(m.Pid()))
 		for _, name := range []string{"ctl.dict", "ctl.q", "ctl.lock", "Dict.Store"} {
@@ -110,4 +110,18 @@ func TestManagerctl(t *testing.T) {
 
 	require.NoError(t, q.Put(ctx, 1))
 	require.NoError(t, waitProcess(ctx, t, p))
+}
+
+// TestManagerctlTCP reaches a manager served over TCP with a text key,
+// as examples/remote serve runs one.
+func TestManagerctlTCP(t *testing.T) {
+	bin := buildManagerctl(t)
+	ctx := testContext(t)
+	m := startManager(t, manager.WithAddress("tcp", "127.0.0.1:0"), manager.WithAuthKey([]byte("SECRET")))
+	d, err := manager.OpenDict[string, string](ctx, m, "remote.dict")
+	require.NoError(t, err)
+	require.NoError(t, d.Store(ctx, "k", "v"))
+	out := managerctl(ctx, t, bin, []string{"MANAGER_AUTHKEY=SECRET"}, "-addr", m.Addr().String(), "info")
+	assert.Contains(t, out, "remote.dict")
+	assert.Contains(t, out, "Dict")
 }

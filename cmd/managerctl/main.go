@@ -8,9 +8,10 @@
 //	managerctl -info-file FILE [-json] ...
 //
 // ADDR is a Unix socket path or host:port. The key is read from the
-// environment variable MANAGER_AUTHKEY (hex) or from -key-file (a file
-// holding the key in hex), never from the command line, where other
-// users could read it. -info-file reads both from the file a manager
+// environment variable MANAGER_AUTHKEY or from -key-file, never from the
+// command line, where other users could read it: as text (surrounding
+// white space trimmed, as examples/remote reads its -key-file), or in
+// hex after "hex:" (a random key, as Manager.AuthKey returns it). -info-file reads both from the file a manager
 // wrote with manager.WithInfoFile.
 package main
 
@@ -44,7 +45,7 @@ const usage = "usage: managerctl (-addr ADDR [-key-file FILE] | -info-file FILE)
 func run(ctx context.Context, args []string, out io.Writer, getenv func(string) string) error {
 	fs := flag.NewFlagSet("managerctl", flag.ContinueOnError)
 	addr := fs.String("addr", "", "the manager's address: a Unix socket path or host:port")
-	keyFile := fs.String("key-file", "", "a file holding the manager's key in hex (default: $MANAGER_AUTHKEY)")
+	keyFile := fs.String("key-file", "", "a file holding the manager's key, as text or hex:HEX (default: $MANAGER_AUTHKEY)")
 	infoFile := fs.String("info-file", "", "a file written by manager.WithInfoFile, giving the address and the key")
 	asJSON := fs.Bool("json", false, "print JSON instead of tables")
 	timeout := fs.Duration("timeout", 10*time.Second, "how long to wait for the manager")
@@ -118,21 +119,25 @@ func target(addr, keyFile, infoFile string, getenv func(string) string) (network
 	if strings.Contains(addr, "/") || !strings.Contains(addr, ":") {
 		network = "unix"
 	}
-	hexKey := getenv("MANAGER_AUTHKEY")
+	text := getenv("MANAGER_AUTHKEY")
 	if keyFile != "" {
 		b, err := os.ReadFile(keyFile)
 		if err != nil {
 			return "", "", nil, fmt.Errorf("read key file: %w", err)
 		}
-		hexKey = string(b)
+		text = string(b)
 	}
-	if strings.TrimSpace(hexKey) == "" {
+	text = strings.TrimSpace(text)
+	if text == "" {
 		return "", "", nil, errors.New("no key: set MANAGER_AUTHKEY or give -key-file")
 	}
-	key, err = hex.DecodeString(strings.TrimSpace(hexKey))
-	if err != nil {
-		return "", "", nil, fmt.Errorf("the key must be hex: %w", err)
+	if h, ok := strings.CutPrefix(text, "hex:"); ok {
+		if key, err = hex.DecodeString(h); err != nil {
+			return "", "", nil, fmt.Errorf("the key after hex: must be hex: %w", err)
+		}
+		return network, addr, key, nil
 	}
+	key = []byte(text)
 	return network, addr, key, nil
 }
 
