@@ -132,6 +132,10 @@ func connect(ctx context.Context, network, addr string, key []byte, o options) (
 	c.anchor = watch
 	go c.watch(watch)
 	registerEngine(c)
+	// Best effort: a client whose manager cannot hear who it is still
+	// works (Stats shows pid 0), and the failure, if it lasts, is the
+	// next call's to report.
+	c.hello(ctx)
 	return c, nil
 }
 

@@ -105,10 +105,18 @@ func Start(ctx context.Context, opts ...StartOption) (*Manager, error) {
 	if len(o.key) == 0 {
 		o.key = wire.NewKey()
 	}
+	start := startProcess
 	if o.inProcess {
-		return startInProcess(ctx, o)
+		start = startInProcess
 	}
-	return startProcess(ctx, o)
+	m, err := start(ctx, o)
+	if err == nil && o.infoFile != "" {
+		if err = writeInfoFile(o.infoFile, m); err != nil {
+			m.Close()
+			return nil, err
+		}
+	}
+	return m, err
 }
 
 // listen opens the manager's listener: the configured address, or a Unix

@@ -70,6 +70,7 @@ type options struct {
 	network, address string
 	key              []byte
 	inProcess        bool
+	infoFile         string // WithInfoFile
 	logger           *slog.Logger
 	maxFrame         int
 	handshakeTimeout time.Duration

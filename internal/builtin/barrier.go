@@ -256,3 +256,15 @@ func (b *Barrier) breakLocked() {
 		b.round = newBarrierRound()
 	}
 }
+
+// Inspect returns the parties and the sessions waiting in the current
+// round.
+func (b *Barrier) Inspect() Inspection {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	in := Inspection{Parties: b.parties}
+	if b.round != nil {
+		in.Waiters = slices.Clone(b.round.sessions)
+	}
+	return in
+}

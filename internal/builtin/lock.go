@@ -217,6 +217,7 @@ type lockCore struct {
 	// tokens counts acquisitions of the free lock; token is the current
 	// hold's fencing token (tokens when it was taken).
 	tokens, token uint64
+	since         time.Time // when owner took the lock, for Inspect
 	waiters       []*lockWaiter
 	parked        []*lockPark
 }
@@ -261,7 +262,7 @@ func (l *lockCore) heldBy(who lockOwner) bool {
 func (l *lockCore) takeLocked(who lockOwner, levels int) (ok bool, err error) {
 	switch {
 	case l.count == 0 && len(l.waiters) == 0:
-		l.owner, l.count = who, levels
+		l.owner, l.count, l.since = who, levels, time.Now()
 		l.gen++
 		l.tokens++
 		l.token = l.tokens
@@ -370,7 +371,7 @@ func (l *lockCore) handOffLocked() {
 	w := l.waiters[0]
 	l.waiters[0] = nil
 	l.waiters = l.waiters[1:]
-	l.owner, l.count = w.who, w.levels
+	l.owner, l.count, l.since = w.who, w.levels, time.Now()
 	l.tokens++
 	l.token = l.tokens
 	w.state, w.gen = lockGranted, l.gen
@@ -547,4 +548,45 @@ wait:
 		return true, lockAbandonedErr()
 	}
 	return true, nil
+}
+
+// Inspection is a read-only view of a synchronising object or queue, for
+// the server's introspection operations (server-only, like
+// ReleaseSession). Sessions are those of the callers; slices are in
+// arrival order.
+type Inspection struct {
+	Holders []Holding           // a lock's holder; a semaphore's sessions holding permits
+	Waiters []callctx.SessionID // blocked Acquires, or a barrier's waiting parties
+	Len     int                 // a queue's items; a semaphore's free permits
+	Getters []callctx.SessionID // a queue's blocked Gets
+	Putters []callctx.SessionID // a queue's blocked Puts
+	Unacked []Holding           // a JoinableQueue's items got and not acknowledged, per session
+	Parties int                 // a barrier's parties
+}
+
+// Holding is what one session holds: Count levels, permits or items,
+// since Since (a lock's; zero otherwise).
+type Holding struct {
+	Session callctx.SessionID
+	Count   int
+	Since   time.Time
+}
+
+// Inspect returns the lock's holder and waiters.
+func (l *Lock) Inspect() Inspection { return l.core.inspect() }
+
+// Inspect returns the lock's holder and waiters.
+func (r *RLock) Inspect() Inspection { return r.core.inspect() }
+
+func (l *lockCore) inspect() Inspection {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	var in Inspection
+	if l.count > 0 {
+		in.Holders = []Holding{{Session: l.owner.session, Count: l.count, Since: l.since}}
+	}
+	for _, w := range l.waiters {
+		in.Waiters = append(in.Waiters, w.who.session)
+	}
+	return in
 }

@@ -59,7 +59,7 @@ type Queue struct {
 // queueWaiter is a blocked Get or Put; its fields but ready are guarded
 // by Queue.mu.
 type queueWaiter struct {
-	session  callctx.SessionID  // the getter's session
+	session  callctx.SessionID  // the getter's (or putter's) session
 	shape    *wire.Shape        // what the getter can decode; nil: anything
 	rejected error              // why the getter was woken without an item
 	item     msgpack.RawMessage // a putter's item, or the item handed to a getter
@@ -96,7 +96,8 @@ func (q *Queue) Put(ctx context.Context, item msgpack.RawMessage) error {
 		return nil
 	}
 	q.seq++
-	w := &queueWaiter{item: item, seq: q.seq, ready: make(chan struct{})}
+	caller, _ := callctx.From(ctx)
+	w := &queueWaiter{session: caller.Session, item: item, seq: q.seq, ready: make(chan struct{})}
 	q.putters = append(q.putters, w)
 	q.mu.Unlock()
 
@@ -812,4 +813,27 @@ func (d *queueDeque) remove(seq uint64) bool {
 		}
 	}
 	return false
+}
+
+// Inspect returns the queue's length, its blocked getters and putters
+// and, for a JoinableQueue, the items got and not acknowledged per
+// session.
+func (q *Queue) Inspect() Inspection {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	in := Inspection{Len: q.items.len()}
+	for _, w := range q.getters {
+		in.Getters = append(in.Getters, w.session)
+	}
+	for _, w := range q.putters {
+		in.Putters = append(in.Putters, w.session)
+	}
+	if q.tasks != nil {
+		for id, ds := range q.tasks.taken {
+			if len(ds) > 0 {
+				in.Unacked = append(in.Unacked, Holding{Session: id, Count: len(ds)})
+			}
+		}
+	}
+	return in
 }

@@ -290,3 +290,18 @@ func (s *Semaphore) dispatchLocked() {
 		close(w.ready)
 	}
 }
+
+// Inspect returns the sessions holding permits, the blocked Acquires and
+// the free permits (Len).
+func (s *Semaphore) Inspect() Inspection {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	in := Inspection{Len: s.value}
+	for id, n := range s.held {
+		in.Holders = append(in.Holders, Holding{Session: id, Count: n})
+	}
+	for _, w := range s.waiters {
+		in.Waiters = append(in.Waiters, w.session)
+	}
+	return in
+}

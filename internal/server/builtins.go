@@ -30,8 +30,8 @@ func init() {
 // serverOnly lists the exported methods of the built-in types that only
 // the server may call: a client calling ReleaseSession could release
 // another process's lock; GiveBack is reached through the "giveback"
-// control method only.
-var serverOnly = []string{"ReleaseSession", "GiveBack"}
+// control method only; Inspect through "objects" and "inspect".
+var serverOnly = []string{"ReleaseSession", "GiveBack", "Inspect"}
 
 // registerBuiltin registers T under typeid, safe for concurrent calls,
 // exposing every exported method but the server-only ones.

@@ -59,6 +59,8 @@ type serverConn struct {
 
 	handlers sync.WaitGroup // blocked calls still running
 
+	stats connCounters // see stats.go
+
 	// pinFn is c.pin as a func value, made once: a method value made per
 	// call would be a heap allocation on every request and reply.
 	pinFn func(wire.ProxyRef)
@@ -103,6 +105,7 @@ func (c *serverConn) readLoop() {
 			c.close(err)
 			return
 		}
+		c.stats.bytesIn.Add(uint64(len(body) + wire.HeaderSize))
 		m := &c.msg
 		c.pins = c.pins[:0]
 		if err := wire.Decode(body, m, c.collectFn); err != nil {
@@ -238,8 +241,17 @@ func (c *serverConn) execute(req *wire.Request) (blocked bool) {
 	if len(c.pins) > 0 {
 		cc.notePins(c.pins)
 	}
+	c.stats.inFlight.Add(1)
 	res, fail := c.srv.invoke(cc, c, req)
+	c.stats.inFlight.Add(-1)
+	c.stats.calls.Add(1)
+	if fail != nil {
+		c.stats.errors.Add(1)
+	}
 	blocked = cc.finish()
+	if blocked {
+		c.stats.blocked.Add(-1)
+	}
 	if fail != nil {
 		if cause := cc.reportedCause(); cause != nil && (fail.Code == "canceled" || fail.Remote && errors.Is(errs.FromCode(fail.Code), context.Canceled)) {
 			fail = failureOf(cause, false)
@@ -285,6 +297,7 @@ func (c *serverConn) startBlocking(cc *callContext) bool {
 		c.blocked[cc.id] = cc
 	}
 	c.handlers.Add(1)
+	c.stats.blocked.Add(1) // until execute has the method's result
 	c.mu.Unlock()
 	switch {
 	case duplicate:
@@ -360,6 +373,7 @@ func (c *serverConn) replyHeld(id uint64, res *result, fail *wire.Failure, hold 
 		wire.AppendFailure(&c.w, id, fail)
 	}
 	frame, _ := c.w.Finish(c.srv.opts.MaxFrame) // a failure always fits
+	c.stats.bytesOut.Add(uint64(len(frame)))
 	if hold || len(c.out) > 0 {
 		c.out = append(c.out, frame...)
 		if !hold || len(c.out) >= maxHeld {

@@ -47,6 +47,10 @@ var controlOps = map[string]controlOp{
 	"decref":   opDecref,
 	"giveback": opGiveBack, // see giveback.go
 	"delete":   opDelete,
+	"hello":    opHello, // see stats.go
+	"stats":    opStats,
+	"objects":  opObjects,
+	"inspect":  opInspect,
 }
 
 // control executes the control operation op with the encoded arguments
@@ -56,13 +60,21 @@ func (s *Server) control(cc *callContext, c *serverConn, op string, args []byte)
 	if fn == nil {
 		return nil, fmt.Errorf("%w: server method %q", errs.NoSuchMethod, op)
 	}
+	k := controlCounters[op]
+	k.calls.Add(1)
 	c.argBuf.Reset(args)
 	c.dec.Reset(&c.argBuf)
 	n, err := c.dec.DecodeArrayLen()
-	if err != nil {
-		return nil, fmt.Errorf("%w: %v", errs.BadArguments, err)
+	if err == nil {
+		var res *result
+		if res, err = fn(s, cc, c, &controlArgs{op: op, dec: c.dec, n: n}); err == nil {
+			return res, nil
+		}
+	} else {
+		err = fmt.Errorf("%w: %v", errs.BadArguments, err)
 	}
-	return fn(s, cc, c, &controlArgs{op: op, dec: c.dec, n: n})
+	k.errors.Add(1)
+	return nil, err
 }
 
 // opPing ["ping"] answers nothing: a liveness check, and "pin", whose

@@ -60,6 +60,16 @@ func (s *Server) invoke(ctx *callContext, c *serverConn, req *wire.Request) (*re
 		}
 		return nil, failureOf(err, false) // the client names the type and method
 	}
+	mi.counter.calls.Add(1)
+	res, fail := s.invokeMethod(ctx, c, o, mi, req)
+	if fail != nil {
+		mi.counter.errors.Add(1)
+	}
+	return res, fail
+}
+
+// invokeMethod is invoke's call of the method mi of object o.
+func (s *Server) invokeMethod(ctx *callContext, c *serverConn, o *object, mi *methodInfo, req *wire.Request) (*result, *wire.Failure) {
 	if err := c.admit(o.typ.id, req.Method, req.Args, mi.in); err != nil {
 		return nil, failureOf(err, false)
 	}
@@ -80,7 +90,7 @@ func (s *Server) invoke(ctx *callContext, c *serverConn, req *wire.Request) (*re
 		ctx.asContext = ctx
 		in = append(in, reflect.ValueOf(&ctx.asContext).Elem())
 	}
-	in, err = c.decodeArgs(req.Args, mi.in, in, true)
+	in, err := c.decodeArgs(req.Args, mi.in, in, true)
 	if err != nil {
 		return nil, failureOf(fmt.Errorf("%w: %v", errs.BadArguments, err), false)
 	}

@@ -44,10 +44,11 @@ type methodInfo struct {
 	fn      reflect.Value  // the method as a func whose first parameter is the receiver
 	in      []reflect.Type // parameters after the receiver and an optional ctx
 	takeCtx bool
-	result  bool      // returns a value
-	err     bool      // returns an error (last)
-	returns string    // typeid: the result becomes a new shared object (Returns)
-	raw     rawMethod // a built-in's call without reflection, or nil (see rawcall.go)
+	result  bool         // returns a value
+	err     bool         // returns an error (last)
+	returns string       // typeid: the result becomes a new shared object (Returns)
+	raw     rawMethod    // a built-in's call without reflection, or nil (see rawcall.go)
+	counter *callCounter // see stats.go
 }
 
 // RegisterConfig says how Register exposes a type; the root package's
@@ -134,7 +135,7 @@ func Register(typeid string, t reflect.Type, ctor any, cfg RegisterConfig) {
 
 func newMethodInfo(m reflect.Method) (*methodInfo, error) {
 	ft := m.Type // receiver is In(0)
-	mi := &methodInfo{name: m.Name, fn: m.Func}
+	mi := &methodInfo{name: m.Name, fn: m.Func, counter: new(callCounter)}
 	if ft.IsVariadic() {
 		return nil, fmt.Errorf("method %s is variadic: take a slice instead, or leave it out with Exposed", m.Name)
 	}

@@ -116,6 +116,10 @@ type Server struct {
 
 	handshaking map[net.Conn]struct{} // guarded by mu: accepted, not yet authenticated
 
+	started      time.Time                         // for Stats' uptime
+	sessionInfo  map[callctx.SessionID]sessionInfo // guarded by mu: what sessions said of themselves
+	closedTotals totals                            // guarded by mu: counters of closed connections
+
 	wg sync.WaitGroup // every goroutine the server started
 }
 
@@ -137,6 +141,8 @@ func New(cfg Config) *Server {
 		conns:       map[*serverConn]struct{}{},
 		sessions:    map[callctx.SessionID]int{},
 		done:        make(chan struct{}),
+		started:     time.Now(),
+		sessionInfo: map[callctx.SessionID]sessionInfo{},
 	}
 	// The budget must fit the largest request it admits, frame and
 	// decoding together, or that request could never be served.
@@ -352,10 +358,12 @@ func (s *Server) serveConn(raw net.Conn) {
 func (s *Server) connClosed(c *serverConn) {
 	s.mu.Lock()
 	delete(s.conns, c)
+	s.countClosed(c)
 	s.sessions[c.session]--
 	last := s.sessions[c.session] == 0
 	if last {
 		delete(s.sessions, c.session)
+		delete(s.sessionInfo, c.session)
 	}
 	s.mu.Unlock()
 	if last {
