@@ -1,15 +1,11 @@
 package manager_test
 
-// Helpers of the process tests here. waitUntil, waitDone, checkNoFDLeak,
-// requireErrorIsOrNil, the journal, killAfter and longContext are copies
-// of the system suites'
+// Helpers of the process tests here. waitUntil, waitDone, checkNoFDLeak
+// and requireErrorIsOrNil are copies of the system suites'
 // (systest/faults_helpers_test.go): a test package cannot import another's.
 
 import (
-	"bytes"
 	"context"
-	"encoding/json"
-	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -170,85 +166,4 @@ func requireErrorIsOrNil(t testing.TB, want, err error) {
 		return
 	}
 	require.ErrorIs(t, err, want)
-}
-
-// A journal is a file of JSON lines that processes append records to,
-// one write(2) each, so that what a process wrote before it was killed is
-// all there, whole, afterwards; the manager cannot carry such reports,
-// since some tests kill it.
-type journal string
-
-// newJournal returns a new, empty journal in the test's temporary
-// directory.
-func newJournal(t testing.TB, name string) journal {
-	t.Helper()
-	p := filepath.Join(t.TempDir(), name+".jsonl")
-	require.NoError(t, os.WriteFile(p, nil, 0o600))
-	return journal(p)
-}
-
-// journalWriter appends records to a journal.
-type journalWriter struct{ f *os.File }
-
-func openJournal(j journal) (*journalWriter, error) {
-	f, err := os.OpenFile(string(j), os.O_WRONLY|os.O_APPEND, 0)
-	if err != nil {
-		return nil, err
-	}
-	return &journalWriter{f: f}, nil
-}
-
-// add appends v as one line, in one write.
-func (w *journalWriter) add(v any) error {
-	b, err := json.Marshal(v)
-	if err != nil {
-		return err
-	}
-	_, err = w.f.Write(append(b, '\n'))
-	return err
-}
-
-func (w *journalWriter) Close() error { return w.f.Close() }
-
-// readJournal decodes every record of j. A last line still being written
-// (no newline yet: the journal is read while processes write it) is left
-// for the next read.
-func readJournal[T any](t testing.TB, j journal) []T {
-	t.Helper()
-	b, err := os.ReadFile(string(j))
-	require.NoError(t, err)
-	lines := bytes.Split(b, []byte("\n"))
-	var out []T
-	for _, line := range lines[:len(lines)-1] {
-		var v T
-		require.NoError(t, json.Unmarshal(line, &v), "journal line %q", line)
-		out = append(out, v)
-	}
-	return out
-}
-
-// killAfter waits d (the fault's injection point, chosen at random by the
-// caller; nothing waits for it to be right) and SIGKILLs p, unless ctx
-// ends first. A process that has exited already is no error.
-func killAfter(ctx context.Context, p *manager.Process, d time.Duration) error {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-	case <-ctx.Done():
-		return ctx.Err()
-	}
-	if err := p.Signal(syscall.SIGKILL); err != nil && !errors.Is(err, os.ErrProcessDone) {
-		return err
-	}
-	return nil
-}
-
-// longContext is testContext with a longer bound, for the suites that run
-// many rounds.
-func longContext(t testing.TB, d time.Duration) context.Context {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), d)
-	t.Cleanup(cancel)
-	return ctx
 }

@@ -180,8 +180,7 @@ func TestMissingInitStartsOneCopyAndFailsFast(t *testing.T) {
 // killGroup kills every process of the process group pgid.
 func killGroup(pgid int) {
 	for syscall.Kill(-pgid, syscall.SIGKILL) == nil {
-		// sleep-ok: a runaway group may start processes while it is killed; retry until it is empty
-		time.Sleep(10 * time.Millisecond)
+		time.Sleep(10 * time.Millisecond) // sleep-ok: a runaway group may start processes while it is killed; retry until it is empty
 	}
 }
 
