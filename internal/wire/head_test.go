@@ -8,8 +8,10 @@ import (
 	"github.com/vmihailenco/msgpack/v5"
 )
 
-// FuzzCanonical: AppendCanonical accepts what Scan accepts, keeps the
-// value's length, and its output is valid and already canonical.
+// FuzzCanonical: AppendCanonical never panics, accepts what Scan accepts,
+// keeps the value's length, and its output is valid and already
+// canonical. (It may accept more than Scan: it copies extension payloads
+// as they are, where Scan also checks that a proxy's is well formed.)
 func FuzzCanonical(f *testing.F) {
 	for _, v := range []any{nil, 1, "abc", []any{1, "x"}, map[string]any{"b": 1, "a": []int{2}}, map[int]string{3: "c", 1: "a"}} {
 		b, err := msgpack.Marshal(v)
@@ -19,10 +21,6 @@ func FuzzCanonical(f *testing.F) {
 	f.Fuzz(func(t *testing.T, b []byte) {
 		out, rest, err := AppendCanonical(nil, b)
 		if Scan(b, nil) != nil {
-			if err == nil {
-				// Scan also refuses trailing bytes, which AppendCanonical returns.
-				require.NoError(t, Scan(b[:len(b)-len(rest)], nil))
-			}
 			return
 		}
 		require.NoError(t, err)
