@@ -349,13 +349,19 @@ func checkLinearizable(ctx context.Context, t *testing.T, cfg linearizabilityCon
 	cfg.ops = cmp.Or(cfg.ops, 200)
 	cfg.kills = cmp.Or(cfg.kills, 4)
 	m := startManager(t)
+	return checkLinearizableOn(ctx, t, m, m.Fork, cfg)
+}
+
+// checkLinearizableOn is checkLinearizable on session s (of any engine),
+// whose workers fork starts. It returns the number of operations checked.
+func checkLinearizableOn(ctx context.Context, t *testing.T, s manager.Session, fork func(ctx context.Context, worker string, args ...any) (*manager.Process, error), cfg linearizabilityConfig) int {
 	var o linObjects
 	var err error
-	o.Value, err = manager.NewValue(ctx, m, 0)
+	o.Value, err = manager.NewValue(ctx, s, 0)
 	require.NoError(t, err)
-	o.Dict, err = manager.NewDict[string, int](ctx, m)
+	o.Dict, err = manager.NewDict[string, int](ctx, s)
 	require.NoError(t, err)
-	o.Queue, err = manager.NewQueue[int](ctx, m, 0)
+	o.Queue, err = manager.NewQueue[int](ctx, s, 0)
 	require.NoError(t, err)
 	j := newJournal(t, "history")
 
@@ -366,17 +372,17 @@ func checkLinearizable(ctx context.Context, t *testing.T, cfg linearizabilityCon
 	}
 	var live []worker
 	clients := 0
-	fork := func() {
-		fence, err := manager.NewLock(ctx, m)
+	start := func() {
+		fence, err := manager.NewLock(ctx, s)
 		require.NoError(t, err)
-		p, err := m.Fork(ctx, "faults.linear", o, j, clients, cfg.ops, fence)
+		p, err := fork(ctx, "faults.linear", o, j, clients, cfg.ops, fence)
 		require.NoError(t, err)
 		live = append(live, worker{p, clients, fence})
 		clients++
 	}
 	fences := map[int]int64{}
 	for range cfg.workers {
-		fork()
+		start()
 	}
 	for range cfg.kills {
 		// Kill a worker at a random point once it has begun its work
@@ -394,7 +400,7 @@ func checkLinearizable(ctx context.Context, t *testing.T, cfg linearizabilityCon
 			require.NoError(t, err)
 		}
 		fences[victim.client] = time.Now().UnixNano()
-		fork()
+		start()
 	}
 	for _, w := range live {
 		require.NoError(t, waitDone(ctx, w.p))
@@ -406,7 +412,7 @@ func checkLinearizable(ctx context.Context, t *testing.T, cfg linearizabilityCon
 		h := histories[obj]
 		total += len(h)
 		model := map[string]porcupine.Model{"value": valueModel, "dict": dictModel, "queue": queueModel}[obj]
-		start := time.Now()
+		began := time.Now()
 		res, info := porcupine.CheckOperationsVerbose(model, h, 15*time.Second)
 		if res != porcupine.Ok {
 			path := filepath.Join(os.TempDir(), fmt.Sprintf("manager-%s-history-%d.html", obj, time.Now().UnixNano()))
@@ -415,7 +421,7 @@ func checkLinearizable(ctx context.Context, t *testing.T, cfg linearizabilityCon
 			}
 		}
 		assert.Equal(t, porcupine.Ok, res, "the %s history of %d operations is linearizable (porcupine says %v)", obj, len(h), res)
-		t.Logf("%s: %d operations checked in %v", obj, len(h), time.Since(start))
+		t.Logf("%s: %d operations checked in %v", obj, len(h), time.Since(began))
 	}
 	t.Logf("%d operations from %d processes (%d killed, %d operations cut off by a kill)", total, clients, cfg.kills, pending)
 	return total

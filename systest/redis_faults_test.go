@@ -1,22 +1,15 @@
 package systest
 
 import (
-	"context"
 	"errors"
-	"fmt"
 	"io"
-	"math/rand/v2"
 	"net"
-	"os"
-	"path/filepath"
-	"slices"
 	"strings"
 	"sync"
 	"syscall"
 	"testing"
 	"time"
 
-	"github.com/anishathalye/porcupine"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
@@ -139,73 +132,4 @@ func TestRedisLinearizable(t *testing.T) {
 			checkLinearizableOn(ctx, t, s, s.Fork, cfg)
 		})
 	}
-}
-
-// checkLinearizableOn is checkLinearizable on session s, whose workers
-// fork starts.
-func checkLinearizableOn(ctx context.Context, t *testing.T, s manager.Session, fork func(ctx context.Context, worker string, args ...any) (*manager.Process, error), cfg linearizabilityConfig) {
-	var o linObjects
-	var err error
-	o.Value, err = manager.NewValue(ctx, s, 0)
-	require.NoError(t, err)
-	o.Dict, err = manager.NewDict[string, int](ctx, s)
-	require.NoError(t, err)
-	o.Queue, err = manager.NewQueue[int](ctx, s, 0)
-	require.NoError(t, err)
-	j := newJournal(t, "history")
-
-	type worker struct {
-		p      *manager.Process
-		client int
-		fence  *manager.Lock
-	}
-	var live []worker
-	clients := 0
-	start := func() {
-		fence, err := manager.NewLock(ctx, s)
-		require.NoError(t, err)
-		p, err := fork(ctx, "faults.linear", o, j, clients, cfg.ops, fence)
-		require.NoError(t, err)
-		live = append(live, worker{p, clients, fence})
-		clients++
-	}
-	fences := map[int]int64{}
-	for range cfg.workers {
-		start()
-	}
-	for range cfg.kills {
-		i := rand.IntN(len(live))
-		victim := live[i]
-		live = slices.Delete(live, i, i+1)
-		waitUntil(t, 20*time.Second, "the victim has begun", func() bool {
-			return slices.ContainsFunc(readJournal[linRecord](t, j), func(r linRecord) bool { return r.Client == victim.client })
-		})
-		require.NoError(t, killAfter(ctx, victim.p, time.Duration(rand.IntN(5000))*time.Microsecond))
-		<-victim.p.Done()
-		if err := victim.fence.Acquire(ctx); !errors.Is(err, manager.ErrAbandoned) {
-			require.NoError(t, err)
-		}
-		fences[victim.client] = time.Now().UnixNano()
-		start()
-	}
-	for _, w := range live {
-		require.NoError(t, waitDone(ctx, w.p))
-	}
-
-	histories, pending := linHistories(t, readJournal[linRecord](t, j), fences)
-	total := 0
-	for _, obj := range []string{"value", "dict", "queue"} {
-		h := histories[obj]
-		total += len(h)
-		model := map[string]porcupine.Model{"value": valueModel, "dict": dictModel, "queue": queueModel}[obj]
-		res, info := porcupine.CheckOperationsVerbose(model, h, 15*time.Second)
-		if res != porcupine.Ok {
-			path := filepath.Join(os.TempDir(), fmt.Sprintf("manager-redis-%s-history-%d.html", obj, time.Now().UnixNano()))
-			if err := porcupine.VisualizePath(model, info, path); err == nil {
-				t.Logf("visualization of the %s history: %s", obj, path)
-			}
-		}
-		assert.Equal(t, porcupine.Ok, res, "the %s history of %d operations is linearizable (porcupine says %v)", obj, len(h), res)
-	}
-	t.Logf("%d operations from %d processes (%d killed, %d operations cut off by a kill)", total, clients, cfg.kills, pending)
 }
