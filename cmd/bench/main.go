@@ -5,6 +5,7 @@
 // floor.
 //
 //	go run ./cmd/bench [-quick] [-only W1,W3] [-curves] [-compare [-runs 3]] [-anchors DIR]
+//	go run ./cmd/bench -engine redis [-runs 3] [-only W1,W4] [-redis-url URL | -redis-cluster]
 //
 // With -compare it also runs, in the same invocation, Python's Manager
 // (python3 DIR/python_manager_bench.py and, for W10 and the curves,
@@ -29,6 +30,13 @@
 // W1 also measures the raw-socket floor itself, in blocks interleaved
 // with its own (floor_p50_us, p50_vs_floor), since the anchors' L1 row is
 // measured minutes apart.
+//
+// With -engine redis it runs W1–W4 on the Redis engine (ConnectRedis)
+// instead, each beside plain go-redis doing the equivalent commands on
+// the same server in the same run, and prints the ratios with issue 12's
+// targets (see redis.go). W9 measures the library's Batch against
+// go-redis pipelines of 100 in the same run (see w9.go). Both start their
+// own redis-server unless -redis-url names one.
 //
 // For profiles, -cpuprofile FILE profiles this process (the client side);
 // with -inprocess the manager serves from this process, so the profile of
@@ -118,6 +126,13 @@ func main() {
 }
 
 func run() error {
+	switch *engineFlag {
+	case "manager":
+	case "redis":
+		return runRedisEngine()
+	default:
+		return fmt.Errorf("-engine %q: want manager or redis", *engineFlag)
+	}
 	sel, err := selection(*only)
 	if err != nil {
 		return err

@@ -42,9 +42,17 @@ type fork struct {
 	args   []any
 }
 
+// A session is where a multi-process workload runs: a *manager.Manager,
+// or a *manager.RedisSession (-engine redis), both of which fork workers
+// whose proxy arguments arrive bound to the worker's own session.
+type session interface {
+	manager.Session
+	Fork(ctx context.Context, worker string, args ...any) (*manager.Process, error)
+}
+
 // runWorkers forks the workers, collects one span from each through out,
 // and waits for them. A worker that fails ends the wait at once.
-func runWorkers(ctx context.Context, m *manager.Manager, out *manager.Queue[span], forks []fork) ([]span, error) {
+func runWorkers(ctx context.Context, m session, out *manager.Queue[span], forks []fork) ([]span, error) {
 	ctx, cancel := context.WithCancelCause(ctx)
 	var procs []*manager.Process
 	defer func() {
@@ -106,13 +114,18 @@ func repeat(k int, worker string, args ...any) []fork {
 // runW2 is dict-contended: 4 processes × 2,000 increments of one counter,
 // with a Lock around load + store (as Python must), and with Dict.Add.
 func runW2(ctx context.Context) ([]*row, error) {
-	const procs = 4
-	per := n(2000, 200)
 	m, stop, err := startManager(ctx)
 	if err != nil {
 		return nil, err
 	}
 	defer stop()
+	return w2On(ctx, m)
+}
+
+// w2On runs W2 on the objects of m.
+func w2On(ctx context.Context, m session) ([]*row, error) {
+	const procs = 4
+	per := n(2000, 200)
 	var rows []*row
 	for _, variant := range []string{"lock", "atomic"} {
 		d, err := manager.NewDict[string, int](ctx, m)
@@ -156,7 +169,7 @@ func runW2(ctx context.Context) ([]*row, error) {
 
 // rendezvous makes the barrier the workers start at and the queue they
 // report on.
-func rendezvous(ctx context.Context, m *manager.Manager, parties int) (*manager.Barrier, *manager.Queue[span], error) {
+func rendezvous(ctx context.Context, m manager.Session, parties int) (*manager.Barrier, *manager.Queue[span], error) {
 	b, err := manager.NewBarrier(ctx, m, parties)
 	if err != nil {
 		return nil, nil, err
@@ -239,13 +252,18 @@ func w2AddWorker(ctx context.Context, _ *manager.Client, args manager.Args) erro
 // runW3 is queue: 1 producer process puts 20,000 items of 100 bytes, 2
 // consumer processes get until a sentinel (an empty item).
 func runW3(ctx context.Context) ([]*row, error) {
-	const consumers, size = 2, 100
-	items := n(20000, 2000)
 	m, stop, err := startManager(ctx)
 	if err != nil {
 		return nil, err
 	}
 	defer stop()
+	return w3On(ctx, m)
+}
+
+// w3On runs W3 on the objects of m.
+func w3On(ctx context.Context, m session) ([]*row, error) {
+	const consumers, size = 2, 100
+	items := n(20000, 2000)
 	q, err := manager.NewQueue[[]byte](ctx, m, 0)
 	if err != nil {
 		return nil, err
@@ -260,6 +278,12 @@ func runW3(ctx context.Context) ([]*row, error) {
 	if err != nil {
 		return nil, err
 	}
+	return []*row{w3Row(spans, items, consumers, size)}, nil
+}
+
+// w3Row is W3's row from the workers' spans: every item must have been
+// received exactly once.
+func w3Row(spans []span, items, consumers, size int) *row {
 	seen := make([]int, items)
 	received, exactlyOnce := 0, true
 	var perConsumer []int
@@ -285,7 +309,7 @@ func runW3(ctx context.Context) ([]*row, error) {
 		"producers", 1, "consumers", consumers, "received", received, "per_consumer", perConsumer,
 		"exactly_once", exactlyOnce, "correct", exactlyOnce && received == items, "elapsed_s", round(el.Seconds(), 4),
 		"items_per_s", round(float64(items)/el.Seconds(), 1))
-	return []*row{r}, nil
+	return r
 }
 
 func w3Producer(ctx context.Context, _ *manager.Client, args manager.Args) error {
