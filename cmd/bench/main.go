@@ -199,6 +199,7 @@ func runOurs(sel []string, run int) ([]*row, error) {
 		}
 		start := time.Now()
 		ctx, cancel := context.WithTimeout(context.Background(), workloadTimeout)
+		currentRound = run
 		rows, err := w.run(ctx)
 		cancel()
 		if err != nil {

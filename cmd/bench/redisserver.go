@@ -57,6 +57,11 @@ func startRedis(ctx context.Context) (*redisServer, error) {
 	ctx, cancel := context.WithTimeout(ctx, redisStartTimeout)
 	defer cancel()
 	if err := rs.start(ctx); err != nil {
+		logs, _ := filepath.Glob(filepath.Join(dir, "*.log"))
+		for _, l := range logs {
+			b, _ := os.ReadFile(l)
+			err = fmt.Errorf("%w\n%s: %s", err, filepath.Base(l), b)
+		}
 		rs.stop()
 		return nil, err
 	}
@@ -109,11 +114,17 @@ func (rs *redisServer) start(ctx context.Context) error {
 	return nil
 }
 
-// run starts one redis-server with args; its log goes to stderr. It dies
-// with this process (Pdeathsig) if stop never runs.
+// run starts one redis-server with args; its log goes to a file beside
+// its data (shown if the start fails). It dies with this process
+// (Pdeathsig) if stop never runs.
 func (rs *redisServer) run(ctx context.Context, args []string) error {
+	log, err := os.Create(filepath.Join(rs.dir, fmt.Sprintf("redis-%d.log", len(rs.procs))))
+	if err != nil {
+		return err
+	}
+	defer log.Close() // the child has its own copy
 	cmd := exec.Command("redis-server", args...)
-	cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
+	cmd.Stdout, cmd.Stderr = log, log
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 	if err := cmd.Start(); err != nil {
 		return fmt.Errorf("start redis-server: %w", err)
