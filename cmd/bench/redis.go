@@ -31,6 +31,7 @@ var (
 const (
 	sideEngine = "manager-redis" // our typed proxies on the Redis engine
 	sidePlain  = "go-redis"      // plain go-redis commands
+	sideLua    = "go-redis-lua"  // the same commands, each in a one-line script: the floor of any one-script-per-call engine
 )
 
 // redisEngineIDs are the workloads -engine redis runs.
@@ -144,7 +145,7 @@ func redisRound(ctx context.Context, url string, plain redis.UniversalClient, se
 		s.Purge(cctx)
 		s.Close()
 		for _, w := range redisWorkloads {
-			for _, k := range []string{"h", "l", "lock"} {
+			for _, k := range []string{"h", "hl", "l", "lock"} {
 				plain.Del(cctx, e.key(w.id, k))
 			}
 		}

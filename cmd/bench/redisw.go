@@ -27,6 +27,7 @@ const (
 	plainW2AtomicDoes = "HINCRBY on one hash field"
 	plainW3Does       = "RPUSH msgpack item / BLPOP"
 	plainW4Does       = "SET NX PX + Lua DEL-if-value"
+	luaW1Does         = "HSET/HGET as above, each inside a one-line Lua script (EVALSHA)"
 )
 
 // unlockScript releases a plain lock only if this client holds it (the
@@ -57,23 +58,19 @@ type seqResult struct {
 	server map[string][2]float64
 }
 
-// interleave runs iters iterations of both sides in blocks, the two
-// sides' blocks alternating and the side that goes first alternating
-// block by block (and round by round), so that the drift of a loaded
-// machine weighs on both alike. Each block is bracketed by INFO
-// commandstats reads (outside the timing).
-func (e *redisEnv) interleave(ctx context.Context, blocks, iters int, sides [2]seqSide) ([2]seqResult, error) {
-	var res [2]seqResult
+// interleave runs iters iterations of every side in blocks, the sides'
+// blocks taking turns and the side that goes first changing block by
+// block (and round by round, see blockOrder), so that the drift of a
+// loaded machine weighs on every side alike. Each block is bracketed by
+// INFO commandstats reads (outside the timing).
+func (e *redisEnv) interleave(ctx context.Context, blocks, iters int, sides []seqSide) ([]seqResult, error) {
+	res := make([]seqResult, len(sides))
 	for i := range res {
 		res[i].server = map[string][2]float64{}
 	}
 	for b := range blocks {
 		lo, hi := b*iters/blocks, (b+1)*iters/blocks
-		order := [2]int{0, 1}
-		if (b+e.round)%2 == 1 {
-			order = [2]int{1, 0}
-		}
-		for _, i := range order {
+		for _, i := range blockOrder(len(sides), b, e.round) {
 			before, err := commandStats(ctx, e.plain)
 			if err != nil {
 				return res, err
@@ -91,6 +88,18 @@ func (e *redisEnv) interleave(ctx context.Context, blocks, iters int, sides [2]s
 		}
 	}
 	return res, nil
+}
+
+// blockOrder is the order n sides run in, in block b of round r: a
+// rotation that starts at side (b + r) mod n, so that over n consecutive
+// blocks each side runs in every position once, and round r+1 starts
+// where round r's second block did.
+func blockOrder(n, b, r int) []int {
+	order := make([]int, n)
+	for k := range order {
+		order[k] = (b + r + k) % n
+	}
+	return order
 }
 
 // addStatsDiff adds to sum the calls and microseconds of each command
@@ -132,22 +141,28 @@ func seqRow(workload, name, side, does string, ops int, r seqResult, prefix stri
 	}
 	row.set("elapsed_s", round(r.el.Seconds(), 4))
 	r.lat.addStats(row, prefix)
+	addServerStats(row, r.server, float64(ops))
+	return row
+}
+
+// addServerStats sets the server-side figures of a row from the calls
+// and microseconds of each command (server), per op.
+func addServerStats(row *row, server map[string][2]float64, ops float64) {
 	var scriptUS, cmdUS, cmds float64
 	byCmd := map[string]map[string]float64{}
-	for name, s := range r.server {
+	for name, s := range server {
 		if isScript(name) {
 			scriptUS += s[1]
 		} else {
 			cmdUS += s[1]
 		}
 		cmds += s[0]
-		byCmd[name] = map[string]float64{"calls_per_op": round(s[0]/float64(ops), 2), "us_per_op": round(s[1]/float64(ops), 2)}
+		byCmd[name] = map[string]float64{"calls_per_op": round(s[0]/ops, 2), "us_per_op": round(s[1]/ops, 2)}
 	}
-	row.set("server_script_us_per_op", round(scriptUS/float64(ops), 2))
-	row.set("server_command_us_per_op", round(cmdUS/float64(ops), 2))
-	row.set("redis_commands_per_op", round(cmds/float64(ops), 2))
+	row.set("server_script_us_per_op", round(scriptUS/ops, 2))
+	row.set("server_command_us_per_op", round(cmdUS/ops, 2))
+	row.set("redis_commands_per_op", round(cmds/ops, 2))
 	row.set("server_by_command", byCmd)
-	return row
 }
 
 // redisW1 is W1 (10,000 × store key i = i, load key i) on a Dict on the
@@ -160,8 +175,8 @@ func redisW1(ctx context.Context, e *redisEnv) ([]*row, error) {
 	if err != nil {
 		return nil, err
 	}
-	h := e.key("W1", "h")
-	var wrong [2]int
+	hashes := []string{"", e.key("W1", "h"), e.key("W1", "hl")}
+	wrong := make([]int, len(hashes))
 	ours := func(lo, hi int, lat *latencies) error {
 		prev := time.Now()
 		for i := lo; i < hi; i++ {
@@ -184,7 +199,66 @@ func redisW1(ctx context.Context, e *redisEnv) ([]*row, error) {
 		}
 		return nil
 	}
-	plain := func(lo, hi int, lat *latencies) error {
+	plain := plainDict(&wrong[1], func(k, v []byte) error {
+		return e.plain.HSet(ctx, hashes[1], k, v).Err()
+	}, func(k []byte) ([]byte, error) {
+		return e.plain.HGet(ctx, hashes[1], string(k)).Bytes()
+	})
+	lua := plainDict(&wrong[2], func(k, v []byte) error {
+		return luaHSet.Run(ctx, e.plain, hashes[2:], k, v).Err()
+	}, func(k []byte) ([]byte, error) {
+		s, err := luaHGet.Run(ctx, e.plain, hashes[2:], k).Text()
+		return []byte(s), err
+	})
+	sides := []seqSide{{sideEngine, ours}, {sidePlain, plain}, {sideLua, lua}}
+	// Warm up every side (connections, scripts loaded, allocator) on keys
+	// outside the measured ones, which the size checks count.
+	var discard latencies
+	for _, s := range sides {
+		if err := s.ops(-200, 0, &discard); err != nil {
+			return nil, err
+		}
+	}
+	res, err := e.interleave(ctx, blocks, iters, sides)
+	if err != nil {
+		return nil, err
+	}
+	sizes := make([]int, len(sides))
+	if sizes[0], err = d.Len(ctx); err != nil {
+		return nil, err
+	}
+	for i := 1; i < len(sides); i++ {
+		n, err := e.plain.HLen(ctx, hashes[i]).Result()
+		if err != nil {
+			return nil, err
+		}
+		sizes[i] = int(n)
+	}
+	ops := 2 * iters
+	var rows []*row
+	for i, s := range sides {
+		r := seqRow("W1", "dict-rtt", s.name, []string{"", plainW1Does, luaW1Does}[i], ops, res[i], "", "iterations", iters, "ops", ops)
+		r.set("ops_per_s", round(float64(ops)/res[i].el.Seconds(), 1))
+		r.set("correct", wrong[i] == 0 && sizes[i] == iters+200)
+		rows = append(rows, r)
+	}
+	return rows, nil
+}
+
+// The Lua floor of W1: the plain HSET and HGET, each run by a one-line
+// script, so that the price of running any script per call is measured
+// beside ours (which runs one per call) and plain go-redis's (none).
+var (
+	luaHSet = redis.NewScript(`return redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])`)
+	luaHGet = redis.NewScript(`return redis.call('HGET', KEYS[1], ARGV[1])`)
+)
+
+// plainDict is a plain side of W1: for keys lo…hi-1, store i = i and
+// load i through store and load, with msgpack keys and values encoded
+// and decoded here, as the engine's caller does; a wrong load is
+// counted in wrong.
+func plainDict(wrong *int, store func(k, v []byte) error, load func(k []byte) ([]byte, error)) func(lo, hi int, lat *latencies) error {
+	return func(lo, hi int, lat *latencies) error {
 		prev := time.Now()
 		for i := lo; i < hi; i++ {
 			k, err := msgpack.Marshal(i)
@@ -195,19 +269,19 @@ func redisW1(ctx context.Context, e *redisEnv) ([]*row, error) {
 			if err != nil {
 				return err
 			}
-			if err := e.plain.HSet(ctx, h, k, v).Err(); err != nil {
+			if err := store(k, v); err != nil {
 				return err
 			}
 			now := time.Now()
 			*lat = append(*lat, now.Sub(prev))
 			prev = now
-			b, err := e.plain.HGet(ctx, h, string(k)).Bytes()
+			b, err := load(k)
 			if err != nil {
 				return err
 			}
 			var x int
 			if err := msgpack.Unmarshal(b, &x); err != nil || x != i {
-				wrong[1]++
+				*wrong++
 			}
 			now = time.Now()
 			*lat = append(*lat, now.Sub(prev))
@@ -215,39 +289,6 @@ func redisW1(ctx context.Context, e *redisEnv) ([]*row, error) {
 		}
 		return nil
 	}
-	// Warm up both sides (connections, scripts loaded, allocator) on a
-	// key outside the measured ones, which the size checks count.
-	var discard latencies
-	for _, f := range []func(lo, hi int, lat *latencies) error{ours, plain} {
-		if err := f(-200, 0, &discard); err != nil {
-			return nil, err
-		}
-	}
-	res, err := e.interleave(ctx, blocks, iters, [2]seqSide{{sideEngine, ours}, {sidePlain, plain}})
-	if err != nil {
-		return nil, err
-	}
-	size, err := d.Len(ctx)
-	if err != nil {
-		return nil, err
-	}
-	plainSize, err := e.plain.HLen(ctx, h).Result()
-	if err != nil {
-		return nil, err
-	}
-	ops := 2 * iters
-	var rows []*row
-	for i, side := range []string{sideEngine, sidePlain} {
-		does, n := "", size
-		if side == sidePlain {
-			does, n = plainW1Does, int(plainSize)
-		}
-		r := seqRow("W1", "dict-rtt", side, does, ops, res[i], "", "iterations", iters, "ops", ops)
-		r.set("ops_per_s", round(float64(ops)/res[i].el.Seconds(), 1))
-		r.set("correct", wrong[i] == 0 && n == iters+200)
-		rows = append(rows, r)
-	}
-	return rows, nil
 }
 
 // redisW4 is W4 (10,000 × acquire; release) on a Lock on the Redis
@@ -294,7 +335,7 @@ func redisW4(ctx context.Context, e *redisEnv) ([]*row, error) {
 			return nil, err
 		}
 	}
-	res, err := e.interleave(ctx, blocks, pairs, [2]seqSide{{sideEngine, ours}, {sidePlain, plain}})
+	res, err := e.interleave(ctx, blocks, pairs, []seqSide{{sideEngine, ours}, {sidePlain, plain}})
 	if err != nil {
 		return nil, err
 	}
@@ -546,15 +587,44 @@ func plainW2IncrWorker(ctx context.Context, _ *manager.Client, args manager.Args
 	return out.Put(ctx, span{Start: t0, End: time.Now().UnixNano()})
 }
 
+// withStats runs one side of a multi-process workload, whose row is
+// the only one, and adds to it the calls and server-side time of each
+// Redis command during the run (INFO commandstats), per op (ops read
+// from the row's field opsField).
+func (e *redisEnv) withStats(ctx context.Context, opsField string, fn func() ([]*row, error)) ([]*row, error) {
+	before, err := commandStats(ctx, e.plain)
+	if err != nil {
+		return nil, err
+	}
+	rows, err := fn()
+	if err != nil {
+		return nil, err
+	}
+	after, err := commandStats(ctx, e.plain)
+	if err != nil {
+		return nil, err
+	}
+	if len(rows) == 1 {
+		if ops, ok := rows[0].num(opsField); ok && ops > 0 {
+			diff := map[string][2]float64{}
+			addStatsDiff(diff, before, after)
+			addServerStats(rows[0], diff, ops)
+		}
+	}
+	return rows, nil
+}
+
 // redisW3 is W3 (1 producer process puts 20,000 items of 100 bytes, 2
 // consumer processes get until a sentinel) with our Queue on the Redis
 // engine, beside RPUSH and BLPOP of the same msgpack bytes on one list.
 func redisW3(ctx context.Context, e *redisEnv) ([]*row, error) {
 	return e.sides(func(ours bool) ([]*row, error) {
-		if ours {
-			return w3On(ctx, e.s)
-		}
-		return plainW3(ctx, e)
+		return e.withStats(ctx, "items", func() ([]*row, error) {
+			if ours {
+				return w3On(ctx, e.s)
+			}
+			return plainW3(ctx, e)
+		})
 	})
 }
 

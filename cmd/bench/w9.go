@@ -66,8 +66,7 @@ func runW9(ctx context.Context) ([]*row, error) {
 	els := make([]time.Duration, len(sides))
 	for b := range blocks {
 		lo, hi := b*pairs/blocks, (b+1)*pairs/blocks
-		for k := range sides {
-			i := (k + b + currentRound) % len(sides)
+		for _, i := range blockOrder(len(sides), b, currentRound) {
 			start := time.Now()
 			if err := sides[i].ops(lo, hi, &discard); err != nil {
 				return nil, fmt.Errorf("%s: %w", sides[i].name, err)
