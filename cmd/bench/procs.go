@@ -355,13 +355,20 @@ func w3Consumer(ctx context.Context, _ *manager.Client, args manager.Args) error
 	if _, err := q.Len(ctx); err != nil {
 		return err
 	}
+	return consume(ctx, b, out, func() ([]byte, error) { return q.Get(ctx) })
+}
+
+// consume is a W3 consumer's part after its warm-up: it waits at the
+// barrier, gets items with get until the sentinel (an empty item), and
+// reports their numbers.
+func consume(ctx context.Context, b *manager.Barrier, out *manager.Queue[span], get func() ([]byte, error)) error {
 	got := []uint64{}
 	t0, err := start(ctx, b)
 	if err != nil {
 		return err
 	}
 	for {
-		item, err := q.Get(ctx)
+		item, err := get()
 		if err != nil {
 			return err
 		}

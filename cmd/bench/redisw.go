@@ -492,8 +492,8 @@ func plainCounter(ctx context.Context, c redis.UniversalClient, h, variant strin
 	return x, msgpack.Unmarshal(b, &x)
 }
 
-// plainWorkerArgs are the arguments every plain worker starts with: how
-// to reach Redis, then its keys.
+// plainWorker decodes a plain worker's arguments, the Redis URL and then
+// rest, and returns a go-redis client of that Redis, connected.
 func plainWorker(ctx context.Context, args manager.Args, rest ...any) (redis.UniversalClient, error) {
 	var url string
 	if err := args.Decode(append([]any{&url}, rest...)...); err != nil {
@@ -703,27 +703,13 @@ func plainW3Consumer(ctx context.Context, _ *manager.Client, args manager.Args) 
 		return err
 	}
 	defer c.Close()
-	got := []uint64{}
-	t0, err := start(ctx, b)
-	if err != nil {
-		return err
-	}
-	for {
+	return consume(ctx, b, out, func() ([]byte, error) {
 		kv, err := c.BLPop(ctx, plainGetTimeout, list).Result()
 		if err != nil {
-			return fmt.Errorf("BLPOP: %w", err)
+			return nil, fmt.Errorf("BLPOP: %w", err)
 		}
 		var item []byte
-		if err := msgpack.Unmarshal([]byte(kv[1]), &item); err != nil {
-			return err
-		}
-		if len(item) == 0 {
-			break
-		}
-		if len(item) < 8 {
-			return fmt.Errorf("item of %d bytes", len(item))
-		}
-		got = append(got, binary.LittleEndian.Uint64(item))
-	}
-	return out.Put(ctx, span{Start: t0, End: time.Now().UnixNano(), Got: got})
+		err = msgpack.Unmarshal([]byte(kv[1]), &item)
+		return item, err
+	})
 }
