@@ -71,7 +71,7 @@ var (
 	quick   = flag.Bool("quick", false, "about 10× smaller workloads (a smoke run, under a minute)")
 	only    = flag.String("only", "", "comma-separated workloads to run, e.g. W1,W3 (default: all)")
 	compare = flag.Bool("compare", false, "also run Python's Manager and the Go anchors (L1, L4 Redis, L5, L6) and print a table of ratios")
-	runs    = flag.Int("runs", 1, "with -compare: run everything this many times, interleaved, and report medians")
+	runs    = flag.Int("runs", 1, "with -compare or -engine redis: run everything this many times, interleaved, and report medians")
 	anchors = flag.String("anchors", "", "the anchors directory (default: ../shared/anchors from the repository root)")
 	inProc  = flag.Bool("inprocess", false, "serve from this process (manager.InProcess) instead of a manager process: with -cpuprofile, profiles the server side of the multi-process workloads")
 	cpuProf = flag.String("cpuprofile", "", "write this process's CPU profile to `file` (the client side, or with -inprocess the server too)")
