@@ -190,6 +190,7 @@ type plot struct {
 	Width   int    `json:"width"`
 	Height  int    `json:"height"`
 	ViewBox string `json:"view_box"` // the box with a margin for the labels
+	LabelY  int    `json:"label_y"`  // the baseline of the time axis's labels
 	Calls   string `json:"calls"`    // the path of calls/s
 	Errors  string `json:"errors"`   // the path of failed calls/s
 	Max     string `json:"max"`      // the value at the top
@@ -213,7 +214,7 @@ func (s *sampler) view(now time.Time) view {
 	case s.err != nil:
 		v.Status = fmt.Sprintf("manager unreachable since %s (%s): %v; retrying every %s; the tables show its last answer",
 			s.errSince.Format(time.TimeOnly), now.Sub(s.errSince).Round(time.Second), s.err, s.interval)
-	case age > 3*s.interval+time.Second:
+	case age > 3*s.interval+2*time.Second:
 		v.Status = fmt.Sprintf("the manager has not answered for %s; the tables show its last answer", age.Round(time.Second))
 	default:
 		v.OK = true
@@ -246,7 +247,7 @@ func summary(st manager.Stats) []item {
 // from the same manager; anything else leaves a gap.
 func (s *sampler) plot(now time.Time) plot {
 	span := time.Duration(len(s.ring)) * s.interval
-	p := plot{Width: plotWidth, Height: plotHeight, ViewBox: fmt.Sprintf("-4 -16 %d %d", plotWidth+8, plotHeight+20),
+	p := plot{Width: plotWidth, Height: plotHeight, ViewBox: fmt.Sprintf("-4 -16 %d %d", plotWidth+8, plotHeight+34), LabelY: plotHeight + 14,
 		Span: span.String(), Max: "1 calls/s", Last: "-"}
 	type point struct {
 		at           time.Time

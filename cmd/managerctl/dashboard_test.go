@@ -14,6 +14,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -109,7 +110,11 @@ func newScene(t testing.TB) scene {
 	require.NoError(t, err)
 	release, err := manager.OpenQueue[int](ctx, m, "dash.release", 0)
 	require.NoError(t, err)
-	p, err := m.Fork(ctx, "dashboard.hold", "dash.lock", ready, release)
+	// The worker lives as long as the test (Fork's ctx is its lifetime),
+	// which may be longer than testTimeout in the browser test.
+	life, end := context.WithCancel(context.Background())
+	t.Cleanup(end)
+	p, err := m.Fork(life, "dashboard.hold", "dash.lock", ready, release)
 	require.NoError(t, err)
 	require.NoError(t, ready.Wait(ctx))
 	t.Cleanup(func() {
@@ -505,4 +510,26 @@ func TestDashboardManagerGone(t *testing.T) {
 	assert.Contains(t, v.Status, "live: manager pid "+strconv.Itoa(second.Pid()))
 	assert.Contains(t, d.out.String(), "unreachable")
 	assert.Contains(t, d.out.String(), "answers again (pid "+strconv.Itoa(second.Pid())+")")
+}
+
+// TestDashboardManagerStopped: a manager that stops answering (here
+// SIGSTOPped) makes no request wait; the page says the state is old.
+func TestDashboardManagerStopped(t *testing.T) {
+	ctx := testContext(t)
+	m := startManager(t)
+	d := startDashboard(t, m.Addr().String(), m.AuthKey(), "-interval", "100ms")
+	d.waitState(ctx, t, "the manager", func(v view) bool { return v.OK })
+
+	require.NoError(t, syscall.Kill(m.Pid(), syscall.SIGSTOP))
+	// Runs before the dashboard's and the manager's cleanups.
+	t.Cleanup(func() { syscall.Kill(m.Pid(), syscall.SIGCONT) })
+	// httpClient's 10 s timeout is shorter than the dashboard's poll
+	// timeout (-timeout, 10 s) plus the time to notice: a handler that
+	// waited on the manager would fail this.
+	v := d.waitState(ctx, t, "a stale state", func(v view) bool { return !v.OK })
+	assert.Contains(t, v.Status, "the manager has not answered for")
+	assert.Equal(t, strconv.Itoa(m.Pid()), v.Summary[0].Value)
+
+	require.NoError(t, syscall.Kill(m.Pid(), syscall.SIGCONT))
+	d.waitState(ctx, t, "the manager again", func(v view) bool { return v.OK })
 }

@@ -74,6 +74,7 @@
     document.getElementById('plot-max').textContent = s.plot.max;
     document.getElementById('plot-last').textContent = s.plot.last;
     document.getElementById('plot-span').textContent = s.plot.span;
+    document.getElementById('plot-from').textContent = '-' + s.plot.span;
     for (const t of s.tables) renderTable(t);
     document.body.dataset.polls = String(polls);
   }
