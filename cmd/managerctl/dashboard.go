@@ -40,7 +40,8 @@ const dashboardUsage = "usage: managerctl ... dashboard [-listen ADDR] [-allow-r
 // dashboard runs the dashboard subcommand until ctx ends or the process
 // gets SIGINT or SIGTERM. It fails at once if the manager cannot be
 // reached at start, so that a wrong address or key is told on the
-// command line rather than on a page.
+// command line rather than on a page; later it reconnects by itself.
+// timeout (-timeout) bounds connecting and each poll.
 func dashboard(ctx context.Context, args []string, ep endpoint, timeout time.Duration, out io.Writer) error {
 	fs := flag.NewFlagSet("dashboard", flag.ContinueOnError)
 	listen := fs.String("listen", "127.0.0.1:8080", "the address to serve the page on (host:port)")
@@ -49,7 +50,10 @@ func dashboard(ctx context.Context, args []string, ep endpoint, timeout time.Dur
 	history := fs.Duration("history", 10*time.Minute, "how far back the calls-per-second plot goes")
 	fs.SetOutput(io.Discard)
 	if err := fs.Parse(args); err != nil {
-		return fmt.Errorf("dashboard: %w\n%s", err, dashboardUsage)
+		var flags strings.Builder
+		fs.SetOutput(&flags)
+		fs.PrintDefaults()
+		return fmt.Errorf("dashboard: %w\n%s\n%s", err, dashboardUsage, flags.String())
 	}
 	if fs.NArg() != 0 {
 		return fmt.Errorf("dashboard takes no arguments, got %q\n%s", fs.Args(), dashboardUsage)
