@@ -6,6 +6,7 @@
 //
 //	managerctl -addr ADDR [-key-file FILE] [-json] info|sessions|objects|locks|queues|get NAME
 //	managerctl -info-file FILE [-json] ...
+//	managerctl -addr ADDR dashboard [-listen 127.0.0.1:8080] [-allow-remote] [-interval 1s] [-history 10m]
 //
 // ADDR is a Unix socket path or host:port. The key is read from the
 // environment variable MANAGER_AUTHKEY or from -key-file, never from the
@@ -38,7 +39,7 @@ func main() {
 	}
 }
 
-const usage = "usage: managerctl (-addr ADDR [-key-file FILE] | -info-file FILE) [-json] [-timeout D] info|sessions|objects|locks|queues|get NAME"
+const usage = "usage: managerctl (-addr ADDR [-key-file FILE] | -info-file FILE) [-json] [-timeout D] info|sessions|objects|locks|queues|get NAME|dashboard [-listen ADDR]"
 
 // run is main without the process: args are the arguments, getenv reads
 // the environment.
@@ -59,6 +60,9 @@ func run(ctx context.Context, args []string, out io.Writer, getenv func(string) 
 	network, address, key, err := target(*addr, *keyFile, *infoFile, getenv)
 	if err != nil {
 		return err
+	}
+	if fs.Arg(0) == "dashboard" { // runs until interrupted: see dashboard.go
+		return dashboard(ctx, fs.Args()[1:], endpoint{network, address, key}, *timeout, out)
 	}
 	ctx, cancel := context.WithTimeout(ctx, *timeout)
 	defer cancel()
