@@ -60,12 +60,13 @@ const frame = 16
 const roleEnv = "WAKEUPBENCH_ROLE" // set in the echo child: its read mode
 
 var (
-	rounds = flag.Int("rounds", 5, "rounds; every combination runs once per round")
-	iters  = flag.Int("n", 5000, "round trips per combination per round")
-	modes  = flag.String("modes", "poller,poll,block", "read modes to combine (server × client)")
-	waiter = flag.Bool("waiter", true, "the echo child also waits on the network poller (an idle listener), as a server does")
-	base   = flag.String("base", "", "A/B mode: the base build's binaries' `prefix` (see ab.go)")
-	newer  = flag.String("new", "", "A/B mode: the new build's binaries' `prefix`")
+	rounds  = flag.Int("rounds", 5, "rounds; every combination runs once per round")
+	iters   = flag.Int("n", 5000, "round trips per combination per round")
+	modes   = flag.String("modes", "poller,poll,block", "read modes to combine (server × client)")
+	waiter  = flag.Bool("waiter", true, "the echo child also waits on the network poller (an idle listener), as a server does")
+	cwaiter = flag.Bool("clientwaiter", false, "this process (the client side) also waits on the network poller, as a Client does (its watch connection)")
+	base    = flag.String("base", "", "A/B mode: the base build's binaries' `prefix` (see ab.go)")
+	newer   = flag.String("new", "", "A/B mode: the new build's binaries' `prefix`")
 )
 
 func main() {
@@ -378,6 +379,14 @@ func run() error {
 		return err
 	}
 	defer os.RemoveAll(dir)
+	if *cwaiter {
+		l, err := net.Listen("unix", filepath.Join(dir, "idle.sock"))
+		if err != nil {
+			return err
+		}
+		defer l.Close()
+		go l.Accept()
+	}
 	p50s := map[pair][]float64{}
 	css := map[pair][]float64{}
 	ratios := map[pair][]float64{}
