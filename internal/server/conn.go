@@ -8,7 +8,6 @@ import (
 	"io"
 	"net"
 	"reflect"
-	"runtime"
 	"sync"
 	"time"
 
@@ -29,7 +28,6 @@ type serverConn struct {
 	srv     *Server
 	nc      net.Conn
 	r       *wire.Reader
-	cr      *connReader // what r reads from; nil in tests that give r a buffer
 	session callctx.SessionID
 	baseCtx context.Context // carries the object resolver
 
@@ -90,12 +88,8 @@ func newServerConn(s *Server, nc net.Conn, r *wire.Reader, session callctx.Sessi
 }
 
 // readLoop reads and executes requests until the connection ends or a
-// blocked call hands reading to a new goroutine. It is the whole life of
-// the goroutine running it, which may have locked its thread to read
-// (see connReader): unlocking at the end returns the thread to the
-// runtime, where a goroutine ending locked would take it down.
+// blocked call hands reading to a new goroutine.
 func (c *serverConn) readLoop() {
-	defer runtime.UnlockOSThread()
 	for {
 		if c.held && !c.r.HasFrame() {
 			c.flush() // the next read may wait: send what was held
@@ -305,7 +299,6 @@ func (c *serverConn) startBlocking(cc *callContext) bool {
 	c.handlers.Add(1)
 	c.stats.blocked.Add(1) // until execute has the method's result
 	c.mu.Unlock()
-	c.cr.handOff() // the blocked method must not hold a locked thread
 	switch {
 	case duplicate:
 		// A peer reusing the id of a call still blocked could otherwise
@@ -412,7 +405,6 @@ func (c *serverConn) close(err error) {
 	if !errors.Is(err, io.EOF) && !errors.Is(err, net.ErrClosed) {
 		c.srv.log.Debug("manager: connection closed", "err", err)
 	}
-	c.cr.release() // the thread, before waiting for the blocked calls
 	c.mu.Lock()
 	c.closed = true
 	c.mu.Unlock()

@@ -9,7 +9,6 @@ import (
 	"log/slog"
 	"net"
 	"os"
-	"runtime"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -38,10 +37,6 @@ type Limits struct {
 	MaxBlockedCalls  int           // blocked calls in flight per connection
 	ReadBudget       int64         // bytes of large requests held at once, server-wide
 	FrameReadTimeout time.Duration // a frame must arrive whole within it
-	// LockedReaders is how many connections may be read at once by a
-	// goroutine locked to its own OS thread (see connReader); negative:
-	// none.
-	LockedReaders int
 }
 
 // The limits' defaults, sized for a 2-core machine with a few GiB of
@@ -67,7 +62,6 @@ func DefaultLimits() Limits {
 		MaxBlockedCalls:  DefaultMaxBlockedCalls,
 		ReadBudget:       DefaultReadBudget,
 		FrameReadTimeout: DefaultFrameReadTimeout,
-		LockedReaders:    runtime.NumCPU(),
 	}
 }
 
@@ -95,9 +89,6 @@ func (cfg Config) withDefaults() Config {
 	if l.FrameReadTimeout <= 0 {
 		l.FrameReadTimeout = d.FrameReadTimeout
 	}
-	if l.LockedReaders == 0 {
-		l.LockedReaders = d.LockedReaders
-	}
 	return cfg
 }
 
@@ -116,9 +107,6 @@ type Server struct {
 
 	closing atomic.Bool  // set by Shutdown: refuse new calls
 	running atomic.Int64 // calls executing now, for graceful Shutdown
-
-	lockedNow  atomic.Int64  // connections holding a locked-reader slot
-	idleDemote time.Duration // see connReader; read-only after New
 
 	mu        sync.Mutex // guards the fields below
 	listeners map[net.Listener]struct{}
@@ -155,7 +143,6 @@ func New(cfg Config) *Server {
 		done:        make(chan struct{}),
 		started:     time.Now(),
 		sessionInfo: map[callctx.SessionID]sessionInfo{},
-		idleDemote:  idleDemote,
 	}
 	// The budget must fit the largest request it admits, frame and
 	// decoding together, or that request could never be served.
@@ -271,7 +258,7 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	err := s.waitIdle(ctx)
 	s.mu.Lock()
 	for c := range s.conns {
-		c.closeConn()
+		c.nc.Close()
 	}
 	s.mu.Unlock()
 	if err != nil {
@@ -336,11 +323,9 @@ func (s *Server) serveConn(raw net.Conn) {
 	raw.SetDeadline(time.Now().Add(s.opts.HandshakeTimeout))
 	var session [16]byte
 	var r *wire.Reader
-	var cr *connReader
 	nc, err := s.secure(raw)
 	if err == nil {
-		cr = &connReader{nc: nc, srv: s}
-		r = wire.NewReader(cr, s.opts.MaxFrame)
+		r = wire.NewReader(nc, s.opts.MaxFrame)
 		session, err = wire.ServerHandshake(nc, r, s.opts.Key, wire.ServerHello{ID: s.id, MaxFrame: s.opts.MaxFrame, Pid: os.Getpid()})
 	}
 	s.mu.Lock()
@@ -352,11 +337,9 @@ func (s *Server) serveConn(raw net.Conn) {
 		return
 	}
 	nc.SetDeadline(time.Time{})
-	r.SetLimits(cr, s.budget, s.opts.Limits.FrameReadTimeout)
-	cr.authenticated()
+	r.SetLimits(nc, s.budget, s.opts.Limits.FrameReadTimeout)
 
 	c := newServerConn(s, nc, r, session)
-	c.cr = cr
 	s.mu.Lock()
 	if s.closing.Load() {
 		s.mu.Unlock()
