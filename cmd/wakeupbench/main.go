@@ -1,6 +1,6 @@
 // Command wakeupbench measures how a reply reaches a waiting goroutine:
 // a two-process ping-pong of 16-byte frames over a Unix socket (the
-// anchors' L1 floor), with each side reading in one of three ways:
+// anchors' L1 floor), with each side reading in one of four ways:
 //
 //   - poller: net.Conn.Read, parked on Go's network poller (what the
 //     library does, and the floor the issue's targets are ratios to);
@@ -33,6 +33,16 @@
 //	go run ./cmd/wakeupbench -rounds 6 -base /tmp/base -new /tmp/new
 //
 // Each row is one JSON object on stdout; the table goes to stdout last.
+//
+// What it showed (2026-12-05, 2 cores at load 25-45; see issue 13): a
+// locked reader gains only if its socket leaves the runtime's epoll set.
+// With a goroutine parked on the poller on both sides (-clientwaiter, as
+// in the library), poll/poll was 1.74× poller/poller and the server made
+// 2.4-3.4 context switches per round trip instead of 1.7, while
+// poll-noepoll on both sides was 0.67× (server side alone 0.85×, client
+// side alone 0.86×). The library's locked reader on a socket still in
+// the epoll set (commit 7aa53a0, reverted) lost in A/B: W1 p50 1.18×,
+// W8 ops/s 0.52×.
 package main
 
 import (
