@@ -182,11 +182,11 @@ func testDictInit(e *env) {
 
 func TestConformance(t *testing.T) {
 	runSuite(t, []suiteCase{
-		{"Dict", testDictConformance},
-		{"DictInit", testDictInit},
-		{"Value", testValueConformance},
-		{"Versions", testVersions},
-		{"DictLarge", testDictLarge},
+		{name: "Dict", fn: testDictConformance},
+		{name: "DictInit", fn: testDictInit},
+		{name: "Value", fn: testValueConformance},
+		{name: "Versions", fn: testVersions},
+		{name: "DictLarge", fn: testDictLarge},
 	})
 }
 

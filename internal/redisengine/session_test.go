@@ -174,15 +174,15 @@ func testServerID(e *env) {
 
 func TestSession(t *testing.T) {
 	runSuite(t, []suiteCase{
-		{"ReleaseFrees", testReleaseFrees},
-		{"CloseFrees", testCloseFrees},
-		{"Named", testNamed},
-		{"Sweep", testSweep},
-		{"Purge", testPurge},
-		{"ServerID", testServerID},
-		{"UnreferencedHolder", testUnreferencedHolder},
-		{"PurgeUnderSession", testPurgeUnderSession},
-		{"BadCalls", testBadCalls},
+		{name: "ReleaseFrees", fn: testReleaseFrees},
+		{name: "CloseFrees", fn: testCloseFrees},
+		{name: "Named", fn: testNamed},
+		{name: "Sweep", fn: testSweep},
+		{name: "Purge", fn: testPurge},
+		{name: "ServerID", fn: testServerID},
+		{name: "UnreferencedHolder", fn: testUnreferencedHolder},
+		{name: "PurgeUnderSession", fn: testPurgeUnderSession},
+		{name: "BadCalls", fn: testBadCalls},
 	})
 }
 
