@@ -136,6 +136,11 @@ var confTests = []struct {
 	{"Barrier", confBarrier},
 	{"Fork/proxies-bound-to-the-worker", confForkProxies},
 	{"OwnerDeath/SIGKILL", confOwnerDeath},
+	{"Batch/per-call-results", confBatchPerCall},
+	{"Batch/blocking-call-waits", confBatchBlocking},
+	{"Batch/withdrawn-at-deadline", confBatchWithdrawn},
+	{"Batch/wrong-type-get-keeps-the-item", confBatchWrongType},
+	{"Batch/large", confBatchLarge},
 }
 
 func TestConformance(t *testing.T) {

@@ -57,6 +57,7 @@ type Session struct {
 	sweepCursor uint64
 	keys        sync.Map     // object id -> its fast scripts' keys ([]string)
 	touched     sync.Map     // object id -> typeid: called by the session (see touch)
+	scripts     sync.Map     // *redis.Script -> struct{}: loaded by CallBatch
 	beats       atomic.Int64 // heartbeats done, for tests
 	// withdrawFailures counts withdrawals that failed and will be retried,
 	// for tests.
