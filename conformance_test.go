@@ -141,6 +141,8 @@ var confTests = []struct {
 	{"Batch/withdrawn-at-deadline", confBatchWithdrawn},
 	{"Batch/wrong-type-get-keeps-the-item", confBatchWrongType},
 	{"Batch/large", confBatchLarge},
+	{"Dict/LoadMany-and-paged-All", confDictPaged},
+	{"List/paged-All", confListPaged},
 }
 
 func TestConformance(t *testing.T) {

@@ -133,7 +133,7 @@ func init() {
 	register(&family{
 		script:   mustLua("shape", "numeric", "dict"),
 		ctor:     pairsArg,
-		adapt:    map[string]func([]msgpack.RawMessage) ([]any, error){"Update": pairsArg},
+		adapt:    map[string]func([]msgpack.RawMessage) ([]any, error){"Update": pairsArg, "LoadMany": listArg(0)},
 		fast:     dictFast,
 		fastKeys: []string{"m", "h", "v", "z"},
 	}, "Dict")
