@@ -143,6 +143,7 @@ var confTests = []struct {
 	{"Batch/large", confBatchLarge},
 	{"Dict/LoadMany-and-paged-All", confDictPaged},
 	{"List/paged-All", confListPaged},
+	{"Introspection", confIntrospection},
 }
 
 func TestConformance(t *testing.T) {
