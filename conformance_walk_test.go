@@ -72,3 +72,46 @@ func confListPaged(ctx context.Context, t *testing.T, e *confEnv) {
 	}
 	assert.Equal(t, append(xs, n), walked)
 }
+
+// confArrayPaged: Array.All walks an array of several pages on every
+// engine, each page read when the walk reaches it; breaking out of the
+// loop stops it, and an element that does not decode ends it with an
+// error.
+func confArrayPaged(ctx context.Context, t *testing.T, e *confEnv) {
+	const n = 2100
+	xs := make([]int64, n)
+	for i := range xs {
+		xs[i] = int64(i)
+	}
+	a, err := manager.NewArray(ctx, e.s, xs)
+	require.NoError(t, err)
+	var walked []int64
+	for x, err := range a.All(ctx) {
+		require.NoError(t, err)
+		if len(walked) == 0 {
+			require.NoError(t, a.Set(ctx, n-1, -1)) // on a later page: seen
+		}
+		walked = append(walked, x)
+	}
+	want := append(append([]int64{}, xs[:n-1]...), -1)
+	assert.Equal(t, want, walked)
+	count := 0
+	for range a.All(ctx) {
+		if count++; count == 3 {
+			break
+		}
+	}
+	assert.Equal(t, 3, count)
+
+	small, err := manager.OpenArray(ctx, e.s, e.name("neg"), []int64{-1})
+	require.NoError(t, err)
+	require.NoError(t, small.Set(ctx, 0, -5))
+	unsigned, err := manager.OpenArray(ctx, e.s, e.name("neg"), []uint64{0})
+	require.NoError(t, err)
+	var errs []error
+	for _, err := range unsigned.All(ctx) {
+		errs = append(errs, err)
+	}
+	require.Len(t, errs, 1)
+	assert.Error(t, errs[0], "-5 does not decode into a uint64")
+}

@@ -191,9 +191,15 @@ func (l *List[T]) All(ctx context.Context) iter.Seq2[T, error] {
 // walkSlices is All on an engine without ItemsFrom: GetSlice pages of
 // walkPageItems, by index, until a short page.
 func (l *List[T]) walkSlices(ctx context.Context, yield func(T, error) bool) {
+	walkSlices(ctx, l.GetSlice, yield)
+}
+
+// walkSlices yields the elements getSlice returns in pages of
+// walkPageItems, by index, until a short page or an error (yielded last).
+func walkSlices[T any](ctx context.Context, getSlice func(context.Context, Slice) ([]T, error), yield func(T, error) bool) {
 	var zero T
 	for start := 0; ; start += walkPageItems {
-		items, err := l.GetSlice(ctx, SliceRange(start, start+walkPageItems))
+		items, err := getSlice(ctx, SliceRange(start, start+walkPageItems))
 		if err != nil {
 			yield(zero, err)
 			return
