@@ -2,6 +2,7 @@ package manager
 
 import (
 	"context"
+	"iter"
 
 	"github.com/goproc/manager/internal/builtin"
 )
@@ -85,12 +86,32 @@ func (a *Array[T]) Set(ctx context.Context, i int, v T) error {
 	return a.core().call(ctx, "Set", nil, int64(i), arg)
 }
 
-// All returns every element, in order, in one round trip: a consistent
+// Copy returns every element, in order, in one round trip: a consistent
 // snapshot (Python's a[:]).
-func (a *Array[T]) All(ctx context.Context) ([]T, error) {
+func (a *Array[T]) Copy(ctx context.Context) ([]T, error) {
 	var items []T
 	err := a.core().call(ctx, "All", &items)
 	return items, err
+}
+
+// All returns an iterator over the array's elements in order, read a
+// page at a time (GetSlice of up to 1024 elements per round trip), as
+// List.All does:
+//
+//	for x, err := range a.All(ctx) {
+//		if err != nil {
+//			return err
+//		}
+//		fmt.Println(x)
+//	}
+//
+// An error (ctx ended, the session gone, an element that does not decode
+// into T) is yielded once, with the zero T, as the last pair. The walk
+// is not a snapshot (Copy is): each page shows the elements as they are
+// when it is read. Breaking out of the loop reads no more; the iterator
+// may be used more than once, and each use walks anew.
+func (a *Array[T]) All(ctx context.Context) iter.Seq2[T, error] {
+	return func(yield func(T, error) bool) { walkSlices(ctx, a.GetSlice, yield) }
 }
 
 // GetSlice returns the elements s selects, in one round trip (Python's

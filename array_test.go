@@ -55,7 +55,7 @@ func TestArrayMethods(t *testing.T) {
 	sum, err := a.Add(ctx, 1, 0.5)
 	require.NoError(t, err)
 	assert.Equal(t, 10.5, sum)
-	all, err := a.All(ctx)
+	all, err := a.Copy(ctx)
 	require.NoError(t, err)
 	assert.Equal(t, []float64{0.5, 10.5, 20, 3}, all)
 
@@ -72,7 +72,7 @@ func TestArrayMethods(t *testing.T) {
 
 	zeros, err := manager.NewArray(ctx, m, make([]int, 3))
 	require.NoError(t, err)
-	zs, err := zeros.All(ctx)
+	zs, err := zeros.Copy(ctx)
 	require.NoError(t, err)
 	assert.Equal(t, []int{0, 0, 0}, zs)
 }
@@ -83,7 +83,7 @@ func TestArrayAddAcrossProcesses(t *testing.T) {
 	a, err := manager.OpenArray(ctx, m, "counts", make([]int64, 5))
 	require.NoError(t, err)
 	runWorkers(ctx, t, m, 4, "array.add", a)
-	all, err := a.All(ctx)
+	all, err := a.Copy(ctx)
 	require.NoError(t, err)
 	assert.Equal(t, []int64{10, 10, 10, 10, 40}, all)
 }

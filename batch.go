@@ -32,9 +32,9 @@ import (
 // call has answered or ctx has ended.
 //
 // A Batch is for one goroutine; it is not safe for concurrent use. After
-// Flush it is empty and may be reused. Batches run on a *Manager or
-// *Client session; on a *RedisSession Flush fails every call with
-// ErrNotSupported.
+// Flush it is empty and may be reused. Batches run on every session: on a
+// *RedisSession, Flush sends the calls' scripts in one pipeline (see
+// RedisSession).
 type Batch struct {
 	s     Session
 	calls []*batchCall
@@ -46,6 +46,7 @@ type Batch struct {
 // batchCall is one queued call.
 type batchCall struct {
 	op         string // "Type.Method", for errors
+	typeid     string // the object's type
 	object     uint64
 	handle     uint64
 	method     string
@@ -114,7 +115,7 @@ func queueArgs[R any](b *Batch, p *Proxy, method string, nargs int, encodeArg fu
 		call.op, call.err = method, err
 		return f
 	}
-	call.op, call.object, call.handle = p.ref.TypeID+"."+method, p.ref.ID, p.handle
+	call.op, call.object, call.handle, call.typeid = p.ref.TypeID+"."+method, p.ref.ID, p.handle, p.ref.TypeID
 	if p.eng != b.s.engine() {
 		call.err = &opError{call.op, errors.New("the proxy belongs to another session than the batch's (make one batch per session)")}
 		return f
@@ -229,6 +230,9 @@ func (b *Batch) Flush(ctx context.Context) error {
 }
 
 func (b *Batch) flush(ctx context.Context, calls []*batchCall, buf []byte) error {
+	if r, ok := b.s.engine().(*RedisSession); ok && r != nil {
+		return r.flushBatch(ctx, calls, buf)
+	}
 	c, ok := b.s.engine().(*Client)
 	if !ok || c == nil {
 		return fmt.Errorf("manager: batch: %w: batches run on a manager session (*Manager or *Client), not on %T; call the methods one by one", ErrNotSupported, b.s)

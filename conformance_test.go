@@ -136,6 +136,15 @@ var confTests = []struct {
 	{"Barrier", confBarrier},
 	{"Fork/proxies-bound-to-the-worker", confForkProxies},
 	{"OwnerDeath/SIGKILL", confOwnerDeath},
+	{"Batch/per-call-results", confBatchPerCall},
+	{"Batch/blocking-call-waits", confBatchBlocking},
+	{"Batch/withdrawn-at-deadline", confBatchWithdrawn},
+	{"Batch/wrong-type-get-keeps-the-item", confBatchWrongType},
+	{"Batch/large", confBatchLarge},
+	{"Dict/LoadMany-and-paged-All", confDictPaged},
+	{"List/paged-All", confListPaged},
+	{"Array/paged-All", confArrayPaged},
+	{"Introspection", confIntrospection},
 }
 
 func TestConformance(t *testing.T) {
@@ -464,9 +473,15 @@ func confArray(ctx context.Context, t *testing.T, e *confEnv) {
 	x, err = a.Add(ctx, 1, 0.5)
 	require.NoError(t, err)
 	assert.Equal(t, 2.5, x)
-	all, err := a.All(ctx)
+	all, err := a.Copy(ctx)
 	require.NoError(t, err)
 	assert.Equal(t, []float64{10, 2.5, 30, 40}, all)
+	var walked []float64
+	for x, err := range a.All(ctx) {
+		require.NoError(t, err)
+		walked = append(walked, x)
+	}
+	assert.Equal(t, all, walked, "All walks what Copy copies")
 	got, err := a.Modify(ctx, func(items []float64) ([]float64, error) {
 		for i := range items {
 			items[i]++

@@ -130,8 +130,8 @@ func (d *Dict[K, V]) Load(ctx context.Context, key K) (value V, ok bool, err err
 
 // LoadMany loads each of keys in one round trip, atomically (one
 // snapshot of the dictionary): result i is what Load would give for
-// keys[i]. On a session whose dictionaries lack the method (Redis, for
-// now) it falls back to one Load per key, which is not atomic.
+// keys[i]. On Redis it is one Lua script. A manager too old to have the
+// method gets one Load per key instead, which is not atomic.
 func (d *Dict[K, V]) LoadMany(ctx context.Context, keys []K) ([]LoadResult[V], error) {
 	p := d.core().proxy()
 	out := make([]LoadResult[V], 0, len(keys))

@@ -35,6 +35,10 @@ import (
 // (see WithRedisLease), and the next owner is told (ErrAbandoned). Lock
 // and RLock hand out fencing tokens (Lock.Token).
 //
+// A Batch on a RedisSession sends its calls' scripts in one go-redis
+// pipeline: one round trip (on a Cluster, one per node), the calls run in
+// the order queued, and those that wait then block all at once.
+//
 // The built-in types only: custom types (New, Call on a Register'ed type)
 // and Pool need a manager and give ErrNotSupported. The README's "Beyond
 // one machine" section lists what differs from a manager.

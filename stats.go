@@ -136,11 +136,14 @@ type Party struct {
 }
 
 // Holder is a session holding Count lock levels, permits or items; a
-// lock's holder has held it for HeldFor.
+// lock's holder has held it for HeldFor. On a RedisSession, a lock's
+// holder also carries its fencing token (see Lock.Token); a manager
+// leaves Token zero.
 type Holder struct {
 	Party
 	Count   int
 	HeldFor time.Duration
+	Token   uint64
 }
 
 // Objects returns every live object of the manager, in creation order,

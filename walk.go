@@ -9,10 +9,10 @@ import (
 // The iterators of Dict and List (All) read the container a page at a
 // time through the built-in types' ItemsFrom method, so that a big
 // container never travels as one frame the size of the whole (which may
-// exceed the frame limit, 64 MiB by default). An engine whose objects
-// lack ItemsFrom (the Redis engine, today) answers ErrNoSuchMethod or
-// ErrNotSupported, and the iterators fall back to the bulk methods
-// (Dict.Items; List.GetSlice in pages of walkPageItems).
+// exceed the frame limit, 64 MiB by default). Every engine has ItemsFrom
+// (on Redis, one Lua script per page); a manager too old to have it
+// answers ErrNoSuchMethod, and the iterators fall back to the bulk
+// methods (Dict.Items; List.GetSlice in pages of walkPageItems).
 //
 // Why iter.Seq2[X, error] rather than an iterator value with an Err
 // method to call after the loop (bufio.Scanner's way): with the error as
@@ -92,8 +92,7 @@ type listPage[T any] struct {
 // stored for the first time during the walk is seen unless the walk has
 // ended; a key deleted during it may or may not be seen, and one deleted
 // and stored again may be seen twice (it moved to the end of the order).
-// On an engine without paging (Redis) the walk reads one snapshot with
-// Items instead.
+// The same holds on every engine.
 //
 // Each page is one round trip; breaking out of the loop reads no more.
 // The iterator may be used more than once, and each use walks anew.
@@ -192,9 +191,15 @@ func (l *List[T]) All(ctx context.Context) iter.Seq2[T, error] {
 // walkSlices is All on an engine without ItemsFrom: GetSlice pages of
 // walkPageItems, by index, until a short page.
 func (l *List[T]) walkSlices(ctx context.Context, yield func(T, error) bool) {
+	walkSlices(ctx, l.GetSlice, yield)
+}
+
+// walkSlices yields the elements getSlice returns in pages of
+// walkPageItems, by index, until a short page or an error (yielded last).
+func walkSlices[T any](ctx context.Context, getSlice func(context.Context, Slice) ([]T, error), yield func(T, error) bool) {
 	var zero T
 	for start := 0; ; start += walkPageItems {
-		items, err := l.GetSlice(ctx, SliceRange(start, start+walkPageItems))
+		items, err := getSlice(ctx, SliceRange(start, start+walkPageItems))
 		if err != nil {
 			yield(zero, err)
 			return

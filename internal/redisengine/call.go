@@ -133,7 +133,7 @@ func init() {
 	register(&family{
 		script:   mustLua("shape", "numeric", "dict"),
 		ctor:     pairsArg,
-		adapt:    map[string]func([]msgpack.RawMessage) ([]any, error){"Update": pairsArg},
+		adapt:    map[string]func([]msgpack.RawMessage) ([]any, error){"Update": pairsArg, "LoadMany": listArg(0)},
 		fast:     dictFast,
 		fastKeys: []string{"m", "h", "v", "z"},
 	}, "Dict")
@@ -255,6 +255,50 @@ func intArg(what string) func([]msgpack.RawMessage) ([]any, error) {
 // withdrawn (nothing consumed, nothing held) and returns an error
 // wrapping ctx.Err(). Close ends it with errs.Closed.
 func (s *Session) Call(ctx context.Context, id uint64, typeid string, handle uint64, method string, args []msgpack.RawMessage) ([]byte, error) {
+	pc, err := s.prepare(id, typeid, handle, method, args)
+	if err != nil {
+		return nil, err
+	}
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	if pc.fast {
+		reply, err := pc.script.Run(ctx, s.rdb, pc.keys, pc.args...).Text()
+		return s.fastResult(pc, reply, err)
+	}
+	reply, err := s.run(pc.runCtx(ctx), pc.fam, id, typeid, method, pc.handle, "c", pc.argv, pc.cid)
+	if err != nil {
+		return nil, s.callErr(typeid, method, err)
+	}
+	return s.finish(ctx, pc, reply)
+}
+
+// A preparedCall is a call checked and turned into one script's run.
+type preparedCall struct {
+	fam            *family
+	id             uint64
+	typeid, method string
+	handle         string // the proxy handle, in decimal
+	argv           []any  // the method's arguments, as the script takes them
+	cid            string // the call id (not for fast scripts)
+	fast           bool   // script is one of fam.fast
+	script         *redis.Script
+	keys           []string
+	args           []any // the script's whole ARGV
+}
+
+// runCtx is the ctx the script's round trip runs under: a call whose
+// reply hands something over is not cut short (see family.consume).
+func (pc *preparedCall) runCtx(ctx context.Context) context.Context {
+	if pc.fam.consume[pc.method] {
+		return context.WithoutCancel(ctx)
+	}
+	return ctx
+}
+
+// prepare checks a call (type, method, arity, session open) and returns
+// the script run that starts it.
+func (s *Session) prepare(id uint64, typeid string, handle uint64, method string, args []msgpack.RawMessage) (*preparedCall, error) {
 	fam, ok := families[typeid]
 	if !ok {
 		return nil, errs.Errorf("%w: the Redis engine hosts the built-in types only", errs.NotSupported)
@@ -282,33 +326,36 @@ func (s *Session) Call(ctx context.Context, id uint64, typeid string, handle uin
 	if err := s.checkOpen(); err != nil {
 		return nil, err
 	}
-	if err := ctx.Err(); err != nil {
-		return nil, err
-	}
+	pc := &preparedCall{fam: fam, id: id, typeid: typeid, method: method, argv: argv}
 	if sc := fam.fast[method]; sc != nil {
-		return s.callFast(ctx, fam, sc, id, typeid, method, argv)
+		pc.fast, pc.script, pc.keys = true, sc, s.fastKeys(fam, id)
+		pc.args = make([]any, 0, 1+len(argv))
+		pc.args = append(append(pc.args, typeid), argv...)
+		return pc, nil
 	}
 	s.touch(id, typeid)
-	cid := s.newCID()
-	h := strconv.FormatUint(handle, 10)
-	rctx := ctx
-	if fam.consume[method] {
-		rctx = context.WithoutCancel(ctx)
-	}
-	reply, err := s.run(rctx, fam, id, typeid, method, h, "c", argv, cid)
-	if err != nil {
-		return nil, s.callErr(typeid, method, err)
-	}
+	pc.cid = s.newCID()
+	pc.handle = strconv.FormatUint(handle, 10)
+	pc.script, pc.keys = fam.script, []string{s.prefix(id) + "m"}
+	pc.args = s.scriptArgs(typeid, method, pc.handle, "c", argv, pc.cid)
+	return pc, nil
+}
+
+// finish takes a call from its first script reply to its result: a call
+// that waits ('W') blocks until granted, withdrawn or ended.
+func (s *Session) finish(ctx context.Context, pc *preparedCall, reply string) ([]byte, error) {
+	typeid, method := pc.typeid, pc.method
+	var err error
 	for reply[0] == 'W' {
-		reply, err = s.block(ctx, fam, id, typeid, method, h, cid, reply)
+		reply, err = s.block(ctx, pc.fam, pc.id, typeid, method, pc.handle, pc.cid, reply)
 		if err != nil {
 			return nil, s.callErr(typeid, method, err)
 		}
 		if reply[0] == 'L' {
 			// Dropped from the waiters while its lease had lapsed: the
 			// call starts again, as a new call.
-			cid = s.newCID()
-			if reply, err = s.run(rctx, fam, id, typeid, method, h, "c", argv, cid); err != nil {
+			pc.cid = s.newCID()
+			if reply, err = s.run(pc.runCtx(ctx), pc.fam, pc.id, typeid, method, pc.handle, "c", pc.argv, pc.cid); err != nil {
 				return nil, s.callErr(typeid, method, err)
 			}
 		}
@@ -322,32 +369,31 @@ func (s *Session) Call(ctx context.Context, id uint64, typeid string, handle uin
 	return nil, errs.Errorf("redis engine: unexpected script reply %q", reply)
 }
 
-// callFast runs a fast script (see family.fast).
-func (s *Session) callFast(ctx context.Context, fam *family, sc *redis.Script, id uint64, typeid, method string, argv []any) ([]byte, error) {
-	var keys []string
+// fastKeys returns the keys of object id's fast scripts.
+func (s *Session) fastKeys(fam *family, id uint64) []string {
 	if v, ok := s.keys.Load(id); ok {
-		keys = v.([]string)
-	} else {
-		p := s.prefix(id)
-		keys = make([]string, len(fam.fastKeys))
-		for i, k := range fam.fastKeys {
-			keys[i] = p + k
-		}
-		s.keys.Store(id, keys)
+		return v.([]string)
 	}
-	all := make([]any, 0, 1+len(argv))
-	all = append(all, typeid)
-	all = append(all, argv...)
-	reply, err := sc.Run(ctx, s.rdb, keys, all...).Text()
+	p := s.prefix(id)
+	keys := make([]string, len(fam.fastKeys))
+	for i, k := range fam.fastKeys {
+		keys[i] = p + k
+	}
+	s.keys.Store(id, keys)
+	return keys
+}
+
+// fastResult turns a fast script's reply into the call's result.
+func (s *Session) fastResult(pc *preparedCall, reply string, err error) ([]byte, error) {
 	if err != nil {
-		return nil, s.callErr(typeid, method, fmt.Errorf("redis: %w", err))
+		return nil, s.callErr(pc.typeid, pc.method, fmt.Errorf("redis: %w", err))
 	}
 	switch {
 	case reply == "":
 	case reply[0] == '=':
 		return []byte(reply[1:]), nil
 	case reply[0] == 'E':
-		return nil, s.callErr(typeid, method, replyError(reply))
+		return nil, s.callErr(pc.typeid, pc.method, replyError(reply))
 	}
 	return nil, errs.Errorf("redis engine: unexpected script reply %q", reply)
 }
@@ -381,10 +427,7 @@ func (s *Session) run(ctx context.Context, fam *family, id uint64, typeid, metho
 	if len(cid) > 0 {
 		c = cid[0]
 	}
-	all := make([]any, 0, 7+len(argv))
-	all = append(all, typeid, method, s.sid, s.leaseMS, handle, c, mode)
-	all = append(all, argv...)
-	reply, err := fam.script.Run(ctx, s.rdb, []string{s.prefix(id) + "m"}, all...).Text()
+	reply, err := fam.script.Run(ctx, s.rdb, []string{s.prefix(id) + "m"}, s.scriptArgs(typeid, method, handle, mode, argv, c)...).Text()
 	if err != nil {
 		return "", fmt.Errorf("manager: redis: %w", err)
 	}
@@ -395,6 +438,14 @@ func (s *Session) run(ctx context.Context, fam *family, id uint64, typeid, metho
 		return "", replyError(reply)
 	}
 	return reply, nil
+}
+
+// scriptArgs returns the ARGV of a family script's run (see
+// lua/prelude.lua).
+func (s *Session) scriptArgs(typeid, method, handle, mode string, argv []any, cid string) []any {
+	all := make([]any, 0, 7+len(argv))
+	all = append(all, typeid, method, s.sid, s.leaseMS, handle, cid, mode)
+	return append(all, argv...)
 }
 
 // block waits for the grant of waiting call cid: it blocks in BLPOP on the

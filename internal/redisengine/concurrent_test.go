@@ -102,7 +102,7 @@ func testConcurrentQueue(e *env) {
 
 func TestConcurrent(t *testing.T) {
 	runSuite(t, []suiteCase{
-		{"Add", testConcurrentAdd},
-		{"Queue", testConcurrentQueue},
+		{name: "Add", fn: testConcurrentAdd},
+		{name: "Queue", fn: testConcurrentQueue},
 	})
 }

@@ -103,11 +103,11 @@ func testConditionWaitTimeout(e *env) {
 
 func TestCondition(t *testing.T) {
 	runSuite(t, []suiteCase{
-		{"Conformance", testConditionConformance},
-		{"WaitNotify", testConditionWaitNotify},
-		{"OnRLock", testConditionOnRLock},
-		{"WaitTimeout", testConditionWaitTimeout},
-		{"Named", testConditionNamed},
+		{name: "Conformance", fn: testConditionConformance},
+		{name: "WaitNotify", fn: testConditionWaitNotify},
+		{name: "OnRLock", fn: testConditionOnRLock},
+		{name: "WaitTimeout", fn: testConditionWaitTimeout, long: true},
+		{name: "Named", fn: testConditionNamed},
 	})
 }
 

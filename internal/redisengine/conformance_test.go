@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"math"
 	"reflect"
+	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -94,6 +95,8 @@ func dictOps() []op {
 		o("Len"), o("Load", "a"), o("Store", "a", 1), o("Load", "a"), o("Has", "a"), o("Has", "b"),
 		o("LoadOrStore", "a", 2), o("LoadOrStore", "b", 2), o("SetDefault", "c", []int{1, 2}),
 		o("Keys"), o("Values"), o("Items"), o("Copy"), o("Len"),
+		o("LoadMany", []string{"c", "nope", "a"}), o("LoadMany", []string{}), o("LoadMany", nil),
+		o("ItemsFrom", uint64(0), 100, 1<<20), o("ItemsFrom", uint64(0), 0, 1), o("ItemsFrom", uint64(0), 1, 0),
 		o("Swap", "a", 10), o("Swap", "z", 0), o("Delete", "z"), o("Delete", "z"),
 		o("CompareAndSwap", "a", 10, 11), o("CompareAndSwap", "a", 10, 12), o("CompareAndSwap", "q", 1, 2),
 		o("CompareAndDelete", "b", 3), o("CompareAndDelete", "b", 2), o("Load", "b"),
@@ -117,6 +120,7 @@ func dictOps() []op {
 		o("LoadVersion", "missing"), o("StoreIfVersion", "missing", uint64(1), "no"), o("StoreIfVersion", "missing", uint64(0), "yes"),
 		o("StoreIfVersion", "missing", uint64(0), "no"), o("Load", "missing"),
 		o("Clear"), o("Len"), o("Items"), o("Keys"), o("PopItem"),
+		o("ItemsFrom", uint64(0), 10, 100), o("LoadMany", []string{"a"}),
 	}
 }
 
@@ -182,11 +186,12 @@ func testDictInit(e *env) {
 
 func TestConformance(t *testing.T) {
 	runSuite(t, []suiteCase{
-		{"Dict", testDictConformance},
-		{"DictInit", testDictInit},
-		{"Value", testValueConformance},
-		{"Versions", testVersions},
-		{"DictLarge", testDictLarge},
+		{name: "Dict", fn: testDictConformance},
+		{name: "DictInit", fn: testDictInit},
+		{name: "Value", fn: testValueConformance},
+		{name: "Versions", fn: testVersions},
+		{name: "DictLarge", fn: testDictLarge},
+		{name: "ItemsFrom", fn: testItemsFrom},
 	})
 }
 
@@ -209,4 +214,96 @@ func testDictLarge(e *env) {
 	assert.Equal(t, mp(t, n-1), []byte(got[n-1].Key), "in insertion order")
 	require.NoError(t, s.Release(e.ctx(), d.id))
 	assert.False(t, exists(t, s, d.id))
+}
+
+// testItemsFrom walks a Dict and a List a page at a time on builtin and
+// on Redis, with page bounds by count and by bytes and with the dict
+// changed between pages (an entry deleted, one deleted and stored again,
+// one added), and requires the same pages: the same entries, the same
+// Done. The cursors themselves may differ (they are opaque).
+func testItemsFrom(e *env) {
+	t := e.t
+	s := e.session(0)
+	type page struct {
+		Items []builtin.Pair
+		Next  uint64
+		Done  bool
+	}
+	type lpage struct {
+		Items []msgpack.RawMessage
+		Next  int64
+		Done  bool
+	}
+	for _, bounds := range [][2]int{{1, 1 << 20}, {3, 1 << 20}, {1000, 40}, {4, 30}, {100, 1}} {
+		t.Run(fmt.Sprintf("%d items %d bytes", bounds[0], bounds[1]), func(t *testing.T) {
+			recv, err := builtin.NewDict(context.Background(), nil)
+			require.NoError(t, err)
+			r := e.newObj(s, "Dict")
+			both := func(method string, args ...any) {
+				t.Helper()
+				a := enc(t, args...)
+				_, err := builtinCall(t, recv, method, a)
+				require.NoError(t, err)
+				_, err = r.s.Call(t.Context(), r.id, r.typeid, r.handle, method, a)
+				require.NoError(t, err)
+			}
+			for i := range 12 {
+				both("Store", fmt.Sprint("k", i), strings.Repeat("v", i*3))
+			}
+			var cw, cr uint64
+			for step := 0; ; step++ {
+				a := enc(t, cw, bounds[0], bounds[1])
+				want, err := builtinCall(t, recv, "ItemsFrom", a)
+				require.NoError(t, err)
+				got, err := r.s.Call(t.Context(), r.id, r.typeid, r.handle, "ItemsFrom", enc(t, cr, bounds[0], bounds[1]))
+				require.NoError(t, err)
+				var pw, pr page
+				require.NoError(t, msgpack.Unmarshal(want, &pw))
+				require.NoError(t, msgpack.Unmarshal(got, &pr))
+				require.Equal(t, pw.Items, pr.Items, "page %d", step)
+				require.Equal(t, pw.Done, pr.Done, "page %d", step)
+				if pw.Done {
+					break
+				}
+				cw, cr = pw.Next, pr.Next
+				switch step {
+				case 0:
+					both("Delete", "k5")
+				case 1:
+					both("Delete", "k1") // behind the walk: not seen again
+					both("Store", "k1", "back")
+				case 2:
+					both("Store", "new", "n")
+				}
+				require.Less(t, step, 100, "the walk does not end")
+			}
+		})
+	}
+	recv, err := builtin.NewList(context.Background(), nil)
+	require.NoError(t, err)
+	var items []any
+	for i := range 9 {
+		items = append(items, strings.Repeat("x", i))
+	}
+	l := e.newObj(s, "List", items)
+	_, err = builtinCall(t, recv, "Extend", enc(t, items))
+	require.NoError(t, err)
+	for _, bounds := range [][2]int{{1, 1 << 20}, {4, 1 << 20}, {100, 20}, {100, 1}} {
+		var start int64
+		for step := 0; ; step++ {
+			a := enc(t, start, bounds[0], bounds[1])
+			want, err := builtinCall(t, recv, "ItemsFrom", a)
+			require.NoError(t, err)
+			got := l.must("ItemsFrom", start, bounds[0], bounds[1])
+			assert.Equal(t, want, got, "bounds %v page %d", bounds, step)
+			var p lpage
+			require.NoError(t, msgpack.Unmarshal(got, &p))
+			if p.Done {
+				break
+			}
+			start = p.Next
+			require.Less(t, step, 100, "the walk does not end")
+		}
+	}
+	conform(t, recv, l, []op{o("ItemsFrom", int64(-1), 1, 1), o("ItemsFrom", int64(100), 1, 1), o("ItemsFrom", int64(0), 0, 5), o("ItemsFrom", int64(0), 5, 0)})
 }

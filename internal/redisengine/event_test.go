@@ -107,10 +107,10 @@ func testBarrierBreaks(e *env) {
 
 func TestEvent(t *testing.T) {
 	runSuite(t, []suiteCase{
-		{"EventConformance", testEventConformance},
-		{"BarrierConformance", testBarrierConformance},
-		{"EventWait", testEventWait},
-		{"BarrierRound", testBarrierRound},
-		{"BarrierBreaks", testBarrierBreaks},
+		{name: "EventConformance", fn: testEventConformance},
+		{name: "BarrierConformance", fn: testBarrierConformance},
+		{name: "EventWait", fn: testEventWait},
+		{name: "BarrierRound", fn: testBarrierRound},
+		{name: "BarrierBreaks", fn: testBarrierBreaks},
 	})
 }

@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"os"
+	"slices"
 	"testing"
 	"time"
 
@@ -33,15 +34,18 @@ type server struct {
 	addr []string
 }
 
-// servers starts a standalone Redis and a three-master cluster for t.
+// servers starts a standalone Redis and a three-master cluster for t;
+// with -short, the standalone one only: forming a cluster costs seconds
+// per test, and every script already runs on the standalone server.
 func servers(t *testing.T) []server {
 	t.Helper()
 	st := redistest.Standalone(t)
-	cl := redistest.NewCluster(t)
-	return []server{
-		{"standalone", st.Client(t), []string{st.Addr}},
-		{"cluster", cl.Client(t), cl.Addrs()},
+	srvs := []server{{"standalone", st.Client(t), []string{st.Addr}}}
+	if testing.Short() {
+		return srvs
 	}
+	cl := redistest.NewCluster(t)
+	return append(srvs, server{"cluster", cl.Client(t), cl.Addrs()})
 }
 
 // env is one subtest's namespace on one server.
@@ -55,8 +59,12 @@ type env struct {
 const suiteTimeout = 60 * time.Second
 
 // runSuite runs each case against each server, each in a fresh
-// namespace purged at the end.
+// namespace purged at the end. With -short, the long cases are left out
+// (they run in the full run only) and only the standalone server is used.
 func runSuite(t *testing.T, cases []suiteCase) {
+	if testing.Short() {
+		cases = slices.DeleteFunc(slices.Clone(cases), func(tc suiteCase) bool { return tc.long })
+	}
 	for _, srv := range servers(t) {
 		t.Run(srv.name, func(t *testing.T) {
 			for _, tc := range cases {
@@ -79,6 +87,9 @@ func runSuite(t *testing.T, cases []suiteCase) {
 type suiteCase struct {
 	name string
 	fn   func(e *env)
+	// long marks a case that waits for seconds (a SIGKILLed process's
+	// lease to expire, a grace period): left out with -short.
+	long bool
 }
 
 // ctx returns a context bounded by the subtest's deadline.

@@ -145,5 +145,5 @@ func testLinearizable(e *env) {
 func errorsIsEmpty(err error) bool { return errors.Is(err, errs.Empty) }
 
 func TestLinearizable(t *testing.T) {
-	runSuite(t, []suiteCase{{"ValueQueue", testLinearizable}})
+	runSuite(t, []suiteCase{{name: "ValueQueue", fn: testLinearizable}})
 }

@@ -81,8 +81,8 @@ func testNamespaceConformance(e *env) {
 
 func TestList(t *testing.T) {
 	runSuite(t, []suiteCase{
-		{"List", testListConformance},
-		{"Array", testArrayConformance},
-		{"Namespace", testNamespaceConformance},
+		{name: "List", fn: testListConformance},
+		{name: "Array", fn: testArrayConformance},
+		{name: "Namespace", fn: testNamespaceConformance},
 	})
 }

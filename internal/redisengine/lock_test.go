@@ -292,17 +292,17 @@ func testJoinableSIGKILL(e *env) {
 
 func TestLock(t *testing.T) {
 	runSuite(t, []suiteCase{
-		{"Conformance", testLockConformance},
-		{"SemaphoreConformance", testSemaphoreConformance},
-		{"HandOff", testLockHandOff},
-		{"Withdraw", testLockWithdraw},
-		{"RLockHandles", testRLockHandles},
-		{"Abandoned", testLockAbandoned},
-		{"SemaphoreAbandoned", testSemaphoreAbandoned},
-		{"SemaphoreBlocking", testSemaphoreBlocking},
-		{"SIGKILL", testLockSIGKILL},
-		{"JoinableSIGKILL", testJoinableSIGKILL},
-		{"LapsedWaiter", testLapsedWaiter},
+		{name: "Conformance", fn: testLockConformance},
+		{name: "SemaphoreConformance", fn: testSemaphoreConformance},
+		{name: "HandOff", fn: testLockHandOff},
+		{name: "Withdraw", fn: testLockWithdraw},
+		{name: "RLockHandles", fn: testRLockHandles},
+		{name: "Abandoned", fn: testLockAbandoned},
+		{name: "SemaphoreAbandoned", fn: testSemaphoreAbandoned},
+		{name: "SemaphoreBlocking", fn: testSemaphoreBlocking},
+		{name: "SIGKILL", fn: testLockSIGKILL, long: true},
+		{name: "JoinableSIGKILL", fn: testJoinableSIGKILL, long: true},
+		{name: "LapsedWaiter", fn: testLapsedWaiter},
 	})
 }
 

@@ -161,10 +161,10 @@ func testShutdownImmediateDeadSession(e *env) {
 
 func TestQueueShutdown(t *testing.T) {
 	runSuite(t, []suiteCase{
-		{"Drains", testShutdownDrains},
-		{"Immediate", testShutdownImmediate},
-		{"WakesGetters", testShutdownWakesGetters},
-		{"WakesPutters", testShutdownWakesPutters},
-		{"ImmediateDeadSession", testShutdownImmediateDeadSession},
+		{name: "Drains", fn: testShutdownDrains},
+		{name: "Immediate", fn: testShutdownImmediate},
+		{name: "WakesGetters", fn: testShutdownWakesGetters},
+		{name: "WakesPutters", fn: testShutdownWakesPutters},
+		{name: "ImmediateDeadSession", fn: testShutdownImmediateDeadSession},
 	})
 }

@@ -216,13 +216,13 @@ func testSessionClose(e *env) {
 
 func TestQueue(t *testing.T) {
 	runSuite(t, []suiteCase{
-		{"Conformance", testQueueConformance},
-		{"JoinableConformance", testJoinableConformance},
-		{"Blocking", testQueueBlocking},
-		{"Deadline", testQueueDeadline},
-		{"Cancel", testQueueCancel},
-		{"PutBlocks", testQueuePutBlocks},
-		{"JoinableRedelivery", testJoinableRedelivery},
-		{"SessionClose", testSessionClose},
+		{name: "Conformance", fn: testQueueConformance},
+		{name: "JoinableConformance", fn: testJoinableConformance},
+		{name: "Blocking", fn: testQueueBlocking},
+		{name: "Deadline", fn: testQueueDeadline},
+		{name: "Cancel", fn: testQueueCancel},
+		{name: "PutBlocks", fn: testQueuePutBlocks},
+		{name: "JoinableRedelivery", fn: testJoinableRedelivery},
+		{name: "SessionClose", fn: testSessionClose},
 	})
 }

@@ -45,6 +45,7 @@ type Session struct {
 	lease    time.Duration
 	leaseMS  string
 	serverID [16]byte
+	started  time.Time
 
 	closeCtx context.Context // done when Close starts: wakes blocked calls
 	closeFn  context.CancelFunc
@@ -57,6 +58,7 @@ type Session struct {
 	sweepCursor uint64
 	keys        sync.Map     // object id -> its fast scripts' keys ([]string)
 	touched     sync.Map     // object id -> typeid: called by the session (see touch)
+	scripts     sync.Map     // *redis.Script -> struct{}: loaded by CallBatch
 	beats       atomic.Int64 // heartbeats done, for tests
 	// withdrawFailures counts withdrawals that failed and will be retried,
 	// for tests.
@@ -98,6 +100,10 @@ func Open(ctx context.Context, rdb redis.UniversalClient, o Options) (*Session, 
 		hbStop:   make(chan struct{}),
 		hbDone:   make(chan struct{}),
 		refs:     make(map[uint64]*ref),
+		started:  time.Now(),
+	}
+	if _, err := rdb.Pipelined(ctx, func(p redis.Pipeliner) error { s.announce(ctx, p); return nil }); err != nil {
+		return nil, fmt.Errorf("manager: redis: %w", err)
 	}
 	s.closeCtx, s.closeFn = context.WithCancel(context.Background())
 	go s.heartbeat()
@@ -158,14 +164,12 @@ func (s *Session) renew() {
 		return true
 	})
 	s.mu.Unlock()
-	if len(ids)+len(touched) == 0 {
-		return
-	}
 	ctx, cancel := context.WithTimeout(context.Background(), s.lease/3)
 	defer cancel()
 	ms := s.lease.Milliseconds()
 	renewed := make([]*redis.Cmd, len(touched))
 	s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+		s.announce(ctx, p)
 		for _, id := range ids {
 			p.Eval(ctx, renewScript, []string{s.prefix(id) + "m", s.prefix(id) + "l:" + s.sid}, ms, "ref")
 		}
@@ -521,6 +525,7 @@ func (s *Session) Close() error {
 		}
 		return true
 	})
+	s.rdb.Del(ctx, s.sessionKey(s.sid))
 	for id, r := range refs {
 		reply, err := s.run(ctx, families[r.typeid], id, r.typeid, "", "", "e", nil)
 		if err != nil && !errors.Is(err, errs.NoSuchObject) && firstErr == nil {

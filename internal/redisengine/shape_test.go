@@ -373,11 +373,11 @@ func testShapeWaitingGetter(e *env) {
 
 func TestShapeChecked(t *testing.T) {
 	runSuite(t, []suiteCase{
-		{"Queue", testShapeQueueConformance},
-		{"List", testShapeListConformance},
-		{"Dict", testShapeDictConformance},
-		{"Value", testShapeValueConformance},
-		{"WaitingGetter", testShapeWaitingGetter},
+		{name: "Queue", fn: testShapeQueueConformance},
+		{name: "List", fn: testShapeListConformance},
+		{name: "Dict", fn: testShapeDictConformance},
+		{name: "Value", fn: testShapeValueConformance},
+		{name: "WaitingGetter", fn: testShapeWaitingGetter},
 	})
 }
 

@@ -123,6 +123,46 @@ F.Items = function()
   return ok(table.concat(out))
 end
 F.Copy = F.Items
+-- LoadMany: builtin.Dict.LoadMany, the keys one argument each.
+F.LoadMany = function()
+  local out = { marr(#A) }
+  if #A > 0 then
+    local vs = callchunked('HMGET', H, A)
+    for i = 1, #A do
+      if vs[i] then out[#out + 1] = '\146' .. vs[i] .. TRUE
+      else out[#out + 1] = '\146' .. NIL .. FALSE end
+    end
+  end
+  return ok(table.concat(out))
+end
+-- ItemsFrom: builtin.Dict.ItemsFrom. The cursor is an insertion number,
+-- the entry's score in Z (its first store's seq), so a walk has the
+-- manager's guarantees: an entry keeps its place until deleted, and one
+-- stored again after a delete moves to the end.
+F.ItemsFrom = function()
+  local cursor = unpack1(A[1])
+  if type(cursor) ~= 'number' or cursor < 0 then return fail('bad_arguments', 'ItemsFrom: the cursor is not a uint64') end
+  local maxItems, maxBytes, bad = pagebounds(A[2], A[3])
+  if bad then return bad end
+  local ks = redis.call('ZRANGEBYSCORE', Z, '(' .. string.format('%.17g', cursor), '+inf', 'WITHSCORES', 'LIMIT', 0, maxItems)
+  local n = #ks / 2
+  local keys = {}
+  for i = 1, n do keys[i] = ks[2 * i - 1] end
+  local vs = {}
+  if n > 0 then vs = callchunked('HMGET', H, keys) end
+  local items, size, next = {}, 0, cursor
+  for i = 1, n do
+    local sz = #keys[i] + #vs[i] + PAGE_OVERHEAD
+    if #items > 0 and size + sz > maxBytes then break end
+    size = size + sz
+    items[#items + 1] = '\146' .. keys[i] .. vs[i]
+    next = tonumber(ks[2 * i])
+  end
+  local done = #redis.call('ZRANGEBYSCORE', Z, '(' .. string.format('%.17g', next), '+inf', 'LIMIT', 0, 1) == 0
+  local enc = NIL -- builtin encodes a page without entries as nil
+  if #items > 0 then enc = mraws(items) end
+  return ok('\147' .. enc .. muint64(next) .. mbool(done))
+end
 F.Update = function()
   for i = 1, #A, 2 do dset(A[i], A[i + 1]) end
   return OKNIL

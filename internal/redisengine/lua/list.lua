@@ -67,6 +67,27 @@ INIT = function()
 end
 
 F.Len = function() return ok(mint(len())) end
+-- ItemsFrom: builtin.List.ItemsFrom, a page by index (LRANGE).
+F.ItemsFrom = function()
+  local start = unpack1(A[1])
+  if type(start) ~= 'number' then return fail('bad_arguments', 'ItemsFrom: start is not an integer') end
+  local maxItems, maxBytes, bad = pagebounds(A[2], A[3])
+  if bad then return bad end
+  if start < 0 then return fail('bad_arguments', string.format('ItemsFrom: start %d is negative', start)) end
+  local vs = redis.call('LRANGE', L, start, start + maxItems - 1)
+  local items, size = {}, 0
+  for i = 1, #vs do
+    local sz = #vs[i] + PAGE_OVERHEAD
+    if #items > 0 and size + sz > maxBytes then break end
+    size = size + sz
+    items[#items + 1] = vs[i]
+  end
+  local next = start + #items
+  local enc = NIL -- builtin encodes a page without elements as nil
+  if #items > 0 then enc = mraws(items) end
+  -- Next is a Go int64: always 9 bytes, as msgpack encodes one.
+  return ok('\147' .. enc .. '\211' .. struct.pack('>I4I4', math.floor(next / 4294967296), next % 4294967296) .. mbool(next >= len()))
+end
 F.All = function() return ok(mraws(load())) end
 F.Get = function()
   local k, e = index(A[1], len(), ARRAY and 'array index' or 'list index')

@@ -2,7 +2,8 @@
 -- waiters in LP..'wa' (their owner and level in LP..'wx'): 'h' the holder
 -- (a session id for a Lock, a session id and a proxy handle for an
 -- RLock), 'c' its levels, 'tk' its fencing token (from the counter 'tok',
--- which only grows), 'ab' set when a holder died holding the lock.
+-- which only grows), 'at' when it took the lock (ms), 'ab' set when a
+-- holder died holding the lock.
 local OWNER = SID
 if RE then OWNER = SID .. ':' .. HANDLE end
 
@@ -21,7 +22,9 @@ end
 -- holding it.
 local function ltake(owner, level)
   local tk = redis.call('HINCRBY', LM, 'tok', 1)
-  redis.call('HSET', LM, 'h', owner, 'c', level or 1, 'tk', tk)
+  -- 'at': when, in ms of the server's clock, for Session.Objects.
+  local now = redis.call('TIME')
+  redis.call('HSET', LM, 'h', owner, 'c', level or 1, 'tk', tk, 'at', now[1] * 1000 + math.floor(now[2] / 1000))
   if redis.call('HGET', LM, 'ab') == '1' then
     redis.call('HDEL', LM, 'ab')
     return fail('abandoned', 'acquire')

@@ -102,6 +102,23 @@ local function ok(mp) return '=' .. mp end
 local OKNIL = '=' .. NIL
 local function fail(code, msg) return 'E' .. code .. ' ' .. msg end
 
+-- pagebounds checks ItemsFrom's page bounds as internal/builtin's
+-- checkPage does, and caps maxItems at its maxPageItems: it returns them,
+-- or nil and an error reply.
+local function pagebounds(rawItems, rawBytes)
+  local n, b = unpack1(rawItems), unpack1(rawBytes)
+  if type(n) ~= 'number' or type(b) ~= 'number' then
+    return nil, nil, fail('bad_arguments', 'ItemsFrom: page bounds are not integers')
+  end
+  if n < 1 or b < 1 then
+    return nil, nil, fail('bad_arguments', string.format('ItemsFrom: page bounds %d items, %d bytes: both must be at least 1', n, b))
+  end
+  return math.min(n, 65536), b, nil
+end
+-- PAGE_OVERHEAD is internal/builtin's pageEntryOverhead: what a page's
+-- encoding adds to each entry, counted against maxBytes.
+local PAGE_OVERHEAD = 8
+
 -- Sessions. A session is alive while its lease key in this object's slot
 -- exists; the caller is alive by definition.
 local function leasekey(sid) return P .. 'l:' .. sid end
