@@ -5,6 +5,7 @@
 // Usage:
 //
 //	managerctl -addr ADDR [-key-file FILE] [-json] info|sessions|objects|locks|queues|get NAME
+//	managerctl -addr ADDR [-key-file FILE] [-json] monitor [-n N] [-args]
 //	managerctl -info-file FILE [-json] ...
 //
 // ADDR is a Unix socket path or host:port. The key is read from the
@@ -38,7 +39,7 @@ func main() {
 	}
 }
 
-const usage = "usage: managerctl (-addr ADDR [-key-file FILE] | -info-file FILE) [-json] [-timeout D] info|sessions|objects|locks|queues|get NAME"
+const usage = "usage: managerctl (-addr ADDR [-key-file FILE] | -info-file FILE) [-json] [-timeout D] info|sessions|objects|locks|queues|get NAME|monitor [-n N] [-args]"
 
 // run is main without the process: args are the arguments, getenv reads
 // the environment.
@@ -60,6 +61,7 @@ func run(ctx context.Context, args []string, out io.Writer, getenv func(string) 
 	if err != nil {
 		return err
 	}
+	stream := ctx // monitor runs until stopped: -timeout bounds connecting only
 	ctx, cancel := context.WithTimeout(ctx, *timeout)
 	defer cancel()
 	c, err := manager.Connect(ctx, network, address, key)
@@ -98,6 +100,8 @@ func run(ctx context.Context, args []string, out io.Writer, getenv func(string) 
 			return errors.New("get takes one NAME")
 		}
 		return get(ctx, c, fs.Arg(1), w)
+	case "monitor":
+		return monitor(stream, c, fs.Args()[1:], w, *asJSON) // see monitor.go
 	default:
 		return fmt.Errorf("unknown command %q\n%s", cmd, usage)
 	}
