@@ -255,3 +255,19 @@ func failureAsError(typeid, method string, f *wire.Failure) error {
 	}
 	return &opError{op, &callError{sentinel: errs.FromCode(f.Code), msg: f.Message}}
 }
+
+// ErrorCode returns the code that PROTOCOL.md ("Error codes") gives err:
+// "" for nil; the code of the library sentinel, context error or
+// RegisterError'd error that err wraps ("empty", "deadline_exceeded", …), on
+// either side of the wire; "error" for any other error. It suits metric
+// labels, which must come from a small set, where an error's text would
+// not.
+func ErrorCode(err error) string {
+	if err == nil {
+		return ""
+	}
+	if code := errs.CodeOf(err); code != "" {
+		return code
+	}
+	return "error"
+}
