@@ -41,7 +41,7 @@ type MonitorEvent struct {
 	TypeID   string        // the object's type; "" for the manager's own operations
 	Method   string        // the method's (or the operation's) name on the wire
 	Duration time.Duration // how long the call ran, waiting included
-	Code     string        // the error code (PROTOCOL.md, "Error codes"), or "" for success
+	Code     string        // "" for success, else the error code (PROTOCOL.md, "Error codes"; "error" for an error without one)
 	Args     string        // the arguments, with MonitorOptions.Args
 }
 
