@@ -91,7 +91,13 @@ func chainCalls(interceptors []Interceptor) CallFunc {
 	if len(interceptors) == 0 {
 		return nil
 	}
-	f := CallFunc(makeCall)
+	return compose(makeCall, interceptors)
+}
+
+// compose wraps inner in interceptors, the first given outermost; nil
+// interceptors are skipped.
+func compose[F any, I ~func(F) F](inner F, interceptors []I) F {
+	f := inner
 	for i := len(interceptors) - 1; i >= 0; i-- {
 		if interceptors[i] != nil {
 			f = interceptors[i](f)
@@ -211,12 +217,7 @@ func serverIntercept(interceptors []ServerInterceptor) server.Intercept {
 	if len(interceptors) == 0 {
 		return nil
 	}
-	f := ServerCallFunc(executeCall)
-	for i := len(interceptors) - 1; i >= 0; i-- {
-		if interceptors[i] != nil {
-			f = interceptors[i](f)
-		}
-	}
+	f := compose(executeCall, interceptors)
 	return func(ctx context.Context, info server.CallInfo, call func(context.Context) error) error {
 		st := &serverCallState{call: call}
 		err := f(ctx, ServerCallInfo{TypeID: info.TypeID, Object: info.Object, Method: info.Method, Session: info.Session.String(), Pid: info.Pid, st: st})

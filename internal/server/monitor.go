@@ -314,7 +314,7 @@ func renderArgs(args []byte) string {
 	var b strings.Builder
 	dec := msgpack.NewDecoder(bytes.NewReader(args))
 	if err := renderValue(&b, dec, 0); err != nil && b.Len() <= maxMonitorArgText {
-		b.WriteString(" (malformed)")
+		return strings.TrimSuffix(b.String(), ", ") + " (malformed)"
 	}
 	if b.Len() > maxMonitorArgText {
 		s := b.String()[:maxMonitorArgText]
@@ -347,61 +347,65 @@ func renderValue(b *strings.Builder, dec *msgpack.Decoder, depth int) error {
 		return dec.Skip()
 	case c == msgpcode.True || c == msgpcode.False:
 		v, err := dec.DecodeBool()
-		fmt.Fprint(b, v)
+		if err == nil {
+			fmt.Fprint(b, v)
+		}
 		return err
 	case msgpcode.IsFixedNum(c), c >= msgpcode.Uint8 && c <= msgpcode.Int64, c == msgpcode.Float, c == msgpcode.Double:
 		v, err := dec.DecodeInterfaceLoose()
-		fmt.Fprint(b, v)
+		if err == nil {
+			fmt.Fprint(b, v)
+		}
 		return err
 	case msgpcode.IsString(c):
 		v, err := dec.DecodeString()
+		if err != nil {
+			return err
+		}
 		if len(v) > maxMonitorArgText {
 			v = v[:maxMonitorArgText]
 		}
 		fmt.Fprintf(b, "%q", v)
-		return err
+		return nil
 	case msgpcode.IsBin(c):
 		v, err := dec.DecodeBytes()
-		fmt.Fprintf(b, "<%d bytes>", len(v))
+		if err == nil {
+			fmt.Fprintf(b, "<%d bytes>", len(v))
+		}
 		return err
 	case msgpcode.IsFixedArray(c), c == msgpcode.Array16, c == msgpcode.Array32:
 		n, err := dec.DecodeArrayLen()
 		if err != nil {
 			return err
 		}
-		b.WriteByte('[')
-		for i := 0; i < n; i++ {
-			if i > 0 {
-				b.WriteString(", ")
-			}
-			if err := renderValue(b, dec, depth+1); err != nil {
-				return err
-			}
-		}
-		b.WriteByte(']')
-		return nil
+		return renderElems(b, dec, depth, n, "[", "]", 1)
 	case msgpcode.IsFixedMap(c), c == msgpcode.Map16, c == msgpcode.Map32:
 		n, err := dec.DecodeMapLen()
 		if err != nil {
 			return err
 		}
-		b.WriteByte('{')
-		for i := 0; i < n; i++ {
-			if i > 0 {
-				b.WriteString(", ")
-			}
-			if err := renderValue(b, dec, depth+1); err != nil {
-				return err
-			}
-			b.WriteString(": ")
-			if err := renderValue(b, dec, depth+1); err != nil {
-				return err
-			}
-		}
-		b.WriteByte('}')
-		return nil
+		return renderElems(b, dec, depth, n, "{", "}", 2)
 	default:
 		b.WriteString("<ext>") // a proxy, a time…
 		return dec.Skip()
 	}
+}
+
+// renderElems appends n elements of a list (per 1) or n pairs of a map
+// (per 2) between open and close.
+func renderElems(b *strings.Builder, dec *msgpack.Decoder, depth, n int, open, close string, per int) error {
+	b.WriteString(open)
+	for i := 0; i < n*per; i++ {
+		switch {
+		case i%per == 1:
+			b.WriteString(": ")
+		case i > 0:
+			b.WriteString(", ")
+		}
+		if err := renderValue(b, dec, depth+1); err != nil {
+			return err
+		}
+	}
+	b.WriteString(close)
+	return nil
 }
