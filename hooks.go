@@ -147,14 +147,7 @@ type ServerCallInfo struct {
 	// Pid is the calling process's pid, or 0 if its client did not say.
 	Pid int
 
-	st *serverCallState
-}
-
-// serverCallState is what the end of the server chain needs.
-type serverCallState struct {
-	call   func(context.Context) error
-	failed *server.Failed // the call's failure, when it failed
-	err    error          // ... as the interceptors saw it
+	call *server.Call
 }
 
 // A ServerCallFunc executes a call (the next server interceptor's, or at
@@ -218,30 +211,25 @@ func serverIntercept(interceptors []ServerInterceptor) server.Intercept {
 		return nil
 	}
 	f := compose(executeCall, interceptors)
-	return func(ctx context.Context, info server.CallInfo, call func(context.Context) error) error {
-		st := &serverCallState{call: call}
-		err := f(ctx, ServerCallInfo{TypeID: info.TypeID, Object: info.Object, Method: info.Method, Session: info.Session.String(), Pid: info.Pid, st: st})
-		if err != nil && err == st.err {
-			return st.failed // the call's own failure, passed through
-		}
-		return err
+	return func(ctx context.Context, info server.CallInfo, call *server.Call) error {
+		return f(ctx, ServerCallInfo{TypeID: info.TypeID, Object: info.Object, Method: info.Method, Session: info.SessionText, Pid: info.Pid, call: call})
 	}
 }
 
 // executeCall is the end of every server chain: the call itself. Its
-// failure is given to the interceptors as the caller will see it.
+// failure is given to the interceptors as the caller will see it (and
+// stands for that failure when they return it).
 func executeCall(ctx context.Context, ci ServerCallInfo) error {
-	if ci.st == nil {
+	if ci.call == nil {
 		return errors.New("manager: a server interceptor called next with a ServerCallInfo of its own; pass on the one it was given")
 	}
-	err := ci.st.call(ctx)
+	err := ci.call.Run(ctx)
 	var f *server.Failed
 	if !errors.As(err, &f) {
 		return err // the chain was misused (see internal/server/hooks.go)
 	}
-	ci.st.failed = f
-	ci.st.err = failureAsError(ci.TypeID, ci.Method, f.Failure)
-	return ci.st.err
+	ci.call.Seen = failureAsError(ci.TypeID, ci.Method, f.Failure)
+	return ci.call.Seen
 }
 
 // failureAsError is the error a client gets for the failure f of a call

@@ -27,32 +27,100 @@ type CallInfo struct {
 	TypeID string
 	// Method is the method's name, or the control operation's.
 	Method string
-	// Session is the calling client's session.
-	Session callctx.SessionID
+	// Session is the calling client's session, and SessionText the
+	// same in hex.
+	Session     callctx.SessionID
+	SessionText string
 	// Pid is the calling process's pid, when its client said it (0 if
 	// not).
 	Pid int
 }
 
 // An Intercept is called around each call on a server configured with
-// one (Config.Intercept). call makes the call, under ctx, and returns
-// its error (a *Failed for a failure); call may be called at most once,
-// before Intercept returns. What Intercept returns is the call's outcome:
-// nil answers with the call's result (none if call was not called), a
-// *Failed with its failure, and any other error with a remote error.
-type Intercept func(ctx context.Context, info CallInfo, call func(context.Context) error) error
+// one (Config.Intercept). call.Run makes the call and returns its error
+// (a *Failed for a failure); it may be called at most once, before
+// Intercept returns. What Intercept returns is the call's outcome: nil
+// answers with the call's result (none if Run was not called), a *Failed
+// or call.Seen the call's own failure, and any other error a remote
+// error.
+type Intercept func(ctx context.Context, info CallInfo, call *Call) error
 
-// Failed is the error call returns to an Intercept for a call that
-// failed: its Failure is what the client is told.
+// Failed is the error Call.Run returns for a call that failed: its
+// Failure is what the client is told.
 type Failed struct{ Failure *wire.Failure }
 
 func (f *Failed) Error() string { return f.Failure.Message }
+
+// A Call is one call that an Intercept wraps. It is made per call, only
+// on a server with an Intercept.
+type Call struct {
+	s      *Server
+	cc     *callContext
+	c      *serverConn
+	req    *wire.Request
+	res    *result
+	fail   *wire.Failure
+	called bool
+
+	// Seen is for the Intercept: the error it showed for the call's
+	// failure, which, returned, stands for that failure.
+	Seen error
+}
+
+// Run makes the call under ctx, which the method receives.
+func (k *Call) Run(ctx context.Context) error {
+	if k.called {
+		return errCalledTwice
+	}
+	k.called = true
+	if k.cc.movedOn() {
+		return errMovedOn
+	}
+	if ctx != context.Context(k.cc) {
+		k.cc.asContext = ctx // the method runs under the interceptor's ctx
+	}
+	k.res, k.fail = k.s.invoke(k.cc, k.c, k.req)
+	if k.fail != nil {
+		return &Failed{Failure: k.fail}
+	}
+	return nil
+}
 
 // connObs is what a connection keeps for observing its calls.
 type connObs struct {
 	// pid is the session's pid once known (see peerPid).
 	pid atomic.Int64
+	// session is the session id in hex, made once.
+	session atomic.Pointer[string]
 }
+
+// sessionText returns the connection's session id in hex.
+func (c *serverConn) sessionText() string {
+	if p := c.obs.session.Load(); p != nil {
+		return *p
+	}
+	s := c.session.String()
+	c.obs.session.Store(&s)
+	return s
+}
+
+// methodName returns method as a string, without allocating when it
+// names a method of o (nil for a control operation) or a control
+// operation.
+func methodName(o *object, method []byte) string {
+	if o != nil {
+		if mi := o.typ.methods[string(method)]; mi != nil {
+			return mi.name
+		}
+	} else if op, ok := controlNames[string(method)]; ok {
+		return op
+	}
+	return string(method)
+}
+
+// controlNames maps each control operation's name to itself, so that
+// methodName finds it without allocating (built by monitor.go's init).
+var controlNames = map[string]string{}
 
 // peerPid returns the pid the connection's session said it has (0 if
 // it has not), cached on the connection once known.
@@ -76,11 +144,17 @@ func (s *Server) updateObserved() {
 // invokeObserved is invoke with the interceptor, pprof labels and
 // monitors around it.
 func (s *Server) invokeObserved(cc *callContext, c *serverConn, req *wire.Request) (res *result, fail *wire.Failure) {
-	info := CallInfo{Object: req.Object, Method: string(req.Method), Session: c.session, Pid: c.peerPid()}
+	info := CallInfo{Object: req.Object, Session: c.session, SessionText: c.sessionText(), Pid: c.peerPid()}
+	var o *object
 	if req.Object != 0 {
-		if o, err := s.objects.get(req.Object); err == nil {
+		if o, _ = s.objects.get(req.Object); o != nil {
 			info.TypeID = o.typ.id
 		}
+	}
+	if o == nil && req.Object != 0 {
+		info.Method = string(req.Method) // no such object
+	} else {
+		info.Method = methodName(o, req.Method)
 	}
 	// Rendered now: the arguments live in the connection's frame, which
 	// the next request overwrites once the call blocks.
@@ -118,24 +192,7 @@ var errCalledTwice = errors.New("manager: a server interceptor called next more 
 // intercepted runs the call through the configured Intercept. A panic in
 // it becomes the call's error; the server goes on.
 func (s *Server) intercepted(cc *callContext, c *serverConn, req *wire.Request, info CallInfo) (res *result, fail *wire.Failure) {
-	called := false
-	call := func(ctx context.Context) error {
-		if called {
-			return errCalledTwice
-		}
-		called = true
-		if cc.movedOn() {
-			return errMovedOn
-		}
-		if ctx != context.Context(cc) {
-			cc.asContext = ctx // the method runs under the interceptor's ctx
-		}
-		res, fail = s.invoke(cc, c, req)
-		if fail != nil {
-			return &Failed{Failure: fail}
-		}
-		return nil
-	}
+	call := &Call{s: s, cc: cc, c: c, req: req}
 	defer func() {
 		if p := recover(); p != nil {
 			s.log.Error("manager: server interceptor panicked", "method", info.TypeID+"."+info.Method, "panic", p, "stack", string(debug.Stack()))
@@ -146,7 +203,9 @@ func (s *Server) intercepted(cc *callContext, c *serverConn, req *wire.Request, 
 	var f *Failed
 	switch {
 	case err == nil:
-		return res, nil
+		return call.res, nil
+	case call.fail != nil && err == call.Seen:
+		return nil, call.fail
 	case errors.As(err, &f):
 		return nil, f.Failure
 	default:

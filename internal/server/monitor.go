@@ -89,6 +89,9 @@ func init() {
 			controlCounters[name] = new(callCounter)
 		}
 	}
+	for name := range controlOps {
+		controlNames[name] = name
+	}
 }
 
 // active reports whether a monitor is attached.
@@ -121,7 +124,7 @@ func (h *monitorHub) record(info *CallInfo, start time.Time, fail *wire.Failure,
 		return
 	}
 	ev := MonitorEvent{
-		Time: start.UnixNano(), Session: info.Session.String(), Pid: info.Pid,
+		Time: start.UnixNano(), Session: info.SessionText, Pid: info.Pid,
 		Object: info.Object, Type: info.TypeID, Method: info.Method,
 		Duration: int64(time.Since(start)),
 	}
