@@ -106,6 +106,9 @@ func runServer() int {
 		return 2
 	}
 	opts := []ServerOption{WithAuthKey(cfg.Key), WithMaxFrameSize(cfg.MaxFrame), withLimits(cfg.Limits)}
+	if cfg.PprofLabels {
+		opts = append(opts, WithPprofLabels())
+	}
 	if cfg.Network != "" {
 		opts = append(opts, WithAddress(cfg.Network, cfg.Address))
 	}

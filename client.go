@@ -647,6 +647,8 @@ func (c *Client) serverID() [16]byte { return c.info.ID }
 
 func (c *Client) newHandle() uint64 { return c.handles.Add(1) }
 
+func (c *Client) interceptor() CallFunc { return c.opts.callChain }
+
 func (c *Client) invoke(ctx context.Context, ref wire.ProxyRef, handle uint64, method string, out any, nargs int, encodeArg func(enc *msgpack.Encoder, i int) error) error {
 	return c.callArgs(ctx, ref.ID, handle, method, out, nargs, encodeArg)
 }

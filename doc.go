@@ -169,6 +169,28 @@
 // but does not host custom types or Pool; the README's "Beyond one
 // machine" lists every difference.
 //
+// # Call hooks
+//
+// Metrics and tracing plug in as interceptors, connect-go's shape: a
+// function that wraps the next step of a call. [WithInterceptors] (and
+// [WithRedisInterceptors]) wrap every method call a session's proxies
+// make, with its [CallInfo]; [WithServerInterceptors] wrap every call a
+// server executes, with its [ServerCallInfo] (the calling session and
+// pid). An interceptor may pass on a ctx of its own, sees the call's
+// error as its caller will, and decides what its caller gets; a panic in
+// a server interceptor fails that call only. Interceptors are functions,
+// so they stay in the process that set them: a manager process started
+// by [Start] cannot run server interceptors (use [InProcess] or
+// [NewServer]), and forked workers' clients have none. Unused, they cost
+// a call one nil check. [WithPprofLabels] labels each call's goroutine
+// in the manager with its type and method, for CPU profiles.
+// examples/prometheus exports counters and histograms, and the module
+// otelmanager traces calls with OpenTelemetry.
+//
+// [Client.Monitor] streams every call a manager executes, as Redis's
+// MONITOR does (`managerctl monitor` prints them), without ever slowing
+// the calls: a monitor that falls behind is told how many it missed.
+//
 // # Security
 //
 // Every connection proves, with an HMAC-SHA256 challenge in both

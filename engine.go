@@ -49,6 +49,9 @@ type engine interface {
 	release(ctx context.Context, ref wire.ProxyRef) error
 	// newHandle issues a proxy handle id, unique within the session.
 	newHandle() uint64
+	// interceptor is the session's interceptors composed (see
+	// hooks.go), or nil: invokeEngine calls invoke through it.
+	interceptor() CallFunc
 	// Err is nil while the session works, then why it ended.
 	Err() error
 }

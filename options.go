@@ -76,6 +76,12 @@ type options struct {
 	handshakeTimeout time.Duration
 	tls              *tls.Config
 	limits           server.Limits
+
+	// see hooks.go
+	interceptors       []Interceptor
+	callChain          CallFunc // interceptors composed; nil without any
+	serverInterceptors []ServerInterceptor
+	pprofLabels        bool
 }
 
 // engineConfig is what internal/server is built with under o.
@@ -87,6 +93,8 @@ func (o options) engineConfig() server.Config {
 		HandshakeTimeout: o.handshakeTimeout,
 		TLS:              o.tls,
 		Limits:           o.limits,
+		Intercept:        serverIntercept(o.serverInterceptors),
+		PprofLabels:      o.pprofLabels,
 	}
 }
 

@@ -104,10 +104,7 @@ func (p *Proxy) invokeArgs(ctx context.Context, method string, out any, nargs in
 	if err := p.usable(method); err != nil {
 		return err
 	}
-	if err := p.eng.invoke(ctx, p.ref, p.handle, method, out, nargs, encodeArg); err != nil {
-		return qualify(err, p.ref.TypeID)
-	}
-	return nil
+	return invokeEngine(ctx, p.eng, p.ref, p.handle, method, out, nargs, encodeArg) // see hooks.go
 }
 
 // usable says why calls through p cannot be made, or returns nil.

@@ -58,8 +58,10 @@ type RedisSession struct {
 type RedisOption interface{ applyRedis(*redisOptions) }
 
 type redisOptions struct {
-	namespace string
-	lease     time.Duration
+	namespace    string
+	lease        time.Duration
+	interceptors []Interceptor // see hooks.go
+	callChain    CallFunc
 }
 
 type redisOptionFunc func(*redisOptions)
@@ -217,6 +219,8 @@ func (r *RedisSession) engine() engine {
 func (r *RedisSession) serverID() [16]byte { return r.s.ServerID() }
 
 func (r *RedisSession) newHandle() uint64 { return r.handles.Add(1) }
+
+func (r *RedisSession) interceptor() CallFunc { return r.opts.callChain }
 
 func (r *RedisSession) invoke(ctx context.Context, ref wire.ProxyRef, handle uint64, method string, out any, nargs int, encodeArg func(enc *msgpack.Encoder, i int) error) error {
 	args, err := encodeEach(nargs, encodeArg)

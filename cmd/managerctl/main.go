@@ -5,6 +5,7 @@
 // Usage:
 //
 //	managerctl -addr ADDR [-key-file FILE] [-json] info|sessions|objects|locks|queues|get NAME
+//	managerctl -addr ADDR [-key-file FILE] [-json] monitor [-n N] [-args]
 //	managerctl -info-file FILE [-json] ...
 //	managerctl -addr ADDR dashboard [-listen 127.0.0.1:8080] [-allow-remote] [-interval 1s] [-history 10m]
 //
@@ -39,7 +40,7 @@ func main() {
 	}
 }
 
-const usage = "usage: managerctl (-addr ADDR [-key-file FILE] | -info-file FILE) [-json] [-timeout D] info|sessions|objects|locks|queues|get NAME|dashboard [-listen ADDR]"
+const usage = "usage: managerctl (-addr ADDR [-key-file FILE] | -info-file FILE) [-json] [-timeout D] info|sessions|objects|locks|queues|get NAME|monitor [-n N] [-args]|dashboard [-listen ADDR]"
 
 // run is main without the process: args are the arguments, getenv reads
 // the environment.
@@ -64,6 +65,7 @@ func run(ctx context.Context, args []string, out io.Writer, getenv func(string) 
 	if fs.Arg(0) == "dashboard" { // runs until interrupted: see dashboard.go
 		return dashboard(ctx, fs.Args()[1:], endpoint{network, address, key}, *timeout, out)
 	}
+	stream := ctx // monitor runs until stopped: -timeout bounds connecting only
 	ctx, cancel := context.WithTimeout(ctx, *timeout)
 	defer cancel()
 	c, err := manager.Connect(ctx, network, address, key)
@@ -102,6 +104,8 @@ func run(ctx context.Context, args []string, out io.Writer, getenv func(string) 
 			return errors.New("get takes one NAME")
 		}
 		return get(ctx, c, fs.Arg(1), w)
+	case "monitor":
+		return monitor(stream, c, fs.Args()[1:], w, *asJSON) // see monitor.go
 	default:
 		return fmt.Errorf("unknown command %q\n%s", cmd, usage)
 	}

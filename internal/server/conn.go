@@ -60,6 +60,7 @@ type serverConn struct {
 	handlers sync.WaitGroup // blocked calls still running
 
 	stats connCounters // see stats.go
+	obs   connObs      // see hooks.go
 
 	// pinFn is c.pin as a func value, made once: a method value made per
 	// call would be a heap allocation on every request and reply.
@@ -242,7 +243,13 @@ func (c *serverConn) execute(req *wire.Request) (blocked bool) {
 		cc.notePins(c.pins)
 	}
 	c.stats.inFlight.Add(1)
-	res, fail := c.srv.invoke(cc, c, req)
+	var res *result
+	var fail *wire.Failure
+	if c.srv.observed.Load() {
+		res, fail = c.srv.invokeObserved(cc, c, req) // see hooks.go
+	} else {
+		res, fail = c.srv.invoke(cc, c, req)
+	}
 	c.stats.inFlight.Add(-1)
 	c.stats.calls.Add(1)
 	if fail != nil {

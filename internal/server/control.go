@@ -51,6 +51,7 @@ var controlOps = map[string]controlOp{
 	"stats":    opStats,
 	"objects":  opObjects,
 	"inspect":  opInspect,
+	// and the monitor's, added by monitor.go
 }
 
 // control executes the control operation op with the encoded arguments

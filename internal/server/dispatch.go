@@ -87,7 +87,10 @@ func (s *Server) invokeMethod(ctx *callContext, c *serverConn, o *object, mi *me
 	if mi.takeCtx {
 		// Passed as an addressable context.Context: a *callContext
 		// would be converted to the interface, one allocation per call.
-		ctx.asContext = ctx
+		// An interceptor may have set another (see hooks.go).
+		if ctx.asContext == nil {
+			ctx.asContext = ctx
+		}
 		in = append(in, reflect.ValueOf(&ctx.asContext).Elem())
 	}
 	in, err := c.decodeArgs(req.Args, mi.in, in, true)

@@ -112,7 +112,7 @@ func (s *Server) invokeRaw(ctx *callContext, c *serverConn, o *object, mi *metho
 	}
 	m := methodCall{raw: mi.raw, recv: o.val, args: c.rawArgs[:len(mi.in)]}
 	if mi.takeCtx {
-		m.ctx = ctx
+		m.ctx = ctx.methodContext()
 	}
 	if !o.typ.concurrent {
 		o.mu.Lock()

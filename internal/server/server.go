@@ -27,6 +27,8 @@ type Config struct {
 	HandshakeTimeout time.Duration // bounds TLS and the key handshake
 	TLS              *tls.Config   // nil: no TLS
 	Limits           Limits
+	Intercept        Intercept // nil: none (see hooks.go)
+	PprofLabels      bool      // label each call's goroutine with its type and method
 }
 
 // Limits are the server's memory limits (see LIMITS.md). The root
@@ -121,6 +123,9 @@ type Server struct {
 	closedTotals totals                            // guarded by mu: counters of closed connections
 
 	wg sync.WaitGroup // every goroutine the server started
+
+	observed atomic.Bool // calls take invokeObserved (see hooks.go)
+	monitors monitorHub  // see monitor.go
 }
 
 // New returns a server configured by cfg; fields left zero take their
@@ -150,6 +155,7 @@ func New(cfg Config) *Server {
 	l.ReadBudget = max(l.ReadBudget, l.MaxRequestSize+int64(wire.HeaderSize+cfg.MaxFrame))
 	s.budget = wire.NewBudget(l.ReadBudget)
 	rand.Read(s.id[:])
+	s.updateObserved()
 	return s
 }
 
@@ -384,6 +390,7 @@ func (s *Server) endSession(id callctx.SessionID) {
 			r.ReleaseSession(id)
 		}()
 	}
+	s.endMonitors(id)
 	s.log.Debug("manager: session ended", "session", id.String())
 }
 
