@@ -79,9 +79,9 @@ var (
 type hasTypeIDs interface{ proxyTypeIDs() []string }
 
 // decodesAsStruct marks result types whose DecodeMsgpack accepts exactly
-// what msgpack's own struct decoding accepts (dictdecode.go): their shape
-// is that of their fields.
-type decodesAsStruct interface{ decodesAsStruct() }
+// what msgpack's own struct decoding accepts (internal/builtin's Loaded,
+// versionedValue): their shape is that of their fields.
+type decodesAsStruct interface{ DecodesAsStruct() }
 
 // shapeBuilder derives shapes, following msgpack/v5's choice of decoder
 // for each type (decode_value.go's _getDecoder).
