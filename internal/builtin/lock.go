@@ -251,18 +251,11 @@ func (l *lockCore) acquire(ctx context.Context, who lockOwner) error {
 	}
 	w := &lockWaiter{who: who, levels: 1, ready: make(chan struct{})}
 	l.waiters = append(l.waiters, w)
-	l.mu.Unlock()
-
-	select {
-	case <-ctx.Done():
-	case <-w.ready:
-	}
-
-	l.mu.Lock()
+	waitTurn(ctx, &l.mu, w.ready)
 	defer l.mu.Unlock()
 	switch {
 	case w.state == lockQueued:
-		l.removeWaiterLocked(w)
+		l.waiters = removeWaiter(l.waiters, w)
 		return ctx.Err()
 	case w.state == lockWithdrawn || l.gen != w.gen:
 		return lockLostErr(ctx)
@@ -298,19 +291,10 @@ func (l *lockCore) giveBackLocked(w *lockWaiter) {
 	}
 }
 
-func (l *lockCore) removeWaiterLocked(w *lockWaiter) {
-	for i, x := range l.waiters {
-		if x == w {
-			l.waiters = append(l.waiters[:i], l.waiters[i+1:]...)
-			return
-		}
-	}
-}
-
 // withdrawLocked removes a queued waiter on behalf of someone else and
 // wakes it.
 func (l *lockCore) withdrawLocked(w *lockWaiter) {
-	l.removeWaiterLocked(w)
+	l.waiters = removeWaiter(l.waiters, w)
 	w.state = lockWithdrawn
 	close(w.ready)
 }

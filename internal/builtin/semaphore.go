@@ -109,22 +109,10 @@ func (s *Semaphore) Acquire(ctx context.Context) error {
 	}
 	w := &semaphoreWaiter{session: c.Session, ready: make(chan struct{})}
 	s.waiters = append(s.waiters, w)
-	s.mu.Unlock()
-
-	select {
-	case <-ctx.Done():
-	case <-w.ready:
-	}
-
-	s.mu.Lock()
+	waitTurn(ctx, &s.mu, w.ready)
 	defer s.mu.Unlock()
 	if !w.served {
-		for i, x := range s.waiters {
-			if x == w {
-				s.waiters = append(s.waiters[:i], s.waiters[i+1:]...)
-				break
-			}
-		}
+		s.waiters = removeWaiter(s.waiters, w)
 		return ctx.Err()
 	}
 	if ctx.Err() != nil {
