@@ -469,13 +469,5 @@ func runRedisWorker(ctx context.Context, report *os.File, fn WorkerFunc, cfg *wo
 	// Close releases at once what the worker still holds, as a manager
 	// does when a worker's connection closes.
 	s.Close()
-	res := &workerResult{}
-	if err != nil {
-		res = workerFailed(err)
-	}
-	proc.Send(report, res)
-	if err != nil {
-		return 1
-	}
-	return 0
+	return reportWorker(report, err)
 }
