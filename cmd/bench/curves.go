@@ -229,21 +229,10 @@ func runVsize(ctx context.Context, size, iters int) (*row, error) {
 			return nil, err
 		}
 	}
-	sets, gets := make(latencies, 0, iters), make(latencies, 0, iters)
-	var got []byte
-	start := time.Now()
-	for range iters {
-		a := time.Now()
-		if err := d.Store(ctx, "big", blob); err != nil {
-			return nil, err
-		}
-		b := time.Now()
-		if got, _, err = d.Load(ctx, "big"); err != nil {
-			return nil, err
-		}
-		sets, gets = append(sets, b.Sub(a)), append(gets, time.Since(b))
+	sets, gets, got, el, err := storeLoadTimes(ctx, d, blob, iters)
+	if err != nil {
+		return nil, err
 	}
-	el := time.Since(start)
 	sets.sort()
 	gets.sort()
 	return newRow("exp", "vsize", "sys", "manager", "value_bytes", size, "iters", iters,

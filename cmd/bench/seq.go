@@ -199,21 +199,10 @@ func runW6(ctx context.Context) ([]*row, error) {
 	if _, _, err := d.Load(ctx, "warm"); err != nil {
 		return nil, err
 	}
-	var sets, gets latencies
-	var got []byte
-	start := time.Now()
-	for range iters {
-		a := time.Now()
-		if err := d.Store(ctx, "big", blob); err != nil {
-			return nil, err
-		}
-		b := time.Now()
-		if got, _, err = d.Load(ctx, "big"); err != nil {
-			return nil, err
-		}
-		sets, gets = append(sets, b.Sub(a)), append(gets, time.Since(b))
+	sets, gets, got, el, err := storeLoadTimes(ctx, d, blob, iters)
+	if err != nil {
+		return nil, err
 	}
-	el := time.Since(start)
 	moved := 2 * iters * size
 	r := newRow("workload", "W6", "name", "large", "iterations", iters, "value_bytes", size,
 		"bytes_moved", moved, "elapsed_s", round(el.Seconds(), 4),
@@ -223,6 +212,27 @@ func runW6(ctx context.Context) ([]*row, error) {
 	r.set("get_p50_ms", round(gets.sort().pct(50)/1e3, 3))
 	r.set("correct", bytes.Equal(got, blob))
 	return []*row{r}, nil
+}
+
+// storeLoadTimes stores blob under "big" and loads it back iters times,
+// timing each Store and each Load (W6 and the value-size curve): it
+// returns their latencies, the last value loaded and the time it all
+// took.
+func storeLoadTimes(ctx context.Context, d *manager.Dict[string, []byte], blob []byte, iters int) (sets, gets latencies, got []byte, el time.Duration, err error) {
+	sets, gets = make(latencies, 0, iters), make(latencies, 0, iters)
+	start := time.Now()
+	for range iters {
+		a := time.Now()
+		if err := d.Store(ctx, "big", blob); err != nil {
+			return nil, nil, nil, 0, err
+		}
+		b := time.Now()
+		if got, _, err = d.Load(ctx, "big"); err != nil {
+			return nil, nil, nil, 0, err
+		}
+		sets, gets = append(sets, b.Sub(a)), append(gets, time.Since(b))
+	}
+	return sets, gets, got, time.Since(start), nil
 }
 
 // runW8 is many goroutines: 8 goroutines of this process, each running W1
