@@ -322,13 +322,7 @@ func (l *lockCore) handOffLocked() {
 // released, and an abandonment it reported (code) is kept for the next
 // holder, who has not been told.
 func (l *lockCore) giveBack(who lockOwner, method, code string, result []byte) {
-	switch {
-	case method == "Acquire":
-	case method == "TryAcquire" && (code != "" || len(result) == 1 && result[0] == 0xc3): // true
-	default:
-		return
-	}
-	if code != "" && code != errs.Abandoned.Code() {
+	if !acquireTook(method, code, result) {
 		return
 	}
 	l.mu.Lock()

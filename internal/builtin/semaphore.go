@@ -179,13 +179,7 @@ func (s *Semaphore) Release(ctx context.Context, n int) error {
 // callctx.GiveBacker): it goes on to the next waiter, with an
 // abandonment it reported still to be reported. It does not block.
 func (s *Semaphore) GiveBack(ctx context.Context, method, code string, _, result []byte) {
-	switch {
-	case method == "Acquire":
-	case method == "TryAcquire" && (code != "" || len(result) == 1 && result[0] == 0xc3): // true
-	default:
-		return
-	}
-	if code != "" && code != errs.Abandoned.Code() {
+	if !acquireTook(method, code, result) {
 		return
 	}
 	c, _ := callctx.From(ctx)

@@ -4,6 +4,8 @@ import (
 	"context"
 	"slices"
 	"sync"
+
+	"github.com/goproc/manager/internal/errs"
 )
 
 // waitTurn is how every blocking method here waits for its turn: it
@@ -27,4 +29,19 @@ func removeWaiter[W comparable](ws []W, w W) []W {
 		return slices.Delete(ws, i, i+1)
 	}
 	return ws
+}
+
+// acquireTook reports whether a withdrawn Acquire or TryAcquire (method),
+// whose reply carried the error code code and the result result, took a
+// lock level or a permit that must be given back: an Acquire that
+// succeeded, or a TryAcquire that returned true, both perhaps reporting
+// an abandonment (errs.Abandoned).
+func acquireTook(method, code string, result []byte) bool {
+	switch {
+	case method == "Acquire":
+	case method == "TryAcquire" && (code != "" || len(result) == 1 && result[0] == 0xc3): // true
+	default:
+		return false
+	}
+	return code == "" || code == errs.Abandoned.Code()
 }
