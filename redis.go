@@ -345,11 +345,8 @@ func (r *RedisSession) Fork(ctx context.Context, name string, args ...any) (*Pro
 	if r == nil {
 		return nil, &opError{"Fork", ErrNilProxy}
 	}
-	if err := checkInit("Fork"); err != nil {
+	if err := checkFork(name); err != nil {
 		return nil, err
-	}
-	if _, ok := lookupWorker(name); !ok {
-		return nil, fmt.Errorf("%w: worker %q (call RegisterWorker in an init function)", ErrNotRegistered, name)
 	}
 	if r.closed.Load() {
 		return nil, errorf("manager: Fork(%q): %w", name, ErrClosed)
