@@ -3,7 +3,6 @@ package main
 import (
 	"bytes"
 	"context"
-	"crypto/rand"
 	"fmt"
 	"io"
 	"strconv"
@@ -210,17 +209,11 @@ func concWorker(ctx context.Context, _ *manager.Client, args manager.Args) error
 // a size-byte random value under one key, after 20 warm-up pairs of the
 // same value (as the anchors' vsize experiment).
 func runVsize(ctx context.Context, size, iters int) (*row, error) {
-	blob := make([]byte, size)
-	rand.Read(blob)
-	m, stop, err := startManager(ctx)
+	blob, d, stop, err := newBlobDict(ctx, size)
 	if err != nil {
 		return nil, err
 	}
 	defer stop()
-	d, err := manager.NewDict[string, []byte](ctx, m)
-	if err != nil {
-		return nil, err
-	}
 	for range 20 {
 		if err := d.Store(ctx, "big", blob); err != nil {
 			return nil, err

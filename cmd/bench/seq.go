@@ -178,17 +178,11 @@ func lockPair(ctx context.Context, l *manager.Lock) error {
 // runW6 is large: sequential store and load of a 1 MiB byte value.
 func runW6(ctx context.Context) ([]*row, error) {
 	iters, size := n(200, 50), 1<<20
-	blob := make([]byte, size)
-	rand.Read(blob)
-	m, stop, err := startManager(ctx)
+	blob, d, stop, err := newBlobDict(ctx, size)
 	if err != nil {
 		return nil, err
 	}
 	defer stop()
-	d, err := manager.NewDict[string, []byte](ctx, m)
-	if err != nil {
-		return nil, err
-	}
 	// Warm up as Python's W6 does: one small store and load on the fresh
 	// connection (Redis's W6 has no warm-up of its own; its connection is
 	// warm from W1–W4's small commands). Warming up with the 1 MiB value
@@ -212,6 +206,22 @@ func runW6(ctx context.Context) ([]*row, error) {
 	r.set("get_p50_ms", round(gets.sort().pct(50)/1e3, 3))
 	r.set("correct", bytes.Equal(got, blob))
 	return []*row{r}, nil
+}
+
+// newBlobDict makes a value of size random bytes and starts a manager
+// with a Dict for it: the setup of W6 and of the value-size curve.
+func newBlobDict(ctx context.Context, size int) (blob []byte, d *manager.Dict[string, []byte], stop func(), err error) {
+	blob = make([]byte, size)
+	rand.Read(blob)
+	m, stop, err := startManager(ctx)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	if d, err = manager.NewDict[string, []byte](ctx, m); err != nil {
+		stop()
+		return nil, nil, nil, err
+	}
+	return blob, d, stop, nil
 }
 
 // storeLoadTimes stores blob under "big" and loads it back iters times,
