@@ -182,25 +182,8 @@ func concWorker(ctx context.Context, _ *manager.Client, args manager.Args) error
 		return err
 	}
 	lat := make([]int64, 0, 2*per)
-	base := w * 10_000_000
-	prev := time.Now()
-	for i := base; i < base+per; i++ {
-		if err := d.Store(ctx, i, i); err != nil {
-			return err
-		}
-		now := time.Now()
-		lat = append(lat, int64(now.Sub(prev)))
-		prev = now
-		x, ok, err := d.Load(ctx, i)
-		if err != nil {
-			return err
-		}
-		if !ok || x != i {
-			return fmt.Errorf("load %d: got %d, %v", i, x, ok)
-		}
-		now = time.Now()
-		lat = append(lat, int64(now.Sub(prev)))
-		prev = now
+	if err := storeLoadRange(ctx, d, w*10_000_000, per, func(l time.Duration) { lat = append(lat, int64(l)) }); err != nil {
+		return err
 	}
 	return out.Put(ctx, span{Start: t0, End: time.Now().UnixNano(), Lat: lat})
 }

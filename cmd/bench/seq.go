@@ -208,6 +208,32 @@ func runW6(ctx context.Context) ([]*row, error) {
 	return []*row{r}, nil
 }
 
+// storeLoadRange stores i under i and loads it back, checking it, for
+// each i in [base, base+n), and notes the latency of every Store and
+// every Load (W8 and the concurrency curve).
+func storeLoadRange(ctx context.Context, d *manager.Dict[int, int], base, n int, note func(time.Duration)) error {
+	prev := time.Now()
+	for i := base; i < base+n; i++ {
+		if err := d.Store(ctx, i, i); err != nil {
+			return err
+		}
+		now := time.Now()
+		note(now.Sub(prev))
+		prev = now
+		x, ok, err := d.Load(ctx, i)
+		if err != nil {
+			return err
+		}
+		if !ok || x != i {
+			return fmt.Errorf("load %d: got %d, %v", i, x, ok)
+		}
+		now = time.Now()
+		note(now.Sub(prev))
+		prev = now
+	}
+	return nil
+}
+
 // newBlobDict makes a value of size random bytes and starts a manager
 // with a Dict for it: the setup of W6 and of the value-size curve.
 func newBlobDict(ctx context.Context, size int) (blob []byte, d *manager.Dict[string, []byte], stop func(), err error) {
@@ -270,25 +296,8 @@ func runW8(ctx context.Context) ([]*row, error) {
 	start := time.Now()
 	err = parallel(goroutines, func(g int) error {
 		lat := make(latencies, 0, 2*iters)
-		base := g * iters
-		prev := time.Now()
-		for i := base; i < base+iters; i++ {
-			if err := d.Store(ctx, i, i); err != nil {
-				return err
-			}
-			now := time.Now()
-			lat = append(lat, now.Sub(prev))
-			prev = now
-			x, ok, err := d.Load(ctx, i)
-			if err != nil {
-				return err
-			}
-			if !ok || x != i {
-				return fmt.Errorf("load %d: got %d, %v", i, x, ok)
-			}
-			now = time.Now()
-			lat = append(lat, now.Sub(prev))
-			prev = now
+		if err := storeLoadRange(ctx, d, g*iters, iters, func(l time.Duration) { lat = append(lat, l) }); err != nil {
+			return err
 		}
 		lats[g] = lat
 		return nil
