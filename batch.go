@@ -10,6 +10,7 @@ import (
 
 	"github.com/vmihailenco/msgpack/v5"
 
+	"github.com/goproc/manager/internal/builtin"
 	"github.com/goproc/manager/internal/errs"
 	"github.com/goproc/manager/internal/wire"
 )
@@ -187,18 +188,14 @@ func BatchValueAdd[T any](b *Batch, v *Value[T], delta T) *Future[T] {
 	})
 }
 
-// A LoadResult is what a Load finds: the value, and whether the key was
-// present.
-type LoadResult[V any] struct {
-	//lint:ignore U1000 msgpack reads this field's tag (as_array), never its value
-	_msgpack struct{} `msgpack:",as_array"`
-	Value    V
-	OK       bool
-}
+// A LoadResult is what a Load finds: Value, the value (the zero V when
+// the key was absent), and OK, whether the key was present. It has the
+// layout of every Load result (internal/builtin's Loaded).
+type LoadResult[V any] builtin.Loaded[V]
 
 // DecodeMsgpack implements msgpack.CustomDecoder as Dict.Load decodes.
 func (r *LoadResult[V]) DecodeMsgpack(dec *msgpack.Decoder) error {
-	return (*loadResult[V])(r).DecodeMsgpack(dec)
+	return (*builtin.Loaded[V])(r).DecodeMsgpack(dec)
 }
 
 // batchChunk is the most a Flush hands to one write: requests leave in

@@ -227,6 +227,12 @@ func runWorker() int {
 	}()
 
 	err = runWorkerFunc(ctx, fn, c, c, cfg.Args)
+	return reportWorker(report, err)
+}
+
+// reportWorker sends the parent a worker's outcome, err, and returns the
+// worker process's exit status.
+func reportWorker(report *os.File, err error) int {
 	res := &workerResult{}
 	if err != nil {
 		res = workerFailed(err)

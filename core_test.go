@@ -9,7 +9,6 @@ import (
 	"runtime"
 	"strconv"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -20,34 +19,6 @@ import (
 	"github.com/goproc/manager"
 	"github.com/goproc/manager/internal/wire"
 )
-
-// Gate blocks callers of Wait until Open is called.
-type Gate struct {
-	once sync.Once
-	ch   chan struct{}
-}
-
-func newGate() *Gate { return &Gate{ch: make(chan struct{})} }
-
-func (g *Gate) Open() { g.once.Do(func() { close(g.ch) }) }
-
-func (g *Gate) Wait(ctx context.Context) error {
-	select {
-	case <-g.ch:
-		return nil
-	case <-ctx.Done():
-		return ctx.Err()
-	}
-}
-
-// Faulty panics or fails on request.
-type Faulty struct{}
-
-func (Faulty) Panic()                    { panic("boom") }
-func (Faulty) Fail() error               { return errors.New("plain failure") }
-func (Faulty) Empty() error              { return manager.ErrEmpty }
-func (Faulty) Echo(s string) string      { return s }
-func (Faulty) Sum(a, b int) (int, error) { return a + b, nil }
 
 // Restricted exposes only Get.
 type Restricted struct{ v int }
@@ -117,9 +88,9 @@ func TestParentAndWorkersShareState(t *testing.T) {
 
 func TestBlockedCallDoesNotStallOthers(t *testing.T) {
 	for _, mode := range managerModes {
-		t.Run(mode.name, func(t *testing.T) {
+		t.Run(mode.Name, func(t *testing.T) {
 			ctx := testContext(t)
-			m := startManager(t, mode.opts...)
+			m := startManager(t, mode.Opts...)
 			gate, err := manager.New(ctx, m, "Gate")
 			require.NoError(t, err)
 			other, err := manager.New(ctx, m, "Faulty")
@@ -293,9 +264,9 @@ func TestNamedObjects(t *testing.T) {
 
 func TestShutdownRemovesSocketAndRefusesCalls(t *testing.T) {
 	for _, mode := range managerModes {
-		t.Run(mode.name, func(t *testing.T) {
+		t.Run(mode.Name, func(t *testing.T) {
 			ctx := testContext(t)
-			m, err := manager.Start(ctx, mode.opts...)
+			m, err := manager.Start(ctx, mode.Opts...)
 			require.NoError(t, err)
 			p, err := manager.New(ctx, m, "Counter")
 			require.NoError(t, err)

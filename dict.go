@@ -67,14 +67,6 @@ type Pair[K comparable, V any] struct {
 	Value    V
 }
 
-// loadResult mirrors builtin.LoadResult with a typed value.
-type loadResult[V any] struct {
-	//lint:ignore U1000 msgpack reads this field's tag (as_array), never its value
-	_msgpack struct{} `msgpack:",as_array"`
-	Value    V
-	OK       bool
-}
-
 // versionedValue mirrors builtin.VersionedValue with a typed value.
 type versionedValue[V any] struct {
 	//lint:ignore U1000 msgpack reads this field's tag (as_array), never its value
@@ -83,6 +75,37 @@ type versionedValue[V any] struct {
 	Version  uint64
 	OK       bool
 }
+
+// versionedValueFields is versionedValue without its DecodeMsgpack
+// method, for msgpack's own decoding.
+type versionedValueFields[V any] versionedValue[V]
+
+// DecodeMsgpack implements msgpack.CustomDecoder.
+func (r *versionedValue[V]) DecodeMsgpack(dec *msgpack.Decoder) error {
+	n, ok, err := builtin.ArrayStructLen(dec, 3)
+	if !ok || err != nil {
+		if err == nil {
+			err = dec.Decode((*versionedValueFields[V])(r))
+		}
+		return err
+	}
+	if n <= 0 {
+		*r = versionedValue[V]{}
+		return nil
+	}
+	if err := dec.Decode(&r.Value); err != nil {
+		return err
+	}
+	if r.Version, err = dec.DecodeUint64(); err != nil {
+		return err
+	}
+	r.OK, err = dec.DecodeBool()
+	return err
+}
+
+// DecodesAsStruct makes versionedValue's shape that of its fields (see
+// typedshape.go).
+func (*versionedValue[V]) DecodesAsStruct() {}
 
 // pairArg is a pair as an argument: key and value already encoded.
 type pairArg struct {
@@ -121,7 +144,7 @@ func OpenDict[K comparable, V any](ctx context.Context, s Session, name string) 
 // false when key is absent (Python's d[key] and d.get(key)). The value is
 // a copy: see the type's doc.
 func (d *Dict[K, V]) Load(ctx context.Context, key K) (value V, ok bool, err error) {
-	var r loadResult[V]
+	var r builtin.Loaded[V]
 	if err := callKey(ctx, d.core().proxy(), "Load", &r, key); err != nil {
 		return value, false, err
 	}
@@ -169,7 +192,7 @@ func (d *Dict[K, V]) Store(ctx context.Context, key K, value V) error {
 // present; otherwise it stores value and returns it and false (Python's
 // d.setdefault(key, value)). It is atomic.
 func (d *Dict[K, V]) LoadOrStore(ctx context.Context, key K, value V) (actual V, loaded bool, err error) {
-	var r loadResult[V]
+	var r builtin.Loaded[V]
 	if err := callKeyValue(ctx, d.core().proxy(), "LoadOrStore", &r, key, value); err != nil {
 		return actual, false, err
 	}
@@ -184,7 +207,7 @@ func (d *Dict[K, V]) LoadOrStore(ctx context.Context, key K, value V) (actual V,
 // A value that does not decode into V gives an error satisfying
 // errors.Is(err, ErrWrongType) and stays in the dictionary.
 func (d *Dict[K, V]) LoadAndDelete(ctx context.Context, key K) (value V, loaded bool, err error) {
-	var r loadResult[V]
+	var r builtin.Loaded[V]
 	if ts := shapeFor[V](); ts.any() {
 		err = callKey(ctx, d.core().proxy(), "LoadAndDelete", &r, key)
 	} else {
@@ -209,7 +232,7 @@ func (d *Dict[K, V]) Delete(ctx context.Context, key K) (bool, error) {
 // value that does not decode into V gives an error satisfying
 // errors.Is(err, ErrWrongType), and value is not stored.
 func (d *Dict[K, V]) Swap(ctx context.Context, key K, value V) (previous V, loaded bool, err error) {
-	var r loadResult[V]
+	var r builtin.Loaded[V]
 	if ts := shapeFor[V](); ts.any() {
 		err = callKeyValue(ctx, d.core().proxy(), "Swap", &r, key, value)
 	} else {

@@ -86,8 +86,9 @@
 // One Dict.Load, from the caller to the object and back:
 //
 //  1. dict.go: Dict.Load hands the key to callKey (typedargs.go), which
-//     writes it straight into the request, and asks for a loadResult
-//     (the typed mirror of internal/builtin's LoadResult).
+//     writes it straight into the request, and asks for a
+//     builtin.Loaded[V] (internal/builtin/loaded.go: the one layout of a
+//     Load result, on both sides).
 //  2. proxy.go: Proxy.invokeArgs passes the call to the proxy's engine
 //     (engine.go); for a manager that is the Client.
 //  3. client.go: Client.callArgs takes a pooled connection, frames the
@@ -101,9 +102,9 @@
 //  5. internal/server/rawcall.go: Dict.Load is on the fast path: a plain
 //     function calls internal/builtin's Dict.Load under the dict's lock
 //     (other methods go through dispatch.go's reflective call).
-//  6. The reply (loadReply encodes itself) goes back on the same
-//     connection; client.go checks it against the caller's type
-//     (typedshape.go) and decodes it (dictdecode.go) into the caller's V.
+//  6. The reply (a builtin.LoadResult, which encodes itself) goes back on
+//     the same connection; client.go checks it against the caller's type
+//     (typedshape.go) and Loaded's decoder reads it into the caller's V.
 //
 // A RedisSession (redis.go) replaces steps 3–6 with one Lua script per
 // method in internal/redisengine.

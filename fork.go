@@ -122,11 +122,8 @@ func (c *Client) Fork(ctx context.Context, name string, args ...any) (*Process, 
 	if c == nil {
 		return nil, &opError{"Fork", ErrNilProxy}
 	}
-	if err := checkInit("Fork"); err != nil {
+	if err := checkFork(name); err != nil {
 		return nil, err
-	}
-	if _, ok := lookupWorker(name); !ok {
-		return nil, fmt.Errorf("%w: worker %q (call RegisterWorker in an init function)", ErrNotRegistered, name)
 	}
 	// A worker would only fail to connect: say why now.
 	if c.closing.Load() {
@@ -142,6 +139,18 @@ func (c *Client) Fork(ctx context.Context, name string, args ...any) (*Process, 
 	}
 	cfg.TLS = tlsCfg
 	return startWorker(ctx, cfg, args, c.pinArgs)
+}
+
+// checkFork is what Fork checks first on every kind of session: Init ran
+// (a worker is this binary re-executed), and name is a registered worker.
+func checkFork(name string) error {
+	if err := checkInit("Fork"); err != nil {
+		return err
+	}
+	if _, ok := lookupWorker(name); !ok {
+		return fmt.Errorf("%w: worker %q (call RegisterWorker in an init function)", ErrNotRegistered, name)
+	}
+	return nil
 }
 
 // startWorker starts the worker process of cfg (whose Worker is

@@ -1,88 +1,27 @@
 package manager_test
 
-import (
-	"context"
-	"errors"
-	"sync"
-	"testing"
-	"time"
+import "github.com/goproc/manager/internal/testkit"
 
-	"github.com/stretchr/testify/require"
-
-	"github.com/goproc/manager"
+// The helpers and shared types both this package's tests and the system
+// suites use live in internal/testkit; these names keep the tests short.
+var (
+	testContext         = testkit.Context
+	startManager        = testkit.StartManager
+	waitProcess         = testkit.WaitProcess
+	waitDone            = testkit.WaitDone
+	waitUntil           = testkit.WaitUntil
+	checkNoFDLeak       = testkit.CheckNoFDLeak
+	requireErrorIsOrNil = testkit.RequireErrorIsOrNil
+	forkReportingPid    = testkit.ForkReportingPid
+	managerModes        = testkit.ManagerModes
+	newGate             = testkit.NewGate
 )
 
-// testTimeout bounds every test: a bug fails it instead of hanging CI.
-const testTimeout = 30 * time.Second
-
-// testContext returns a context that ends with the test or after
-// testTimeout.
-func testContext(t testing.TB) context.Context {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), testTimeout)
-	t.Cleanup(cancel)
-	return ctx
-}
-
-// startManager starts a manager process (or an in-process one with
-// manager.InProcess()) and shuts it down when the test ends.
-func startManager(t testing.TB, opts ...manager.StartOption) *manager.Manager {
-	t.Helper()
-	ctx := testContext(t)
-	m, err := manager.Start(ctx, opts...)
-	require.NoError(t, err)
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		require.NoError(t, m.Shutdown(ctx))
-	})
-	return m
-}
-
-// waitProcess waits for p within ctx.
-func waitProcess(ctx context.Context, t testing.TB, p *manager.Process) error {
-	t.Helper()
-	select {
-	case <-p.Done():
-		return p.Wait()
-	case <-ctx.Done():
-		p.Signal(killSignal)
-		<-p.Done()
-		return errors.New("worker did not exit in time")
-	}
-}
-
-// Counter is the custom type most tests share.
-type Counter struct {
-	mu sync.Mutex
-	n  int64
-}
-
-func (c *Counter) Add(d int64) int64 { c.mu.Lock(); defer c.mu.Unlock(); c.n += d; return c.n }
-func (c *Counter) Get() int64        { c.mu.Lock(); defer c.mu.Unlock(); return c.n }
-
-// managerModes are the two ways to run a manager; tests of behaviour that
-// must hold for both run once per mode.
-var managerModes = []struct {
-	name string
-	opts []manager.StartOption
-}{
-	{"process", nil},
-	{"in-process", []manager.StartOption{manager.InProcess()}},
-}
-
-// forkReportingPid forks worker with a Counter to which it adds the pid of
-// a process it starts, and waits for that pid.
-func forkReportingPid(ctx context.Context, t testing.TB, m *manager.Manager, worker string) (*manager.Process, int64) {
-	t.Helper()
-	report, err := manager.New(ctx, m, "Counter")
-	require.NoError(t, err)
-	w, err := m.Fork(ctx, worker, report)
-	require.NoError(t, err)
-	var pid int64
-	require.Eventually(t, func() bool {
-		pid, err = manager.Call[int64](ctx, report, "Get")
-		return err == nil && pid != 0
-	}, 10*time.Second, time.Millisecond, "the worker never reported a pid")
-	return w, pid
-}
+type (
+	// Counter is the custom type most tests share.
+	Counter = testkit.Counter
+	// Gate blocks callers of Wait until Open is called.
+	Gate = testkit.Gate
+	// Faulty panics or fails on request.
+	Faulty = testkit.Faulty
+)

@@ -79,14 +79,10 @@ func (n *Namespace) Get(ctx context.Context, name string, ptr any) (bool, error)
 	return r.OK, err
 }
 
-// nsGetResult is the result of Namespace.Get: builtin.LoadResult with
-// its value decoded into a pointer the caller chose.
-type nsGetResult struct {
-	//lint:ignore U1000 msgpack reads this field's tag (as_array), never its value
-	_msgpack struct{} `msgpack:",as_array"`
-	Value    *decodeInto
-	OK       bool
-}
+// nsGetResult is the result of Namespace.Get: the Load result layout
+// with its value decoded into a pointer the caller chose (by msgpack's
+// struct decoding: a defined type has none of Loaded's methods).
+type nsGetResult builtin.Loaded[*decodeInto]
 
 // resultShape is that of a LoadResult whose value decodes into the
 // caller's pointer (see typedshape.go).

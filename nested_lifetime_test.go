@@ -82,9 +82,9 @@ func nestedAwaitSessionEnd(ctx context.Context, t testing.TB, lock *manager.Lock
 // goes once the Dict drops it and the last proxy closes.
 func TestNestedProxyOutlivesItsCreator(t *testing.T) {
 	for _, mode := range managerModes {
-		t.Run(mode.name, func(t *testing.T) {
+		t.Run(mode.Name, func(t *testing.T) {
 			ctx := testContext(t)
-			m := startManager(t, mode.opts...)
+			m := startManager(t, mode.Opts...)
 			lock, err := manager.NewLock(ctx, m)
 			require.NoError(t, err)
 			before := numObjects(ctx, t, m)

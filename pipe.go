@@ -132,6 +132,21 @@ func (p *PipeEnd) init(f *os.File, mode uint8, max int) {
 	p.enc = msgpack.NewEncoder(&p.w)
 }
 
+// lockFor starts op (Send or Recv) on this end: it refuses op on the
+// end of a one-way pipe of mode refused (the which end), takes mu, and
+// refuses op on a closed end. mu is held when lockFor returns nil.
+func (p *PipeEnd) lockFor(op string, mu *sync.Mutex, refused uint8, which string) error {
+	if p.mode == refused {
+		return errorf("manager: PipeEnd.%s on the %s end of a one-way pipe: %w", op, which, errors.ErrUnsupported)
+	}
+	mu.Lock()
+	if p.closed.Load() {
+		mu.Unlock()
+		return errorf("manager: PipeEnd.%s: %w", op, ErrClosed)
+	}
+	return nil
+}
+
 // Send writes v, encoded with msgpack, as one message. It blocks until
 // the message is written into the pipe (the OS buffers some; then Send
 // waits for the other end to read) or ctx ends. A Send interrupted half
@@ -142,14 +157,10 @@ func (p *PipeEnd) init(f *os.File, mode uint8, max int) {
 // closed in every process it fails with one satisfying
 // errors.Is(err, syscall.EPIPE).
 func (p *PipeEnd) Send(ctx context.Context, v any) error {
-	if p.mode == pipeRecvOnly {
-		return errorf("manager: PipeEnd.Send on the receiving end of a one-way pipe: %w", errors.ErrUnsupported)
+	if err := p.lockFor("Send", &p.wmu, pipeRecvOnly, "receiving"); err != nil {
+		return err
 	}
-	p.wmu.Lock()
 	defer p.wmu.Unlock()
-	if p.closed.Load() {
-		return errorf("manager: PipeEnd.Send: %w", ErrClosed)
-	}
 	if p.werr != nil {
 		return p.werr
 	}
@@ -198,14 +209,10 @@ func (p *PipeEnd) Send(ctx context.Context, v any) error {
 // lost, but the end stays usable. Recv on the sending end of a one-way
 // pipe fails with an error satisfying errors.Is(err, errors.ErrUnsupported).
 func (p *PipeEnd) Recv(ctx context.Context, out any) error {
-	if p.mode == pipeSendOnly {
-		return errorf("manager: PipeEnd.Recv on the sending end of a one-way pipe: %w", errors.ErrUnsupported)
+	if err := p.lockFor("Recv", &p.rmu, pipeSendOnly, "sending"); err != nil {
+		return err
 	}
-	p.rmu.Lock()
 	defer p.rmu.Unlock()
-	if p.closed.Load() {
-		return errorf("manager: PipeEnd.Recv: %w", ErrClosed)
-	}
 	disarm, err := armDeadline(ctx, p.f.SetReadDeadline)
 	if err != nil {
 		return errorf("manager: PipeEnd.Recv: %w", err)

@@ -55,9 +55,9 @@ func init() {
 // report the end.
 func TestQueueShutdownDrains(t *testing.T) {
 	for _, mode := range managerModes {
-		t.Run(mode.name, func(t *testing.T) {
+		t.Run(mode.Name, func(t *testing.T) {
 			ctx := testContext(t)
-			m := startManager(t, mode.opts...)
+			m := startManager(t, mode.Opts...)
 			q, err := manager.NewQueue[int](ctx, m, 5)
 			require.NoError(t, err)
 			for i := 1; i <= 4; i++ {

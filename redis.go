@@ -353,11 +353,8 @@ func (r *RedisSession) Fork(ctx context.Context, name string, args ...any) (*Pro
 	if r == nil {
 		return nil, &opError{"Fork", ErrNilProxy}
 	}
-	if err := checkInit("Fork"); err != nil {
+	if err := checkFork(name); err != nil {
 		return nil, err
-	}
-	if _, ok := lookupWorker(name); !ok {
-		return nil, fmt.Errorf("%w: worker %q (call RegisterWorker in an init function)", ErrNotRegistered, name)
 	}
 	if r.closed.Load() {
 		return nil, errorf("manager: Fork(%q): %w", name, ErrClosed)
@@ -477,13 +474,5 @@ func runRedisWorker(ctx context.Context, report *os.File, fn WorkerFunc, cfg *wo
 	// Close releases at once what the worker still holds, as a manager
 	// does when a worker's connection closes.
 	s.Close()
-	res := &workerResult{}
-	if err != nil {
-		res = workerFailed(err)
-	}
-	proc.Send(report, res)
-	if err != nil {
-		return 1
-	}
-	return 0
+	return reportWorker(report, err)
 }

@@ -79,9 +79,28 @@ var (
 type hasTypeIDs interface{ proxyTypeIDs() []string }
 
 // decodesAsStruct marks result types whose DecodeMsgpack accepts exactly
-// what msgpack's own struct decoding accepts (dictdecode.go): their shape
-// is that of their fields.
-type decodesAsStruct interface{ decodesAsStruct() }
+// what msgpack's own struct decoding accepts (internal/builtin's Loaded,
+// versionedValue): their shape is that of their fields.
+type decodesAsStruct interface{ DecodesAsStruct() }
+
+// scalarShapeKinds are the shapes of the scalar Go kinds (int and uint
+// count as their 64-bit forms).
+var scalarShapeKinds = map[reflect.Kind]wire.ShapeKind{
+	reflect.Bool:    wire.KindBool,
+	reflect.Int:     wire.KindInt64,
+	reflect.Int64:   wire.KindInt64,
+	reflect.Int8:    wire.KindInt8,
+	reflect.Int16:   wire.KindInt16,
+	reflect.Int32:   wire.KindInt32,
+	reflect.Uint:    wire.KindUint64,
+	reflect.Uint64:  wire.KindUint64,
+	reflect.Uint8:   wire.KindUint8,
+	reflect.Uint16:  wire.KindUint16,
+	reflect.Uint32:  wire.KindUint32,
+	reflect.Float32: wire.KindFloat32,
+	reflect.Float64: wire.KindFloat64,
+	reflect.String:  wire.KindString,
+}
 
 // shapeBuilder derives shapes, following msgpack/v5's choice of decoder
 // for each type (decode_value.go's _getDecoder).
@@ -105,31 +124,10 @@ func (b *shapeBuilder) build(t reflect.Type) *wire.Shape {
 	if decodesItself(t) || extRegistered(t) {
 		return wire.AnyShape
 	}
+	if k, ok := scalarShapeKinds[t.Kind()]; ok {
+		return named(k)
+	}
 	switch t.Kind() {
-	case reflect.Bool:
-		return named(wire.KindBool)
-	case reflect.Int, reflect.Int64:
-		return named(wire.KindInt64)
-	case reflect.Int8:
-		return named(wire.KindInt8)
-	case reflect.Int16:
-		return named(wire.KindInt16)
-	case reflect.Int32:
-		return named(wire.KindInt32)
-	case reflect.Uint, reflect.Uint64:
-		return named(wire.KindUint64)
-	case reflect.Uint8:
-		return named(wire.KindUint8)
-	case reflect.Uint16:
-		return named(wire.KindUint16)
-	case reflect.Uint32:
-		return named(wire.KindUint32)
-	case reflect.Float32:
-		return named(wire.KindFloat32)
-	case reflect.Float64:
-		return named(wire.KindFloat64)
-	case reflect.String:
-		return named(wire.KindString)
 	case reflect.Pointer:
 		return b.build(t.Elem())
 	case reflect.Interface:

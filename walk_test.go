@@ -38,9 +38,9 @@ func collectList[T any](tb testing.TB, l *manager.List[T], ctx context.Context) 
 // both kinds of manager.
 func TestAllWalksPages(t *testing.T) {
 	for _, mode := range managerModes {
-		t.Run(mode.name, func(t *testing.T) {
+		t.Run(mode.Name, func(t *testing.T) {
 			ctx := testContext(t)
-			m := startManager(t, mode.opts...)
+			m := startManager(t, mode.Opts...)
 			const n = 2500 // more than two pages of walkPageItems
 			d, err := manager.NewDict[int, string](ctx, m)
 			require.NoError(t, err)

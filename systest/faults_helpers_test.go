@@ -5,11 +5,8 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"fmt"
 	"os"
 	"path/filepath"
-	"slices"
-	"strconv"
 	"sync/atomic"
 	"syscall"
 	"testing"
@@ -75,86 +72,6 @@ func (s *Slow) Delay(ctx context.Context, str string, us int) (string, error) {
 
 // Echo returns str at once.
 func (s *Slow) Echo(str string) string { return str }
-
-// fdWarmUp makes the runtime open the descriptors it keeps for good (the
-// network poller's), so that they are not counted as a test's leak.
-func fdWarmUp(t testing.TB) {
-	t.Helper()
-	r, w, err := os.Pipe()
-	require.NoError(t, err)
-	r.Close()
-	w.Close()
-}
-
-// openFDs returns this process's open descriptors and what each names.
-func openFDs(t testing.TB) map[int]string {
-	t.Helper()
-	entries, err := os.ReadDir("/proc/self/fd")
-	require.NoError(t, err)
-	fds := map[int]string{}
-	for _, e := range entries {
-		fd, err := strconv.Atoi(e.Name())
-		if err != nil {
-			continue
-		}
-		target, err := os.Readlink(filepath.Join("/proc/self/fd", e.Name()))
-		if err != nil {
-			continue // the descriptor ReadDir itself used, now closed
-		}
-		fds[fd] = target
-	}
-	return fds
-}
-
-// checkNoFDLeak fails the test if, once it and its cleanups are over, this
-// process has more open descriptors than when checkNoFDLeak was called.
-// Call it first in a test, so that its check runs after every cleanup
-// registered later (a manager's Shutdown among them).
-func checkNoFDLeak(t testing.TB) {
-	t.Helper()
-	fdWarmUp(t)
-	before := openFDs(t)
-	t.Cleanup(func() {
-		// A worker's pipes are closed by the goroutine that reaps it,
-		// just after the process exits: give them a moment.
-		var after map[int]string
-		deadline := time.Now().Add(5 * time.Second)
-		tick := time.NewTicker(time.Millisecond)
-		defer tick.Stop()
-		for {
-			after = openFDs(t)
-			if len(after) <= len(before) || time.Now().After(deadline) {
-				break
-			}
-			<-tick.C
-		}
-		var leaked []string
-		for fd, target := range after {
-			if before[fd] != target {
-				leaked = append(leaked, fmt.Sprintf("%d→%s", fd, target))
-			}
-		}
-		slices.Sort(leaked)
-		if len(after) > len(before) {
-			t.Errorf("descriptor leak: %d open before the test, %d after; new: %v", len(before), len(after), leaked)
-		}
-	})
-}
-
-// waitUntil polls cond every millisecond until it holds, and fails the
-// test if it does not within d.
-func waitUntil(t testing.TB, d time.Duration, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(d)
-	tick := time.NewTicker(time.Millisecond)
-	defer tick.Stop()
-	for !cond() {
-		if time.Now().After(deadline) {
-			require.FailNowf(t, "timed out", "after %v: %s", d, what)
-		}
-		<-tick.C
-	}
-}
 
 // A journal is a file of JSON lines that processes append records to,
 // one write(2) each, so that what a process wrote before it was killed is
@@ -228,18 +145,6 @@ func killAfter(ctx context.Context, p *manager.Process, d time.Duration) error {
 	return nil
 }
 
-// waitDone waits for p to exit within ctx, killing it if ctx ends first,
-// and returns how it ended (as Process.Wait).
-func waitDone(ctx context.Context, p *manager.Process) error {
-	select {
-	case <-p.Done():
-	case <-ctx.Done():
-		p.Signal(syscall.SIGKILL)
-		<-p.Done()
-	}
-	return p.Wait()
-}
-
 // longContext is testContext with a longer bound, for the suites that run
 // many rounds.
 func longContext(t testing.TB, d time.Duration) context.Context {
@@ -247,15 +152,4 @@ func longContext(t testing.TB, d time.Duration) context.Context {
 	ctx, cancel := context.WithTimeout(context.Background(), d)
 	t.Cleanup(cancel)
 	return ctx
-}
-
-// requireErrorIsOrNil requires err to match want, or to be nil when want
-// is nil.
-func requireErrorIsOrNil(t testing.TB, want, err error) {
-	t.Helper()
-	if want == nil {
-		require.NoError(t, err)
-		return
-	}
-	require.ErrorIs(t, err, want)
 }

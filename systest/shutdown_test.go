@@ -68,8 +68,8 @@ func startToShutDown(t testing.TB, opts ...manager.StartOption) (context.Context
 // Shutdown returns nil once the executing call is done.
 func TestShutdownLetsExecutingCallsFinish(t *testing.T) {
 	for _, mode := range managerModes {
-		t.Run(mode.name, func(t *testing.T) {
-			ctx, m, slow := startToShutDown(t, mode.opts...)
+		t.Run(mode.Name, func(t *testing.T) {
+			ctx, m, slow := startToShutDown(t, mode.Opts...)
 			other, err := manager.Connect(ctx, m.Addr().Network(), m.Addr().String(), m.AuthKey())
 			require.NoError(t, err)
 			defer other.Close()
@@ -117,8 +117,8 @@ func TestShutdownLetsExecutingCallsFinish(t *testing.T) {
 // the same time.
 func TestShutdownForcesWhenItsContextEnds(t *testing.T) {
 	for _, mode := range managerModes {
-		t.Run(mode.name, func(t *testing.T) {
-			ctx, m, slow := startToShutDown(t, mode.opts...)
+		t.Run(mode.Name, func(t *testing.T) {
+			ctx, m, slow := startToShutDown(t, mode.Opts...)
 
 			work := goCall(func() (int, error) { return manager.Call[int](ctx, slow, "Work", 1000) })
 			waitUntil(t, 10*time.Second, "Work executes", func() bool {
@@ -153,10 +153,10 @@ func TestShutdownForcesWhenItsContextEnds(t *testing.T) {
 // once: each returns when the manager is down, and none fails.
 func TestShutdownConcurrently(t *testing.T) {
 	for _, mode := range managerModes {
-		t.Run(mode.name, func(t *testing.T) {
+		t.Run(mode.Name, func(t *testing.T) {
 			checkNoFDLeak(t)
 			ctx := testContext(t)
-			m, err := manager.Start(ctx, mode.opts...)
+			m, err := manager.Start(ctx, mode.Opts...)
 			require.NoError(t, err)
 			var results []<-chan callResult[struct{}]
 			for range 4 {
@@ -185,10 +185,10 @@ func TestInterruptedCallsGetTheirOwnReplies(t *testing.T) {
 		rounds = 40
 	}
 	for _, mode := range managerModes {
-		t.Run(mode.name, func(t *testing.T) {
+		t.Run(mode.Name, func(t *testing.T) {
 			checkNoFDLeak(t)
 			ctx := testContext(t)
-			m := startManager(t, mode.opts...)
+			m := startManager(t, mode.Opts...)
 			slow, err := manager.New(ctx, m, "FaultsSlow")
 			require.NoError(t, err)
 

@@ -81,10 +81,10 @@ func tcpTLSOptions(serverTLS *tls.Config) ([]manager.StartOption, []byte) {
 func TestStartServesTLSInEveryMode(t *testing.T) {
 	serverTLS, clientTLS := selfSignedTLS(t)
 	for _, mode := range managerModes {
-		t.Run(mode.name, func(t *testing.T) {
+		t.Run(mode.Name, func(t *testing.T) {
 			ctx := testContext(t)
 			opts, key := tcpTLSOptions(serverTLS)
-			m := startManager(t, append(opts, mode.opts...)...)
+			m := startManager(t, append(opts, mode.Opts...)...)
 			addr := m.Addr().String()
 
 			// The manager's own session works over TLS.

@@ -3,7 +3,6 @@ package main
 import (
 	"bytes"
 	"context"
-	"crypto/rand"
 	"fmt"
 	"io"
 	"strconv"
@@ -183,25 +182,8 @@ func concWorker(ctx context.Context, _ *manager.Client, args manager.Args) error
 		return err
 	}
 	lat := make([]int64, 0, 2*per)
-	base := w * 10_000_000
-	prev := time.Now()
-	for i := base; i < base+per; i++ {
-		if err := d.Store(ctx, i, i); err != nil {
-			return err
-		}
-		now := time.Now()
-		lat = append(lat, int64(now.Sub(prev)))
-		prev = now
-		x, ok, err := d.Load(ctx, i)
-		if err != nil {
-			return err
-		}
-		if !ok || x != i {
-			return fmt.Errorf("load %d: got %d, %v", i, x, ok)
-		}
-		now = time.Now()
-		lat = append(lat, int64(now.Sub(prev)))
-		prev = now
+	if err := storeLoadRange(ctx, d, w*10_000_000, per, func(l time.Duration) { lat = append(lat, int64(l)) }); err != nil {
+		return err
 	}
 	return out.Put(ctx, span{Start: t0, End: time.Now().UnixNano(), Lat: lat})
 }
@@ -210,17 +192,11 @@ func concWorker(ctx context.Context, _ *manager.Client, args manager.Args) error
 // a size-byte random value under one key, after 20 warm-up pairs of the
 // same value (as the anchors' vsize experiment).
 func runVsize(ctx context.Context, size, iters int) (*row, error) {
-	blob := make([]byte, size)
-	rand.Read(blob)
-	m, stop, err := startManager(ctx)
+	blob, d, stop, err := newBlobDict(ctx, size)
 	if err != nil {
 		return nil, err
 	}
 	defer stop()
-	d, err := manager.NewDict[string, []byte](ctx, m)
-	if err != nil {
-		return nil, err
-	}
 	for range 20 {
 		if err := d.Store(ctx, "big", blob); err != nil {
 			return nil, err
@@ -229,21 +205,10 @@ func runVsize(ctx context.Context, size, iters int) (*row, error) {
 			return nil, err
 		}
 	}
-	sets, gets := make(latencies, 0, iters), make(latencies, 0, iters)
-	var got []byte
-	start := time.Now()
-	for range iters {
-		a := time.Now()
-		if err := d.Store(ctx, "big", blob); err != nil {
-			return nil, err
-		}
-		b := time.Now()
-		if got, _, err = d.Load(ctx, "big"); err != nil {
-			return nil, err
-		}
-		sets, gets = append(sets, b.Sub(a)), append(gets, time.Since(b))
+	sets, gets, got, el, err := storeLoadTimes(ctx, d, blob, iters)
+	if err != nil {
+		return nil, err
 	}
-	el := time.Since(start)
 	sets.sort()
 	gets.sort()
 	return newRow("exp", "vsize", "sys", "manager", "value_bytes", size, "iters", iters,

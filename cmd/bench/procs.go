@@ -189,6 +189,37 @@ func start(ctx context.Context, b *manager.Barrier) (int64, error) {
 	return time.Now().UnixNano(), nil
 }
 
+// timed waits at the barrier, runs step per times and puts the span that
+// took on out: the timed part of the W2 and W5 workers.
+func timed(ctx context.Context, b *manager.Barrier, out *manager.Queue[span], per int, step func(context.Context) error) error {
+	t0, err := start(ctx, b)
+	if err != nil {
+		return err
+	}
+	for range per {
+		if err := step(ctx); err != nil {
+			return err
+		}
+	}
+	return out.Put(ctx, span{Start: t0, End: time.Now().UnixNano()})
+}
+
+// lockedIncrement adds 1 to a shared number as Python's
+// `with lock: x += 1` does: acquire, load, store, release.
+func lockedIncrement[N int | int64](ctx context.Context, l *manager.Lock, load func(context.Context) (N, error), store func(context.Context, N) error) error {
+	if err := l.Acquire(ctx); err != nil {
+		return err
+	}
+	x, err := load(ctx)
+	if err != nil {
+		return err
+	}
+	if err := store(ctx, x+1); err != nil {
+		return err
+	}
+	return l.Release(ctx)
+}
+
 func w2LockWorker(ctx context.Context, _ *manager.Client, args manager.Args) error {
 	var d *manager.Dict[string, int]
 	var l *manager.Lock
@@ -204,26 +235,11 @@ func w2LockWorker(ctx context.Context, _ *manager.Client, args manager.Args) err
 	if err := lockPair(ctx, l); err != nil {
 		return err
 	}
-	t0, err := start(ctx, b)
-	if err != nil {
-		return err
-	}
-	for range per {
-		if err := l.Acquire(ctx); err != nil {
-			return err
-		}
-		v, _, err := d.Load(ctx, "n")
-		if err != nil {
-			return err
-		}
-		if err := d.Store(ctx, "n", v+1); err != nil {
-			return err
-		}
-		if err := l.Release(ctx); err != nil {
-			return err
-		}
-	}
-	return out.Put(ctx, span{Start: t0, End: time.Now().UnixNano()})
+	return timed(ctx, b, out, per, func(ctx context.Context) error {
+		return lockedIncrement(ctx, l,
+			func(ctx context.Context) (int, error) { v, _, err := d.Load(ctx, "n"); return v, err },
+			func(ctx context.Context, v int) error { return d.Store(ctx, "n", v) })
+	})
 }
 
 func w2AddWorker(ctx context.Context, _ *manager.Client, args manager.Args) error {
@@ -237,16 +253,10 @@ func w2AddWorker(ctx context.Context, _ *manager.Client, args manager.Args) erro
 	if _, _, err := d.Load(ctx, "n"); err != nil {
 		return err
 	}
-	t0, err := start(ctx, b)
-	if err != nil {
+	return timed(ctx, b, out, per, func(ctx context.Context) error {
+		_, err := d.Add(ctx, "n", 1)
 		return err
-	}
-	for range per {
-		if _, err := d.Add(ctx, "n", 1); err != nil {
-			return err
-		}
-	}
-	return out.Put(ctx, span{Start: t0, End: time.Now().UnixNano()})
+	})
 }
 
 // runW3 is queue: 1 producer process puts 20,000 items of 100 bytes, 2
@@ -451,26 +461,9 @@ func w5LockedWorker(ctx context.Context, _ *manager.Client, args manager.Args) e
 	if err := lockPair(ctx, l); err != nil {
 		return err
 	}
-	t0, err := start(ctx, b)
-	if err != nil {
-		return err
-	}
-	for range per {
-		if err := l.Acquire(ctx); err != nil {
-			return err
-		}
-		x, err := v.Load(ctx)
-		if err != nil {
-			return err
-		}
-		if err := v.Store(ctx, x+1); err != nil {
-			return err
-		}
-		if err := l.Release(ctx); err != nil {
-			return err
-		}
-	}
-	return out.Put(ctx, span{Start: t0, End: time.Now().UnixNano()})
+	return timed(ctx, b, out, per, func(ctx context.Context) error {
+		return lockedIncrement(ctx, l, v.Load, v.Store)
+	})
 }
 
 func w5AddWorker(ctx context.Context, _ *manager.Client, args manager.Args) error {
@@ -484,14 +477,8 @@ func w5AddWorker(ctx context.Context, _ *manager.Client, args manager.Args) erro
 	if _, err := v.Load(ctx); err != nil {
 		return err
 	}
-	t0, err := start(ctx, b)
-	if err != nil {
+	return timed(ctx, b, out, per, func(ctx context.Context) error {
+		_, err := v.Add(ctx, 1)
 		return err
-	}
-	for range per {
-		if _, err := v.Add(ctx, 1); err != nil {
-			return err
-		}
-	}
-	return out.Put(ctx, span{Start: t0, End: time.Now().UnixNano()})
+	})
 }

@@ -178,17 +178,11 @@ func lockPair(ctx context.Context, l *manager.Lock) error {
 // runW6 is large: sequential store and load of a 1 MiB byte value.
 func runW6(ctx context.Context) ([]*row, error) {
 	iters, size := n(200, 50), 1<<20
-	blob := make([]byte, size)
-	rand.Read(blob)
-	m, stop, err := startManager(ctx)
+	blob, d, stop, err := newBlobDict(ctx, size)
 	if err != nil {
 		return nil, err
 	}
 	defer stop()
-	d, err := manager.NewDict[string, []byte](ctx, m)
-	if err != nil {
-		return nil, err
-	}
 	// Warm up as Python's W6 does: one small store and load on the fresh
 	// connection (Redis's W6 has no warm-up of its own; its connection is
 	// warm from W1–W4's small commands). Warming up with the 1 MiB value
@@ -199,21 +193,10 @@ func runW6(ctx context.Context) ([]*row, error) {
 	if _, _, err := d.Load(ctx, "warm"); err != nil {
 		return nil, err
 	}
-	var sets, gets latencies
-	var got []byte
-	start := time.Now()
-	for range iters {
-		a := time.Now()
-		if err := d.Store(ctx, "big", blob); err != nil {
-			return nil, err
-		}
-		b := time.Now()
-		if got, _, err = d.Load(ctx, "big"); err != nil {
-			return nil, err
-		}
-		sets, gets = append(sets, b.Sub(a)), append(gets, time.Since(b))
+	sets, gets, got, el, err := storeLoadTimes(ctx, d, blob, iters)
+	if err != nil {
+		return nil, err
 	}
-	el := time.Since(start)
 	moved := 2 * iters * size
 	r := newRow("workload", "W6", "name", "large", "iterations", iters, "value_bytes", size,
 		"bytes_moved", moved, "elapsed_s", round(el.Seconds(), 4),
@@ -223,6 +206,69 @@ func runW6(ctx context.Context) ([]*row, error) {
 	r.set("get_p50_ms", round(gets.sort().pct(50)/1e3, 3))
 	r.set("correct", bytes.Equal(got, blob))
 	return []*row{r}, nil
+}
+
+// storeLoadRange stores i under i and loads it back, checking it, for
+// each i in [base, base+n), and notes the latency of every Store and
+// every Load (W8 and the concurrency curve).
+func storeLoadRange(ctx context.Context, d *manager.Dict[int, int], base, n int, note func(time.Duration)) error {
+	prev := time.Now()
+	for i := base; i < base+n; i++ {
+		if err := d.Store(ctx, i, i); err != nil {
+			return err
+		}
+		now := time.Now()
+		note(now.Sub(prev))
+		prev = now
+		x, ok, err := d.Load(ctx, i)
+		if err != nil {
+			return err
+		}
+		if !ok || x != i {
+			return fmt.Errorf("load %d: got %d, %v", i, x, ok)
+		}
+		now = time.Now()
+		note(now.Sub(prev))
+		prev = now
+	}
+	return nil
+}
+
+// newBlobDict makes a value of size random bytes and starts a manager
+// with a Dict for it: the setup of W6 and of the value-size curve.
+func newBlobDict(ctx context.Context, size int) (blob []byte, d *manager.Dict[string, []byte], stop func(), err error) {
+	blob = make([]byte, size)
+	rand.Read(blob)
+	m, stop, err := startManager(ctx)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	if d, err = manager.NewDict[string, []byte](ctx, m); err != nil {
+		stop()
+		return nil, nil, nil, err
+	}
+	return blob, d, stop, nil
+}
+
+// storeLoadTimes stores blob under "big" and loads it back iters times,
+// timing each Store and each Load (W6 and the value-size curve): it
+// returns their latencies, the last value loaded and the time it all
+// took.
+func storeLoadTimes(ctx context.Context, d *manager.Dict[string, []byte], blob []byte, iters int) (sets, gets latencies, got []byte, el time.Duration, err error) {
+	sets, gets = make(latencies, 0, iters), make(latencies, 0, iters)
+	start := time.Now()
+	for range iters {
+		a := time.Now()
+		if err := d.Store(ctx, "big", blob); err != nil {
+			return nil, nil, nil, 0, err
+		}
+		b := time.Now()
+		if got, _, err = d.Load(ctx, "big"); err != nil {
+			return nil, nil, nil, 0, err
+		}
+		sets, gets = append(sets, b.Sub(a)), append(gets, time.Since(b))
+	}
+	return sets, gets, got, time.Since(start), nil
 }
 
 // runW8 is many goroutines: 8 goroutines of this process, each running W1
@@ -250,25 +296,8 @@ func runW8(ctx context.Context) ([]*row, error) {
 	start := time.Now()
 	err = parallel(goroutines, func(g int) error {
 		lat := make(latencies, 0, 2*iters)
-		base := g * iters
-		prev := time.Now()
-		for i := base; i < base+iters; i++ {
-			if err := d.Store(ctx, i, i); err != nil {
-				return err
-			}
-			now := time.Now()
-			lat = append(lat, now.Sub(prev))
-			prev = now
-			x, ok, err := d.Load(ctx, i)
-			if err != nil {
-				return err
-			}
-			if !ok || x != i {
-				return fmt.Errorf("load %d: got %d, %v", i, x, ok)
-			}
-			now = time.Now()
-			lat = append(lat, now.Sub(prev))
-			prev = now
+		if err := storeLoadRange(ctx, d, g*iters, iters, func(l time.Duration) { lat = append(lat, l) }); err != nil {
+			return err
 		}
 		lats[g] = lat
 		return nil

@@ -127,17 +127,10 @@ func (c *Condition) Wait(ctx context.Context) error {
 		return err
 	}
 	c.waiters = append(c.waiters, w)
-	c.mu.Unlock()
-
-	select {
-	case <-ctx.Done():
-	case <-w.ready:
-	}
-
-	c.mu.Lock()
+	waitTurn(ctx, &c.mu, w.ready)
 	withdrawn := w.withdrawn
 	if !w.notified && !withdrawn {
-		c.removeWaiterLocked(w)
+		c.waiters = removeWaiter(c.waiters, w)
 	} else if w.notified && ctx.Err() != nil {
 		// Notified just as ctx ended: this caller gives up, so the
 		// notification goes to the next waiter.
@@ -203,15 +196,6 @@ func (c *Condition) notifyLocked(n int) {
 		c.waiters = c.waiters[1:]
 		w.notified = true
 		close(w.ready)
-	}
-}
-
-func (c *Condition) removeWaiterLocked(w *conditionWaiter) {
-	for i, x := range c.waiters {
-		if x == w {
-			c.waiters = append(c.waiters[:i], c.waiters[i+1:]...)
-			return
-		}
 	}
 }
 

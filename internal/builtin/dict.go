@@ -14,18 +14,6 @@ import (
 	"github.com/goproc/manager/internal/wire"
 )
 
-// LoadResult is a value and whether there was one. Each method that
-// returns it says what OK means (found, loaded, popped). It travels as a
-// two-element array [value, ok]; Value is nil when OK is false.
-type LoadResult struct {
-	//lint:ignore U1000 msgpack reads this field's tag (as_array), never its value
-	_msgpack struct{} `msgpack:",as_array"`
-	// Value is the encoded value, or nil.
-	Value msgpack.RawMessage
-	// OK reports whether Value is meaningful.
-	OK bool
-}
-
 // VersionedValue is a value with its version, as returned by the
 // LoadVersion methods. It travels as a three-element array
 // [value, version, ok]. A version is never 0 for a value that exists;

@@ -92,73 +92,28 @@ func (l *Lock) ReleaseSession(s callctx.SessionID) {
 // other handles, even in the same process, wait. Waiters are served in
 // arrival order.
 //
+// Its methods are [Lock]'s, with the handle in the place of the session:
+// Acquire returns at once when the handle holds the lock already;
+// TryAcquire takes a level when the handle holds it already, or when it
+// is free and nobody waits; Release removes one level and frees the lock
+// (handing it to the longest waiter) when none is left; GiveBack returns
+// the level a withdrawn call took; Token is kept by a reentrant Acquire
+// (a new acquisition of the free lock gets a larger one); Release and
+// Token return an error wrapping errs.NotHeld when the caller's handle
+// does not hold the lock; ReleaseSession releases every level held
+// through a handle of the session.
+//
 // When the session of the holding handle ends, the lock is handed on
 // (or freed) and marked abandoned, as for [Lock].
 //
 // RLock is safe for concurrent use.
 type RLock struct {
-	core lockCore
+	Lock
 }
 
 // NewRLock returns a free RLock.
 func NewRLock() (*RLock, error) {
-	return &RLock{core: lockCore{reentrant: true}}, nil
-}
-
-// Acquire takes one level of the lock for the caller's handle. It returns
-// at once when the handle already holds the lock; otherwise it blocks
-// until the lock is free and every earlier waiter has had its turn. It
-// returns nil, or an error wrapping errs.Abandoned when the previous
-// holder's session ended holding the lock (the caller holds the lock in
-// both cases). When ctx ends first, Acquire returns an error wrapping
-// ctx.Err() and the lock is not held by the caller.
-func (r *RLock) Acquire(ctx context.Context) error {
-	return r.core.acquire(ctx, r.core.ownerOf(ctx))
-}
-
-// TryAcquire takes one level of the lock if the caller's handle holds it
-// already, or if it is free and nobody waits for it. It never blocks. It
-// returns true when the caller now holds the lock, with an error wrapping
-// errs.Abandoned when the previous holder died holding it; otherwise
-// false and nil.
-func (r *RLock) TryAcquire(ctx context.Context) (bool, error) {
-	return r.core.tryAcquire(r.core.ownerOf(ctx))
-}
-
-// Release removes one level held by the caller's handle, and frees the
-// lock (handing it to the longest waiter) when no level is left. It does
-// not block. It returns an error wrapping errs.NotHeld when the caller's
-// handle does not hold the lock.
-func (r *RLock) Release(ctx context.Context) error {
-	return r.core.release(r.core.ownerOf(ctx))
-}
-
-// GiveBack releases the level an Acquire or TryAcquire took for a caller
-// that had given up before the reply reached it (see
-// callctx.GiveBacker). It does not block.
-func (r *RLock) GiveBack(ctx context.Context, method, code string, _, result []byte) {
-	r.core.giveBack(r.core.ownerOf(ctx), method, code, result)
-}
-
-// Locked reports whether some handle holds the lock. It does not block.
-func (r *RLock) Locked() bool {
-	return r.core.locked()
-}
-
-// Token returns the fencing token of the caller's handle's hold, as for
-// [Lock.Token]: a reentrant Acquire keeps the token; a new acquisition
-// of the free lock gets a larger one. It returns an error wrapping
-// errs.NotHeld when the caller's handle does not hold the lock. It does
-// not block.
-func (r *RLock) Token(ctx context.Context) (uint64, error) {
-	return r.core.tokenOf(r.core.ownerOf(ctx))
-}
-
-// ReleaseSession releases every level of the lock if it is held through a
-// handle of session s, marking it abandoned. It implements
-// callctx.SessionReleaser and is meant for the server only.
-func (r *RLock) ReleaseSession(s callctx.SessionID) {
-	r.core.releaseSession(s)
+	return &RLock{Lock{core: lockCore{reentrant: true}}}, nil
 }
 
 // lockOwner says who holds a lockCore: a session (Lock, and a Condition on
@@ -296,18 +251,11 @@ func (l *lockCore) acquire(ctx context.Context, who lockOwner) error {
 	}
 	w := &lockWaiter{who: who, levels: 1, ready: make(chan struct{})}
 	l.waiters = append(l.waiters, w)
-	l.mu.Unlock()
-
-	select {
-	case <-ctx.Done():
-	case <-w.ready:
-	}
-
-	l.mu.Lock()
+	waitTurn(ctx, &l.mu, w.ready)
 	defer l.mu.Unlock()
 	switch {
 	case w.state == lockQueued:
-		l.removeWaiterLocked(w)
+		l.waiters = removeWaiter(l.waiters, w)
 		return ctx.Err()
 	case w.state == lockWithdrawn || l.gen != w.gen:
 		return lockLostErr(ctx)
@@ -343,19 +291,10 @@ func (l *lockCore) giveBackLocked(w *lockWaiter) {
 	}
 }
 
-func (l *lockCore) removeWaiterLocked(w *lockWaiter) {
-	for i, x := range l.waiters {
-		if x == w {
-			l.waiters = append(l.waiters[:i], l.waiters[i+1:]...)
-			return
-		}
-	}
-}
-
 // withdrawLocked removes a queued waiter on behalf of someone else and
 // wakes it.
 func (l *lockCore) withdrawLocked(w *lockWaiter) {
-	l.removeWaiterLocked(w)
+	l.waiters = removeWaiter(l.waiters, w)
 	w.state = lockWithdrawn
 	close(w.ready)
 }
@@ -383,13 +322,7 @@ func (l *lockCore) handOffLocked() {
 // released, and an abandonment it reported (code) is kept for the next
 // holder, who has not been told.
 func (l *lockCore) giveBack(who lockOwner, method, code string, result []byte) {
-	switch {
-	case method == "Acquire":
-	case method == "TryAcquire" && (code != "" || len(result) == 1 && result[0] == 0xc3): // true
-	default:
-		return
-	}
-	if code != "" && code != errs.Abandoned.Code() {
+	if !acquireTook(method, code, result) {
 		return
 	}
 	l.mu.Lock()
@@ -574,9 +507,6 @@ type Holding struct {
 
 // Inspect returns the lock's holder and waiters.
 func (l *Lock) Inspect() Inspection { return l.core.inspect() }
-
-// Inspect returns the lock's holder and waiters.
-func (r *RLock) Inspect() Inspection { return r.core.inspect() }
 
 func (l *lockCore) inspect() Inspection {
 	l.mu.Lock()

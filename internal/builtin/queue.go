@@ -99,17 +99,10 @@ func (q *Queue) Put(ctx context.Context, item msgpack.RawMessage) error {
 	caller, _ := callctx.From(ctx)
 	w := &queueWaiter{session: caller.Session, item: item, seq: q.seq, ready: make(chan struct{})}
 	q.putters = append(q.putters, w)
-	q.mu.Unlock()
-
-	select {
-	case <-ctx.Done():
-	case <-w.ready:
-	}
-
-	q.mu.Lock()
+	waitTurn(ctx, &q.mu, w.ready)
 	defer q.mu.Unlock()
 	if !w.served {
-		q.putters = queueRemoveWaiter(q.putters, w)
+		q.putters = removeWaiter(q.putters, w)
 		callctx.Release(ctx, item)
 		return ctx.Err()
 	}
@@ -170,35 +163,16 @@ func (q *Queue) GetAs(ctx context.Context, shape msgpack.RawMessage) (msgpack.Ra
 func (q *Queue) get(ctx context.Context, s *wire.Shape) (msgpack.RawMessage, error) {
 	c, _ := callctx.From(ctx)
 	q.mu.Lock()
-	if front, ok := q.items.front(); ok {
-		if err := fits(s, front.item, "it stays at the front of the queue"); err != nil {
-			q.mu.Unlock()
-			return nil, err
-		}
-	}
-	if item, ok := q.popLocked(c.Session); ok {
-		q.handedOutLocked(ctx, item)
+	if item, done, err := q.takeLocked(ctx, c.Session, s); done {
 		q.mu.Unlock()
-		return item, nil
-	}
-	if q.shutDown {
-		q.releaseDroppedLocked(ctx)
-		q.mu.Unlock()
-		return nil, errs.ShutDown
+		return item, err
 	}
 	w := &queueWaiter{session: c.Session, shape: s, ready: make(chan struct{})}
 	q.getters = append(q.getters, w)
-	q.mu.Unlock()
-
-	select {
-	case <-ctx.Done():
-	case <-w.ready:
-	}
-
-	q.mu.Lock()
+	waitTurn(ctx, &q.mu, w.ready)
 	defer q.mu.Unlock()
 	if !w.served {
-		q.getters = queueRemoveWaiter(q.getters, w)
+		q.getters = removeWaiter(q.getters, w)
 		return nil, ctx.Err()
 	}
 	if w.rejected != nil {
@@ -237,20 +211,31 @@ func (q *Queue) tryGet(ctx context.Context, s *wire.Shape) (msgpack.RawMessage, 
 	c, _ := callctx.From(ctx)
 	q.mu.Lock()
 	defer q.mu.Unlock()
+	if item, done, err := q.takeLocked(ctx, c.Session, s); done {
+		return item, err
+	}
+	return nil, errs.Empty
+}
+
+// takeLocked is what Get and TryGet do before Get waits: it hands out
+// the front item (refusing one that does not fit s), or gives
+// errs.ShutDown on an empty shut-down queue. done is false when the
+// queue is empty and open: Get then waits, TryGet gives errs.Empty.
+func (q *Queue) takeLocked(ctx context.Context, session callctx.SessionID, s *wire.Shape) (item msgpack.RawMessage, done bool, err error) {
 	if front, ok := q.items.front(); ok {
 		if err := fits(s, front.item, "it stays at the front of the queue"); err != nil {
-			return nil, err
+			return nil, true, err
 		}
 	}
-	if item, ok := q.popLocked(c.Session); ok {
+	if item, ok := q.popLocked(session); ok {
 		q.handedOutLocked(ctx, item)
-		return item, nil
+		return item, true, nil
 	}
 	if q.shutDown {
 		q.releaseDroppedLocked(ctx)
-		return nil, errs.ShutDown
+		return nil, true, errs.ShutDown
 	}
-	return nil, errs.Empty
+	return nil, false, nil
 }
 
 // GiveBack puts back the item a Get or TryGet returned to a caller that
@@ -514,15 +499,6 @@ func (q *Queue) ungetLocked(ctx context.Context, w *queueWaiter) {
 		q.tasks.forget(d)
 	}
 	q.putBackLocked(ctx, w.item)
-}
-
-func queueRemoveWaiter(ws []*queueWaiter, w *queueWaiter) []*queueWaiter {
-	for i, x := range ws {
-		if x == w {
-			return append(ws[:i], ws[i+1:]...)
-		}
-	}
-	return ws
 }
 
 // JoinableQueue is a shared FIFO queue that counts unfinished tasks, the

@@ -109,22 +109,10 @@ func (s *Semaphore) Acquire(ctx context.Context) error {
 	}
 	w := &semaphoreWaiter{session: c.Session, ready: make(chan struct{})}
 	s.waiters = append(s.waiters, w)
-	s.mu.Unlock()
-
-	select {
-	case <-ctx.Done():
-	case <-w.ready:
-	}
-
-	s.mu.Lock()
+	waitTurn(ctx, &s.mu, w.ready)
 	defer s.mu.Unlock()
 	if !w.served {
-		for i, x := range s.waiters {
-			if x == w {
-				s.waiters = append(s.waiters[:i], s.waiters[i+1:]...)
-				break
-			}
-		}
+		s.waiters = removeWaiter(s.waiters, w)
 		return ctx.Err()
 	}
 	if ctx.Err() != nil {
@@ -191,13 +179,7 @@ func (s *Semaphore) Release(ctx context.Context, n int) error {
 // callctx.GiveBacker): it goes on to the next waiter, with an
 // abandonment it reported still to be reported. It does not block.
 func (s *Semaphore) GiveBack(ctx context.Context, method, code string, _, result []byte) {
-	switch {
-	case method == "Acquire":
-	case method == "TryAcquire" && (code != "" || len(result) == 1 && result[0] == 0xc3): // true
-	default:
-		return
-	}
-	if code != "" && code != errs.Abandoned.Code() {
+	if !acquireTook(method, code, result) {
 		return
 	}
 	c, _ := callctx.From(ctx)

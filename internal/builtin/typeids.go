@@ -19,3 +19,30 @@ const (
 	TypeEvent            = "Event"
 	TypeBarrier          = "Barrier"
 )
+
+// A Type is a built-in type: its typeid and its constructor, whose first
+// result is the type the server hosts.
+type Type struct {
+	ID  string
+	New any
+}
+
+// Types are the built-in types, in the order the server registers them:
+// the one list that the server registers and the Redis engine reads the
+// methods of.
+var Types = []Type{
+	{TypeDict, NewDict},
+	{TypeList, NewList},
+	{TypeNamespace, NewNamespace},
+	{TypeValue, NewValue},
+	{TypeArray, NewArray},
+	{TypeQueue, NewQueue},
+	{TypeJoinableQueue, NewJoinableQueue},
+	{TypeLock, NewLock},
+	{TypeRLock, NewRLock},
+	{TypeSemaphore, NewSemaphore},
+	{TypeBoundedSemaphore, NewBoundedSemaphore},
+	{TypeCondition, NewCondition},
+	{TypeEvent, NewEvent},
+	{TypeBarrier, NewBarrier},
+}

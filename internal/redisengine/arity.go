@@ -14,24 +14,9 @@ import (
 var arity = map[string]map[string]int{}
 
 func init() {
-	types := map[string]reflect.Type{
-		"Dict":             reflect.TypeFor[*builtin.Dict](),
-		"List":             reflect.TypeFor[*builtin.List](),
-		"Namespace":        reflect.TypeFor[*builtin.Namespace](),
-		"Value":            reflect.TypeFor[*builtin.Value](),
-		"Array":            reflect.TypeFor[*builtin.Array](),
-		"Queue":            reflect.TypeFor[*builtin.Queue](),
-		"JoinableQueue":    reflect.TypeFor[*builtin.JoinableQueue](),
-		"Lock":             reflect.TypeFor[*builtin.Lock](),
-		"RLock":            reflect.TypeFor[*builtin.RLock](),
-		"Semaphore":        reflect.TypeFor[*builtin.Semaphore](),
-		"BoundedSemaphore": reflect.TypeFor[*builtin.BoundedSemaphore](),
-		"Condition":        reflect.TypeFor[*builtin.Condition](),
-		"Event":            reflect.TypeFor[*builtin.Event](),
-		"Barrier":          reflect.TypeFor[*builtin.Barrier](),
-	}
 	ctxType := reflect.TypeFor[context.Context]()
-	for typeid, t := range types {
+	for _, bt := range builtin.Types {
+		t := reflect.TypeOf(bt.New).Out(0)
 		m := map[string]int{}
 		for i := range t.NumMethod() {
 			meth := t.Method(i)
@@ -44,6 +29,6 @@ func init() {
 			}
 			m[meth.Name] = n
 		}
-		arity[typeid] = m
+		arity[bt.ID] = m
 	}
 }

@@ -10,21 +10,10 @@ import (
 // type, so that a manager process (this binary re-executed) hosts them.
 // They do their own locking, so the server may call them concurrently.
 func init() {
-	registerBuiltin[*builtin.Dict](builtin.TypeDict, builtin.NewDict)
+	for _, t := range builtin.Types {
+		registerBuiltin(t.ID, t.New)
+	}
 	setRawMethods(builtin.TypeDict, dictRawMethods)
-	registerBuiltin[*builtin.List](builtin.TypeList, builtin.NewList)
-	registerBuiltin[*builtin.Namespace](builtin.TypeNamespace, builtin.NewNamespace)
-	registerBuiltin[*builtin.Value](builtin.TypeValue, builtin.NewValue)
-	registerBuiltin[*builtin.Array](builtin.TypeArray, builtin.NewArray)
-	registerBuiltin[*builtin.Queue](builtin.TypeQueue, builtin.NewQueue)
-	registerBuiltin[*builtin.JoinableQueue](builtin.TypeJoinableQueue, builtin.NewJoinableQueue)
-	registerBuiltin[*builtin.Lock](builtin.TypeLock, builtin.NewLock)
-	registerBuiltin[*builtin.RLock](builtin.TypeRLock, builtin.NewRLock)
-	registerBuiltin[*builtin.Semaphore](builtin.TypeSemaphore, builtin.NewSemaphore)
-	registerBuiltin[*builtin.BoundedSemaphore](builtin.TypeBoundedSemaphore, builtin.NewBoundedSemaphore)
-	registerBuiltin[*builtin.Condition](builtin.TypeCondition, builtin.NewCondition)
-	registerBuiltin[*builtin.Event](builtin.TypeEvent, builtin.NewEvent)
-	registerBuiltin[*builtin.Barrier](builtin.TypeBarrier, builtin.NewBarrier)
 }
 
 // serverOnly lists the exported methods of the built-in types that only
@@ -33,10 +22,11 @@ func init() {
 // control method only; Inspect through "objects" and "inspect".
 var serverOnly = []string{"ReleaseSession", "GiveBack", "Inspect"}
 
-// registerBuiltin registers T under typeid, safe for concurrent calls,
-// exposing every exported method but the server-only ones.
-func registerBuiltin[T any](typeid string, ctor any) {
-	t := reflect.TypeFor[T]()
+// registerBuiltin registers the type ctor makes under typeid, safe for
+// concurrent calls, exposing every exported method but the server-only
+// ones.
+func registerBuiltin(typeid string, ctor any) {
+	t := reflect.TypeOf(ctor).Out(0)
 	var exposed []string
 	for i := 0; i < t.NumMethod(); i++ {
 		if name := t.Method(i).Name; !contains(serverOnly, name) {

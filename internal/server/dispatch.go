@@ -8,6 +8,7 @@ import (
 
 	"github.com/vmihailenco/msgpack/v5"
 
+	"github.com/goproc/manager/internal/builtin"
 	"github.com/goproc/manager/internal/errs"
 	"github.com/goproc/manager/internal/wire"
 )
@@ -26,8 +27,11 @@ func (r *result) encode(enc *msgpack.Encoder) error {
 	case r.value.IsValid():
 		return enc.EncodeValue(r.value)
 	default:
-		if rr, ok := r.plain.(rawReply); ok {
-			return rr.encodeReply(enc)
+		// A LoadResult (the Load fast path's reply) encodes itself,
+		// without msgpack's reflection: its type caches are sync.Maps,
+		// looked up on every reply.
+		if lr, ok := r.plain.(builtin.LoadResult); ok {
+			return lr.EncodeMsgpack(enc)
 		}
 		return enc.Encode(r.plain)
 	}

@@ -31,7 +31,7 @@ type rawMethod func(ctx context.Context, recv any, args []msgpack.RawMessage) (r
 // W1 (Load and Store) and their kin.
 var dictRawMethods = map[string]rawMethod{
 	"Load": func(_ context.Context, recv any, a []msgpack.RawMessage) (any, error) {
-		return loadReply(recv.(*builtin.Dict).Load(a[0])), nil
+		return recv.(*builtin.Dict).Load(a[0]), nil
 	},
 	"Store": func(ctx context.Context, recv any, a []msgpack.RawMessage) (any, error) {
 		recv.(*builtin.Dict).Store(ctx, a[0], a[1])
@@ -52,35 +52,6 @@ var dictRawMethods = map[string]rawMethod{
 	"Swap": func(ctx context.Context, recv any, a []msgpack.RawMessage) (any, error) {
 		return recv.(*builtin.Dict).Swap(ctx, a[0], a[1]), nil
 	},
-}
-
-// A rawReply is a result that encodes itself, byte for byte as
-// msgpack's Encode would encode the value it stands for, without
-// msgpack's reflection (its type caches are sync.Maps, looked up on
-// every reply).
-type rawReply interface {
-	encodeReply(enc *msgpack.Encoder) error
-}
-
-// loadReply is a builtin.LoadResult as a rawReply.
-type loadReply builtin.LoadResult
-
-// encodeReply encodes r as msgpack encodes the array-encoded struct: a
-// nil RawMessage as nil, any other as its bytes.
-func (r loadReply) encodeReply(enc *msgpack.Encoder) error {
-	if err := enc.EncodeArrayLen(2); err != nil {
-		return err
-	}
-	var err error
-	if r.Value == nil {
-		err = enc.EncodeNil()
-	} else {
-		err = r.Value.EncodeMsgpack(enc)
-	}
-	if err != nil {
-		return err
-	}
-	return enc.EncodeBool(r.OK)
 }
 
 // setRawMethods attaches rawMethods to methods of the registered type

@@ -1,12 +1,9 @@
 package server
 
 import (
-	"bytes"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
-	"github.com/stretchr/testify/require"
-	"github.com/vmihailenco/msgpack/v5"
 
 	"github.com/goproc/manager/internal/builtin"
 )
@@ -28,28 +25,6 @@ func TestSetRawMethodsRejectsUnfitMethods(t *testing.T) {
 			assert.Panics(t, func() {
 				setRawMethods(tt.typeid, map[string]rawMethod{tt.method: nil})
 			})
-		})
-	}
-}
-
-// TestLoadReplyEncodesAsMsgpack checks that a Load's reply, encoded
-// without reflection, has the bytes msgpack gives the LoadResult.
-func TestLoadReplyEncodesAsMsgpack(t *testing.T) {
-	tests := []struct {
-		name string
-		give builtin.LoadResult
-	}{
-		{"absent", builtin.LoadResult{}},
-		{"present", builtin.LoadResult{Value: msgpack.RawMessage{0xa1, 'x'}, OK: true}},
-		{"empty value", builtin.LoadResult{Value: msgpack.RawMessage{}, OK: true}},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			want, err := msgpack.Marshal(tt.give)
-			require.NoError(t, err)
-			var buf bytes.Buffer
-			require.NoError(t, loadReply(tt.give).encodeReply(msgpack.NewEncoder(&buf)))
-			assert.Equal(t, want, buf.Bytes())
 		})
 	}
 }

@@ -44,6 +44,15 @@ type connCounters struct {
 	bytesOut atomic.Uint64
 }
 
+// counts reads the connection's counters.
+func (k *connCounters) counts() Counts {
+	return Counts{
+		InFlight: k.inFlight.Load(), Blocked: int(k.blocked.Load()),
+		Calls: k.calls.Load(), Errors: k.errors.Load(),
+		BytesIn: k.bytesIn.Load(), BytesOut: k.bytesOut.Load(),
+	}
+}
+
 // controlCounters count the control operations, by name; built once, as
 // controlOps is.
 // (An init function: a variable initialised from controlOps would form
@@ -75,13 +84,29 @@ type Stats struct {
 	ObjectsByType map[string]int
 	Named         map[string]string // name → typeid
 	Methods       map[string]MethodStats
-	Calls         uint64
-	Errors        uint64
-	InFlight      int64
-	Blocked       int
-	BytesIn       uint64
-	BytesOut      uint64
+	Counts        // of every session, and of connections closed
 	Memory        MemoryStats
+}
+
+// Counts are the call counters of a session, or of the whole server.
+// Embedded, they encode as fields of the struct that embeds them.
+type Counts struct {
+	InFlight int64 // calls executing or blocked now
+	Blocked  int   // calls waiting now
+	Calls    uint64
+	Errors   uint64
+	BytesIn  uint64
+	BytesOut uint64
+}
+
+// add adds o to c.
+func (c *Counts) add(o Counts) {
+	c.InFlight += o.InFlight
+	c.Blocked += o.Blocked
+	c.Calls += o.Calls
+	c.Errors += o.Errors
+	c.BytesIn += o.BytesIn
+	c.BytesOut += o.BytesOut
 }
 
 // SessionStats describes one client session (one process's client).
@@ -91,12 +116,7 @@ type SessionStats struct {
 	Host        string
 	Connections int
 	Objects     int // objects it holds references to
-	InFlight    int64
-	Blocked     int
-	Calls       uint64
-	Errors      uint64
-	BytesIn     uint64
-	BytesOut    uint64
+	Counts          // of its open connections
 }
 
 // MethodStats counts the calls of one method.
@@ -135,22 +155,10 @@ func (s *Server) Stats() Stats {
 			ss = &SessionStats{ID: c.session.String(), Pid: info.Pid, Host: info.Host}
 			byID[c.session] = ss
 		}
-		k := &c.stats
-		calls, errors, in, out := k.calls.Load(), k.errors.Load(), k.bytesIn.Load(), k.bytesOut.Load()
-		blocked := int(k.blocked.Load())
+		k := c.stats.counts()
 		ss.Connections++
-		ss.Calls += calls
-		ss.Errors += errors
-		ss.BytesIn += in
-		ss.BytesOut += out
-		ss.InFlight += k.inFlight.Load()
-		ss.Blocked += blocked
-		st.Calls += calls
-		st.Errors += errors
-		st.BytesIn += in
-		st.BytesOut += out
-		st.InFlight += k.inFlight.Load()
-		st.Blocked += blocked
+		ss.add(k)
+		st.add(k)
 	}
 	s.mu.Unlock()
 

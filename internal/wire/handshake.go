@@ -128,13 +128,28 @@ func send(w io.Writer, v any) error {
 }
 
 func recv(r *Reader, v any) error {
-	body, err := r.ReadFrame()
+	body, err := readHandshake(r)
 	if err != nil {
 		return err
 	}
-	if err := Scan(body, nil); err != nil {
-		return fmt.Errorf("%w: handshake: %v", errs.Protocol, err)
+	return decodeHandshake(body, v)
+}
+
+// readHandshake reads one handshake frame and checks it as every frame
+// is checked (Scan) before anything decodes it.
+func readHandshake(r *Reader) ([]byte, error) {
+	body, err := r.ReadFrame()
+	if err != nil {
+		return nil, err
 	}
+	if err := Scan(body, nil); err != nil {
+		return nil, fmt.Errorf("%w: handshake: %v", errs.Protocol, err)
+	}
+	return body, nil
+}
+
+// decodeHandshake decodes a handshake frame's body into v.
+func decodeHandshake(body []byte, v any) error {
 	if err := msgpack.Unmarshal(body, v); err != nil {
 		return fmt.Errorf("%w: handshake: %v", errs.Protocol, err)
 	}
@@ -145,12 +160,9 @@ func recv(r *Reader, v any) error {
 // layout: a server of another version may lay out the rest differently,
 // and the client must still say which versions differ.
 func recvHello(r *Reader, h *hello) error {
-	body, err := r.ReadFrame()
+	body, err := readHandshake(r)
 	if err != nil {
 		return err
-	}
-	if err := Scan(body, nil); err != nil {
-		return fmt.Errorf("%w: handshake: %v", errs.Protocol, err)
 	}
 	p := parser{b: body}
 	if p.arrayHeader() < 1 || p.err != nil {
@@ -163,29 +175,23 @@ func recvHello(r *Reader, h *hello) error {
 	if v != Version {
 		return fmt.Errorf("%w: the server speaks protocol version %d, this client version %d (use the same library version on both sides)", errs.Protocol, v, Version)
 	}
-	if err := msgpack.Unmarshal(body, h); err != nil {
-		return fmt.Errorf("%w: handshake: %v", errs.Protocol, err)
-	}
-	return nil
+	return decodeHandshake(body, h)
 }
 
 // recvAuth reads a client's auth. A client of another version gets an
 // error wrapping errs.Protocol naming both versions (version 1 is known
 // by its 3-element auth).
 func recvAuth(r *Reader, a *auth) error {
-	body, err := r.ReadFrame()
+	body, err := readHandshake(r)
 	if err != nil {
 		return err
-	}
-	if err := Scan(body, nil); err != nil {
-		return fmt.Errorf("%w: handshake: %v", errs.Protocol, err)
 	}
 	p := parser{b: body}
 	if n := p.arrayHeader(); p.err == nil && n == authV1Fields {
 		return versionError(1)
 	}
-	if err := msgpack.Unmarshal(body, a); err != nil {
-		return fmt.Errorf("%w: handshake: %v", errs.Protocol, err)
+	if err := decodeHandshake(body, a); err != nil {
+		return err
 	}
 	if a.Version != Version {
 		return versionError(a.Version)

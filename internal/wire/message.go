@@ -78,12 +78,18 @@ var errMalformed = errs.Protocol
 // The caller then appends the arguments as one msgpack array.
 func BeginRequest(w *Buffer, id, object, handle uint64, method string) {
 	w.Begin()
-	b := appendArrayHeader(w.b, 6)
+	w.b = appendRequestHead(w.b, 6, id, object, handle, method)
+}
+
+// appendRequestHead appends the head of a request of fields fields: the
+// array header, the tag, id, object, handle and method.
+func appendRequestHead(b []byte, fields int, id, object, handle uint64, method string) []byte {
+	b = appendArrayHeader(b, fields)
 	b = append(b, byte(TagRequest))
 	b = appendUint(b, id)
 	b = appendUint(b, object)
 	b = appendUint(b, handle)
-	w.b = appendString(b, method)
+	return appendString(b, method)
 }
 
 // BeginRequestPatchable is BeginRequest with a request id of fixed
@@ -114,12 +120,7 @@ func BeginRequestTimeout(w *Buffer, id, object, handle uint64, method string, ti
 		timeout = 1 // already expired: the smallest deadline there is
 	}
 	w.Begin()
-	b := appendArrayHeader(w.b, 7)
-	b = append(b, byte(TagRequest))
-	b = appendUint(b, id)
-	b = appendUint(b, object)
-	b = appendUint(b, handle)
-	b = appendString(b, method)
+	b := appendRequestHead(w.b, 7, id, object, handle, method)
 	w.b = appendUint(b, uint64(timeout))
 }
 

@@ -46,14 +46,7 @@ class Conn:
         buf = self.buf
         if not buf:
             # The common case: the reply arrives whole in one read.
-            try:
-                chunk = self.sock.recv(_READ_CHUNK)
-            except (socket.timeout, BlockingIOError):
-                raise socket.timeout("timed out") from None
-            except OSError as e:
-                raise ConnectionLost(str(e)) from e
-            if not chunk:
-                raise ConnectionLost("connection closed by the manager")
+            chunk = self._recv()
             if len(chunk) >= 4 and _HEADER.unpack_from(chunk)[0] == len(chunk) - 4 <= self.max_frame:
                 return chunk[4:]
             buf += chunk
@@ -66,15 +59,20 @@ class Conn:
                     body = bytes(buf[4:4 + n])
                     del buf[:4 + n]
                     return body
-            try:
-                chunk = self.sock.recv(_READ_CHUNK)
-            except (socket.timeout, BlockingIOError):
-                raise socket.timeout("timed out") from None
-            except OSError as e:
-                raise ConnectionLost(str(e)) from e
-            if not chunk:
-                raise ConnectionLost("connection closed by the manager")
-            buf += chunk
+            buf += self._recv()
+
+    def _recv(self) -> bytes:
+        """Read what the socket has (at least one byte), raising as
+        read_frame says."""
+        try:
+            chunk = self.sock.recv(_READ_CHUNK)
+        except (socket.timeout, BlockingIOError):
+            raise socket.timeout("timed out") from None
+        except OSError as e:
+            raise ConnectionLost(str(e)) from e
+        if not chunk:
+            raise ConnectionLost("connection closed by the manager")
+        return chunk
 
     def close(self) -> None:
         try:

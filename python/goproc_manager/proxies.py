@@ -257,8 +257,9 @@ class DictProxy(BaseProxy):
                 return new
 
 
-class ListProxy(BaseProxy):
-    """A shared list (Go: List) with Python's indexing and slicing."""
+class _SequenceProxy(BaseProxy):
+    """What ListProxy and ArrayProxy share: Python's indexing and slicing,
+    len, iteration and a local copy."""
 
     __slots__ = ()
 
@@ -273,17 +274,27 @@ class ListProxy(BaseProxy):
         else:
             self._call("Set", i, value)
 
-    def __delitem__(self, i: Union[int, slice]) -> None:
-        if isinstance(i, slice):
-            self._call("DeleteSlice", i.start, i.stop, i.step)
-        else:
-            self._call("Delete", i)
-
     def __len__(self) -> int:
         return int(self._call("Len"))
 
     def __iter__(self) -> Iterator[Any]:
         return iter(self._call("All"))
+
+    def tolist(self) -> List[Any]:
+        """A local copy of every element."""
+        return list(self._call("All"))
+
+
+class ListProxy(_SequenceProxy):
+    """A shared list (Go: List) with Python's indexing and slicing."""
+
+    __slots__ = ()
+
+    def __delitem__(self, i: Union[int, slice]) -> None:
+        if isinstance(i, slice):
+            self._call("DeleteSlice", i.start, i.stop, i.step)
+        else:
+            self._call("Delete", i)
 
     def __contains__(self, value: Any) -> bool:
         return bool(self._call("Contains", value))
@@ -292,11 +303,7 @@ class ListProxy(BaseProxy):
         self.extend(values)
         return self
 
-    def tolist(self) -> List[Any]:
-        """A local copy of every element."""
-        return list(self._call("All"))
-
-    copy = tolist
+    copy = _SequenceProxy.tolist
 
     def append(self, value: Any) -> None:
         """Add value at the end."""
@@ -348,32 +355,11 @@ class ListProxy(BaseProxy):
                 return new
 
 
-class ArrayProxy(BaseProxy):
+class ArrayProxy(_SequenceProxy):
     """A shared fixed-length array (Go: Array): indexing and slicing (a
     slice assignment keeps the length), and atomic add(i, n)."""
 
     __slots__ = ()
-
-    def __getitem__(self, i: Union[int, slice]) -> Any:
-        if isinstance(i, slice):
-            return list(self._call("GetSlice", i.start, i.stop, i.step))
-        return self._call("Get", i)
-
-    def __setitem__(self, i: Union[int, slice], value: Any) -> None:
-        if isinstance(i, slice):
-            self._call("SetSlice", i.start, i.stop, i.step, list(value))
-        else:
-            self._call("Set", i, value)
-
-    def __len__(self) -> int:
-        return int(self._call("Len"))
-
-    def __iter__(self) -> Iterator[Any]:
-        return iter(self._call("All"))
-
-    def tolist(self) -> List[Any]:
-        """A local copy of every element."""
-        return list(self._call("All"))
 
     def add(self, i: int, n: Union[int, float] = 1) -> Any:
         """Atomically add n to element i and return the sum."""

@@ -49,24 +49,24 @@ F.Delete = function() return ok(mbool(ddel(A[1]))) end
 F.Swap = function() return loadres(dset(A[1], A[2])) end
 -- The *As methods check the value they would remove or replace against
 -- the caller's shape first (see shape.lua): one that does not fit stays.
-F.LoadAndDeleteAs = function()
-  local sh, bad = SHAPE.arg(A[2])
+-- unfit is the error reply when the value under A[1] does not fit the
+-- caller's shape A[at] (what says what became of the value), or nil when
+-- it fits or there is none.
+local function unfit(at, what)
+  local sh, bad = SHAPE.arg(A[at])
   if bad then return bad end
   local v = redis.call('HGET', H, A[1])
-  if v then
-    bad = SHAPE.fits(sh, v, 'it stays in the dict')
-    if bad then return bad end
-  end
+  if v then return SHAPE.fits(sh, v, what) end
+  return nil
+end
+F.LoadAndDeleteAs = function()
+  local bad = unfit(2, 'it stays in the dict')
+  if bad then return bad end
   return loadres(ddel(A[1]))
 end
 F.SwapAs = function()
-  local sh, bad = SHAPE.arg(A[3])
+  local bad = unfit(3, 'it was not replaced')
   if bad then return bad end
-  local v = redis.call('HGET', H, A[1])
-  if v then
-    bad = SHAPE.fits(sh, v, 'it was not replaced')
-    if bad then return bad end
-  end
   return loadres(dset(A[1], A[2]))
 end
 F.PopItemAs = function()

@@ -46,19 +46,22 @@ local function adjust(b, n, st)
   end
   return b
 end
--- slice resolves [a1:a2:a3] against n: start, stop, step, count (0-based),
--- or nil and an error reply.
-local function slice(n, a1, a2, a3)
-  local st = unpack1(a3) or 1
+-- sliced loads the items and resolves the call's slice [A[1]:A[2]:A[3]]
+-- against them: the items, start, stop, step, count (0-based), or nil and
+-- an error reply.
+local function sliced()
+  local items = load()
+  local n = #items
+  local st = unpack1(A[3]) or 1
   if st == 0 then return nil, fail('bad_arguments', 'slice step cannot be zero') end
-  local lo, hi = unpack1(a1), unpack1(a2)
+  local lo, hi = unpack1(A[1]), unpack1(A[2])
   if lo == nil then if st < 0 then lo = BIG else lo = 0 end end
   if hi == nil then if st < 0 then hi = -BIG else hi = BIG end end
   lo, hi = adjust(lo, n, st), adjust(hi, n, st)
   local cnt = 0
   if st < 0 and hi < lo then cnt = math.floor((lo - hi - 1) / (-st)) + 1
   elseif st > 0 and lo < hi then cnt = math.floor((hi - lo - 1) / st) + 1 end
-  return lo, hi, st, cnt
+  return items, lo, hi, st, cnt
 end
 
 INIT = function()
@@ -102,9 +105,8 @@ F.Set = function()
   return OKNIL
 end
 F.GetSlice = function()
-  local items = load()
-  local lo, hi, st, cnt = slice(#items, A[1], A[2], A[3])
-  if not lo then return hi end
+  local items, lo, hi, st, cnt = sliced()
+  if not items then return lo end
   local out = {}
   for j = 0, cnt - 1 do out[#out + 1] = items[lo + j * st + 1] end
   return ok(mraws(out))
@@ -115,9 +117,8 @@ local function values(from)
   return v
 end
 F.SetSlice = function()
-  local items = load()
-  local lo, hi, st, cnt = slice(#items, A[1], A[2], A[3])
-  if not lo then return hi end
+  local items, lo, hi, st, cnt = sliced()
+  if not items then return lo end
   local vs = values(4)
   if ARRAY and #vs ~= cnt then
     return fail('bad_arguments', string.format('can only assign a sequence of the same size (%d values to a slice of %d)', #vs, cnt))
@@ -260,9 +261,8 @@ else
     return OKNIL
   end
   F.DeleteSlice = function()
-    local items = load()
-    local lo, hi, st, cnt = slice(#items, A[1], A[2], A[3])
-    if not lo then return hi end
+    local items, lo, hi, st, cnt = sliced()
+    if not items then return lo end
     if cnt == 0 then return OKNIL end
     local drop = {}
     for j = 0, cnt - 1 do drop[lo + j * st + 1] = true end

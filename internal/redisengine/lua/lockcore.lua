@@ -65,26 +65,30 @@ local function lwait(level)
   return 'W'
 end
 
-local function lacquire()
+-- lsettle reaps and dispatches the lock, then gives the caller's handle
+-- one more level when the lock is reentrant and the handle holds it: it
+-- returns the holder, and whether the caller re-entered.
+local function lsettle()
   lreap()
   ldispatch()
   local h = holder()
   if RE and h == OWNER then
     redis.call('HINCRBY', LM, 'c', 1)
-    return OKNIL
+    return h, true
   end
+  return h, false
+end
+
+local function lacquire()
+  local h, again = lsettle()
+  if again then return OKNIL end
   touch()
   if not h then return ltake(OWNER) end -- free after ldispatch: nobody waits
   return lwait(1)
 end
 local function ltryacquire()
-  lreap()
-  ldispatch()
-  local h = holder()
-  if RE and h == OWNER then
-    redis.call('HINCRBY', LM, 'c', 1)
-    return ok(TRUE)
-  end
+  local h, again = lsettle()
+  if again then return ok(TRUE) end
   if h then return ok(FALSE) end
   touch()
   local r = ltake(OWNER)
