@@ -61,6 +61,8 @@ type serverConfig struct {
 	TLS              *tlsTravel  // nil: no TLS
 	LogLevel         *slog.Level // nil: the parent wants no records; else send those at or above it (internal/proc/logpipe.go)
 	Limits           server.Limits
+	MemoryLimit      int64 // > 0: debug.SetMemoryLimit (WithMemoryLimit)
+	GCPercent        *int  // non-nil: debug.SetGCPercent (WithGCPercent)
 }
 
 type serverReport struct {
@@ -168,7 +170,8 @@ func startProcess(ctx context.Context, o options) (*Manager, error) {
 	if err != nil {
 		return nil, err
 	}
-	cfg := serverConfig{Key: o.key, MaxFrame: o.maxFrame, Network: o.network, Address: o.address, HandshakeTimeout: o.handshakeTimeout, TLS: tlsCfg, Limits: o.limits}
+	cfg := serverConfig{Key: o.key, MaxFrame: o.maxFrame, Network: o.network, Address: o.address, HandshakeTimeout: o.handshakeTimeout, TLS: tlsCfg, Limits: o.limits,
+		MemoryLimit: o.memoryLimit, GCPercent: o.gcPercent}
 	if lv, ok := proc.MinLevel(o.logger); ok {
 		cfg.LogLevel = &lv
 	}
