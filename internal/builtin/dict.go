@@ -312,12 +312,67 @@ func (d *Dict) Copy() []Pair {
 // Update stores every pair, in order, atomically: no other call sees some
 // of them stored and others not. A later duplicate key overwrites an
 // earlier one, as in Python.
-func (d *Dict) Update(ctx context.Context, items []Pair) {
+func (d *Dict) Update(ctx context.Context, items Pairs) {
 	d.core.mu.Lock()
 	defer d.core.mu.Unlock()
 	for _, it := range items {
-		d.core.store(ctx, it.Key, it.Value, false)
+		k, v := it.Key, it.Value
+		if len(k)+len(v) > arenaMaxEntry {
+			// Kept as given (see compact.go): not as a part of the
+			// whole list, which it would keep alive.
+			k, v = bytes.Clone(k), bytes.Clone(v)
+		}
+		d.core.store(ctx, k, v, false)
 	}
+}
+
+// Pairs is a list of pairs as an argument (Update's), encoded as an array
+// of [key, value] arrays. It decodes in one piece: every key and value
+// is a part of one copy of the encoded list, where decoding into []Pair
+// would make two allocations per pair.
+type Pairs []Pair
+
+// DecodeMsgpack implements msgpack.CustomDecoder. Anything but an array
+// (or nil) of two-element arrays is an error.
+func (ps *Pairs) DecodeMsgpack(dec *msgpack.Decoder) error {
+	raw, err := dec.DecodeRaw()
+	if err != nil {
+		return err
+	}
+	r := bytes.NewReader(raw)
+	d := msgpack.GetDecoder()
+	defer msgpack.PutDecoder(d)
+	d.Reset(r) // a bytes.Reader is read without buffering: r.Len() is exact
+	n, err := d.DecodeArrayLen()
+	if err != nil {
+		return err
+	}
+	if n < 0 {
+		*ps = nil
+		return nil
+	}
+	if n > len(raw)/3 { // a pair takes 3 bytes at least
+		return fmt.Errorf("msgpack: %d pairs in %d bytes", n, len(raw))
+	}
+	out := make(Pairs, n)
+	at := func() int { return len(raw) - r.Len() }
+	for i := range out {
+		if m, err := d.DecodeArrayLen(); err != nil || m != 2 {
+			return fmt.Errorf("msgpack: pair %d is not a [key, value] array", i)
+		}
+		start := at()
+		if err := d.Skip(); err != nil {
+			return err
+		}
+		mid := at()
+		if err := d.Skip(); err != nil {
+			return err
+		}
+		end := at()
+		out[i] = Pair{Key: raw[start:mid:mid], Value: raw[mid:end:end]}
+	}
+	*ps = out
+	return nil
 }
 
 // PopItem removes and returns the most recently inserted pair (Python's
