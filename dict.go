@@ -84,14 +84,6 @@ type versionedValue[V any] struct {
 	OK       bool
 }
 
-// pairArg is a pair as an argument: key and value already encoded.
-type pairArg struct {
-	//lint:ignore U1000 msgpack reads this field's tag (as_array), never its value
-	_msgpack struct{} `msgpack:",as_array"`
-	Key      any
-	Value    any
-}
-
 // NewDict creates an empty shared dictionary in the manager of s and
 // returns a proxy to it. The dictionary is freed once every proxy to it,
 // in every process, is closed (or its process has exited). It blocks for
@@ -346,7 +338,7 @@ func (d *Dict[K, V]) Values(ctx context.Context) ([]V, error) {
 // Items returns every key and value, in insertion order, in one round
 // trip: a consistent snapshot (Python's d.items()).
 func (d *Dict[K, V]) Items(ctx context.Context) ([]Pair[K, V], error) {
-	var items []Pair[K, V]
+	var items pairList[K, V]
 	err := d.core().call(ctx, "Items", &items)
 	return items, err
 }
@@ -403,15 +395,25 @@ func (d *Dict[K, V]) Update(ctx context.Context, m map[K]V) error {
 // d.update(iterable_of_pairs)); a later duplicate key overwrites an
 // earlier one.
 func (d *Dict[K, V]) UpdatePairs(ctx context.Context, pairs []Pair[K, V]) error {
-	args := make([]pairArg, len(pairs))
-	for i, p := range pairs {
-		k, v, err := encodePair(canonicalKey(p.Key), p.Value)
-		if err != nil {
+	// Written straight into the request: boxing each key and value (an
+	// allocation each) was most of a bulk fill's cost.
+	return d.core().proxy().invokeArgs(ctx, "Update", nil, 1, func(enc *msgpack.Encoder, _ int) error {
+		if err := enc.EncodeArrayLen(len(pairs)); err != nil {
 			return err
 		}
-		args[i] = pairArg{Key: k, Value: v}
-	}
-	return d.core().call(ctx, "Update", nil, args)
+		for _, p := range pairs {
+			if err := enc.EncodeArrayLen(2); err != nil {
+				return err
+			}
+			if err := encodeArg(enc, canonicalKey(p.Key)); err != nil {
+				return err
+			}
+			if err := encodeArg(enc, p.Value); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
 }
 
 // PopItem removes and returns the most recently inserted entry (Python's

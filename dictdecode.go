@@ -64,6 +64,43 @@ func (r *versionedValue[V]) DecodeMsgpack(dec *msgpack.Decoder) error {
 	return err
 }
 
+// pairList is []Pair[K, V] decoded without reflection per pair: each
+// key and value straight into its field (msgpack's own decoding handles
+// the basic types without reflection, and anything else as before).
+type pairList[K comparable, V any] []Pair[K, V]
+
+// DecodeMsgpack implements msgpack.CustomDecoder.
+func (l *pairList[K, V]) DecodeMsgpack(dec *msgpack.Decoder) error {
+	n, err := dec.DecodeArrayLen()
+	if err != nil || n < 0 {
+		*l = nil
+		return err
+	}
+	// The length is the peer's word: grow as pairs arrive, from a
+	// bounded start, as msgpack does for slices.
+	out := make(pairList[K, V], 0, min(n, 4096))
+	for range n {
+		var p Pair[K, V]
+		m, ok, err := arrayStructLen(dec, 2)
+		switch {
+		case err != nil:
+			return err
+		case !ok:
+			err = dec.Decode(&p) // not an array: msgpack's struct decoding
+		case m > 0:
+			if err = dec.Decode(&p.Key); err == nil {
+				err = dec.Decode(&p.Value)
+			}
+		}
+		if err != nil {
+			return err
+		}
+		out = append(out, p)
+	}
+	*l = out
+	return nil
+}
+
 // errArrayStruct is msgpack's own error for an array of the wrong length.
 var errArrayStruct = errors.New("msgpack: number of fields in array-encoded struct has changed")
 
@@ -93,3 +130,6 @@ func (*loadResult[V]) decodesAsStruct() {}
 
 // decodesAsStruct makes versionedValue's shape that of its fields.
 func (*versionedValue[V]) decodesAsStruct() {}
+
+// decodesAsStruct makes pairList's shape that of []Pair[K, V].
+func (*pairList[K, V]) decodesAsStruct() {}
