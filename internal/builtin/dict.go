@@ -146,6 +146,21 @@ func (d *Dict) LoadAndDelete(ctx context.Context, key msgpack.RawMessage) LoadRe
 // of shape (see shape.go): a value that does not fit gives an error
 // wrapping errs.WrongType and stays in the dict.
 func (d *Dict) LoadAndDeleteAs(ctx context.Context, key, shape msgpack.RawMessage) (LoadResult, error) {
+	return d.withFitting(key, shape, "it stays in the dict", func(p probe) LoadResult {
+		if !p.found() {
+			return LoadResult{}
+		}
+		r := d.core.result(p.idx)
+		d.core.removeAt(ctx, p)
+		return r
+	})
+}
+
+// withFitting calls f, under the lock, with the probe of key, after
+// checking that key's value (if present) fits shape (see shape.go): one
+// that does not gives an error wrapping errs.WrongType that says what
+// becomes of it (keep), and f is not called.
+func (d *Dict) withFitting(key, shape msgpack.RawMessage, keep string, f func(p probe) LoadResult) (LoadResult, error) {
 	s, err := parseShape(shape)
 	if err != nil {
 		return LoadResult{}, err
@@ -153,15 +168,12 @@ func (d *Dict) LoadAndDeleteAs(ctx context.Context, key, shape msgpack.RawMessag
 	d.core.mu.Lock()
 	defer d.core.mu.Unlock()
 	p := d.core.t.find(key)
-	if !p.found() {
-		return LoadResult{}, nil
+	if p.found() {
+		if err := fits(s, d.core.t.value(p.idx), keep); err != nil {
+			return LoadResult{}, err
+		}
 	}
-	if err := fits(s, d.core.t.value(p.idx), "it stays in the dict"); err != nil {
-		return LoadResult{}, err
-	}
-	r := d.core.result(p.idx)
-	d.core.removeAt(ctx, p)
-	return r, nil
+	return f(p), nil
 }
 
 // Pop is Python's dict.pop without a default: the same as LoadAndDelete.
@@ -226,20 +238,10 @@ func (d *Dict) Swap(ctx context.Context, key, value msgpack.RawMessage) LoadResu
 // shape.go): a previous value that does not fit gives an error wrapping
 // errs.WrongType, and value is not stored.
 func (d *Dict) SwapAs(ctx context.Context, key, value, shape msgpack.RawMessage) (LoadResult, error) {
-	s, err := parseShape(shape)
-	if err != nil {
-		return LoadResult{}, err
-	}
-	d.core.mu.Lock()
-	defer d.core.mu.Unlock()
-	p := d.core.t.find(key)
-	if p.found() {
-		if err := fits(s, d.core.t.value(p.idx), "it was not replaced"); err != nil {
-			return LoadResult{}, err
-		}
-	}
-	prev, ok := d.core.storeAt(ctx, p, key, value, true)
-	return LoadResult{Value: prev, OK: ok}, nil
+	return d.withFitting(key, shape, "it was not replaced", func(p probe) LoadResult {
+		prev, ok := d.core.storeAt(ctx, p, key, value, true)
+		return LoadResult{Value: prev, OK: ok}
+	})
 }
 
 // CompareAndSwap stores newValue under key if key is present and its value
