@@ -80,13 +80,14 @@ func (l *pairList[K, V]) DecodeMsgpack(dec *msgpack.Decoder) error {
 	// bounded start, as msgpack does for slices.
 	out := make(pairList[K, V], 0, min(n, 4096))
 	for range n {
-		var p Pair[K, V]
+		out = append(out, Pair[K, V]{})
+		p := &out[len(out)-1] // decoded in place: a local would escape, an allocation per pair
 		m, ok, err := arrayStructLen(dec, 2)
 		switch {
 		case err != nil:
 			return err
 		case !ok:
-			err = dec.Decode(&p) // not an array: msgpack's struct decoding
+			err = dec.Decode(p) // not an array: msgpack's struct decoding
 		case m > 0:
 			if err = dec.Decode(&p.Key); err == nil {
 				err = dec.Decode(&p.Value)
@@ -95,7 +96,6 @@ func (l *pairList[K, V]) DecodeMsgpack(dec *msgpack.Decoder) error {
 		if err != nil {
 			return err
 		}
-		out = append(out, p)
 	}
 	*l = out
 	return nil
