@@ -105,6 +105,12 @@ func runServer() int {
 		fmt.Fprintf(os.Stderr, "manager: manager process: read configuration: %v\n", err)
 		return 2
 	}
+	if cfg.MemoryLimit > 0 {
+		debug.SetMemoryLimit(cfg.MemoryLimit)
+	}
+	if cfg.GCPercent != nil {
+		debug.SetGCPercent(*cfg.GCPercent)
+	}
 	opts := []ServerOption{WithAuthKey(cfg.Key), WithMaxFrameSize(cfg.MaxFrame), withLimits(cfg.Limits)}
 	if cfg.PprofLabels {
 		opts = append(opts, WithPprofLabels())

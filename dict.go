@@ -107,13 +107,46 @@ func (r *versionedValue[V]) DecodeMsgpack(dec *msgpack.Decoder) error {
 // typedshape.go).
 func (*versionedValue[V]) DecodesAsStruct() {}
 
-// pairArg is a pair as an argument: key and value already encoded.
-type pairArg struct {
-	//lint:ignore U1000 msgpack reads this field's tag (as_array), never its value
-	_msgpack struct{} `msgpack:",as_array"`
-	Key      any
-	Value    any
+// pairList is []Pair[K, V] decoded without reflection per pair: each
+// key and value straight into its field (msgpack's own decoding handles
+// the basic types without reflection, and anything else as before).
+type pairList[K comparable, V any] []Pair[K, V]
+
+// DecodeMsgpack implements msgpack.CustomDecoder.
+func (l *pairList[K, V]) DecodeMsgpack(dec *msgpack.Decoder) error {
+	n, err := dec.DecodeArrayLen()
+	if err != nil || n < 0 {
+		*l = nil
+		return err
+	}
+	// The length is the peer's word: grow as pairs arrive, from a
+	// bounded start, as msgpack does for slices.
+	out := make(pairList[K, V], 0, min(n, 4096))
+	for range n {
+		out = append(out, Pair[K, V]{})
+		p := &out[len(out)-1] // decoded in place: a local would escape, an allocation per pair
+		m, ok, err := builtin.ArrayStructLen(dec, 2)
+		switch {
+		case err != nil:
+			return err
+		case !ok:
+			err = dec.Decode(p) // not an array: msgpack's struct decoding
+		case m > 0:
+			if err = dec.Decode(&p.Key); err == nil {
+				err = dec.Decode(&p.Value)
+			}
+		}
+		if err != nil {
+			return err
+		}
+	}
+	*l = out
+	return nil
 }
+
+// DecodesAsStruct makes pairList's shape that of []Pair[K, V] (see
+// typedshape.go).
+func (*pairList[K, V]) DecodesAsStruct() {}
 
 // NewDict creates an empty shared dictionary in the manager of s and
 // returns a proxy to it. The dictionary is freed once every proxy to it,
@@ -369,7 +402,7 @@ func (d *Dict[K, V]) Values(ctx context.Context) ([]V, error) {
 // Items returns every key and value, in insertion order, in one round
 // trip: a consistent snapshot (Python's d.items()).
 func (d *Dict[K, V]) Items(ctx context.Context) ([]Pair[K, V], error) {
-	var items []Pair[K, V]
+	var items pairList[K, V]
 	err := d.core().call(ctx, "Items", &items)
 	return items, err
 }
@@ -426,15 +459,25 @@ func (d *Dict[K, V]) Update(ctx context.Context, m map[K]V) error {
 // d.update(iterable_of_pairs)); a later duplicate key overwrites an
 // earlier one.
 func (d *Dict[K, V]) UpdatePairs(ctx context.Context, pairs []Pair[K, V]) error {
-	args := make([]pairArg, len(pairs))
-	for i, p := range pairs {
-		k, v, err := encodePair(canonicalKey(p.Key), p.Value)
-		if err != nil {
+	// Written straight into the request: boxing each key and value (an
+	// allocation each) was most of a bulk fill's cost.
+	return d.core().proxy().invokeArgs(ctx, "Update", nil, 1, func(enc *msgpack.Encoder, _ int) error {
+		if err := enc.EncodeArrayLen(len(pairs)); err != nil {
 			return err
 		}
-		args[i] = pairArg{Key: k, Value: v}
-	}
-	return d.core().call(ctx, "Update", nil, args)
+		for _, p := range pairs {
+			if err := enc.EncodeArrayLen(2); err != nil {
+				return err
+			}
+			if err := encodeArg(enc, canonicalKey(p.Key)); err != nil {
+				return err
+			}
+			if err := encodeArg(enc, p.Value); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
 }
 
 // PopItem removes and returns the most recently inserted entry (Python's

@@ -3,6 +3,7 @@ package manager_test
 import (
 	"context"
 	"fmt"
+	"math"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -378,4 +379,51 @@ func BenchmarkDict(b *testing.B) {
 			}
 		}
 	})
+}
+
+// The bulk paths write and read elements without boxing each: the same
+// bytes as the single calls, canonical keys and maps included.
+func TestDictBulkPaths(t *testing.T) {
+	ctx := testContext(t)
+	m := startManager(t)
+	d, err := manager.NewDict[float64, map[string]int](ctx, m)
+	require.NoError(t, err)
+	negZero := math.Copysign(0, -1)
+	require.NoError(t, d.UpdatePairs(ctx, []manager.Pair[float64, map[string]int]{
+		{Key: 1.5, Value: map[string]int{"b": 2, "a": 1}},
+		{Key: negZero, Value: nil},
+		{Key: 1.5, Value: map[string]int{"c": 3}},
+	}))
+	v, ok, err := d.Load(ctx, 0)
+	require.NoError(t, err)
+	assert.True(t, ok, "-0 is stored as 0")
+	assert.Nil(t, v)
+	swapped, err := d.CompareAndSwap(ctx, 1.5, map[string]int{"c": 3}, map[string]int{"a": 1, "b": 2, "c": 3, "d": 4})
+	require.NoError(t, err)
+	assert.True(t, swapped, "the map went in canonically encoded")
+	items, err := d.Items(ctx)
+	require.NoError(t, err)
+	assert.Equal(t, []manager.Pair[float64, map[string]int]{
+		{Key: 1.5, Value: map[string]int{"a": 1, "b": 2, "c": 3, "d": 4}},
+		{Key: 0, Value: nil},
+	}, items)
+
+	s, err := manager.OpenDict[int, string](ctx, m, "bulk.s")
+	require.NoError(t, err)
+	require.NoError(t, s.UpdatePairs(ctx, []manager.Pair[int, string]{{Key: 1, Value: "one"}, {Key: 300, Value: "three hundred"}}))
+	sItems, err := s.Items(ctx)
+	require.NoError(t, err)
+	assert.Equal(t, []manager.Pair[int, string]{{Key: 1, Value: "one"}, {Key: 300, Value: "three hundred"}}, sItems)
+	asInts, err := manager.OpenDict[int, int](ctx, m, "bulk.s") // the same dict, read with another V
+	require.NoError(t, err)
+	_, err = asInts.Items(ctx)
+	assert.ErrorIs(t, err, manager.ErrWrongType)
+
+	l, err := manager.NewList[int](ctx, m)
+	require.NoError(t, err)
+	require.NoError(t, l.Extend(ctx, 1, 300, -5))
+	require.NoError(t, l.Extend(ctx))
+	all, err := l.Copy(ctx)
+	require.NoError(t, err)
+	assert.Equal(t, []int{1, 300, -5}, all)
 }

@@ -4,6 +4,8 @@ import (
 	"context"
 	"fmt"
 
+	"github.com/vmihailenco/msgpack/v5"
+
 	"github.com/goproc/manager/internal/builtin"
 )
 
@@ -148,11 +150,17 @@ func (l *List[T]) Append(ctx context.Context, v T) error {
 // Extend adds values at the end, in order, atomically (Python's
 // a.extend(values) and a += values).
 func (l *List[T]) Extend(ctx context.Context, values ...T) error {
-	args, err := encodeValues(values)
-	if err != nil {
-		return err
-	}
-	return l.core().call(ctx, "Extend", nil, args)
+	return l.core().proxy().invokeArgs(ctx, "Extend", nil, 1, func(enc *msgpack.Encoder, _ int) error {
+		if err := enc.EncodeArrayLen(len(values)); err != nil {
+			return err
+		}
+		for _, v := range values {
+			if err := encodeArg(enc, v); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
 }
 
 // Insert inserts v before index i (Python's a.insert(i, v)); as in

@@ -61,7 +61,9 @@ type serverConfig struct {
 	TLS              *tlsTravel  // nil: no TLS
 	LogLevel         *slog.Level // nil: the parent wants no records; else send those at or above it (internal/proc/logpipe.go)
 	Limits           server.Limits
-	PprofLabels      bool // WithPprofLabels
+	PprofLabels      bool  // WithPprofLabels
+	MemoryLimit      int64 // > 0: debug.SetMemoryLimit (WithMemoryLimit)
+	GCPercent        *int  // non-nil: debug.SetGCPercent (WithGCPercent)
 }
 
 type serverReport struct {
@@ -172,7 +174,8 @@ func startProcess(ctx context.Context, o options) (*Manager, error) {
 	if len(o.serverInterceptors) > 0 {
 		return nil, fmt.Errorf("manager: Start: %w: WithServerInterceptors in a manager process (functions cannot travel to it): add InProcess, or serve with NewServer in a process of your own", ErrNotSupported)
 	}
-	cfg := serverConfig{Key: o.key, MaxFrame: o.maxFrame, Network: o.network, Address: o.address, HandshakeTimeout: o.handshakeTimeout, TLS: tlsCfg, Limits: o.limits, PprofLabels: o.pprofLabels}
+	cfg := serverConfig{Key: o.key, MaxFrame: o.maxFrame, Network: o.network, Address: o.address, HandshakeTimeout: o.handshakeTimeout, TLS: tlsCfg, Limits: o.limits,
+		PprofLabels: o.pprofLabels, MemoryLimit: o.memoryLimit, GCPercent: o.gcPercent}
 	if lv, ok := proc.MinLevel(o.logger); ok {
 		cfg.LogLevel = &lv
 	}

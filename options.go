@@ -76,6 +76,8 @@ type options struct {
 	handshakeTimeout time.Duration
 	tls              *tls.Config
 	limits           server.Limits
+	memoryLimit      int64 // WithMemoryLimit; 0: the process's own
+	gcPercent        *int  // WithGCPercent; nil: the process's own
 
 	// see hooks.go
 	interceptors       []Interceptor
@@ -134,6 +136,30 @@ func WithAuthKey(key []byte) ServerOption {
 // a manager process.
 func InProcess() StartOption {
 	return startOption(func(o *options) { o.inProcess = true })
+}
+
+// WithMemoryLimit sets the manager process's soft memory limit, in bytes,
+// as GOMEMLIMIT or runtime/debug.SetMemoryLimit would: the garbage
+// collector works harder as the process nears it. A manager holding big
+// dicts and lists may want one, with WithGCPercent(-1) to collect only
+// near the limit. The default (or n ≤ 0) leaves the process's own
+// setting, which is GOMEMLIMIT from its environment, inherited from the
+// program's, or no limit. Stats reports the limit in effect
+// (Memory.Limit). With InProcess it does nothing: the calling process's
+// own settings govern.
+func WithMemoryLimit(n int64) StartOption {
+	return startOption(func(o *options) { o.memoryLimit = max(n, 0) })
+}
+
+// WithGCPercent sets the manager process's garbage collection target
+// percentage, as GOGC or runtime/debug.SetGCPercent would; a negative
+// percentage turns the collector off unless a memory limit is reached
+// (see WithMemoryLimit). The default leaves the process's own setting,
+// which is GOGC from its environment, inherited from the program's, or
+// 100. Stats reports the percentage in effect (Memory.GCPercent). With
+// InProcess it does nothing.
+func WithGCPercent(n int) StartOption {
+	return startOption(func(o *options) { o.gcPercent = &n })
 }
 
 // WithLogger sets the logger for connection-level events (per-call events

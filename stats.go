@@ -64,6 +64,8 @@ type MemoryStats struct {
 	Sys        uint64
 	NumGC      uint32
 	Goroutines int
+	Limit      int64 // the soft memory limit (GOMEMLIMIT, WithMemoryLimit); math.MaxInt64: none
+	GCPercent  int   // the GC target percentage (GOGC, WithGCPercent); -1: off
 }
 
 // Stats returns a snapshot of the manager's state and counters. It is

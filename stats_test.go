@@ -3,6 +3,8 @@ package manager_test
 import (
 	"context"
 	"os"
+	"runtime/debug"
+	"runtime/metrics"
 	"slices"
 	"testing"
 
@@ -179,4 +181,39 @@ func TestInspectLock(t *testing.T) {
 	require.NoError(t, waitProcess(ctx, t, p))
 	assert.ErrorIs(t, <-acquired, manager.ErrAbandoned)
 	require.NoError(t, l.Release(ctx))
+}
+
+// ownGCSettings returns this process's memory limit and GC percentage,
+// which a manager process inherits through GOMEMLIMIT and GOGC.
+func ownGCSettings() (limit int64, percent int) {
+	s := []metrics.Sample{{Name: "/gc/gogc:percent"}}
+	metrics.Read(s)
+	return debug.SetMemoryLimit(-1), int(int64(s[0].Value.Uint64()))
+}
+
+func TestStartMemoryOptions(t *testing.T) {
+	ownLimit, ownPercent := ownGCSettings()
+	tests := []struct {
+		name        string
+		give        []manager.StartOption
+		wantLimit   int64
+		wantPercent int
+		wantOwnPid  bool
+	}{
+		{name: "default: inherited", wantLimit: ownLimit, wantPercent: ownPercent},
+		{name: "limit and percent", give: []manager.StartOption{manager.WithMemoryLimit(3 << 30), manager.WithGCPercent(50)}, wantLimit: 3 << 30, wantPercent: 50},
+		{name: "collector off under a limit", give: []manager.StartOption{manager.WithMemoryLimit(1 << 30), manager.WithGCPercent(-1)}, wantLimit: 1 << 30, wantPercent: -1},
+		{name: "in process: the caller's own", give: []manager.StartOption{manager.InProcess(), manager.WithMemoryLimit(3 << 30), manager.WithGCPercent(50)}, wantLimit: ownLimit, wantPercent: ownPercent, wantOwnPid: true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			ctx := testContext(t)
+			m := startManager(t, tt.give...)
+			st, err := m.Stats(ctx)
+			require.NoError(t, err)
+			assert.Equal(t, tt.wantOwnPid, st.ManagerPid == os.Getpid(), "where the manager runs")
+			assert.Equal(t, tt.wantLimit, st.Memory.Limit)
+			assert.Equal(t, tt.wantPercent, st.Memory.GCPercent)
+		})
+	}
 }

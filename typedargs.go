@@ -44,6 +44,20 @@ func encodeScalar[T any](enc *msgpack.Encoder, v T) error {
 	return enc.Encode(any(v))
 }
 
+// encodeArg encodes v as the argument encodeValue(v) gives, without
+// boxing v when isScalar(v): for the bulk paths (UpdatePairs, Extend),
+// which write every element straight into the request.
+func encodeArg[T any](enc *msgpack.Encoder, v T) error {
+	if isScalar(v) {
+		return encodeScalar(enc, v)
+	}
+	x, err := encodeValue(v)
+	if err != nil {
+		return err
+	}
+	return enc.Encode(x)
+}
+
 // canonicalKey returns the key a dictionary stores for key. Keys are
 // compared by their encoding, and a float64 or float32 key has equal
 // values that encode differently: -0.0 is stored as +0.0 (they are ==),

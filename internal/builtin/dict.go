@@ -53,6 +53,12 @@ type Pair struct {
 // Keys and values that carry proxies keep their objects alive while they
 // are in the dict (see callctx.Retain).
 //
+// Entries are kept in a compact table (see compact.go) that gives the
+// garbage collector nothing to scan per entry, so a dict of millions of
+// entries costs about its bytes plus 50 per entry. The values a method
+// returns are copies (or, for a big entry, the very bytes stored, which
+// are never modified).
+//
 // A Dict is safe for concurrent use. No method blocks.
 type Dict struct {
 	core dictCore
@@ -62,9 +68,9 @@ type Dict struct {
 // later duplicate key overwrites an earlier one). items may be nil.
 func NewDict(ctx context.Context, items []Pair) (*Dict, error) {
 	d := &Dict{core: dictCore{holdKeys: true}}
-	d.core.init()
+	d.core.t = newTable(d)
 	for _, it := range items {
-		d.core.store(ctx, string(it.Key), it.Value)
+		d.core.store(ctx, it.Key, it.Value, false)
 	}
 	return d, nil
 }
@@ -74,10 +80,7 @@ func NewDict(ctx context.Context, items []Pair) (*Dict, error) {
 func (d *Dict) Load(key msgpack.RawMessage) LoadResult {
 	d.core.mu.Lock()
 	defer d.core.mu.Unlock()
-	if e, ok := d.core.m[string(key)]; ok {
-		return LoadResult{Value: e.value, OK: true}
-	}
-	return LoadResult{}
+	return d.core.load(key)
 }
 
 // LoadMany loads each of keys under one lock: result i is what Load
@@ -88,9 +91,7 @@ func (d *Dict) LoadMany(keys []msgpack.RawMessage) []LoadResult {
 	d.core.mu.Lock()
 	defer d.core.mu.Unlock()
 	for i, k := range keys {
-		if e, ok := d.core.m[string(k)]; ok {
-			out[i] = LoadResult{Value: e.value, OK: true}
-		}
+		out[i] = d.core.load(k)
 	}
 	return out
 }
@@ -99,7 +100,7 @@ func (d *Dict) LoadMany(keys []msgpack.RawMessage) []LoadResult {
 func (d *Dict) Store(ctx context.Context, key, value msgpack.RawMessage) {
 	d.core.mu.Lock()
 	defer d.core.mu.Unlock()
-	d.core.store(ctx, string(key), value)
+	d.core.store(ctx, key, value, false)
 }
 
 // LoadOrStore returns the existing value for key if present (OK true,
@@ -107,10 +108,11 @@ func (d *Dict) Store(ctx context.Context, key, value msgpack.RawMessage) {
 func (d *Dict) LoadOrStore(ctx context.Context, key, value msgpack.RawMessage) LoadResult {
 	d.core.mu.Lock()
 	defer d.core.mu.Unlock()
-	if e, ok := d.core.m[string(key)]; ok {
-		return LoadResult{Value: e.value, OK: true}
+	p := d.core.t.find(key)
+	if p.found() {
+		return d.core.result(p.idx)
 	}
-	d.core.store(ctx, string(key), value)
+	d.core.storeAt(ctx, p, key, value, false)
 	return LoadResult{Value: value}
 }
 
@@ -124,33 +126,42 @@ func (d *Dict) SetDefault(ctx context.Context, key, value msgpack.RawMessage) Lo
 // LoadAndDelete deletes key and returns the value it had; OK reports
 // whether it was present.
 func (d *Dict) LoadAndDelete(ctx context.Context, key msgpack.RawMessage) LoadResult {
-	d.core.mu.Lock()
-	defer d.core.mu.Unlock()
-	if e, ok := d.core.remove(ctx, string(key)); ok {
-		return LoadResult{Value: e.value, OK: true}
-	}
-	return LoadResult{}
+	r, _ := d.LoadAndDeleteAs(ctx, key, nil)
+	return r
 }
 
 // LoadAndDeleteAs is LoadAndDelete for a caller that decodes only values
 // of shape (see shape.go): a value that does not fit gives an error
 // wrapping errs.WrongType and stays in the dict.
 func (d *Dict) LoadAndDeleteAs(ctx context.Context, key, shape msgpack.RawMessage) (LoadResult, error) {
+	return d.withFitting(key, shape, "it stays in the dict", func(p probe) LoadResult {
+		if !p.found() {
+			return LoadResult{}
+		}
+		r := d.core.result(p.idx)
+		d.core.removeAt(ctx, p)
+		return r
+	})
+}
+
+// withFitting calls f, under the lock, with the probe of key, after
+// checking that key's value (if present) fits shape (see shape.go): one
+// that does not gives an error wrapping errs.WrongType that says what
+// becomes of it (keep), and f is not called.
+func (d *Dict) withFitting(key, shape msgpack.RawMessage, keep string, f func(p probe) LoadResult) (LoadResult, error) {
 	s, err := parseShape(shape)
 	if err != nil {
 		return LoadResult{}, err
 	}
 	d.core.mu.Lock()
 	defer d.core.mu.Unlock()
-	if e, ok := d.core.m[string(key)]; ok {
-		if err := fits(s, e.value, "it stays in the dict"); err != nil {
+	p := d.core.t.find(key)
+	if p.found() {
+		if err := fits(s, d.core.t.value(p.idx), keep); err != nil {
 			return LoadResult{}, err
 		}
 	}
-	if e, ok := d.core.remove(ctx, string(key)); ok {
-		return LoadResult{Value: e.value, OK: true}, nil
-	}
-	return LoadResult{}, nil
+	return f(p), nil
 }
 
 // Pop is Python's dict.pop without a default: the same as LoadAndDelete.
@@ -190,46 +201,35 @@ func (d *Dict) GiveBack(ctx context.Context, method, code string, args, result [
 	}
 	d.core.mu.Lock()
 	defer d.core.mu.Unlock()
-	if _, ok := d.core.m[string(key)]; ok {
+	p := d.core.t.find(key)
+	if p.found() {
 		return
 	}
-	d.core.store(ctx, string(key), bytes.Clone(value))
+	d.core.storeAt(ctx, p, bytes.Clone(key), bytes.Clone(value), false)
 }
 
 // Delete deletes key and reports whether it was present.
 func (d *Dict) Delete(ctx context.Context, key msgpack.RawMessage) bool {
 	d.core.mu.Lock()
 	defer d.core.mu.Unlock()
-	_, ok := d.core.remove(ctx, string(key))
-	return ok
+	return d.core.remove(ctx, key)
 }
 
 // Swap stores value under key and returns the previous value; OK reports
 // whether there was one.
 func (d *Dict) Swap(ctx context.Context, key, value msgpack.RawMessage) LoadResult {
-	d.core.mu.Lock()
-	defer d.core.mu.Unlock()
-	prev, ok := d.core.store(ctx, string(key), value)
-	return LoadResult{Value: prev, OK: ok}
+	r, _ := d.SwapAs(ctx, key, value, nil)
+	return r
 }
 
 // SwapAs is Swap for a caller that decodes only values of shape (see
 // shape.go): a previous value that does not fit gives an error wrapping
 // errs.WrongType, and value is not stored.
 func (d *Dict) SwapAs(ctx context.Context, key, value, shape msgpack.RawMessage) (LoadResult, error) {
-	s, err := parseShape(shape)
-	if err != nil {
-		return LoadResult{}, err
-	}
-	d.core.mu.Lock()
-	defer d.core.mu.Unlock()
-	if e, ok := d.core.m[string(key)]; ok {
-		if err := fits(s, e.value, "it was not replaced"); err != nil {
-			return LoadResult{}, err
-		}
-	}
-	prev, ok := d.core.store(ctx, string(key), value)
-	return LoadResult{Value: prev, OK: ok}, nil
+	return d.withFitting(key, shape, "it was not replaced", func(p probe) LoadResult {
+		prev, ok := d.core.storeAt(ctx, p, key, value, true)
+		return LoadResult{Value: prev, OK: ok}
+	})
 }
 
 // CompareAndSwap stores newValue under key if key is present and its value
@@ -238,12 +238,11 @@ func (d *Dict) SwapAs(ctx context.Context, key, value, shape msgpack.RawMessage)
 func (d *Dict) CompareAndSwap(ctx context.Context, key, old, newValue msgpack.RawMessage) bool {
 	d.core.mu.Lock()
 	defer d.core.mu.Unlock()
-	e, ok := d.core.m[string(key)]
-	if !ok || string(e.value) != string(old) {
-		return false
+	p, ok := d.core.findEqual(key, old)
+	if ok {
+		d.core.storeAt(ctx, p, key, newValue, false)
 	}
-	d.core.store(ctx, string(key), newValue)
-	return true
+	return ok
 }
 
 // CompareAndDelete deletes key if it is present and its value is
@@ -251,12 +250,11 @@ func (d *Dict) CompareAndSwap(ctx context.Context, key, old, newValue msgpack.Ra
 func (d *Dict) CompareAndDelete(ctx context.Context, key, old msgpack.RawMessage) bool {
 	d.core.mu.Lock()
 	defer d.core.mu.Unlock()
-	e, ok := d.core.m[string(key)]
-	if !ok || string(e.value) != string(old) {
-		return false
+	p, ok := d.core.findEqual(key, old)
+	if ok {
+		d.core.removeAt(ctx, p)
 	}
-	d.core.remove(ctx, string(key))
-	return true
+	return ok
 }
 
 // Clear deletes every entry.
@@ -270,56 +268,29 @@ func (d *Dict) Clear(ctx context.Context) {
 func (d *Dict) Len() int {
 	d.core.mu.Lock()
 	defer d.core.mu.Unlock()
-	return len(d.core.m)
+	return d.core.t.live
 }
 
 // Has reports whether key is present (Python's "key in d").
 func (d *Dict) Has(key msgpack.RawMessage) bool {
-	d.core.mu.Lock()
-	defer d.core.mu.Unlock()
-	_, ok := d.core.m[string(key)]
-	return ok
+	return d.core.has(key)
 }
 
 // Keys returns every key, in insertion order, in one call.
 func (d *Dict) Keys() []msgpack.RawMessage {
-	d.core.mu.Lock()
-	defer d.core.mu.Unlock()
-	out := make([]msgpack.RawMessage, 0, len(d.core.m))
-	for _, e := range d.core.order {
-		if e != nil {
-			out = append(out, msgpack.RawMessage(e.key))
-		}
-	}
-	return out
+	return collect(&d.core, func(k, _ []byte) msgpack.RawMessage { return k }, true, false)
 }
 
 // Values returns every value, in the insertion order of their keys, in one
 // call.
 func (d *Dict) Values() []msgpack.RawMessage {
-	d.core.mu.Lock()
-	defer d.core.mu.Unlock()
-	out := make([]msgpack.RawMessage, 0, len(d.core.m))
-	for _, e := range d.core.order {
-		if e != nil {
-			out = append(out, e.value)
-		}
-	}
-	return out
+	return collect(&d.core, func(_, v []byte) msgpack.RawMessage { return v }, false, true)
 }
 
 // Items returns every [key, value] pair, in insertion order, in one call:
 // a consistent snapshot.
 func (d *Dict) Items() []Pair {
-	d.core.mu.Lock()
-	defer d.core.mu.Unlock()
-	out := make([]Pair, 0, len(d.core.m))
-	for _, e := range d.core.order {
-		if e != nil {
-			out = append(out, Pair{Key: msgpack.RawMessage(e.key), Value: e.value})
-		}
-	}
-	return out
+	return collect(&d.core, func(k, v []byte) Pair { return Pair{Key: k, Value: v} }, true, true)
 }
 
 // Copy is Python's dict.copy: the same snapshot as Items, which the client
@@ -331,12 +302,67 @@ func (d *Dict) Copy() []Pair {
 // Update stores every pair, in order, atomically: no other call sees some
 // of them stored and others not. A later duplicate key overwrites an
 // earlier one, as in Python.
-func (d *Dict) Update(ctx context.Context, items []Pair) {
+func (d *Dict) Update(ctx context.Context, items Pairs) {
 	d.core.mu.Lock()
 	defer d.core.mu.Unlock()
 	for _, it := range items {
-		d.core.store(ctx, string(it.Key), it.Value)
+		k, v := it.Key, it.Value
+		if len(k)+len(v) > arenaMaxEntry {
+			// Kept as given (see compact.go): not as a part of the
+			// whole list, which it would keep alive.
+			k, v = bytes.Clone(k), bytes.Clone(v)
+		}
+		d.core.store(ctx, k, v, false)
 	}
+}
+
+// Pairs is a list of pairs as an argument (Update's), encoded as an array
+// of [key, value] arrays. It decodes in one piece: every key and value
+// is a part of one copy of the encoded list, where decoding into []Pair
+// would make two allocations per pair.
+type Pairs []Pair
+
+// DecodeMsgpack implements msgpack.CustomDecoder. Anything but an array
+// (or nil) of two-element arrays is an error.
+func (ps *Pairs) DecodeMsgpack(dec *msgpack.Decoder) error {
+	raw, err := dec.DecodeRaw()
+	if err != nil {
+		return err
+	}
+	r := bytes.NewReader(raw)
+	d := msgpack.GetDecoder()
+	defer msgpack.PutDecoder(d)
+	d.Reset(r) // a bytes.Reader is read without buffering: r.Len() is exact
+	n, err := d.DecodeArrayLen()
+	if err != nil {
+		return err
+	}
+	if n < 0 {
+		*ps = nil
+		return nil
+	}
+	if n > len(raw)/3 { // a pair takes 3 bytes at least
+		return fmt.Errorf("msgpack: %d pairs in %d bytes", n, len(raw))
+	}
+	out := make(Pairs, n)
+	at := func() int { return len(raw) - r.Len() }
+	for i := range out {
+		if m, err := d.DecodeArrayLen(); err != nil || m != 2 {
+			return fmt.Errorf("msgpack: pair %d is not a [key, value] array", i)
+		}
+		start := at()
+		if err := d.Skip(); err != nil {
+			return err
+		}
+		mid := at()
+		if err := d.Skip(); err != nil {
+			return err
+		}
+		end := at()
+		out[i] = Pair{Key: raw[start:mid:mid], Value: raw[mid:end:end]}
+	}
+	*ps = out
+	return nil
 }
 
 // PopItem removes and returns the most recently inserted pair (Python's
@@ -364,26 +390,27 @@ func (d *Dict) PopItemAs(ctx context.Context, keyShape, valueShape msgpack.RawMe
 func (d *Dict) popItem(ctx context.Context, ks, vs *wire.Shape) (Pair, error) {
 	d.core.mu.Lock()
 	defer d.core.mu.Unlock()
-	e := d.core.last()
-	if e == nil {
+	t := d.core.t
+	i := t.end() - 1 // never a hole: remove trims them
+	if i < 0 {
 		return Pair{}, fmt.Errorf("%w: popitem(): dictionary is empty", errs.Empty)
 	}
-	if err := fits(ks, keyBytes(e.key), "the entry stays in the dict"); err != nil {
+	k, v := t.key(i), t.value(i)
+	if err := fits(ks, k, "the entry stays in the dict"); err != nil {
 		return Pair{}, fmt.Errorf("key: %w", err)
 	}
-	if err := fits(vs, e.value, "the entry stays in the dict"); err != nil {
+	if err := fits(vs, v, "the entry stays in the dict"); err != nil {
 		return Pair{}, err
 	}
-	d.core.remove(ctx, e.key)
-	return Pair{Key: msgpack.RawMessage(e.key), Value: e.value}, nil
+	out := Pair{Key: t.out(i, k), Value: t.out(i, v)}
+	d.core.removeAt(ctx, t.find(k))
+	return out, nil
 }
 
 // LoadVersion returns the value stored under key with its version. For an
 // absent key it returns OK false and Version 0.
 func (d *Dict) LoadVersion(key msgpack.RawMessage) VersionedValue {
-	d.core.mu.Lock()
-	defer d.core.mu.Unlock()
-	return d.core.loadVersion(string(key))
+	return d.core.loadVersion(key)
 }
 
 // StoreIfVersion stores value under key only if the entry is still at
@@ -392,9 +419,7 @@ func (d *Dict) LoadVersion(key msgpack.RawMessage) VersionedValue {
 // client builds an atomic Modify on this: load with version, compute,
 // store if version, retry on false.
 func (d *Dict) StoreIfVersion(ctx context.Context, key msgpack.RawMessage, version uint64, value msgpack.RawMessage) bool {
-	d.core.mu.Lock()
-	defer d.core.mu.Unlock()
-	return d.core.storeIfVersion(ctx, string(key), version, value)
+	return d.core.storeIfVersion(ctx, key, version, value)
 }
 
 // Add atomically adds delta, an encoded integer or float, to the number
@@ -404,188 +429,204 @@ func (d *Dict) StoreIfVersion(ctx context.Context, key msgpack.RawMessage, versi
 // number, a float delta added to an integer, or an integer overflow
 // returns an error wrapping errs.BadArguments and changes nothing.
 func (d *Dict) Add(ctx context.Context, key, delta msgpack.RawMessage) (msgpack.RawMessage, error) {
-	d.core.mu.Lock()
-	defer d.core.mu.Unlock()
-	sum, created, err := d.core.add(string(key), delta)
-	if created {
-		callctx.Retain(ctx, key)
-	}
-	return sum, err
-}
-
-// dictEntry is one entry of a dictCore.
-type dictEntry struct {
-	key     string             // the encoded key (or a Namespace name)
-	value   msgpack.RawMessage // the encoded value
-	version uint64             // changes on every write; never 0
-	pos     int                // index in dictCore.order
-	// ins numbers the entry's insertion, uniquely and increasing along
-	// dictCore.order, and never changes: the cursor of ItemsFrom.
-	ins uint64
+	return d.core.add(ctx, key, delta)
 }
 
 // dictCore is an insertion-ordered map with per-entry versions, shared by
-// Dict and Namespace. Its methods assume the caller holds mu, except init.
-//
-// Order is kept the way CPython does it: entries are appended to order, a
-// deleted entry leaves a nil hole, and holes are squeezed out when they
-// outnumber live entries, so every operation is amortised O(1).
+// Dict and Namespace, over a compact table. The methods that take no lock
+// assume the caller holds mu.
 type dictCore struct {
 	// holdKeys is set for a Dict, whose keys are encoded values that may
 	// carry proxies; a Namespace's are plain names. Set before use.
 	holdKeys bool
 
-	mu sync.Mutex // guards every field below, and the entries they point to
-
-	m     map[string]*dictEntry
-	order []*dictEntry // insertion order, with nil holes
-	holes int          // number of nil holes in order
-	seq   uint64       // last version handed out
+	mu  sync.Mutex // guards t and seq
+	t   *table     // set by the owner's constructor
+	seq uint64     // last version handed out
 }
 
-func (c *dictCore) init() {
-	c.m = make(map[string]*dictEntry)
+// result is entry i's value as a LoadResult that may outlive the lock.
+func (c *dictCore) result(i int) LoadResult {
+	return LoadResult{Value: c.t.out(i, c.t.value(i)), OK: true}
 }
 
-// store sets key to value, as set does, holding value (and a new key)
-// and releasing the value it replaces (see hold.go). It returns the
-// replaced value and whether there was one.
-func (c *dictCore) store(ctx context.Context, key string, value msgpack.RawMessage) (msgpack.RawMessage, bool) {
+// load returns the value under key.
+func (c *dictCore) load(key []byte) LoadResult {
+	if p := c.t.find(key); p.found() {
+		return c.result(p.idx)
+	}
+	return LoadResult{}
+}
+
+// has reports whether key is present. It locks mu.
+func (c *dictCore) has(key []byte) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.t.find(key).found()
+}
+
+// findEqual finds key and reports whether its value is byte-equal to
+// value.
+func (c *dictCore) findEqual(key, value []byte) (probe, bool) {
+	p := c.t.find(key)
+	return p, p.found() && bytes.Equal(c.t.value(p.idx), value)
+}
+
+// store sets key to value, as storeAt does.
+func (c *dictCore) store(ctx context.Context, key, value []byte, keepPrev bool) ([]byte, bool) {
+	return c.storeAt(ctx, c.t.find(key), key, value, keepPrev)
+}
+
+// storeAt sets key, probed as p, to value, keeping key's place if present,
+// and gives the entry a new version. It holds value (and a new key) and
+// releases the value it replaces (see hold.go). It reports whether there
+// was a value, and returns it if keepPrev.
+func (c *dictCore) storeAt(ctx context.Context, p probe, key, value []byte, keepPrev bool) (prev []byte, ok bool) {
 	callctx.Retain(ctx, value)
-	prev, ok := c.set(key, value)
-	if ok {
-		callctx.Release(ctx, prev)
-	} else if c.holdKeys {
-		callctx.Retain(ctx, keyBytes(key))
-	}
-	return prev, ok
-}
-
-// set sets key to value, keeping key's place if present, and gives the
-// entry a new version. It returns the replaced value and whether there
-// was one. It neither holds nor releases: store does, for values that may
-// carry proxies.
-func (c *dictCore) set(key string, value msgpack.RawMessage) (msgpack.RawMessage, bool) {
 	c.seq++
-	if e, ok := c.m[key]; ok {
-		prev := e.value
-		e.value, e.version = value, c.seq
-		return prev, true
-	}
-	e := &dictEntry{key: key, value: value, version: c.seq, pos: len(c.order), ins: c.seq}
-	c.m[key] = e
-	c.order = append(c.order, e)
-	return nil, false
-}
-
-// remove deletes key, as delete does, and releases its value (and key).
-func (c *dictCore) remove(ctx context.Context, key string) (*dictEntry, bool) {
-	e, ok := c.delete(key)
-	if ok {
-		c.release(ctx, e)
-	}
-	return e, ok
-}
-
-// release releases what entry e held.
-func (c *dictCore) release(ctx context.Context, e *dictEntry) {
-	callctx.Release(ctx, e.value)
-	if c.holdKeys {
-		callctx.Release(ctx, keyBytes(e.key))
-	}
-}
-
-// delete removes key and returns its entry.
-func (c *dictCore) delete(key string) (*dictEntry, bool) {
-	e, ok := c.m[key]
-	if !ok {
+	if !p.found() {
+		if c.holdKeys {
+			callctx.Retain(ctx, key)
+		}
+		c.t.insert(p, key, value, c.seq)
 		return nil, false
 	}
-	delete(c.m, key)
-	c.order[e.pos] = nil
-	c.holes++
-	// Trailing holes are dropped at once, so last stays O(1) for PopItem.
-	for len(c.order) > 0 && c.order[len(c.order)-1] == nil {
-		c.order = c.order[:len(c.order)-1]
-		c.holes--
+	old := c.t.value(p.idx)
+	callctx.Release(ctx, old)
+	if keepPrev {
+		prev = c.t.out(p.idx, old)
 	}
-	if c.holes > len(c.m) {
-		c.compact()
-	}
-	return e, true
+	c.t.replace(p.idx, value, c.seq)
+	return prev, true
 }
 
-// compact squeezes the holes out of order.
-func (c *dictCore) compact() {
-	live := make([]*dictEntry, 0, len(c.m))
-	for _, e := range c.order {
-		if e != nil {
-			e.pos = len(live)
-			live = append(live, e)
-		}
+// remove deletes key, as removeAt does, and reports whether it was
+// present.
+func (c *dictCore) remove(ctx context.Context, key []byte) bool {
+	p := c.t.find(key)
+	if p.found() {
+		c.removeAt(ctx, p)
 	}
-	c.order, c.holes = live, 0
+	return p.found()
 }
 
-// last returns the most recently inserted entry, or nil.
-func (c *dictCore) last() *dictEntry {
-	if len(c.order) == 0 {
-		return nil
+// removeAt deletes the entry p found and releases its value (and key).
+func (c *dictCore) removeAt(ctx context.Context, p probe) {
+	c.release(ctx, p.idx)
+	c.t.remove(p)
+}
+
+// release releases what entry i holds.
+func (c *dictCore) release(ctx context.Context, i int) {
+	callctx.Release(ctx, c.t.value(i))
+	if c.holdKeys {
+		callctx.Release(ctx, c.t.key(i))
 	}
-	return c.order[len(c.order)-1] // never a hole: delete trims them
 }
 
 // clear deletes every entry, releasing their values. Versions keep
 // counting up, so a version loaded before Clear never matches an entry
 // stored after it.
 func (c *dictCore) clear(ctx context.Context) {
-	for _, e := range c.order {
-		if e != nil {
-			c.release(ctx, e)
+	for i := range c.t.end() {
+		if c.t.at(i).version != 0 {
+			c.release(ctx, i)
 		}
 	}
-	clear(c.m)
-	c.order, c.holes = nil, 0
+	c.t.reset()
 }
 
-func (c *dictCore) loadVersion(key string) VersionedValue {
-	if e, ok := c.m[key]; ok {
-		return VersionedValue{Value: e.value, Version: e.version, OK: true}
+// collect returns f(key, value) of every entry in order, under the lock,
+// with the keys (if withKeys) and values (if withValues) copied into one
+// buffer that outlives it; the others are nil.
+func collect[T any](c *dictCore, f func(k, v []byte) T, withKeys, withValues bool) []T {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	t := c.t
+	size := 0
+	for i := range t.end() {
+		if e := t.at(i); e.version != 0 && e.pos&bigFlag == 0 {
+			size += int(e.klen + e.vlen)
+		}
 	}
-	return VersionedValue{}
+	buf := make([]byte, 0, size)
+	part := func(i int, b []byte, want bool) []byte {
+		if !want {
+			return nil
+		}
+		if t.at(i).pos&bigFlag != 0 {
+			return b
+		}
+		buf = append(buf, b...)
+		return buf[len(buf)-len(b) : len(buf) : len(buf)]
+	}
+	out := make([]T, 0, t.live)
+	for i := range t.end() {
+		if t.at(i).version != 0 {
+			out = append(out, f(part(i, t.key(i), withKeys), part(i, t.value(i), withValues)))
+		}
+	}
+	return out
 }
 
-func (c *dictCore) storeIfVersion(ctx context.Context, key string, version uint64, value msgpack.RawMessage) bool {
-	e, ok := c.m[key]
+// loadVersion returns key's value and version. It locks mu.
+func (c *dictCore) loadVersion(key []byte) VersionedValue {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	p := c.t.find(key)
+	if !p.found() {
+		return VersionedValue{}
+	}
+	r := c.result(p.idx)
+	return VersionedValue{Value: r.Value, Version: c.t.at(p.idx).version, OK: true}
+}
+
+// storeIfVersion is StoreIfVersion. It locks mu.
+func (c *dictCore) storeIfVersion(ctx context.Context, key []byte, version uint64, value msgpack.RawMessage) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	p := c.t.find(key)
 	if version == 0 {
-		if ok {
+		if p.found() {
 			return false // "only if absent", and it is present
 		}
-	} else if !ok || e.version != version {
+	} else if !p.found() || c.t.at(p.idx).version != version {
 		return false
 	}
-	c.store(ctx, key, value)
+	c.storeAt(ctx, p, key, value, false)
 	return true
 }
 
 // add adds delta to the number under key (see Dict.Add) and returns the
-// sum and whether it created the entry; the caller holds a new key.
-func (c *dictCore) add(key string, delta msgpack.RawMessage) (msgpack.RawMessage, bool, error) {
+// sum. A number replaces a number, so no value is held or released; a
+// key it creates is held. It locks mu.
+func (c *dictCore) add(ctx context.Context, key, delta []byte) (msgpack.RawMessage, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	p := c.t.find(key)
 	var cur msgpack.RawMessage
-	if e, ok := c.m[key]; ok {
-		cur = e.value
+	if p.found() {
+		cur = c.t.value(p.idx)
 	} else {
 		zero, err := numericZeroLike(delta)
 		if err != nil {
-			return nil, false, errs.Errorf("add delta: %w", err)
+			return nil, errs.Errorf("add delta: %w", err)
 		}
 		cur = zero
 	}
 	sum, err := numericAddTo(cur, delta)
 	if err != nil {
-		return nil, false, err
+		return nil, err
 	}
-	// A number replaces a number: no proxy is held or released.
-	_, replaced := c.set(key, sum)
-	return sum, !replaced, nil
+	// storeAt without holding: sum carries no proxy.
+	c.seq++
+	if p.found() {
+		c.t.replace(p.idx, sum, c.seq)
+	} else {
+		if c.holdKeys {
+			callctx.Retain(ctx, key)
+		}
+		c.t.insert(p, key, sum, c.seq)
+	}
+	return sum, nil
 }

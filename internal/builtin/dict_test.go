@@ -2,6 +2,7 @@ package builtin
 
 import (
 	"fmt"
+	"strings"
 	"sync"
 	"testing"
 
@@ -190,6 +191,47 @@ func TestDictUpdate(t *testing.T) {
 	assert.Equal(t, []int64{2, 3}, containerDecodeAll[int64](t, d.Values()))
 	d.Update(direct, nil)
 	assert.Equal(t, 2, d.Len())
+}
+
+func TestPairsDecode(t *testing.T) {
+	big := strings.Repeat("x", 2*arenaMaxEntry)
+	tests := []struct {
+		name    string
+		give    any
+		want    Pairs
+		wantErr bool
+	}{
+		{name: "pairs", give: []any{[]any{"a", 1}, []any{map[string]int{"b": 2}, []any{nil, true}}}, want: Pairs{
+			{Key: containerEncode(t, "a"), Value: containerEncode(t, 1)},
+			{Key: containerEncode(t, map[string]int{"b": 2}), Value: containerEncode(t, []any{nil, true})},
+		}},
+		{name: "a big value", give: []any{[]any{"a", big}}, want: Pairs{{Key: containerEncode(t, "a"), Value: containerEncode(t, big)}}},
+		{name: "nil", give: nil, want: nil},
+		{name: "empty", give: []any{}, want: Pairs{}},
+		{name: "not an array", give: map[string]int{"a": 1}, wantErr: true},
+		{name: "a pair of three", give: []any{[]any{"a", 1, 2}}, wantErr: true},
+		{name: "a pair that is not an array", give: []any{"a"}, wantErr: true},
+		{name: "more pairs than bytes", give: msgpack.RawMessage{0xdd, 0xff, 0xff, 0xff, 0xff, 0x92, 1, 2}, wantErr: true},
+		{name: "cut short", give: msgpack.RawMessage{0x92, 0x92, 1, 2, 0x92, 1}, wantErr: true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var got Pairs
+			err := msgpack.Unmarshal(containerEncode(t, tt.give), &got)
+			assert.Equal(t, tt.wantErr, err != nil, "error: %v", err)
+			assert.Equal(t, tt.want, got)
+		})
+	}
+}
+
+func TestDictUpdateBigEntryKeepsNoBatch(t *testing.T) {
+	d := newTestDict(t)
+	big := strings.Repeat("x", 2*arenaMaxEntry)
+	var items Pairs
+	require.NoError(t, msgpack.Unmarshal(containerEncode(t, []any{[]any{"a", big}, []any{"b", 1}}), &items))
+	d.Update(direct, items)
+	clear(items[0].Value) // the list the caller decoded, reused
+	assert.Equal(t, LoadResult{Value: containerEncode(t, big), OK: true}, d.Load(containerEncode(t, "a")))
 }
 
 func TestDictPopItem(t *testing.T) {

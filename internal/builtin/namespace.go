@@ -25,9 +25,9 @@ type Namespace struct {
 // initial attributes are ordered by name.
 func NewNamespace(ctx context.Context, attrs map[string]msgpack.RawMessage) (*Namespace, error) {
 	n := &Namespace{}
-	n.core.init()
+	n.core.t = newTable(n)
 	for _, name := range slices.Sorted(maps.Keys(attrs)) {
-		n.core.store(ctx, name, attrs[name])
+		n.core.store(ctx, keyBytes(name), attrs[name], false)
 	}
 	return n, nil
 }
@@ -37,58 +37,42 @@ func NewNamespace(ctx context.Context, attrs map[string]msgpack.RawMessage) (*Na
 func (n *Namespace) Get(name string) LoadResult {
 	n.core.mu.Lock()
 	defer n.core.mu.Unlock()
-	if e, ok := n.core.m[name]; ok {
-		return LoadResult{Value: e.value, OK: true}
-	}
-	return LoadResult{}
+	return n.core.load(keyBytes(name))
 }
 
 // Set sets attribute name to value.
 func (n *Namespace) Set(ctx context.Context, name string, value msgpack.RawMessage) {
 	n.core.mu.Lock()
 	defer n.core.mu.Unlock()
-	n.core.store(ctx, name, value)
+	n.core.store(ctx, keyBytes(name), value, false)
 }
 
 // Delete deletes attribute name and reports whether it was set.
 func (n *Namespace) Delete(ctx context.Context, name string) bool {
 	n.core.mu.Lock()
 	defer n.core.mu.Unlock()
-	_, ok := n.core.remove(ctx, name)
-	return ok
+	return n.core.remove(ctx, keyBytes(name))
 }
 
 // Has reports whether attribute name is set (Python's hasattr).
 func (n *Namespace) Has(name string) bool {
-	n.core.mu.Lock()
-	defer n.core.mu.Unlock()
-	_, ok := n.core.m[name]
-	return ok
+	return n.core.has(keyBytes(name))
 }
 
 // Names returns the names of all attributes, in the order they were first
 // set, in one call.
 func (n *Namespace) Names() []string {
-	n.core.mu.Lock()
-	defer n.core.mu.Unlock()
-	out := make([]string, 0, len(n.core.m))
-	for _, e := range n.core.order {
-		if e != nil {
-			out = append(out, e.key)
-		}
-	}
-	return out
+	return collect(&n.core, func(k, _ []byte) string { return string(k) }, true, false)
 }
 
 // Items returns every attribute and its value in one call, as a
 // consistent snapshot (Python's vars(ns)). The map has no order; Names
 // gives the order.
 func (n *Namespace) Items() map[string]msgpack.RawMessage {
-	n.core.mu.Lock()
-	defer n.core.mu.Unlock()
-	out := make(map[string]msgpack.RawMessage, len(n.core.m))
-	for name, e := range n.core.m {
-		out[name] = e.value
+	items := collect(&n.core, func(k, v []byte) Pair { return Pair{Key: k, Value: v} }, true, true)
+	out := make(map[string]msgpack.RawMessage, len(items))
+	for _, it := range items {
+		out[string(it.Key)] = it.Value
 	}
 	return out
 }
@@ -98,25 +82,19 @@ func (n *Namespace) Items() map[string]msgpack.RawMessage {
 // counts as zero of delta's kind. The rules and errors are those of
 // Dict.Add.
 func (n *Namespace) Add(name string, delta msgpack.RawMessage) (msgpack.RawMessage, error) {
-	n.core.mu.Lock()
-	defer n.core.mu.Unlock()
-	sum, _, err := n.core.add(name, delta)
-	return sum, err
+	// A Namespace holds no name, so add needs no call context.
+	return n.core.add(context.Background(), keyBytes(name), delta)
 }
 
 // LoadVersion returns the value of attribute name with its version; for
 // an unset attribute, OK false and Version 0.
 func (n *Namespace) LoadVersion(name string) VersionedValue {
-	n.core.mu.Lock()
-	defer n.core.mu.Unlock()
-	return n.core.loadVersion(name)
+	return n.core.loadVersion(keyBytes(name))
 }
 
 // StoreIfVersion sets attribute name to value only if it is still at
 // version (0: only if unset), and reports whether it did. See
 // Dict.StoreIfVersion.
 func (n *Namespace) StoreIfVersion(ctx context.Context, name string, version uint64, value msgpack.RawMessage) bool {
-	n.core.mu.Lock()
-	defer n.core.mu.Unlock()
-	return n.core.storeIfVersion(ctx, name, version, value)
+	return n.core.storeIfVersion(ctx, keyBytes(name), version, value)
 }

@@ -78,50 +78,28 @@ func (d *Dict) ItemsFrom(cursor uint64, maxItems, maxBytes int) (DictPage, error
 	}
 	d.core.mu.Lock()
 	defer d.core.mu.Unlock()
-	c := &d.core
+	t := d.core.t
 	page := DictPage{Next: cursor}
-	i := c.firstAfter(cursor)
+	i := t.firstAfter(cursor)
 	size := 0
-	for ; i < len(c.order) && len(page.Items) < maxItems; i++ {
-		e := c.order[i]
-		if e == nil {
+	for ; i < t.end() && len(page.Items) < maxItems; i++ {
+		e := t.at(i)
+		if e.version == 0 {
 			continue
 		}
-		n := len(e.key) + len(e.value) + pageEntryOverhead
+		n := int(e.klen+e.vlen) + pageEntryOverhead
 		if len(page.Items) > 0 && size+n > maxBytes {
 			break
 		}
 		size += n
-		page.Items = append(page.Items, Pair{Key: msgpack.RawMessage(e.key), Value: e.value})
+		page.Items = append(page.Items, Pair{Key: t.out(i, t.key(i)), Value: t.out(i, t.value(i))})
 		page.Next = e.ins
 	}
-	for i < len(c.order) && c.order[i] == nil {
+	for i < t.end() && t.at(i).version == 0 {
 		i++
 	}
-	page.Done = i == len(c.order)
+	page.Done = i == t.end()
 	return page, nil
-}
-
-// firstAfter returns the index in order of the first entry inserted
-// after ins (or of a hole before it: holes are skipped), or len(order).
-// It is a binary search in which a probed hole counts as the entry after
-// it, which keeps the predicate monotonic; compact keeps holes no more
-// numerous than entries.
-func (c *dictCore) firstAfter(ins uint64) int {
-	lo, hi := 0, len(c.order)
-	for lo < hi {
-		mid := int(uint(lo+hi) >> 1)
-		j := mid
-		for j < len(c.order) && c.order[j] == nil {
-			j++
-		}
-		if j < len(c.order) && c.order[j].ins <= ins {
-			lo = j + 1
-		} else {
-			hi = mid
-		}
-	}
-	return lo
 }
 
 // ItemsFrom returns the elements from index start on: at most maxItems

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"runtime"
+	"runtime/metrics"
 	"slices"
 	"strconv"
 	"sync/atomic"
@@ -133,6 +134,8 @@ type MemoryStats struct {
 	Sys        uint64
 	NumGC      uint32
 	Goroutines int
+	Limit      int64 // the soft memory limit (GOMEMLIMIT); math.MaxInt64: none
+	GCPercent  int   // the GC target percentage (GOGC); -1: off
 }
 
 // Stats returns a snapshot of the server's state and counters. It reads
@@ -188,6 +191,10 @@ func (s *Server) Stats() Stats {
 	var ms runtime.MemStats
 	runtime.ReadMemStats(&ms)
 	st.Memory = MemoryStats{RSS: rss(), HeapAlloc: ms.HeapAlloc, HeapInuse: ms.HeapInuse, Sys: ms.Sys, NumGC: ms.NumGC, Goroutines: runtime.NumGoroutine()}
+	gc := []metrics.Sample{{Name: "/gc/gomemlimit:bytes"}, {Name: "/gc/gogc:percent"}}
+	metrics.Read(gc)
+	// Both are signed settings reported as uint64 (GOGC=off is -1).
+	st.Memory.Limit, st.Memory.GCPercent = int64(gc[0].Value.Uint64()), int(int64(gc[1].Value.Uint64()))
 	return st
 }
 
