@@ -71,6 +71,10 @@ type Client struct {
 	// goroutines, which Close waits for.
 	settling    map[*clientConn]struct{}
 	reconcilers sync.WaitGroup
+
+	inUse  int          // connections of conns held by a call, a Batch or the reconciler (guarded by mu)
+	shared muxState     // the multiplexed connection (client_mux.go)
+	pool   poolCounters // for PoolStats
 }
 
 // clientConn is one connection of a client's pool. It is used by one
@@ -141,6 +145,16 @@ func connect(ctx context.Context, network, addr string, key []byte, o options) (
 
 // dial opens and authenticates a new connection.
 func (c *Client) dial(ctx context.Context) (*clientConn, error) {
+	c.pool.dials.Add(1)
+	cc, err := c.dialConn(ctx)
+	if err != nil {
+		c.pool.dialErrors.Add(1)
+	}
+	return cc, err
+}
+
+// dialConn is dial without counting.
+func (c *Client) dialConn(ctx context.Context) (*clientConn, error) {
 	var d net.Dialer
 	nc, err := d.DialContext(ctx, c.network, c.addr)
 	if err != nil {
@@ -257,6 +271,7 @@ func (c *Client) end(err error, interrupt bool) {
 	for cc := range conns {
 		cc.close()
 	}
+	c.shared.ended()
 }
 
 // Close ends the session: the server releases everything it held. Calls
@@ -270,6 +285,7 @@ func (c *Client) Close() error {
 	c.closing.Store(true)
 	c.fail(ErrClosed)
 	c.stopReconciling()
+	c.shared.close()
 	<-c.watchDone
 	unregisterEngine(c)
 	return nil
@@ -322,28 +338,11 @@ type addr struct{ network, address string }
 func (a addr) Network() string { return a.network }
 func (a addr) String() string  { return a.address }
 
+// getConn returns a connection for the caller's use alone: an idle one,
+// or a new one.
 func (c *Client) getConn(ctx context.Context) (*clientConn, error) {
-	if c.closing.Load() {
-		return nil, ErrClosed
-	}
-	c.mu.Lock()
-	if c.err != nil {
-		err := c.err
-		c.mu.Unlock()
-		return nil, err
-	}
-	if n := len(c.idle); n > 0 {
-		cc := c.idle[n-1]
-		c.idle = c.idle[:n-1]
-		c.mu.Unlock()
-		return cc, nil
-	}
-	c.mu.Unlock()
-	cc, err := c.dial(ctx)
-	if err != nil {
-		return nil, c.dialFailed(ctx, err)
-	}
-	return cc, nil
+	cc, _, err := c.takeConn(ctx, false)
+	return cc, err
 }
 
 // dialFailed says why a call could not open a connection. When the
@@ -373,6 +372,7 @@ func (c *Client) dialFailed(ctx context.Context, err error) error {
 
 func (c *Client) putConn(cc *clientConn) {
 	c.mu.Lock()
+	c.inUse--
 	if c.err == nil && len(c.idle) < maxIdleConns {
 		c.idle = append(c.idle, cc)
 		c.mu.Unlock()
@@ -386,6 +386,7 @@ func (c *Client) putConn(cc *clientConn) {
 // dropConn closes a connection that can no longer be trusted.
 func (c *Client) dropConn(cc *clientConn) {
 	c.mu.Lock()
+	c.inUse--
 	delete(c.conns, cc)
 	c.mu.Unlock()
 	cc.close()
@@ -417,9 +418,18 @@ func (c *Client) callArgs(ctx context.Context, object, handle uint64, method str
 		}
 		return &opError{callOp(object, method), err}
 	}
-	cc, err := c.getConn(ctx)
+	cc, m, err := c.takeConn(ctx, true)
 	if err != nil {
 		return &opError{callOp(object, method), err}
+	}
+	if m != nil {
+		err := c.callShared(ctx, m, object, handle, method, out, nargs, encodeArg)
+		if err != errNotShared {
+			return err
+		}
+		if cc, err = c.getConn(ctx); err != nil {
+			return &opError{callOp(object, method), err}
+		}
 	}
 	id := cc.nextID
 	cc.nextID++
@@ -453,26 +463,27 @@ func (c *Client) callArgs(ctx context.Context, object, handle uint64, method str
 		}
 		return &opError{callOp(object, method), c.callFailed(ctx, cc, err)}
 	}
-	if f := resp.Failure; f != nil {
-		err := c.failureError(ctx, callOp(object, method), f)
-		c.putConn(cc)
-		return err
-	}
-	if out != nil {
-		if err := checkResult(out, resp.Result); err != nil {
-			c.putConn(cc)
-			return &opError{callOp(object, method), err}
-		}
-		cc.res.Reset(resp.Result)
-		cc.dec.Reset(&cc.res)
-		err = decodeResult(cc.dec, out, resp.Result, c.opts.limits.MaxRequestSize)
-		if err != nil {
-			err = newDecodeError("result", out, resp.Result, err)
-		}
-	}
+	err = c.result(ctx, object, method, resp, cc.dec, &cc.res, out)
 	c.putConn(cc)
-	if err != nil {
+	return err
+}
+
+// result turns a call's response into its error, decoding its result
+// into out (a pointer, or nil to discard it) with dec, which reads res.
+func (c *Client) result(ctx context.Context, object uint64, method string, resp *wire.Response, dec *msgpack.Decoder, res *bytes.Reader, out any) error {
+	if f := resp.Failure; f != nil {
+		return c.failureError(ctx, callOp(object, method), f)
+	}
+	if out == nil {
+		return nil
+	}
+	if err := checkResult(out, resp.Result); err != nil {
 		return &opError{callOp(object, method), err}
+	}
+	res.Reset(resp.Result)
+	dec.Reset(res)
+	if err := decodeResult(dec, out, resp.Result, c.opts.limits.MaxRequestSize); err != nil {
+		return &opError{callOp(object, method), newDecodeError("result", out, resp.Result, err)}
 	}
 	return nil
 }
@@ -518,8 +529,11 @@ func (c *Client) ctxError(ctx context.Context) error {
 }
 
 // callFailed handles a call whose connection failed, and says why.
+// A nil cc is a connection closed already (the multiplexed one).
 func (c *Client) callFailed(ctx context.Context, cc *clientConn, err error) error {
-	c.dropConn(cc)
+	if cc != nil {
+		c.dropConn(cc)
+	}
 	if ctx.Err() != nil {
 		return c.ctxError(ctx)
 	}
