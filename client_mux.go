@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"runtime"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -230,10 +231,12 @@ func (c *Client) dropShared(m *muxConn) {
 	m.cc.close()
 }
 
-// takeConn finds a call its connection: an idle one of the pool (cc),
-// else, with share, the multiplexed one (m) when exclusiveConns
-// connections are busy already, else a new one. Without share it always
-// returns a connection of the caller's own (a Batch needs one).
+// takeConn finds a call its connection. With share, once
+// exclusiveConns connections are busy with other calls, that is the
+// multiplexed one (m), even if idle connections wait in the pool: calls
+// made at once gain most by sharing writes and reads. Otherwise it is an
+// idle connection of the pool, or a new one (cc), for the caller alone
+// (a Batch always needs one).
 func (c *Client) takeConn(ctx context.Context, share bool) (cc *clientConn, m *muxConn, err error) {
 	if c.closing.Load() {
 		return nil, nil, ErrClosed
@@ -244,35 +247,42 @@ func (c *Client) takeConn(ctx context.Context, share bool) (cc *clientConn, m *m
 		c.mu.Unlock()
 		return nil, nil, err
 	}
-	if n := len(c.idle); n > 0 {
-		cc := c.idle[n-1]
-		c.idle = c.idle[:n-1]
-		c.inUse++
-		c.mu.Unlock()
-		return cc, nil, nil
-	}
 	share = share && c.inUse >= exclusiveConns
-	c.mu.Unlock()
 	if share {
+		c.mu.Unlock()
 		if m := c.shared.joinable(); m != nil {
 			return nil, m, nil
 		}
+		c.mu.Lock()
 	}
+	// Counted in use from here, dialing included, so that calls made at
+	// once do not all dial.
+	c.inUse++
+	if n := len(c.idle); n > 0 {
+		cc := c.idle[n-1]
+		c.idle = c.idle[:n-1]
+		c.mu.Unlock()
+		return cc, nil, nil
+	}
+	c.mu.Unlock()
 	c.pool.waits.Add(1)
 	start := time.Now()
 	cc, err = c.dial(ctx)
 	c.pool.waitNanos.Add(int64(time.Since(start)))
+	if err == nil && share {
+		m = c.shared.adopt(c, cc)
+	}
+	if err != nil || m != nil {
+		c.mu.Lock()
+		c.inUse--
+		c.mu.Unlock()
+	}
 	if err != nil {
 		return nil, nil, c.dialFailed(ctx, err)
 	}
-	if share {
-		if m := c.shared.adopt(c, cc); m != nil {
-			return nil, m, nil
-		}
+	if m != nil {
+		return nil, m, nil
 	}
-	c.mu.Lock()
-	c.inUse++
-	c.mu.Unlock()
 	return cc, nil, nil
 }
 
@@ -409,34 +419,41 @@ func (m *muxConn) send(frame []byte) {
 		m.mu.Unlock()
 		return
 	}
+	m.queued = append(m.queued, frame...)
 	if m.writing {
-		m.queued = append(m.queued, frame...)
 		m.mu.Unlock()
 		return
 	}
 	m.writing = true
 	m.mu.Unlock()
-	var own []byte // the queue buffer being written, if not the caller's frame
+	if m.inflight.Load() > 1 {
+		// Callers just handed their replies are about to send their next
+		// requests: let them run first, to leave their frames for this
+		// write instead of each making its own.
+		runtime.Gosched()
+	}
 	for {
-		if _, err := m.cc.nc.Write(frame); err != nil {
+		m.mu.Lock()
+		if len(m.queued) == 0 {
+			m.writing = false
+			m.mu.Unlock()
+			return
+		}
+		out := m.queued
+		m.queued, m.spare = m.spare[:0], nil
+		m.mu.Unlock()
+		if _, err := m.cc.nc.Write(out); err != nil {
 			m.mu.Lock()
 			m.writing = false
 			m.mu.Unlock()
 			m.broken(err)
 			return
 		}
-		m.mu.Lock()
-		if own != nil && cap(own) <= 64<<10 {
-			m.spare = own[:0]
-		}
-		if len(m.queued) == 0 {
-			m.writing = false
+		if cap(out) <= 64<<10 {
+			m.mu.Lock()
+			m.spare = out
 			m.mu.Unlock()
-			return
 		}
-		frame, own = m.queued, m.queued
-		m.queued, m.spare = m.spare, nil
-		m.mu.Unlock()
 	}
 }
 
