@@ -47,9 +47,11 @@ import (
 // another until one of them waits, so a slow method that never waits (a
 // long computation ignoring its ctx) delays the shared calls queued behind
 // it. New calls stop joining a connection that has answered nothing for
-// muxStall while calls are in flight on it, and take connections of their
-// own instead, as do calls past muxMaxInFlight (the server also caps the
-// calls blocked per connection, WithMaxBlockedCalls).
+// muxStall while two or more calls wait on it (one alone may be a blocked
+// call, which holds nobody up), and take connections of their own
+// instead, as do calls past muxMaxInFlight (the server also caps the
+// calls blocked per connection, WithMaxBlockedCalls) and requests larger
+// than muxMaxFrame.
 
 // exclusiveConns is how many calls in flight at once have a connection
 // each before further calls share the multiplexed one.
@@ -60,8 +62,9 @@ const exclusiveConns = 1
 const muxMaxInFlight = 256
 
 // muxStall is how long the multiplexed connection may go without a reply
-// while calls are in flight on it before new calls stop joining it.
-const muxStall = 5 * time.Millisecond
+// while two or more calls wait on it before new calls stop joining it;
+// long enough that a loaded machine's scheduling delays do not trip it.
+const muxStall = 50 * time.Millisecond
 
 // muxMaxFrame is the largest request frame sent on the multiplexed
 // connection: a larger one gains nothing from sharing a write, and
@@ -92,7 +95,11 @@ type muxConn struct {
 	cc       *clientConn // its read side (cc.r, cc.msg) belongs to the reader
 	nextID   atomic.Uint64
 	inflight atomic.Int64 // calls in pending
-	progress atomic.Int64 // when a reply last came, or calls began to wait (UnixNano)
+	// waitingSince is when the oldest request sent since the last reply
+	// was sent (UnixNano), or 0 when every request has been answered
+	// since: how long the connection has gone without a reply while
+	// calls waited.
+	waitingSince atomic.Int64
 
 	mu        sync.Mutex                // guards the fields below
 	pending   map[uint64]*muxCall       // calls awaiting their reply, by request id
@@ -136,11 +143,17 @@ func (s *muxState) joinable() *muxConn {
 	if n >= muxMaxInFlight {
 		return nil
 	}
-	if n > 0 && time.Now().UnixNano()-m.progress.Load() > int64(muxStall) {
-		return nil // stalled behind a slow method: see the file's doc
+	// One call alone may wait as long as it likes (a Get on an empty
+	// Queue: the server reads on); two or more unanswered for muxStall
+	// are queued behind a slow method (see the file's doc).
+	if since := m.waitingSince.Load(); n >= 2 && since != 0 && time.Now().UnixNano()-since > int64(muxStall) {
+		return nil
 	}
 	return m
 }
+
+// exists reports whether the client has a multiplexed connection.
+func (s *muxState) exists() bool { return s.current() != nil }
 
 // adopt makes cc, freshly dialed, the multiplexed connection unless
 // there is one already (another call dialed at the same time); it
@@ -248,17 +261,19 @@ func (c *Client) takeConn(ctx context.Context, share bool) (cc *clientConn, m *m
 		return nil, nil, err
 	}
 	share = share && c.inUse >= exclusiveConns
+	dialShared := false
 	if share {
 		c.mu.Unlock()
 		if m := c.shared.joinable(); m != nil {
 			return nil, m, nil
 		}
+		dialShared = !c.shared.exists() // else it is busy: a connection of one's own
 		c.mu.Lock()
 	}
 	// Counted in use from here, dialing included, so that calls made at
 	// once do not all dial.
 	c.inUse++
-	if n := len(c.idle); n > 0 {
+	if n := len(c.idle); n > 0 && !dialShared {
 		cc := c.idle[n-1]
 		c.idle = c.idle[:n-1]
 		c.mu.Unlock()
@@ -269,7 +284,7 @@ func (c *Client) takeConn(ctx context.Context, share bool) (cc *clientConn, m *m
 	start := time.Now()
 	cc, err = c.dial(ctx)
 	c.pool.waitNanos.Add(int64(time.Since(start)))
-	if err == nil && share {
+	if err == nil && dialShared {
 		m = c.shared.adopt(c, cc)
 	}
 	if err != nil || m != nil {
@@ -364,8 +379,8 @@ func (m *muxConn) register(id uint64, call *muxCall) error {
 		m.mu.Unlock()
 		return err
 	}
-	if len(m.pending) == 0 {
-		m.progress.Store(time.Now().UnixNano())
+	if m.waitingSince.Load() == 0 {
+		m.waitingSince.Store(time.Now().UnixNano())
 	}
 	m.pending[id] = call
 	m.inflight.Add(1)
@@ -468,7 +483,7 @@ func (m *muxConn) read() {
 			m.broken(err)
 			return
 		}
-		m.progress.Store(time.Now().UnixNano())
+		m.waitingSince.Store(0)
 		if err := wire.Decode(body, &cc.msg, nil); err != nil {
 			m.broken(err) // cannot tell whose: as roundTrip, the connection goes
 			return

@@ -12,8 +12,7 @@ import (
 //
 // A lone caller takes an idle connection, or dials one, and has it to
 // itself for its round trip. Calls made while other calls are in flight
-// share one multiplexed connection instead of each dialing its own (see
-// the package doc's "Connections").
+// share one multiplexed connection instead of each dialing its own.
 type PoolStats struct {
 	Open   int // connections open: idle, in use and the multiplexed one (not the session's watch connection)
 	Idle   int // connections waiting in the pool for a call
