@@ -22,8 +22,9 @@ import (
 
 // maxIdleConns is how many idle connections a client keeps. A call holds
 // a connection for its whole round trip (so a lone caller writes and
-// reads on its own goroutine, with no hand-off); concurrent callers each
-// take one, and the pool grows to match, keeping this many between bursts.
+// reads on its own goroutine, with no hand-off); calls made while another
+// is in flight share the multiplexed connection (client_mux.go), and
+// only a Batch, or a call that cannot share, dials beyond it.
 const maxIdleConns = 16
 
 // cancelGrace is how long a call whose context ended still waits for its
@@ -44,8 +45,11 @@ const probeTimeout = time.Second
 // objects) is released when the session ends: when Close is called or the
 // process exits.
 //
-// A Client is safe for concurrent use: concurrent calls run in parallel
-// on a pool of connections.
+// A Client is safe for concurrent use. A lone call has a connection to
+// itself; calls made while another is in flight share one multiplexed
+// connection, whose requests leave together and whose replies are handed
+// to their callers by request id, so that many goroutines of one process
+// cost the manager few writes and reads. [Client.PoolStats] counts them.
 type Client struct {
 	network, addr string
 	key           []byte
@@ -433,25 +437,10 @@ func (c *Client) callArgs(ctx context.Context, object, handle uint64, method str
 	}
 	id := cc.nextID
 	cc.nextID++
-	if deadline, ok := ctx.Deadline(); ok {
-		// The server gives the method this deadline (see callContext),
-		// so a blocking method gives up there when we do here.
-		wire.BeginRequestTimeout(&cc.w, id, object, handle, method, time.Until(deadline))
-	} else {
-		wire.BeginRequest(&cc.w, id, object, handle, method)
-	}
-	argsAt := cc.w.BodyLen()
-	cc.w.ArrayHeader(nargs)
-	for i := range nargs {
-		if err := encodeArg(cc.enc, i); err != nil {
-			c.putConn(cc)
-			return &opError{callOp(object, method), errs.Errorf("encode argument %d: %w", i+1, err)}
-		}
-	}
-	frame, err := cc.w.Finish(c.maxFrame)
+	frame, argsAt, err := c.encodeRequest(ctx, &cc.w, cc.enc, id, object, handle, method, nargs, encodeArg)
 	if err != nil {
 		c.putConn(cc)
-		return &opError{callOp(object, method), err}
+		return err
 	}
 	resp, err := cc.roundTrip(ctx, frame, id)
 	if err != nil {
@@ -466,6 +455,30 @@ func (c *Client) callArgs(ctx context.Context, object, handle uint64, method str
 	err = c.result(ctx, object, method, resp, cc.dec, &cc.res, out)
 	c.putConn(cc)
 	return err
+}
+
+// encodeRequest encodes request id into w (enc writes into w) and
+// returns its frame and the offset of its arguments in the frame's body.
+func (c *Client) encodeRequest(ctx context.Context, w *wire.Buffer, enc *msgpack.Encoder, id, object, handle uint64, method string, nargs int, encodeArg func(enc *msgpack.Encoder, i int) error) (frame []byte, argsAt int, err error) {
+	if deadline, ok := ctx.Deadline(); ok {
+		// The server gives the method this deadline (see callContext),
+		// so a blocking method gives up there when we do here.
+		wire.BeginRequestTimeout(w, id, object, handle, method, time.Until(deadline))
+	} else {
+		wire.BeginRequest(w, id, object, handle, method)
+	}
+	argsAt = w.BodyLen()
+	w.ArrayHeader(nargs)
+	for i := range nargs {
+		if err := encodeArg(enc, i); err != nil {
+			return nil, 0, &opError{callOp(object, method), errs.Errorf("encode argument %d: %w", i+1, err)}
+		}
+	}
+	frame, err = w.Finish(c.maxFrame)
+	if err != nil {
+		return nil, 0, &opError{callOp(object, method), err}
+	}
+	return frame, argsAt, nil
 }
 
 // result turns a call's response into its error, decoding its result

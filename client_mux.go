@@ -11,7 +11,6 @@ import (
 
 	"github.com/vmihailenco/msgpack/v5"
 
-	"github.com/goproc/manager/internal/errs"
 	"github.com/goproc/manager/internal/wire"
 )
 
@@ -72,8 +71,9 @@ const muxStall = 50 * time.Millisecond
 // push into the socket's buffers (4 MiB, see wire.GrowSendBuffer).
 const muxMaxFrame = 16 << 10
 
-// errNotShared is callShared's report that the request is too large to
-// share the connection: the caller sends it on a connection of its own.
+// errNotShared is callShared's report that the request was not sent: it
+// is too large to share the connection, or the connection broke first.
+// The caller sends it on a connection of its own.
 var errNotShared = errors.New("manager: request not shared")
 
 // freeMuxCalls bounds the call states a client keeps for reuse.
@@ -306,29 +306,17 @@ func (c *Client) callShared(ctx context.Context, m *muxConn, object, handle uint
 	call := c.shared.getCall(c)
 	defer c.shared.putCall(call)
 	id := m.nextID.Add(1)
-	if deadline, ok := ctx.Deadline(); ok {
-		wire.BeginRequestTimeout(&call.w, id, object, handle, method, time.Until(deadline))
-	} else {
-		wire.BeginRequest(&call.w, id, object, handle, method)
-	}
-	argsAt := call.w.BodyLen()
-	call.w.ArrayHeader(nargs)
-	for i := range nargs {
-		if err := encodeArg(call.enc, i); err != nil {
-			return &opError{callOp(object, method), errs.Errorf("encode argument %d: %w", i+1, err)}
-		}
-	}
-	frame, err := call.w.Finish(c.maxFrame)
+	frame, argsAt, err := c.encodeRequest(ctx, &call.w, call.enc, id, object, handle, method, nargs, encodeArg)
 	if err != nil {
-		return &opError{callOp(object, method), err}
+		return err
 	}
 	if len(frame) > muxMaxFrame {
 		return errNotShared
 	}
-	c.pool.sharedCalls.Add(1)
-	if err := m.register(id, call); err != nil {
-		return &opError{callOp(object, method), c.sharedFailed(ctx, err)}
+	if !m.register(id, call) {
+		return errNotShared // it broke just now, with nothing of ours sent
 	}
+	c.pool.sharedCalls.Add(1)
 	m.send(frame)
 	select {
 	case <-call.ch:
@@ -371,13 +359,12 @@ func cancelFrame(id uint64) []byte {
 }
 
 // register adds call as awaiting the reply to request id, and starts the
-// reader if none runs.
-func (m *muxConn) register(id uint64, call *muxCall) error {
+// reader if none runs. It reports false if the connection has broken.
+func (m *muxConn) register(id uint64, call *muxCall) bool {
 	m.mu.Lock()
 	if m.err != nil {
-		err := m.err
 		m.mu.Unlock()
-		return err
+		return false
 	}
 	if m.waitingSince.Load() == 0 {
 		m.waitingSince.Store(time.Now().UnixNano())
@@ -397,11 +384,11 @@ func (m *muxConn) register(id uint64, call *muxCall) error {
 		s.mu.Unlock()
 		if closed {
 			m.broken(ErrClosed)
-			return nil // call has its error
+			return true // call has its error
 		}
 		go m.read()
 	}
-	return nil
+	return true
 }
 
 // withdraw removes call, whose ctx ended, from those awaiting request id,
@@ -542,21 +529,18 @@ func (m *muxConn) broken(err error) {
 }
 
 // settleLate settles the late reply resp of the withdrawn call w: what
-// it took is given back by a "giveback" call, in a goroutine owned by c
-// (the reader must not wait for it).
+// it took is given back (giveBack, on a connection of the pool), in a
+// goroutine owned by c: the reader must not wait for it.
 func (c *Client) settleLate(w *withdrawnCall, resp *wire.Response) {
 	if !tookSomething(resp) {
 		return
 	}
-	var code string
-	result := resp.Result
+	// resp aliases the reader's buffer and message.
+	late := &wire.Response{ID: resp.ID, Result: bytes.Clone(resp.Result)}
 	if f := resp.Failure; f != nil {
-		code, result = f.Code, nil
+		failure := *f
+		late.Failure = &failure
 	}
-	if len(result) == 0 {
-		result = []byte{0xc0} // nil
-	}
-	result = bytes.Clone(result) // it aliases the reader's buffer
 	c.mu.Lock()
 	if c.err != nil {
 		// Closing: the session ends, and the server releases what it
@@ -570,9 +554,19 @@ func (c *Client) settleLate(w *withdrawnCall, resp *wire.Response) {
 		defer c.reconcilers.Done()
 		ctx, cancel := context.WithTimeout(context.Background(), reconcileTimeout)
 		defer cancel()
-		// An item within a few bytes of the frame limit cannot be sent
-		// back (ErrFrameTooLarge), and stays with this session's
-		// references only, as in giveBack.
-		c.call(ctx, 0, 0, "giveback", nil, w.object, w.handle, w.method, code, msgpack.RawMessage(w.args), msgpack.RawMessage(result))
+		cc, err := c.getConn(ctx)
+		if err != nil {
+			return // the client ended: the session releases what it held
+		}
+		// A deadline as the reconciler's: Close closes the connection,
+		// and a manager frozen for good does not keep it for ever.
+		cc.nc.SetDeadline(time.Now().Add(reconcileTimeout))
+		w.cc = cc
+		if c.giveBack(w, late) {
+			cc.nc.SetDeadline(time.Time{})
+			c.putConn(cc)
+		} else {
+			c.dropConn(cc)
+		}
 	}()
 }
