@@ -488,10 +488,6 @@ func (m *muxConn) read() {
 		}
 		w := m.withdrawn[id]
 		delete(m.withdrawn, id)
-		idle := len(m.pending) == 0 && len(m.withdrawn) == 0
-		if idle {
-			m.reading = false
-		}
 		m.mu.Unlock()
 		if call != nil {
 			call.ch <- struct{}{}
@@ -499,6 +495,14 @@ func (m *muxConn) read() {
 		if w != nil {
 			m.c.settleLate(w, &cc.msg.Response)
 		}
+		// Stop once nothing is awaited. Only after the last use of cc.msg
+		// and cc.r: a call may start the next reader at once.
+		m.mu.Lock()
+		idle := len(m.pending) == 0 && len(m.withdrawn) == 0
+		if idle {
+			m.reading = false
+		}
+		m.mu.Unlock()
 		if idle {
 			select {
 			case <-m.c.done:
