@@ -30,6 +30,13 @@ import (
 // n calls in flight together cost about one write and one read on each
 // side instead of n of each.
 //
+// The reader is a goroutine rather than one of the waiting callers
+// (leader/follower): a shared call pays a hand-off, but only calls that
+// find others in flight share, and then one read brings several replies.
+// A leading caller would save one wake-up per read, but would have to
+// hand reading over whenever its own reply came or its ctx ended, which
+// is where withdrawal must stay exact.
+//
 // What stays as on a connection of one's own:
 //   - a call whose ctx ends sends a cancel frame at once and waits
 //     cancelGrace for its reply; a reply in that time is returned (nothing
