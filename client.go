@@ -22,8 +22,9 @@ import (
 
 // maxIdleConns is how many idle connections a client keeps. A call holds
 // a connection for its whole round trip (so a lone caller writes and
-// reads on its own goroutine, with no hand-off); concurrent callers each
-// take one, and the pool grows to match, keeping this many between bursts.
+// reads on its own goroutine, with no hand-off); calls made while another
+// is in flight share the multiplexed connection (client_mux.go), and
+// only a Batch, or a call that cannot share, dials beyond it.
 const maxIdleConns = 16
 
 // cancelGrace is how long a call whose context ended still waits for its
@@ -44,8 +45,11 @@ const probeTimeout = time.Second
 // objects) is released when the session ends: when Close is called or the
 // process exits.
 //
-// A Client is safe for concurrent use: concurrent calls run in parallel
-// on a pool of connections.
+// A Client is safe for concurrent use. A lone call has a connection to
+// itself; calls made while another is in flight share one multiplexed
+// connection, whose requests leave together and whose replies are handed
+// to their callers by request id, so that many goroutines of one process
+// cost the manager few writes and reads. [Client.PoolStats] counts them.
 type Client struct {
 	network, addr string
 	key           []byte
@@ -71,6 +75,10 @@ type Client struct {
 	// goroutines, which Close waits for.
 	settling    map[*clientConn]struct{}
 	reconcilers sync.WaitGroup
+
+	inUse  int          // connections of conns held by a call, a Batch or the reconciler (guarded by mu)
+	shared muxState     // the multiplexed connection (client_mux.go)
+	pool   poolCounters // for PoolStats
 }
 
 // clientConn is one connection of a client's pool. It is used by one
@@ -141,6 +149,16 @@ func connect(ctx context.Context, network, addr string, key []byte, o options) (
 
 // dial opens and authenticates a new connection.
 func (c *Client) dial(ctx context.Context) (*clientConn, error) {
+	c.pool.dials.Add(1)
+	cc, err := c.dialConn(ctx)
+	if err != nil {
+		c.pool.dialErrors.Add(1)
+	}
+	return cc, err
+}
+
+// dialConn is dial without counting.
+func (c *Client) dialConn(ctx context.Context) (*clientConn, error) {
 	var d net.Dialer
 	nc, err := d.DialContext(ctx, c.network, c.addr)
 	if err != nil {
@@ -257,6 +275,7 @@ func (c *Client) end(err error, interrupt bool) {
 	for cc := range conns {
 		cc.close()
 	}
+	c.shared.ended()
 }
 
 // Close ends the session: the server releases everything it held. Calls
@@ -270,6 +289,7 @@ func (c *Client) Close() error {
 	c.closing.Store(true)
 	c.fail(ErrClosed)
 	c.stopReconciling()
+	c.shared.close()
 	<-c.watchDone
 	unregisterEngine(c)
 	return nil
@@ -322,28 +342,11 @@ type addr struct{ network, address string }
 func (a addr) Network() string { return a.network }
 func (a addr) String() string  { return a.address }
 
+// getConn returns a connection for the caller's use alone: an idle one,
+// or a new one.
 func (c *Client) getConn(ctx context.Context) (*clientConn, error) {
-	if c.closing.Load() {
-		return nil, ErrClosed
-	}
-	c.mu.Lock()
-	if c.err != nil {
-		err := c.err
-		c.mu.Unlock()
-		return nil, err
-	}
-	if n := len(c.idle); n > 0 {
-		cc := c.idle[n-1]
-		c.idle = c.idle[:n-1]
-		c.mu.Unlock()
-		return cc, nil
-	}
-	c.mu.Unlock()
-	cc, err := c.dial(ctx)
-	if err != nil {
-		return nil, c.dialFailed(ctx, err)
-	}
-	return cc, nil
+	cc, _, err := c.takeConn(ctx, false)
+	return cc, err
 }
 
 // dialFailed says why a call could not open a connection. When the
@@ -373,6 +376,7 @@ func (c *Client) dialFailed(ctx context.Context, err error) error {
 
 func (c *Client) putConn(cc *clientConn) {
 	c.mu.Lock()
+	c.inUse--
 	if c.err == nil && len(c.idle) < maxIdleConns {
 		c.idle = append(c.idle, cc)
 		c.mu.Unlock()
@@ -386,6 +390,7 @@ func (c *Client) putConn(cc *clientConn) {
 // dropConn closes a connection that can no longer be trusted.
 func (c *Client) dropConn(cc *clientConn) {
 	c.mu.Lock()
+	c.inUse--
 	delete(c.conns, cc)
 	c.mu.Unlock()
 	cc.close()
@@ -417,31 +422,25 @@ func (c *Client) callArgs(ctx context.Context, object, handle uint64, method str
 		}
 		return &opError{callOp(object, method), err}
 	}
-	cc, err := c.getConn(ctx)
+	cc, m, err := c.takeConn(ctx, true)
 	if err != nil {
 		return &opError{callOp(object, method), err}
+	}
+	if m != nil {
+		err := c.callShared(ctx, m, object, handle, method, out, nargs, encodeArg)
+		if err != errNotShared {
+			return err
+		}
+		if cc, err = c.getConn(ctx); err != nil {
+			return &opError{callOp(object, method), err}
+		}
 	}
 	id := cc.nextID
 	cc.nextID++
-	if deadline, ok := ctx.Deadline(); ok {
-		// The server gives the method this deadline (see callContext),
-		// so a blocking method gives up there when we do here.
-		wire.BeginRequestTimeout(&cc.w, id, object, handle, method, time.Until(deadline))
-	} else {
-		wire.BeginRequest(&cc.w, id, object, handle, method)
-	}
-	argsAt := cc.w.BodyLen()
-	cc.w.ArrayHeader(nargs)
-	for i := range nargs {
-		if err := encodeArg(cc.enc, i); err != nil {
-			c.putConn(cc)
-			return &opError{callOp(object, method), errs.Errorf("encode argument %d: %w", i+1, err)}
-		}
-	}
-	frame, err := cc.w.Finish(c.maxFrame)
+	frame, argsAt, err := c.encodeRequest(ctx, &cc.w, cc.enc, id, object, handle, method, nargs, encodeArg)
 	if err != nil {
 		c.putConn(cc)
-		return &opError{callOp(object, method), err}
+		return err
 	}
 	resp, err := cc.roundTrip(ctx, frame, id)
 	if err != nil {
@@ -453,26 +452,51 @@ func (c *Client) callArgs(ctx context.Context, object, handle uint64, method str
 		}
 		return &opError{callOp(object, method), c.callFailed(ctx, cc, err)}
 	}
-	if f := resp.Failure; f != nil {
-		err := c.failureError(ctx, callOp(object, method), f)
-		c.putConn(cc)
-		return err
-	}
-	if out != nil {
-		if err := checkResult(out, resp.Result); err != nil {
-			c.putConn(cc)
-			return &opError{callOp(object, method), err}
-		}
-		cc.res.Reset(resp.Result)
-		cc.dec.Reset(&cc.res)
-		err = decodeResult(cc.dec, out, resp.Result, c.opts.limits.MaxRequestSize)
-		if err != nil {
-			err = newDecodeError("result", out, resp.Result, err)
-		}
-	}
+	err = c.result(ctx, object, method, resp, cc.dec, &cc.res, out)
 	c.putConn(cc)
+	return err
+}
+
+// encodeRequest encodes request id into w (enc writes into w) and
+// returns its frame and the offset of its arguments in the frame's body.
+func (c *Client) encodeRequest(ctx context.Context, w *wire.Buffer, enc *msgpack.Encoder, id, object, handle uint64, method string, nargs int, encodeArg func(enc *msgpack.Encoder, i int) error) (frame []byte, argsAt int, err error) {
+	if deadline, ok := ctx.Deadline(); ok {
+		// The server gives the method this deadline (see callContext),
+		// so a blocking method gives up there when we do here.
+		wire.BeginRequestTimeout(w, id, object, handle, method, time.Until(deadline))
+	} else {
+		wire.BeginRequest(w, id, object, handle, method)
+	}
+	argsAt = w.BodyLen()
+	w.ArrayHeader(nargs)
+	for i := range nargs {
+		if err := encodeArg(enc, i); err != nil {
+			return nil, 0, &opError{callOp(object, method), errs.Errorf("encode argument %d: %w", i+1, err)}
+		}
+	}
+	frame, err = w.Finish(c.maxFrame)
 	if err != nil {
+		return nil, 0, &opError{callOp(object, method), err}
+	}
+	return frame, argsAt, nil
+}
+
+// result turns a call's response into its error, decoding its result
+// into out (a pointer, or nil to discard it) with dec, which reads res.
+func (c *Client) result(ctx context.Context, object uint64, method string, resp *wire.Response, dec *msgpack.Decoder, res *bytes.Reader, out any) error {
+	if f := resp.Failure; f != nil {
+		return c.failureError(ctx, callOp(object, method), f)
+	}
+	if out == nil {
+		return nil
+	}
+	if err := checkResult(out, resp.Result); err != nil {
 		return &opError{callOp(object, method), err}
+	}
+	res.Reset(resp.Result)
+	dec.Reset(res)
+	if err := decodeResult(dec, out, resp.Result, c.opts.limits.MaxRequestSize); err != nil {
+		return &opError{callOp(object, method), newDecodeError("result", out, resp.Result, err)}
 	}
 	return nil
 }
@@ -518,8 +542,11 @@ func (c *Client) ctxError(ctx context.Context) error {
 }
 
 // callFailed handles a call whose connection failed, and says why.
+// A nil cc is a connection closed already (the multiplexed one).
 func (c *Client) callFailed(ctx context.Context, cc *clientConn, err error) error {
-	c.dropConn(cc)
+	if cc != nil {
+		c.dropConn(cc)
+	}
 	if ctx.Err() != nil {
 		return c.ctxError(ctx)
 	}

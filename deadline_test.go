@@ -3,6 +3,7 @@ package manager_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"sync"
 	"syscall"
 	"testing"
@@ -274,18 +275,37 @@ func TestWithdrawnCallOnStoppedManagerGivesBack(t *testing.T) {
 		}},
 	}
 	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			ctx := testContext(t)
-			m := startManager(t)
-			call, check := tt.prepare(ctx, t, m)
-			resume := stopManager(t, m)
-			late, err := overrun(t, call)
-			resume()
-			require.ErrorIs(t, err, context.DeadlineExceeded)
-			assert.Less(t, late, maxOverrun)
-			m.WaitReconciled()
-			check(ctx, t)
-		})
+		for _, shared := range []bool{false, true} {
+			t.Run(fmt.Sprintf("%s/shared=%v", tt.name, shared), func(t *testing.T) {
+				ctx := testContext(t)
+				m := startManager(t)
+				call, check := tt.prepare(ctx, t, m)
+				if shared {
+					// A call in flight sends the next one to the
+					// multiplexed connection, whose reader settles the
+					// late reply.
+					gate, err := manager.New(ctx, m, "Gate")
+					require.NoError(t, err)
+					held := blockOne(t, ctx, m, m.Client, gate, 0)
+					defer func() {
+						_, err := manager.Call[struct{}](ctx, gate, "Open")
+						require.NoError(t, err)
+						require.NoError(t, <-held)
+					}()
+				}
+				shared0 := m.PoolStats().SharedCalls
+				resume := stopManager(t, m)
+				late, err := overrun(t, call)
+				resume()
+				require.ErrorIs(t, err, context.DeadlineExceeded)
+				assert.Less(t, late, maxOverrun)
+				if shared {
+					require.Equal(t, shared0+1, m.PoolStats().SharedCalls, "the call did not go to the multiplexed connection")
+				}
+				m.WaitReconciled()
+				check(ctx, t)
+			})
+		}
 	}
 }
 

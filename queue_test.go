@@ -188,6 +188,7 @@ func TestQueueGetsGivingUpLoseNothing(t *testing.T) {
 	}
 	close(stop)
 	wg.Wait()
+	m.WaitReconciled() // a late reply's give-back runs in the background
 	for {
 		item, err := q.TryGet(ctx)
 		if errors.Is(err, manager.ErrEmpty) {
