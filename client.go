@@ -460,9 +460,10 @@ func (c *Client) callArgs(ctx context.Context, object, handle uint64, method str
 // encodeRequest encodes request id into w (enc writes into w) and
 // returns its frame and the offset of its arguments in the frame's body.
 func (c *Client) encodeRequest(ctx context.Context, w *wire.Buffer, enc *msgpack.Encoder, id, object, handle uint64, method string, nargs int, encodeArg func(enc *msgpack.Encoder, i int) error) (frame []byte, argsAt int, err error) {
-	if deadline, ok := ctx.Deadline(); ok {
+	if deadline, ok := serverDeadline(ctx); ok {
 		// The server gives the method this deadline (see callContext),
-		// so a blocking method gives up there when we do here.
+		// so a blocking method gives up there when we do here (or, for
+		// a settling call, before we stop awaiting its reply: settle.go).
 		wire.BeginRequestTimeout(w, id, object, handle, method, time.Until(deadline))
 	} else {
 		wire.BeginRequest(w, id, object, handle, method)
@@ -677,6 +678,9 @@ func (c *Client) newHandle() uint64 { return c.handles.Add(1) }
 func (c *Client) interceptor() CallFunc { return c.opts.callChain }
 
 func (c *Client) invoke(ctx context.Context, ref wire.ProxyRef, handle uint64, method string, out any, nargs int, encodeArg func(enc *msgpack.Encoder, i int) error) error {
+	if settles(ref.TypeID, method) {
+		return c.invokeSettling(ctx, ref, handle, method, out, nargs, encodeArg)
+	}
 	return c.callArgs(ctx, ref.ID, handle, method, out, nargs, encodeArg)
 }
 

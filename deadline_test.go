@@ -402,6 +402,50 @@ func TestWithdrawnAcquireNeverLeavesLockHeld(t *testing.T) {
 	t.Logf("%d of %d Acquires withdrawn", withdrawn, rounds)
 }
 
+// TestTimedOutWaitHoldsTheLock: a Condition.Wait whose deadline passes
+// while another session holds the lock returns only once it holds the
+// lock again, as documented, however late the manager answers: the
+// client awaits the reply past the deadline (settle.go) instead of
+// withdrawing after cancelGrace, so the caller's Release that follows
+// cannot race the manager's restore.
+func TestTimedOutWaitHoldsTheLock(t *testing.T) {
+	ctx := testContext(t)
+	m := startManager(t)
+	other, err := manager.Connect(ctx, m.Addr().Network(), m.Addr().String(), m.AuthKey())
+	require.NoError(t, err)
+	t.Cleanup(func() { other.Close() })
+	c, err := manager.OpenCondition(ctx, m, "deadline.cond", nil)
+	require.NoError(t, err)
+	peer, err := manager.OpenCondition(ctx, other, "deadline.cond", nil)
+	require.NoError(t, err)
+	require.NoError(t, c.Acquire(ctx))
+
+	short, cancel := context.WithTimeout(ctx, 200*time.Millisecond)
+	defer cancel()
+	waited := make(chan error, 1)
+	go func() { waited <- c.Wait(short) }()
+	require.NoError(t, peer.Acquire(ctx), "the waiting Wait released the lock")
+	resume := stopManager(t, m)
+	<-short.Done()
+	// The manager is stopped past the Wait's deadline: it cannot have
+	// taken the lock back, so Wait must not return yet. A client that
+	// withdrew returned cancelGrace (5 ms) after the deadline.
+	select {
+	case err := <-waited:
+		t.Fatalf("Wait returned (%v) while the peer held the lock", err)
+	case <-time.After(200 * time.Millisecond): // sleep-ok: a bounded look for an event that must not happen
+	}
+	resume()
+	require.NoError(t, peer.Release(ctx))
+	err = <-waited
+	require.ErrorIs(t, err, context.DeadlineExceeded)
+	require.NotErrorIs(t, err, manager.ErrNotHeld, "the lock was taken back")
+	ok, err := peer.TryAcquire(ctx)
+	require.NoError(t, err)
+	assert.False(t, ok, "the timed-out Wait holds the lock again")
+	require.NoError(t, c.Release(ctx), "the caller holds the lock")
+}
+
 // BenchmarkCallWithDeadline is BenchmarkCall's seq/8B with a deadline on
 // the call's context: the request then carries its timeout, and the
 // server reads the clock once for it.

@@ -10,12 +10,12 @@ import (
 	"github.com/goproc/manager/internal/errs"
 )
 
-// conditionRestoreGrace bounds how long a Condition.Wait whose ctx has
-// ended still waits to take its lock back (see Condition.Wait). It must
-// stay well below the client's cancelGrace (2 s), the time a client whose
-// ctx ended waits for the outcome of the call: so the client always
+// ConditionRestoreGrace bounds how long a Condition.Wait whose ctx has
+// ended still waits to take its lock back (see Condition.Wait). The
+// client awaits the reply of a Wait for this long and a margin past its
+// deadline (the root's settle.go): so the client always
 // learns whether it holds the lock again.
-const conditionRestoreGrace = time.Second
+const ConditionRestoreGrace = time.Second
 
 // Condition is a shared condition variable, the server side of Python's
 // Manager().Condition(lock). It works on a lock: its own [Lock], or an
@@ -29,7 +29,7 @@ const conditionRestoreGrace = time.Second
 // Condition is safe for concurrent use.
 type Condition struct {
 	lock         *lockCore
-	restoreGrace time.Duration // conditionRestoreGrace; shorter in tests
+	restoreGrace time.Duration // ConditionRestoreGrace; shorter in tests
 
 	// mu guards waiters. It is taken before lock.mu, never after it, so
 	// that Wait releases the lock and enqueues itself as one step for
@@ -53,7 +53,7 @@ type conditionWaiter struct {
 // object has that id, and errs.BadArguments when the object is not a Lock
 // or RLock.
 func NewCondition(ctx context.Context, lockID uint64) (*Condition, error) {
-	c := &Condition{restoreGrace: conditionRestoreGrace}
+	c := &Condition{restoreGrace: ConditionRestoreGrace}
 	if lockID == 0 {
 		c.lock = &lockCore{}
 		return c, nil
