@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -21,7 +22,10 @@ import (
 func buildManagerctl(t testing.TB) string {
 	t.Helper()
 	bin := filepath.Join(t.TempDir(), "managerctl")
-	ctx := testContext(t)
+	// A build on a loaded machine can take longer than testContext's
+	// 30 s: a bound of its own.
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
 	out, err := exec.CommandContext(ctx, "go", "build", "-o", bin, "./cmd/managerctl").CombinedOutput()
 	require.NoError(t, err, string(out))
 	return bin
