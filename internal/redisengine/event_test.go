@@ -86,7 +86,7 @@ func testBarrierRound(e *env) {
 func testBarrierBreaks(e *env) {
 	t := e.t
 	const lease = 300 * time.Millisecond
-	live, dead := e.session(lease), e.session(lease)
+	live, dead := e.session(liveLease), e.session(lease)
 	b := e.newObj(live, "Barrier", 2)
 	bd := b.as(dead, 1)
 	ctx, cancel := context.WithTimeout(e.ctx(), 50*time.Millisecond)

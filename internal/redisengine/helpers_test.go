@@ -99,6 +99,12 @@ func (e *env) ctx() context.Context {
 	return ctx
 }
 
+// liveLease is the lease of the sessions a test keeps alive beside one
+// that dies with a short lease: long, so that a heartbeat delayed on a
+// loaded machine never lets a live session lapse (and its unnamed
+// objects be swept) in the middle of a test.
+const liveLease = 30 * time.Second
+
 // session opens a session in e's namespace with lease, closed at the end.
 func (e *env) session(lease time.Duration) *Session {
 	e.t.Helper()

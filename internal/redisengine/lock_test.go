@@ -132,7 +132,7 @@ func testRLockHandles(e *env) {
 func testLockAbandoned(e *env) {
 	t := e.t
 	const lease = 300 * time.Millisecond
-	dead, live := e.session(lease), e.session(lease)
+	dead, live := e.session(lease), e.session(liveLease)
 	ld := e.newObj(dead, "Lock")
 	ll := ld.as(live, 1)
 	ld.must("Acquire")
@@ -154,7 +154,7 @@ func testLockAbandoned(e *env) {
 func testSemaphoreAbandoned(e *env) {
 	t := e.t
 	const lease = 300 * time.Millisecond
-	dead, live := e.session(lease), e.session(lease)
+	dead, live := e.session(lease), e.session(liveLease)
 	sd := e.newObj(dead, "BoundedSemaphore", 1)
 	sl := sd.as(live, 1)
 	sd.must("Acquire")

@@ -146,7 +146,7 @@ func testShutdownWakesPutters(e *env) {
 func testShutdownImmediateDeadSession(e *env) {
 	t := e.t
 	const lease = 300 * time.Millisecond
-	dead, live := e.session(lease), e.session(lease)
+	dead, live := e.session(lease), e.session(liveLease)
 	q := e.newObj(live, "JoinableQueue", 0)
 	qd := q.as(dead, 1)
 	q.must("Put", "x")

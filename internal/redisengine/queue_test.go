@@ -176,7 +176,7 @@ func testQueuePutBlocks(e *env) {
 func testJoinableRedelivery(e *env) {
 	t := e.t
 	const lease = 300 * time.Millisecond
-	dead, live := e.session(lease), e.session(lease)
+	dead, live := e.session(lease), e.session(liveLease)
 	q := e.newObj(live, "JoinableQueue", 0)
 	qd := q.as(dead, 1)
 	q.must("Put", "a")

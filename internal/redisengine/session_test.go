@@ -118,7 +118,7 @@ func testNamed(e *env) {
 func testSweep(e *env) {
 	t := e.t
 	const lease = 200 * time.Millisecond
-	dead, live := e.session(lease), e.session(lease)
+	dead, live := e.session(lease), e.session(liveLease)
 	d := e.newObj(dead, "Dict")
 	kept := e.newObj(live, "Dict")
 	n, err := live.Sweep(e.ctx())
