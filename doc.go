@@ -79,7 +79,10 @@
 // as they live in the manager process are internal/builtin; the wire
 // protocol (frames, messages, handshake, payload scanning) is
 // internal/wire; re-execution, inherited pipes, the log pipe and the
-// private socket directories are internal/proc.
+// private socket directories are internal/proc; the Redis engine is
+// internal/redisengine. cmd/managerctl is the CLI and dashboard,
+// cmd/bench the benchmarks, and otelmanager (a module of its own) the
+// OpenTelemetry interceptors.
 //
 // # The life of a call
 //
@@ -95,7 +98,10 @@
 //     request (internal/wire: id, object, handle, method, deadline,
 //     arguments), writes it and reads the reply on the calling goroutine;
 //     a ctx that ends hands the connection to the reconciler
-//     (reconcile.go) instead of waiting.
+//     (reconcile.go) instead of waiting. While another call of the
+//     process is in flight, the request joins the multiplexed connection
+//     instead (client_mux.go: coalesced writes, one reader handing
+//     replies out by id).
 //  4. internal/server/conn.go: the connection's reader scans the frame
 //     (wire.Scan: sizes, depth, cost, proxies) and executes it on its own
 //     goroutine; a method that waits moves reading to a new goroutine.
