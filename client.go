@@ -15,6 +15,7 @@ import (
 
 	"github.com/vmihailenco/msgpack/v5"
 
+	"github.com/goproc/manager/internal/builtin"
 	"github.com/goproc/manager/internal/callctx"
 	"github.com/goproc/manager/internal/errs"
 	"github.com/goproc/manager/internal/wire"
@@ -399,15 +400,20 @@ func (c *Client) dropConn(cc *clientConn) {
 // call sends one request and waits for its response, decoding the result
 // into out (a pointer, or nil to discard it).
 func (c *Client) call(ctx context.Context, object, handle uint64, method string, out any, args ...any) error {
-	return c.callArgs(ctx, object, handle, method, out, len(args), func(enc *msgpack.Encoder, i int) error {
+	return c.callArgs(ctx, object, handle, method, true, out, len(args), func(enc *msgpack.Encoder, i int) error {
 		return enc.Encode(args[i])
 	})
 }
 
 // callArgs is call with nargs arguments that encodeArg(enc, i) encodes:
 // a typed proxy writes its keys and values straight into the request,
-// where boxing them into call's ...any would allocate.
-func (c *Client) callArgs(ctx context.Context, object, handle uint64, method string, out any, nargs int, encodeArg func(enc *msgpack.Encoder, i int) error) error {
+// where boxing them into call's ...any would allocate. share says whether
+// the call may join the multiplexed connection (client_mux.go): only
+// methods that return at once or wait through their ctx (the built-in
+// types', the control operations) may, because the manager runs one
+// connection's requests in turn until one waits, and a custom method
+// that computes for seconds would hold up the calls queued behind it.
+func (c *Client) callArgs(ctx context.Context, object, handle uint64, method string, share bool, out any, nargs int, encodeArg func(enc *msgpack.Encoder, i int) error) error {
 	if c == nil {
 		return fmt.Errorf("manager: %s: %w", method, ErrNilProxy)
 	}
@@ -422,7 +428,7 @@ func (c *Client) callArgs(ctx context.Context, object, handle uint64, method str
 		}
 		return &opError{callOp(object, method), err}
 	}
-	cc, m, err := c.takeConn(ctx, true)
+	cc, m, err := c.takeConn(ctx, share)
 	if err != nil {
 		return &opError{callOp(object, method), err}
 	}
@@ -681,7 +687,7 @@ func (c *Client) invoke(ctx context.Context, ref wire.ProxyRef, handle uint64, m
 	if settles(ref.TypeID, method) {
 		return c.invokeSettling(ctx, ref, handle, method, out, nargs, encodeArg)
 	}
-	return c.callArgs(ctx, ref.ID, handle, method, out, nargs, encodeArg)
+	return c.callArgs(ctx, ref.ID, handle, method, builtin.IsType(ref.TypeID), out, nargs, encodeArg)
 }
 
 func (c *Client) create(ctx context.Context, name, typeid string, args []any) (*Proxy, error) {

@@ -17,19 +17,16 @@ import (
 	"github.com/goproc/manager"
 )
 
-// blockOne starts gate.Wait on c (gate's client) and waits until the
-// manager m runs it, so that the next calls of c find a call in flight
-// and share the multiplexed connection. The returned channel gets Wait's
-// error.
-func blockOne(t testing.TB, ctx context.Context, m *manager.Manager, c *manager.Client, gate *manager.Proxy, blockedBefore int) <-chan error {
+// blockOne starts wait (a call of c that blocks on the manager) and
+// waits until the manager m runs it, so that the next calls of c find a
+// call in flight and share the multiplexed connection. The returned
+// channel gets wait's error.
+func blockOne(t testing.TB, ctx context.Context, m *manager.Manager, c *manager.Client, wait func(context.Context) error, blockedBefore int) <-chan error {
 	t.Helper()
 	busy := func() int64 { st := c.PoolStats(); return int64(st.InUse) + st.InFlight }
 	busy0 := busy()
 	done := make(chan error, 1)
-	go func() {
-		_, err := manager.Call[struct{}](ctx, gate, "Wait")
-		done <- err
-	}()
+	go func() { done <- wait(ctx) }()
 	// Has its connection before Stats below looks for one.
 	waitUntil(t, 10*time.Second, "the Wait call took a connection", func() bool { return busy() == busy0+1 })
 	waitUntil(t, 10*time.Second, "the Wait call blocked on the manager", func() bool {
@@ -37,6 +34,29 @@ func blockOne(t testing.TB, ctx context.Context, m *manager.Manager, c *manager.
 		return err == nil && st.Blocked == blockedBefore+1
 	})
 	return done
+}
+
+// gateWait is a call of the custom type Gate that blocks until the gate
+// opens. A custom method may compute for long without waiting through its
+// ctx, so it never shares the multiplexed connection: it holds a
+// connection of its own, and the built-in calls made meanwhile share.
+func gateWait(gate *manager.Proxy) func(context.Context) error {
+	return func(ctx context.Context) error {
+		_, err := manager.Call[struct{}](ctx, gate, "Wait")
+		return err
+	}
+}
+
+// echoer returns a built-in call (which may share the multiplexed
+// connection) whose result is its argument: a LoadOrStore of a new key.
+func echoer(ctx context.Context, t testing.TB, s manager.Session) func(context.Context, string) (string, error) {
+	t.Helper()
+	d, err := manager.NewDict[string, string](ctx, s)
+	require.NoError(t, err)
+	return func(ctx context.Context, want string) (string, error) {
+		got, _, err := d.LoadOrStore(ctx, want, want)
+		return got, err
+	}
 }
 
 // TestSharedConnectionRepliesStayMatched runs many goroutines on the
@@ -48,11 +68,12 @@ func TestSharedConnectionRepliesStayMatched(t *testing.T) {
 	ctx := testContext(t)
 	m := startManager(t)
 	before := runtime.NumGoroutine()
-	f, err := manager.New(ctx, m, "Faulty")
-	require.NoError(t, err)
+	echo := echoer(ctx, t, m)
 	gate, err := manager.New(ctx, m, "Gate")
 	require.NoError(t, err)
-	held := blockOne(t, ctx, m, m.Client, gate, 0)
+	ev, err := manager.NewEvent(ctx, m)
+	require.NoError(t, err)
+	held := blockOne(t, ctx, m, m.Client, gateWait(gate), 0)
 	shared0 := m.PoolStats().SharedCalls
 
 	const goroutines, rounds = 16, 60
@@ -69,7 +90,7 @@ func TestSharedConnectionRepliesStayMatched(t *testing.T) {
 				want := fmt.Sprintf("g%d-%d", g, i)
 				switch i % 3 {
 				case 0: // plain
-					got, err := manager.Call[string](ctx, f, "Echo", want)
+					got, err := echo(ctx, want)
 					if assert.NoError(t, err) && assert.Equal(t, want, got) {
 						mu.Lock()
 						matched++
@@ -77,7 +98,7 @@ func TestSharedConnectionRepliesStayMatched(t *testing.T) {
 					}
 				case 1: // withdrawn while blocked on the manager
 					short, cancel := context.WithTimeout(ctx, time.Millisecond)
-					_, err := manager.Call[struct{}](short, gate, "Wait")
+					err := ev.Wait(short)
 					cancel()
 					if assert.ErrorIs(t, err, context.DeadlineExceeded) {
 						mu.Lock()
@@ -86,7 +107,7 @@ func TestSharedConnectionRepliesStayMatched(t *testing.T) {
 					}
 				case 2: // a deadline that may end anywhere in the call
 					short, cancel := context.WithTimeout(ctx, time.Duration(rand.IntN(200))*time.Microsecond)
-					got, err := manager.Call[string](short, f, "Echo", want)
+					got, err := echo(short, want)
 					cancel()
 					if err != nil {
 						assert.ErrorIs(t, err, context.DeadlineExceeded)
@@ -126,13 +147,14 @@ func TestSharedConnectionRepliesStayMatched(t *testing.T) {
 func TestBlockedSharedCallStallsNobody(t *testing.T) {
 	ctx := testContext(t)
 	m := startManager(t)
-	f, err := manager.New(ctx, m, "Faulty")
-	require.NoError(t, err)
+	echo := echoer(ctx, t, m)
 	gate, err := manager.New(ctx, m, "Gate")
 	require.NoError(t, err)
-	first := blockOne(t, ctx, m, m.Client, gate, 0) // on a connection of its own
+	ev, err := manager.NewEvent(ctx, m)
+	require.NoError(t, err)
+	first := blockOne(t, ctx, m, m.Client, gateWait(gate), 0) // on a connection of its own
 	shared0 := m.PoolStats().SharedCalls
-	second := blockOne(t, ctx, m, m.Client, gate, 1) // on the shared one
+	second := blockOne(t, ctx, m, m.Client, ev.Wait, 1) // on the shared one
 	require.Equal(t, int64(1), m.PoolStats().InFlight, "the second Wait did not go to the multiplexed connection")
 
 	var wg sync.WaitGroup
@@ -142,7 +164,7 @@ func TestBlockedSharedCallStallsNobody(t *testing.T) {
 			defer wg.Done()
 			for i := range 50 {
 				want := fmt.Sprintf("g%d-%d", g, i)
-				got, err := manager.Call[string](ctx, f, "Echo", want)
+				got, err := echo(ctx, want)
 				if !assert.NoError(t, err) || !assert.Equal(t, want, got) {
 					return
 				}
@@ -158,6 +180,7 @@ func TestBlockedSharedCallStallsNobody(t *testing.T) {
 	}
 	_, err = manager.Call[struct{}](ctx, gate, "Open")
 	require.NoError(t, err)
+	require.NoError(t, ev.Set(ctx))
 	require.NoError(t, <-first)
 	require.NoError(t, <-second)
 }
@@ -169,14 +192,13 @@ func TestManagerKilledFailsSharedCalls(t *testing.T) {
 	m := startManager(t)
 	gate, err := manager.New(ctx, m, "Gate")
 	require.NoError(t, err)
-	first := blockOne(t, ctx, m, m.Client, gate, 0)
+	ev, err := manager.NewEvent(ctx, m)
+	require.NoError(t, err)
+	first := blockOne(t, ctx, m, m.Client, gateWait(gate), 0)
 	const waiters = 8
 	errs := make(chan error, waiters)
 	for range waiters {
-		go func() {
-			_, err := manager.Call[struct{}](ctx, gate, "Wait")
-			errs <- err
-		}()
+		go func() { errs <- ev.Wait(ctx) }()
 	}
 	waitUntil(t, 10*time.Second, "every Wait blocked on the manager", func() bool {
 		st, err := m.Stats(ctx)
@@ -207,14 +229,15 @@ func TestPoolStats(t *testing.T) {
 	c, err := manager.Connect(ctx, m.Addr().Network(), m.Addr().String(), m.AuthKey())
 	require.NoError(t, err)
 	defer c.Close()
-	f, err := manager.New(ctx, c, "Faulty")
-	require.NoError(t, err)
+	echo := echoer(ctx, t, c)
 	gate, err := manager.New(ctx, c, "Gate")
+	require.NoError(t, err)
+	ev, err := manager.NewEvent(ctx, c)
 	require.NoError(t, err)
 
 	// Sequential calls: one connection, dialed once, idle between calls.
 	for range 10 {
-		_, err := manager.Call[string](ctx, f, "Echo", "x")
+		_, err := echo(ctx, "x")
 		require.NoError(t, err)
 	}
 	st := c.PoolStats()
@@ -223,7 +246,7 @@ func TestPoolStats(t *testing.T) {
 
 	// A blocked call holds its connection; calls made meanwhile share
 	// the multiplexed one.
-	held := blockOne(t, ctx, m, c, gate, 0)
+	held := blockOne(t, ctx, m, c, gateWait(gate), 0)
 	st = c.PoolStats()
 	assert.Equal(t, 1, st.InUse)
 	shared0 := st.SharedCalls
@@ -233,7 +256,7 @@ func TestPoolStats(t *testing.T) {
 		go func() {
 			defer wg.Done()
 			for range 10 {
-				_, err := manager.Call[string](ctx, f, "Echo", "x")
+				_, err := echo(ctx, "x")
 				assert.NoError(t, err)
 			}
 		}()
@@ -248,11 +271,12 @@ func TestPoolStats(t *testing.T) {
 	assert.GreaterOrEqual(t, st.Dials, uint64(3), "the watch connection, the first call's, the shared one")
 
 	// A shared call in flight is counted until its reply.
-	second := blockOne(t, ctx, m, c, gate, 1)
+	second := blockOne(t, ctx, m, c, ev.Wait, 1)
 	assert.Equal(t, int64(1), c.PoolStats().InFlight)
 
 	_, err = manager.Call[struct{}](ctx, gate, "Open")
 	require.NoError(t, err)
+	require.NoError(t, ev.Set(ctx))
 	require.NoError(t, <-held)
 	require.NoError(t, <-second)
 
@@ -263,13 +287,12 @@ func TestPoolStats(t *testing.T) {
 	defer c2.Close()
 	gate2, err := manager.New(ctx, c2, "Gate")
 	require.NoError(t, err)
-	f2, err := manager.New(ctx, c2, "Faulty")
-	require.NoError(t, err)
-	held = blockOne(t, ctx, m, c2, gate2, 0)
+	echo2 := echoer(ctx, t, c2)
+	held = blockOne(t, ctx, m, c2, gateWait(gate2), 0)
 	st = c2.PoolStats()
 	resume := stopManager(t, m)
 	short, cancel := context.WithTimeout(ctx, 100*time.Millisecond)
-	_, err = manager.Call[string](short, f2, "Echo", "x")
+	_, err = echo2(short, "x")
 	cancel()
 	require.True(t, errors.Is(err, context.DeadlineExceeded), "got %v", err)
 	resume()

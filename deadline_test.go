@@ -286,7 +286,7 @@ func TestWithdrawnCallOnStoppedManagerGivesBack(t *testing.T) {
 					// late reply.
 					gate, err := manager.New(ctx, m, "Gate")
 					require.NoError(t, err)
-					held := blockOne(t, ctx, m, m.Client, gate, 0)
+					held := blockOne(t, ctx, m, m.Client, gateWait(gate), 0)
 					defer func() {
 						_, err := manager.Call[struct{}](ctx, gate, "Open")
 						require.NoError(t, err)

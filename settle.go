@@ -76,5 +76,5 @@ func settleContext(ctx context.Context, restore time.Duration) (context.Context,
 func (c *Client) invokeSettling(ctx context.Context, ref wire.ProxyRef, handle uint64, method string, out any, nargs int, encodeArg func(enc *msgpack.Encoder, i int) error) error {
 	sctx, done := settleContext(ctx, builtin.ConditionRestoreGrace)
 	defer done()
-	return c.callArgs(sctx, ref.ID, handle, method, out, nargs, encodeArg)
+	return c.callArgs(sctx, ref.ID, handle, method, true, out, nargs, encodeArg)
 }

@@ -20,6 +20,16 @@ const (
 	TypeBarrier          = "Barrier"
 )
 
+// IsType reports whether typeid is a built-in type's.
+func IsType(typeid string) bool {
+	switch typeid {
+	case TypeDict, TypeList, TypeNamespace, TypeValue, TypeArray, TypeQueue, TypeJoinableQueue,
+		TypeLock, TypeRLock, TypeSemaphore, TypeBoundedSemaphore, TypeCondition, TypeEvent, TypeBarrier:
+		return true
+	}
+	return false
+}
+
 // A Type is a built-in type: its typeid and its constructor, whose first
 // result is the type the server hosts.
 type Type struct {
