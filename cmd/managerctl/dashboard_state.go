@@ -13,13 +13,6 @@ import (
 	"github.com/goproc/manager"
 )
 
-// endpoint is where the manager is and its key. The key stays in this
-// struct: no page, JSON answer or log line is made from it.
-type endpoint struct {
-	network, address string
-	key              []byte
-}
-
 // sample is one tick of the calls-per-second plot.
 type sample struct {
 	at     time.Time
@@ -37,7 +30,7 @@ type sampler struct {
 	interval time.Duration
 	timeout  time.Duration // bounds each connect and each poll
 	log      io.Writer     // the manager going away and coming back
-	c        *manager.Client
+	c        inspector // a manager's Client or a RedisSession
 
 	mu       sync.Mutex // guards the fields below, written by poll, read by view
 	stats    manager.Stats
@@ -61,7 +54,7 @@ func newSampler(ep endpoint, interval, history, timeout time.Duration, log io.Wr
 func (s *sampler) connect(ctx context.Context) error {
 	ctx, cancel := context.WithTimeout(ctx, s.timeout)
 	defer cancel()
-	c, err := manager.Connect(ctx, s.ep.network, s.ep.address, s.ep.key)
+	c, err := dial(ctx, s.ep)
 	if err != nil {
 		return err
 	}
@@ -110,7 +103,9 @@ func (s *sampler) poll(ctx context.Context) {
 		}
 		s.err = err
 	} else {
-		if s.err != nil {
+		if s.err != nil && s.ep.redis() {
+			fmt.Fprintf(s.log, "dashboard: Redis at %s answers again\n", s.ep.address)
+		} else if s.err != nil {
 			fmt.Fprintf(s.log, "dashboard: manager at %s answers again (pid %d)\n", s.ep.address, st.ManagerPid)
 		}
 		s.err = nil
@@ -216,17 +211,34 @@ func (s *sampler) view(now time.Time) view {
 			s.errSince.Format(time.TimeOnly), now.Sub(s.errSince).Round(time.Second), s.err, s.interval)
 	case age > 3*s.interval+2*time.Second:
 		v.Status = fmt.Sprintf("the manager has not answered for %s; the tables show its last answer", age.Round(time.Second))
+	case s.ep.redis():
+		v.OK = true
+		v.Status = fmt.Sprintf("live: Redis, updated %s", s.at.Format(time.TimeOnly))
 	default:
 		v.OK = true
 		v.Status = fmt.Sprintf("live: manager pid %d, updated %s", s.stats.ManagerPid, s.at.Format(time.TimeOnly))
 	}
-	v.Summary = summary(s.stats)
+	v.Summary = summary(s.stats, s.ep.redis())
 	v.Plot = s.plot(now)
-	v.Tables = tables(s.stats, s.objects)
+	if s.ep.redis() {
+		v.Plot.Last = "— (calls are not counted on Redis)"
+	}
+	v.Tables = tables(s.stats, s.objects, s.ep.redis())
 	return v
 }
 
-func summary(st manager.Stats) []item {
+// summary is the row of figures above the plot. On Redis (onRedis) it
+// has only what Redis keeps, and a note saying what is missing, rather
+// than a manager's zeros.
+func summary(st manager.Stats, onRedis bool) []item {
+	if onRedis {
+		return []item{
+			{"sessions", fmt.Sprint(len(st.Sessions))},
+			{"objects", fmt.Sprint(st.Objects)},
+			{"blocked", fmt.Sprint(st.Blocked)},
+			{"on Redis", strings.TrimPrefix(onRedisNote, "on Redis: ")},
+		}
+	}
 	m := st.Memory
 	return []item{
 		{"manager pid", fmt.Sprint(st.ManagerPid)},
@@ -305,10 +317,20 @@ func niceCeil(v float64) float64 {
 }
 
 // tables returns the page's tables, each one capped at maxRows.
-func tables(st manager.Stats, objs []manager.ObjectInfo) []table {
+// On Redis (onRedis), the sessions table has no counts of calls and
+// connections and there is no table of calls by method: Redis keeps
+// neither.
+func tables(st manager.Stats, objs []manager.ObjectInfo, onRedis bool) []table {
 	sessions := table{ID: "sessions", Title: "Sessions",
 		Columns: []string{"PID", "HOST", "SESSION", "CONNS", "OBJECTS", "IN FLIGHT", "BLOCKED", "CALLS", "ERRORS"}}
+	if onRedis {
+		sessions.Columns = []string{"PID", "HOST", "SESSION", "OBJECTS"}
+	}
 	for _, s := range st.Sessions {
+		if onRedis {
+			sessions.Rows = append(sessions.Rows, []string{fmt.Sprint(s.Pid), s.Host, s.ID[:min(8, len(s.ID))], fmt.Sprint(s.Objects)})
+			continue
+		}
 		sessions.Rows = append(sessions.Rows, []string{fmt.Sprint(s.Pid), s.Host, s.ID[:min(8, len(s.ID))], fmt.Sprint(s.Connections),
 			fmt.Sprint(s.Objects), fmt.Sprint(s.InFlight), fmt.Sprint(s.Blocked), fmt.Sprint(s.Calls), fmt.Sprint(s.Errors)})
 	}
@@ -347,6 +369,9 @@ func tables(st manager.Stats, objs []manager.ObjectInfo) []table {
 	}
 
 	ts := []table{sessions, locks, queues, named, byType, methods}
+	if onRedis {
+		ts = ts[:len(ts)-1]
+	}
 	for i := range ts {
 		if n := len(ts[i].Rows); n > maxRows {
 			ts[i].Rows, ts[i].More = ts[i].Rows[:maxRows], n-maxRows

@@ -8,6 +8,7 @@
 //	managerctl -addr ADDR [-key-file FILE] [-json] monitor [-n N] [-args]
 //	managerctl -info-file FILE [-json] ...
 //	managerctl -addr ADDR dashboard [-listen 127.0.0.1:8080] [-allow-remote] [-interval 1s] [-history 10m]
+//	managerctl -redis URL [-redis-namespace NS] [-json] info|sessions|objects|locks|queues|get NAME|dashboard ...
 //
 // ADDR is a Unix socket path or host:port. The key is read from the
 // environment variable MANAGER_AUTHKEY or from -key-file, never from the
@@ -15,6 +16,14 @@
 // white space trimmed, as examples/remote reads its -key-file), or in
 // hex after "hex:" (a random key, as Manager.AuthKey returns it). -info-file reads both from the file a manager
 // wrote with manager.WithInfoFile.
+//
+// -redis URL (or the environment variable MANAGER_REDIS_URL) reads the
+// objects of the Redis engine instead (manager.ConnectRedis's URL forms:
+// redis://, rediss://, the cluster forms), in the namespace
+// -redis-namespace. A password belongs in MANAGER_REDIS_URL: on the
+// command line every user sees it. There is no manager process there, so
+// what only a manager counts (uptime, calls, bytes, memory) is not shown,
+// and monitor is refused.
 package main
 
 import (
@@ -40,7 +49,7 @@ func main() {
 	}
 }
 
-const usage = "usage: managerctl (-addr ADDR [-key-file FILE] | -info-file FILE) [-json] [-timeout D] info|sessions|objects|locks|queues|get NAME|monitor [-n N] [-args]|dashboard [-listen ADDR]"
+const usage = "usage: managerctl (-addr ADDR [-key-file FILE] | -info-file FILE | -redis URL [-redis-namespace NS]) [-json] [-timeout D] info|sessions|objects|locks|queues|get NAME|monitor [-n N] [-args]|dashboard [-listen ADDR]"
 
 // run is main without the process: args are the arguments, getenv reads
 // the environment.
@@ -49,6 +58,8 @@ func run(ctx context.Context, args []string, out io.Writer, getenv func(string) 
 	addr := fs.String("addr", "", "the manager's address: a Unix socket path or host:port")
 	keyFile := fs.String("key-file", "", "a file holding the manager's key, as text or hex:HEX (default: $MANAGER_AUTHKEY)")
 	infoFile := fs.String("info-file", "", "a file written by manager.WithInfoFile, giving the address and the key")
+	redisURL := fs.String("redis", "", "read the Redis engine at this URL instead of a manager (default: $MANAGER_REDIS_URL); a password in it is visible in the process list")
+	namespace := fs.String("redis-namespace", "", "the Redis engine's namespace (default: the library's, \"manager\")")
 	asJSON := fs.Bool("json", false, "print JSON instead of tables")
 	timeout := fs.Duration("timeout", 10*time.Second, "how long to wait for the manager")
 	fs.SetOutput(io.Discard)
@@ -58,24 +69,32 @@ func run(ctx context.Context, args []string, out io.Writer, getenv func(string) 
 	if fs.NArg() == 0 {
 		return errors.New(usage)
 	}
-	network, address, key, err := target(*addr, *keyFile, *infoFile, getenv)
+	ep, onRedis, err := redisTarget(*redisURL, *namespace, *addr, *infoFile, getenv)
 	if err != nil {
 		return err
 	}
+	if !onRedis {
+		if ep.network, ep.address, ep.key, err = target(*addr, *keyFile, *infoFile, getenv); err != nil {
+			return err
+		}
+	}
 	if fs.Arg(0) == "dashboard" { // runs until interrupted: see dashboard.go
-		return dashboard(ctx, fs.Args()[1:], endpoint{network, address, key}, *timeout, out)
+		return dashboard(ctx, fs.Args()[1:], ep, *timeout, out)
+	}
+	if fs.Arg(0) == "monitor" && onRedis {
+		return errMonitorRedis
 	}
 	stream := ctx // monitor runs until stopped: -timeout bounds connecting only
 	ctx, cancel := context.WithTimeout(ctx, *timeout)
 	defer cancel()
-	c, err := manager.Connect(ctx, network, address, key)
+	c, err := dial(ctx, ep)
 	if err != nil {
 		return err
 	}
 	defer c.Close()
 	w := bufio.NewWriter(out)
 	defer w.Flush()
-	p := printer{w: w, json: *asJSON}
+	p := printer{w: w, json: *asJSON, redis: onRedis}
 	switch cmd := fs.Arg(0); cmd {
 	case "info":
 		st, err := c.Stats(ctx)
@@ -105,7 +124,7 @@ func run(ctx context.Context, args []string, out io.Writer, getenv func(string) 
 		}
 		return get(ctx, c, fs.Arg(1), w)
 	case "monitor":
-		return monitor(stream, c, fs.Args()[1:], w, *asJSON) // see monitor.go
+		return monitor(stream, c.(*manager.Client), fs.Args()[1:], w, *asJSON) // see monitor.go; not on Redis (above)
 	default:
 		return fmt.Errorf("unknown command %q\n%s", cmd, usage)
 	}
@@ -121,7 +140,7 @@ func target(addr, keyFile, infoFile string, getenv func(string) string) (network
 		return info.Network, info.Addr, info.Key, nil
 	}
 	if addr == "" {
-		return "", "", nil, errors.New("give -addr (or -info-file)\n" + usage)
+		return "", "", nil, errors.New("give -addr, -info-file or -redis\n" + usage)
 	}
 	network = "tcp"
 	if strings.Contains(addr, "/") || !strings.Contains(addr, ":") {
@@ -151,7 +170,7 @@ func target(addr, keyFile, infoFile string, getenv func(string) string) (network
 
 // get prints a named object's contents as JSON: a Dict's, Namespace's
 // or List's items, a Value's value, or, for other types, its inspection.
-func get(ctx context.Context, c *manager.Client, name string, w io.Writer) error {
+func get(ctx context.Context, c inspector, name string, w io.Writer) error {
 	info, err := c.Inspect(ctx, name)
 	if err != nil {
 		return err

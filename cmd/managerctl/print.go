@@ -14,8 +14,9 @@ import (
 
 // printer prints tables for people, or JSON for scripts.
 type printer struct {
-	w    io.Writer
-	json bool
+	w     io.Writer
+	json  bool
+	redis bool // the Redis engine: what only a manager counts is not shown
 }
 
 func (p printer) encode(v any) error {
@@ -40,6 +41,10 @@ func (p printer) info(st manager.Stats, objs []manager.ObjectInfo) error {
 			Stats   manager.Stats
 			Objects []manager.ObjectInfo
 		}{st, objs})
+	}
+	if p.redis {
+		fmt.Fprintf(p.w, "sessions %d, objects %d, blocked %d\n%s\n\n", len(st.Sessions), st.Objects, st.Blocked, onRedisNote)
+		return p.objects("objects", objs)
 	}
 	m := st.Memory
 	fmt.Fprintf(p.w, "manager pid %d, up %s\n", st.ManagerPid, st.Uptime.Round(time.Second))
@@ -72,6 +77,12 @@ func (p printer) sessions(ss []manager.SessionStats) error {
 		return p.encode(ss)
 	}
 	var rows [][]string
+	if p.redis { // connections and calls are not counted there
+		for _, s := range ss {
+			rows = append(rows, []string{fmt.Sprint(s.Pid), s.Host, s.ID[:min(8, len(s.ID))], fmt.Sprint(s.Objects)})
+		}
+		return p.table("PID\tHOST\tSESSION\tOBJECTS", rows)
+	}
 	for _, s := range ss {
 		rows = append(rows, []string{fmt.Sprint(s.Pid), s.Host, s.ID[:8], fmt.Sprint(s.Connections), fmt.Sprint(s.Objects),
 			fmt.Sprint(s.InFlight), fmt.Sprint(s.Blocked), fmt.Sprint(s.Calls), fmt.Sprint(s.Errors)})
