@@ -30,7 +30,7 @@ type sampler struct {
 	interval time.Duration
 	timeout  time.Duration // bounds each connect and each poll
 	log      io.Writer     // the manager going away and coming back
-	c        inspector // a manager's Client or a RedisSession
+	c        inspector     // a manager's Client or a RedisSession
 
 	mu       sync.Mutex // guards the fields below, written by poll, read by view
 	stats    manager.Stats
