@@ -37,15 +37,16 @@ func TestMain(m *testing.M) {
 
 func init() {
 	// dashboard.hold takes the lock named by its first argument, signals
-	// ready, and holds the lock until an item arrives in the queue.
-	manager.RegisterWorker("dashboard.hold", func(ctx context.Context, c *manager.Client, args manager.Args) error {
+	// ready, and holds the lock until an item arrives in the queue. It
+	// runs on a manager and on Redis (where its *Client is nil).
+	manager.RegisterWorker("dashboard.hold", func(ctx context.Context, _ *manager.Client, args manager.Args) error {
 		var name string
 		var ready *manager.Event
 		var release *manager.Queue[int]
 		if err := args.Decode(&name, &ready, &release); err != nil {
 			return err
 		}
-		l, err := manager.OpenLock(ctx, c, name)
+		l, err := manager.OpenLock(ctx, manager.WorkerSession(ctx), name)
 		if err != nil {
 			return err
 		}
@@ -170,17 +171,24 @@ var listenLine = regexp.MustCompile(`on (http://127\.0\.0\.1:\d+/)`)
 // MANAGER_AUTHKEY, and stops it when the test ends.
 func startDashboard(t testing.TB, addr string, key []byte, args ...string) running {
 	t.Helper()
-	ctx, cancel := context.WithCancel(context.Background())
-	out := &notifyWriter{wrote: make(chan struct{}, 1)}
 	getenv := func(name string) string {
 		if name == "MANAGER_AUTHKEY" {
 			return "hex:" + hex.EncodeToString(key)
 		}
 		return ""
 	}
+	return startDashboardWith(t, getenv, append([]string{"-addr", addr, "dashboard", "-listen", "127.0.0.1:0"}, args...)...)
+}
+
+// startDashboardWith runs managerctl with args (which run its dashboard
+// on 127.0.0.1:0) and the environment getenv.
+func startDashboardWith(t testing.TB, getenv func(string) string, args ...string) running {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	out := &notifyWriter{wrote: make(chan struct{}, 1)}
 	done := make(chan error, 1)
 	go func() {
-		done <- run(ctx, append([]string{"-addr", addr, "dashboard", "-listen", "127.0.0.1:0"}, args...), out, getenv)
+		done <- run(ctx, args, out, getenv)
 	}()
 	t.Cleanup(func() {
 		cancel()
