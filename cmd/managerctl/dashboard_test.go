@@ -111,11 +111,22 @@ func newScene(t testing.TB) scene {
 	require.NoError(t, err)
 	release, err := manager.OpenQueue[int](ctx, m, "dash.release", 0)
 	require.NoError(t, err)
+	holder := forkHolder(t, m.Fork, "dash.lock", ready, release)
+	return scene{m: m, holder: holder, objects: []string{"dash.dict", "dash.q", "dash.lock", "dash.release", "<b>dash.list</b>"}}
+}
+
+// forkHolder forks a dashboard.hold worker with fork (a Manager's or a
+// RedisSession's Fork), waits until it holds the lock lock, and returns
+// its pid; it lets the lock go and is waited for when the test ends.
+func forkHolder(t testing.TB, fork func(context.Context, string, ...any) (*manager.Process, error),
+	lock string, ready *manager.Event, release *manager.Queue[int]) int {
+	t.Helper()
+	ctx := testContext(t)
 	// The worker lives as long as the test (Fork's ctx is its lifetime),
 	// which may be longer than testTimeout in the browser test.
 	life, end := context.WithCancel(context.Background())
 	t.Cleanup(end)
-	p, err := m.Fork(life, "dashboard.hold", "dash.lock", ready, release)
+	p, err := fork(life, "dashboard.hold", lock, ready, release)
 	require.NoError(t, err)
 	require.NoError(t, ready.Wait(ctx))
 	t.Cleanup(func() {
@@ -131,7 +142,7 @@ func newScene(t testing.TB) scene {
 			t.Error("the lock holder did not exit")
 		}
 	})
-	return scene{m: m, holder: p.Pid(), objects: []string{"dash.dict", "dash.q", "dash.lock", "dash.release", "<b>dash.list</b>"}}
+	return p.Pid()
 }
 
 // notifyWriter is the dashboard's output: it keeps what was written and

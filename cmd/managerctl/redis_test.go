@@ -2,14 +2,11 @@ package main
 
 import (
 	"bytes"
-	"context"
 	"encoding/json"
-	"os"
 	"slices"
 	"strconv"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -43,25 +40,8 @@ func newRedisScene(t *testing.T) redisScene {
 	require.NoError(t, err)
 	release, err := manager.OpenQueue[int](ctx, s, "ctl.release", 0)
 	require.NoError(t, err)
-	life, end := context.WithCancel(context.Background())
-	t.Cleanup(end)
-	p, err := s.Fork(life, "dashboard.hold", "ctl.lock", ready, release)
-	require.NoError(t, err)
-	require.NoError(t, ready.Wait(ctx))
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		assert.NoError(t, release.Put(ctx, 1))
-		select {
-		case <-p.Done():
-			assert.NoError(t, p.Wait())
-		case <-ctx.Done():
-			p.Signal(os.Kill)
-			<-p.Done()
-			t.Error("the lock holder did not exit")
-		}
-	})
-	return redisScene{url: url, holder: p.Pid()}
+	holder := forkHolder(t, s.Fork, "ctl.lock", ready, release)
+	return redisScene{url: url, holder: holder}
 }
 
 // noEnv is an empty environment.
