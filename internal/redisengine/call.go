@@ -9,6 +9,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -345,6 +346,7 @@ func (s *Session) Call(ctx context.Context, id uint64, typeid string, handle uin
 		if err != nil || reply != "F" {
 			return s.fastResult(pc, reply, err)
 		}
+		s.fellBack(id)
 		s.slow(pc, handle)
 	}
 	reply, err := s.run(pc.runCtx(ctx), pc.fam, id, typeid, method, pc.handle, "c", pc.argv, pc.cid)
@@ -408,7 +410,7 @@ func (s *Session) prepare(id uint64, typeid string, handle uint64, method string
 		return nil, err
 	}
 	pc := &preparedCall{fam: fam, id: id, typeid: typeid, method: method, argv: argv}
-	if sc := fam.fast[method]; sc != nil && (fam.fastTypes == nil || fam.fastTypes[typeid]) {
+	if sc := fam.fast[method]; sc != nil && (fam.fastTypes == nil || fam.fastTypes[typeid]) && !s.skipFast(fam, id) {
 		pc.fast, pc.script, pc.keys = true, sc, s.fastKeys(fam, id)
 		pc.args = make([]any, 0, 3+len(argv))
 		pc.args = append(pc.args, typeid)
@@ -423,6 +425,39 @@ func (s *Session) prepare(id uint64, typeid string, handle uint64, method string
 	}
 	s.slow(pc, handle)
 	return pc, nil
+}
+
+// fastSkipCalls is how many calls on an object skip its fast scripts
+// after one fell back: an object in a state they leave to the family's
+// script (a queue whose getters wait, a contended lock) tends to stay
+// so, and each fallback costs a round trip.
+const fastSkipCalls = 8
+
+// skipFast reports whether a call on object id skips fam's fast scripts
+// (see fastSkipCalls). Either way the call's result is the same.
+func (s *Session) skipFast(fam *family, id uint64) bool {
+	if !fam.fastFallback {
+		return false
+	}
+	v, ok := s.fastSkip.Load(id)
+	if !ok {
+		return false
+	}
+	n := v.(*atomic.Int32)
+	if n.Load() <= 0 {
+		return false
+	}
+	n.Add(-1)
+	return true
+}
+
+// fellBack records that a fast script on object id fell back.
+func (s *Session) fellBack(id uint64) {
+	v, ok := s.fastSkip.Load(id)
+	if !ok {
+		v, _ = s.fastSkip.LoadOrStore(id, new(atomic.Int32))
+	}
+	v.(*atomic.Int32).Store(fastSkipCalls)
 }
 
 // slow makes pc a run of its family's script: the call's own path, or a
