@@ -44,6 +44,9 @@ func (s *Session) CallBatch(ctx context.Context, calls []*BatchCall) {
 			c.Err = err
 			continue
 		}
+		if pc.fast && pc.fam.fastFallback {
+			s.slow(pc, c.Handle)
+		}
 		pcs[i] = pc
 		consume = consume || pc.fam.consume[pc.method]
 	}

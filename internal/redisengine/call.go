@@ -9,6 +9,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -36,19 +37,42 @@ type family struct {
 	// fast holds small scripts for the hottest methods: the family's
 	// script defines every method of the type on each call, which costs
 	// more in Redis than the method itself. A fast script takes the keys
-	// fastKeys names and ARGV typeid, arguments...
-	fast     map[string]*redis.Script
-	fastKeys []string
+	// fastKeys names and ARGV typeid, [session id, lease in ms, when
+	// fastSession,] arguments... It replies as the family's script would
+	// (see lua/prelude.lua), or "F" when the object is in a state it does
+	// not handle (waiters, a lease to check, ...): then the call runs the
+	// family's script, which decides.
+	fast        map[string]*redis.Script
+	fastKeys    []string
+	fastSession bool
+	// fastFallback: the fast scripts may reply "F". A batch does not use
+	// them, as a fallback would run after the batch's later calls.
+	fastFallback bool
+	// fastTypes limits the fast scripts to these typeids (nil: all).
+	fastTypes map[string]bool
 }
 
-// fastCheck is the type check that starts every fast script.
-const fastCheck = `
-local t = redis.call('HGET', KEYS[1], 't')
-if t ~= ARGV[1] then
-  if not t then return 'Eno_such_object object ' .. KEYS[1] .. ' was freed, deleted, or never created' end
-  return 'Ewrong_type object ' .. KEYS[1] .. ' is a ' .. t .. ', not a ' .. ARGV[1]
+// fastHead starts every fast script: it reads the meta hash's fields
+// ('t', the type, then fields, into m[1], m[2]...) in one HMGET and
+// checks the type, with the family script's errors.
+func fastHead(fields ...string) string {
+	var b strings.Builder
+	b.WriteString("local m = redis.call('HMGET', KEYS[1], 't'")
+	for _, f := range fields {
+		b.WriteString(", '" + f + "'")
+	}
+	b.WriteString(`)
+if m[1] ~= ARGV[1] then
+  local p = string.sub(KEYS[1], 1, -2)
+  if not m[1] then return 'Eno_such_object object ' .. p .. ' was freed, deleted, or never created' end
+  return 'Ewrong_type object ' .. p .. ' is a ' .. m[1] .. ', not a ' .. ARGV[1]
 end
-`
+`)
+	return b.String()
+}
+
+// fastCheck is fastHead for the Dict, whose scripts need the type only.
+var fastCheck = fastHead()
 
 // dictFast are the Dict's fast scripts: the methods of W1 (Load, Store)
 // and Has. KEYS: meta, values, versions, order.
@@ -66,6 +90,53 @@ if redis.call('HSET', KEYS[2], ARGV[2], ARGV[3]) == 1 then redis.call('ZADD', KE
 redis.call('HSET', KEYS[3], ARGV[2], s)
 return '=\192'`),
 }
+
+// lockTake is a Lock's Acquire or TryAcquire (reply) of a free lock that
+// nobody waits for and no dead holder abandoned: the family script's
+// touch and ltake (lua/lockcore.lua). KEYS: meta, waiters.
+func lockTake(reply string) *redis.Script {
+	return redis.NewScript(fastHead("h", "ab") + `
+if m[2] or m[3] or redis.call('EXISTS', KEYS[2]) == 1 then return 'F' end
+if ARGV[2] ~= '' then redis.call('SET', string.sub(KEYS[1], 1, -2) .. 'l:' .. ARGV[2], '1', 'PX', ARGV[3]) end
+local tk = redis.call('HINCRBY', KEYS[1], 'tok', 1)
+local now = redis.call('TIME')
+redis.call('HSET', KEYS[1], 'h', ARGV[2], 'c', 1, 'tk', tk, 'at', now[1] * 1000 + math.floor(now[2] / 1000))
+return '` + reply + `'`)
+}
+
+// lockFast are the Lock's fast scripts: W4's Acquire and Release, and
+// TryAcquire. Release is fast when the caller holds the lock once and
+// nobody waits for it. KEYS: meta, waiters.
+var lockFast = map[string]*redis.Script{
+	"Acquire":    lockTake(`=\192`),
+	"TryAcquire": lockTake(`=\195`),
+	"Release": redis.NewScript(fastHead("h", "c") + `
+if m[2] ~= ARGV[2] or m[3] ~= '1' or redis.call('EXISTS', KEYS[2]) == 1 then return 'F' end
+redis.call('HDEL', KEYS[1], 'h', 'c', 'tk')
+return '=\192'`),
+}
+
+// queueFast are a plain Queue's fast scripts (W3): Put with room, and
+// Get or TryGet of the front item, when nobody waits (getters, putters)
+// and no item waits for a getter to collect it (lua/queue.lua's REAP and
+// DISPATCH then do nothing). KEYS: meta, items, getters, putters,
+// pending items.
+var queueFast = map[string]*redis.Script{
+	"Put": redis.NewScript(fastHead("max", "sd") + `
+if m[3] or redis.call('EXISTS', KEYS[3], KEYS[4], KEYS[5]) > 0 then return 'F' end
+local max = tonumber(m[2] or '0')
+if max > 0 and redis.call('LLEN', KEYS[2]) >= max then return 'F' end
+redis.call('RPUSH', KEYS[2], ARGV[4])
+return '=\192'`),
+	"Get":    queueGet,
+	"TryGet": queueGet,
+}
+
+var queueGet = redis.NewScript(fastHead() + `
+if redis.call('EXISTS', KEYS[3], KEYS[4], KEYS[5]) > 0 then return 'F' end
+local item = redis.call('LPOP', KEYS[2])
+if not item then return 'F' end
+return '=' .. item`)
 
 func mustLua(parts ...string) *redis.Script {
 	var b strings.Builder
@@ -158,10 +229,18 @@ func init() {
 			}
 			return []any{strconv.Itoa(max)}, nil
 		},
-		consume: map[string]bool{"Get": true, "TryGet": true, "GetAs": true, "TryGetAs": true},
+		consume:     map[string]bool{"Get": true, "TryGet": true, "GetAs": true, "TryGetAs": true},
+		fast:        queueFast,
+		fastKeys:    []string{"m", "q", "wa", "wb", "p"},
+		fastSession: true, fastFallback: true,
+		fastTypes: map[string]bool{"Queue": true},
 	}, "Queue", "JoinableQueue")
 	acquires := map[string]bool{"Acquire": true, "TryAcquire": true, "Wait": true}
-	register(&family{script: mustLua("locksetup", "lockcore", "lock"), ctor: noArgs, consume: acquires}, "Lock", "RLock")
+	register(&family{
+		script: mustLua("locksetup", "lockcore", "lock"), ctor: noArgs, consume: acquires,
+		fast: lockFast, fastKeys: []string{"m", "wa"}, fastSession: true, fastFallback: true,
+		fastTypes: map[string]bool{"Lock": true},
+	}, "Lock", "RLock")
 	register(&family{script: mustLua("condsetup", "lockcore", "condition"), consume: acquires, ctor: func(args []msgpack.RawMessage) ([]any, error) {
 		var lockID uint64
 		if len(args) > 0 {
@@ -263,8 +342,12 @@ func (s *Session) Call(ctx context.Context, id uint64, typeid string, handle uin
 		return nil, err
 	}
 	if pc.fast {
-		reply, err := pc.script.Run(ctx, s.rdb, pc.keys, pc.args...).Text()
-		return s.fastResult(pc, reply, err)
+		reply, err := pc.script.Run(pc.runCtx(ctx), s.rdb, pc.keys, pc.args...).Text()
+		if err != nil || reply != "F" {
+			return s.fastResult(pc, reply, err)
+		}
+		s.fellBack(id)
+		s.slow(pc, handle)
 	}
 	reply, err := s.run(pc.runCtx(ctx), pc.fam, id, typeid, method, pc.handle, "c", pc.argv, pc.cid)
 	if err != nil {
@@ -327,18 +410,65 @@ func (s *Session) prepare(id uint64, typeid string, handle uint64, method string
 		return nil, err
 	}
 	pc := &preparedCall{fam: fam, id: id, typeid: typeid, method: method, argv: argv}
-	if sc := fam.fast[method]; sc != nil {
+	if sc := fam.fast[method]; sc != nil && (fam.fastTypes == nil || fam.fastTypes[typeid]) && !s.skipFast(fam, id) {
 		pc.fast, pc.script, pc.keys = true, sc, s.fastKeys(fam, id)
-		pc.args = make([]any, 0, 1+len(argv))
-		pc.args = append(append(pc.args, typeid), argv...)
+		pc.args = make([]any, 0, 3+len(argv))
+		pc.args = append(pc.args, typeid)
+		if fam.fastSession {
+			// The script may start holding something here (a lock): the
+			// heartbeat must renew the session's lease on the object.
+			s.touch(id, typeid)
+			pc.args = append(pc.args, s.sid, s.leaseMS)
+		}
+		pc.args = append(pc.args, argv...)
 		return pc, nil
 	}
-	s.touch(id, typeid)
+	s.slow(pc, handle)
+	return pc, nil
+}
+
+// fastSkipCalls is how many calls on an object skip its fast scripts
+// after one fell back: an object in a state they leave to the family's
+// script (a queue whose getters wait, a contended lock) tends to stay
+// so, and each fallback costs a round trip.
+const fastSkipCalls = 8
+
+// skipFast reports whether a call on object id skips fam's fast scripts
+// (see fastSkipCalls). Either way the call's result is the same.
+func (s *Session) skipFast(fam *family, id uint64) bool {
+	if !fam.fastFallback {
+		return false
+	}
+	v, ok := s.fastSkip.Load(id)
+	if !ok {
+		return false
+	}
+	n := v.(*atomic.Int32)
+	if n.Load() <= 0 {
+		return false
+	}
+	n.Add(-1)
+	return true
+}
+
+// fellBack records that a fast script on object id fell back.
+func (s *Session) fellBack(id uint64) {
+	v, ok := s.fastSkip.Load(id)
+	if !ok {
+		v, _ = s.fastSkip.LoadOrStore(id, new(atomic.Int32))
+	}
+	v.(*atomic.Int32).Store(fastSkipCalls)
+}
+
+// slow makes pc a run of its family's script: the call's own path, or a
+// fast script's fallback.
+func (s *Session) slow(pc *preparedCall, handle uint64) {
+	s.touch(pc.id, pc.typeid)
+	pc.fast = false
 	pc.cid = s.newCID()
 	pc.handle = strconv.FormatUint(handle, 10)
-	pc.script, pc.keys = fam.script, []string{s.prefix(id) + "m"}
-	pc.args = s.scriptArgs(typeid, method, pc.handle, "c", argv, pc.cid)
-	return pc, nil
+	pc.script, pc.keys = pc.fam.script, []string{s.prefix(pc.id) + "m"}
+	pc.args = s.scriptArgs(pc.typeid, pc.method, pc.handle, "c", pc.argv, pc.cid)
 }
 
 // finish takes a call from its first script reply to its result: a call

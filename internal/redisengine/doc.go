@@ -9,7 +9,11 @@
 //
 //   - Every method is atomic: one Lua script on the object's keys, never
 //     a client-side read-then-write. Modify builds on LoadVersion and
-//     StoreIfVersion, Add is exact msgpack arithmetic inside Lua.
+//     StoreIfVersion, Add is exact msgpack arithmetic inside Lua. The
+//     hottest methods (Dict Load/Has/Store, Lock Acquire/TryAcquire/
+//     Release, a plain Queue's Put/Get/TryGet) first try a small script
+//     of their own, which handles the common state only; in any other it
+//     changes nothing and replies "F", and the type's script runs.
 //   - Values are stored as the msgpack bytes the client sent.
 //   - Every key of one object shares one hash slot (the hash tag
 //     {ns:id}), so every method works on Redis Cluster; named objects

@@ -56,10 +56,13 @@ type Session struct {
 	// sweepCursor is where the heartbeat's next sweep step starts; only
 	// the heartbeat goroutine uses it.
 	sweepCursor uint64
-	keys        sync.Map     // object id -> its fast scripts' keys ([]string)
-	touched     sync.Map     // object id -> typeid: called by the session (see touch)
-	scripts     sync.Map     // *redis.Script -> struct{}: loaded by CallBatch
-	beats       atomic.Int64 // heartbeats done, for tests
+	keys        sync.Map // object id -> its fast scripts' keys ([]string)
+	// fastSkip: object id -> *atomic.Int32, the calls left that skip the
+	// fast scripts, set when one fell back (see skipFast).
+	fastSkip sync.Map
+	touched  sync.Map     // object id -> typeid: called by the session (see touch)
+	scripts  sync.Map     // *redis.Script -> struct{}: loaded by CallBatch
+	beats    atomic.Int64 // heartbeats done, for tests
 	// withdrawFailures counts withdrawals that failed and will be retried,
 	// for tests.
 	withdrawFailures atomic.Int64
@@ -273,6 +276,7 @@ func (s *Session) dropRef(id uint64) string {
 	if r.n--; r.n <= 0 {
 		delete(s.refs, id)
 		s.keys.Delete(id)
+		s.fastSkip.Delete(id)
 	}
 	return r.typeid
 }
