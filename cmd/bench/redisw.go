@@ -13,6 +13,7 @@ import (
 	"github.com/vmihailenco/msgpack/v5"
 
 	"github.com/goproc/manager"
+	"github.com/goproc/manager/internal/redisengine"
 )
 
 // The Redis-engine workloads and their plain go-redis equivalents. Each
@@ -499,7 +500,7 @@ func plainWorker(ctx context.Context, args manager.Args, rest ...any) (redis.Uni
 	if err := args.Decode(append([]any{&url}, rest...)...); err != nil {
 		return nil, err
 	}
-	c, err := plainClient(url)
+	c, err := redisengine.ClientFromURL(url)
 	if err != nil {
 		return nil, err
 	}
