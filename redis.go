@@ -88,7 +88,7 @@ func WithRedisLease(d time.Duration) RedisOption {
 // (go-redis's ParseClusterURL form) or "redis+cluster://host1:port".
 // ctx bounds the connection only; the session lasts until Close.
 func ConnectRedis(ctx context.Context, url string, opts ...RedisOption) (*RedisSession, error) {
-	rdb, err := redisClientFromURL(url)
+	rdb, err := redisengine.ClientFromURL(url)
 	if err != nil {
 		return nil, fmt.Errorf("manager: ConnectRedis: %w", err)
 	}
@@ -127,30 +127,6 @@ func newRedisSession(ctx context.Context, rdb redis.UniversalClient, opts []Redi
 	r := &RedisSession{s: s, rdb: rdb, opts: o}
 	registerEngine(r)
 	return r, nil
-}
-
-// redisClientFromURL makes a go-redis client for url (see ConnectRedis).
-func redisClientFromURL(url string) (redis.UniversalClient, error) {
-	const clusterScheme = "redis+cluster://"
-	if len(url) > len(clusterScheme) && url[:len(clusterScheme)] == clusterScheme {
-		o, err := redis.ParseClusterURL("redis://" + url[len(clusterScheme):])
-		if err != nil {
-			return nil, err
-		}
-		return redis.NewClusterClient(o), nil
-	}
-	if bytes.Count([]byte(url), []byte("addr=")) > 0 {
-		o, err := redis.ParseClusterURL(url)
-		if err != nil {
-			return nil, err
-		}
-		return redis.NewClusterClient(o), nil
-	}
-	o, err := redis.ParseURL(url)
-	if err != nil {
-		return nil, err
-	}
-	return redis.NewClient(o), nil
 }
 
 // Close ends the session: what it holds (locks, permits, unacknowledged

@@ -333,10 +333,7 @@ func w3Producer(ctx context.Context, _ *manager.Client, args manager.Args) error
 	if _, err := q.Len(ctx); err != nil {
 		return err
 	}
-	item := make([]byte, size)
-	for i := 8; i < size; i++ {
-		item[i] = 'x'
-	}
+	item := queueItem(size)
 	t0, err := start(ctx, b)
 	if err != nil {
 		return err
@@ -481,4 +478,15 @@ func w5AddWorker(ctx context.Context, _ *manager.Client, args manager.Args) erro
 		_, err := v.Add(ctx, 1)
 		return err
 	})
+}
+
+// queueItem returns a queue item of size bytes as the queue workloads put
+// it: the first 8 bytes take the item's number (little-endian), the rest
+// is 'x'. Both sides, ours and plain, put the same bytes.
+func queueItem(size int) []byte {
+	item := make([]byte, size)
+	for i := 8; i < size; i++ {
+		item[i] = 'x'
+	}
+	return item
 }

@@ -12,6 +12,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/goproc/manager"
+	"github.com/goproc/manager/internal/redisengine"
 )
 
 // -engine redis: W1–W4 on the Redis engine (manager.ConnectRedis), each
@@ -106,7 +107,7 @@ func runRedisEngine() error {
 		return err
 	}
 	defer rs.stop()
-	plain, err := plainClient(rs.url)
+	plain, err := redisengine.ClientFromURL(rs.url)
 	if err != nil {
 		return err
 	}

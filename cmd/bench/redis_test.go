@@ -12,6 +12,7 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/goproc/manager"
+	"github.com/goproc/manager/internal/redisengine"
 	"github.com/goproc/manager/internal/redistest"
 )
 
@@ -80,7 +81,7 @@ func TestIsClusterURL(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.give, func(t *testing.T) {
-			assert.Equal(t, tt.want, isClusterURL(tt.give))
+			assert.Equal(t, tt.want, redisengine.IsClusterURL(tt.give))
 		})
 	}
 }
@@ -170,7 +171,7 @@ func TestRedisEngineSmoke(t *testing.T) {
 	setFlag(t, redisURL, "redis://"+srv.Addr)
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
-	plain, err := plainClient(*redisURL)
+	plain, err := redisengine.ClientFromURL(*redisURL)
 	require.NoError(t, err)
 	defer plain.Close()
 

@@ -3,7 +3,6 @@ package main
 import (
 	"bufio"
 	"context"
-	"errors"
 	"fmt"
 	"net"
 	"os"
@@ -16,13 +15,16 @@ import (
 	"time"
 
 	"github.com/redis/go-redis/v9"
+
+	"github.com/goproc/manager/internal/redisengine"
+	"github.com/goproc/manager/internal/redistest"
 )
 
 // The Redis the Redis-side rows run against: one the bench starts itself
 // (a standalone redis-server on a Unix socket without persistence, as the
 // anchors' L4 runs it, or a three-master cluster on loopback ports), or
-// the one -redis-url names. internal/redistest cannot serve here: it
-// needs a testing.TB, and its standalone server fsyncs every write (AOF
+// the one -redis-url names. internal/redistest's servers cannot serve
+// here (only its FreePort is shared): they need a testing.TB, and its standalone server fsyncs every write (AOF
 // appendfsync always), which would make every write a disk flush in a
 // benchmark.
 
@@ -44,7 +46,7 @@ type redisServer struct {
 // (a cluster with -redis-cluster) that the bench starts now.
 func startRedis(ctx context.Context) (*redisServer, error) {
 	if *redisURL != "" {
-		return &redisServer{url: *redisURL, cluster: isClusterURL(*redisURL)}, nil
+		return &redisServer{url: *redisURL, cluster: redisengine.IsClusterURL(*redisURL)}, nil
 	}
 	if _, err := exec.LookPath("redis-server"); err != nil {
 		return nil, fmt.Errorf("redis-server is not on PATH (apt-get install -y redis-server), or give -redis-url: %w", err)
@@ -81,7 +83,7 @@ func (rs *redisServer) start(ctx context.Context) error {
 	}
 	var addrs []string
 	for i := range 3 {
-		port, err := freeClusterPort()
+		port, err := redistest.FreePort(true)
 		if err != nil {
 			return err
 		}
@@ -153,36 +155,9 @@ func (rs *redisServer) stop() {
 	}
 }
 
-// plainClient is a go-redis client of url, made as manager.ConnectRedis
-// makes its own (the same parser, the same defaults), so that the plain
-// side's connections are set up like ours.
-func plainClient(url string) (redis.UniversalClient, error) {
-	if strings.HasPrefix(url, "redis+cluster://") {
-		url = "redis://" + strings.TrimPrefix(url, "redis+cluster://")
-	}
-	if isClusterURL(url) {
-		o, err := redis.ParseClusterURL(url)
-		if err != nil {
-			return nil, err
-		}
-		return redis.NewClusterClient(o), nil
-	}
-	o, err := redis.ParseURL(url)
-	if err != nil {
-		return nil, err
-	}
-	return redis.NewClient(o), nil
-}
-
-// isClusterURL reports whether url names a cluster, as ConnectRedis reads
-// it: "redis+cluster://…" or seed nodes given with addr=.
-func isClusterURL(url string) bool {
-	return strings.HasPrefix(url, "redis+cluster://") || strings.Contains(url, "addr=")
-}
-
 // waitPing waits until the server at url answers PING, or ctx ends.
 func waitPing(ctx context.Context, url string) error {
-	c, err := plainClient(url)
+	c, err := redisengine.ClientFromURL(url)
 	if err != nil {
 		return err
 	}
@@ -218,30 +193,6 @@ func poll(ctx context.Context, try func() error) error {
 		case <-tick.C:
 		}
 	}
-}
-
-// freeClusterPort returns a loopback port that is free now, with its
-// cluster bus port (port+10000) free too.
-func freeClusterPort() (int, error) {
-	for range 50 {
-		l, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			return 0, err
-		}
-		port := l.Addr().(*net.TCPAddr).Port
-		if port+10000 > 65535 {
-			l.Close()
-			continue
-		}
-		bus, err := net.Listen("tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(port+10000)))
-		l.Close()
-		if err != nil {
-			continue
-		}
-		bus.Close()
-		return port, nil
-	}
-	return 0, errors.New("no free port pair for a cluster node")
 }
 
 // commandStats reads INFO commandstats of every node: the calls and the

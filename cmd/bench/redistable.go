@@ -85,11 +85,7 @@ func printRedisComparison(w io.Writer, rounds []trial, sel []string, cluster boo
 		if !slices.Contains(sel, m.workload) {
 			continue
 		}
-		arrow := "↑"
-		if m.lowerBetter {
-			arrow = "↓"
-		}
-		cells := []string{m.workload, m.what + " " + arrow,
+		cells := []string{m.workload, m.what + " " + arrow(m.lowerBetter),
 			cell(summarize(rounds, m.ours())), cell(summarize(rounds, m.plain())), cell(summarize(rounds, m.lua())),
 			ratioCell(summarize(rounds, ratio(m.ours(), m.plain()))), m.does}
 		fmt.Fprintf(w, "| %s |\n", strings.Join(cells, " | "))

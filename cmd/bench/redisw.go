@@ -13,6 +13,7 @@ import (
 	"github.com/vmihailenco/msgpack/v5"
 
 	"github.com/goproc/manager"
+	"github.com/goproc/manager/internal/redisengine"
 )
 
 // The Redis-engine workloads and their plain go-redis equivalents. Each
@@ -499,7 +500,7 @@ func plainWorker(ctx context.Context, args manager.Args, rest ...any) (redis.Uni
 	if err := args.Decode(append([]any{&url}, rest...)...); err != nil {
 		return nil, err
 	}
-	c, err := plainClient(url)
+	c, err := redisengine.ClientFromURL(url)
 	if err != nil {
 		return nil, err
 	}
@@ -510,28 +511,42 @@ func plainWorker(ctx context.Context, args manager.Args, rest ...any) (redis.Uni
 	return c, nil
 }
 
+// plainW2Args are a plain W2 worker's arguments after the Redis URL: the
+// hash of the counter, the lock's key, the ops per worker, the start
+// barrier and the queue of spans.
+type plainW2Args struct {
+	h, lock string
+	per     int
+	b       *manager.Barrier
+	out     *manager.Queue[span]
+}
+
+// plainW2Worker decodes a plain W2 worker's arguments and returns a
+// go-redis client, connected, as plainWorker does.
+func plainW2Worker(ctx context.Context, args manager.Args) (redis.UniversalClient, plainW2Args, error) {
+	var w plainW2Args
+	c, err := plainWorker(ctx, args, &w.h, &w.lock, &w.per, &w.b, &w.out)
+	return c, w, err
+}
+
 func plainW2LockWorker(ctx context.Context, _ *manager.Client, args manager.Args) error {
-	var h, lock string
-	var per int
-	var b *manager.Barrier
-	var out *manager.Queue[span]
-	c, err := plainWorker(ctx, args, &h, &lock, &per, &b, &out)
+	c, w, err := plainW2Worker(ctx, args)
 	if err != nil {
 		return err
 	}
 	defer c.Close()
 	token := randomToken()
-	if _, err := plainLockPair(ctx, c, lock, token); err != nil {
+	if _, err := plainLockPair(ctx, c, w.lock, token); err != nil {
 		return err
 	}
-	t0, err := start(ctx, b)
+	t0, err := start(ctx, w.b)
 	if err != nil {
 		return err
 	}
 	var retries uint64
-	for range per {
+	for range w.per {
 		for {
-			ok, err := c.SetNX(ctx, lock, token, 30*time.Second).Result()
+			ok, err := c.SetNX(ctx, w.lock, token, 30*time.Second).Result()
 			if err != nil {
 				return err
 			}
@@ -541,7 +556,7 @@ func plainW2LockWorker(ctx context.Context, _ *manager.Client, args manager.Args
 			retries++
 		}
 		v := 0
-		if raw, err := c.HGet(ctx, h, "n").Bytes(); err == nil {
+		if raw, err := c.HGet(ctx, w.h, "n").Bytes(); err == nil {
 			if err := msgpack.Unmarshal(raw, &v); err != nil {
 				return err
 			}
@@ -552,39 +567,35 @@ func plainW2LockWorker(ctx context.Context, _ *manager.Client, args manager.Args
 		if err != nil {
 			return err
 		}
-		if err := c.HSet(ctx, h, "n", enc).Err(); err != nil {
+		if err := c.HSet(ctx, w.h, "n", enc).Err(); err != nil {
 			return err
 		}
-		if n, err := unlockScript.Run(ctx, c, []string{lock}, token).Int(); err != nil || n != 1 {
+		if n, err := unlockScript.Run(ctx, c, []string{w.lock}, token).Int(); err != nil || n != 1 {
 			return fmt.Errorf("plain lock release: %d, %v", n, err)
 		}
 	}
-	return out.Put(ctx, span{Start: t0, End: time.Now().UnixNano(), Got: []uint64{retries}})
+	return w.out.Put(ctx, span{Start: t0, End: time.Now().UnixNano(), Got: []uint64{retries}})
 }
 
 func plainW2IncrWorker(ctx context.Context, _ *manager.Client, args manager.Args) error {
-	var h, lock string
-	var per int
-	var b *manager.Barrier
-	var out *manager.Queue[span]
-	c, err := plainWorker(ctx, args, &h, &lock, &per, &b, &out)
+	c, w, err := plainW2Worker(ctx, args)
 	if err != nil {
 		return err
 	}
 	defer c.Close()
-	if err := c.HExists(ctx, h, "n").Err(); err != nil {
+	if err := c.HExists(ctx, w.h, "n").Err(); err != nil {
 		return err
 	}
-	t0, err := start(ctx, b)
+	t0, err := start(ctx, w.b)
 	if err != nil {
 		return err
 	}
-	for range per {
-		if err := c.HIncrBy(ctx, h, "n", 1).Err(); err != nil {
+	for range w.per {
+		if err := c.HIncrBy(ctx, w.h, "n", 1).Err(); err != nil {
 			return err
 		}
 	}
-	return out.Put(ctx, span{Start: t0, End: time.Now().UnixNano()})
+	return w.out.Put(ctx, span{Start: t0, End: time.Now().UnixNano()})
 }
 
 // withStats runs one side of a multi-process workload, whose row is
@@ -660,10 +671,7 @@ func plainW3Producer(ctx context.Context, _ *manager.Client, args manager.Args) 
 		return err
 	}
 	defer c.Close()
-	item := make([]byte, size)
-	for i := 8; i < size; i++ {
-		item[i] = 'x'
-	}
+	item := queueItem(size)
 	t0, err := start(ctx, b)
 	if err != nil {
 		return err

@@ -269,11 +269,7 @@ func printComparison(w io.Writer, rounds []trial, sel []string) {
 		if !slices.Contains(sel, m.workload) {
 			continue
 		}
-		arrow := "↑"
-		if m.lowerBetter {
-			arrow = "↓"
-		}
-		cells := []string{m.workload, m.what + " " + arrow}
+		cells := []string{m.workload, m.what + " " + arrow(m.lowerBetter)}
 		for _, g := range []getter{m.ours, m.python, m.redis, m.floor} {
 			cells = append(cells, cell(summarize(rounds, g)))
 		}
@@ -356,4 +352,13 @@ func short(v float64) string {
 		return b.String()
 	}
 	return strconv.FormatFloat(v, 'g', 3, 64)
+}
+
+// arrow marks a metric's better direction in a table: ↑ when higher is
+// better, ↓ when lower is.
+func arrow(lowerBetter bool) string {
+	if lowerBetter {
+		return "↓"
+	}
+	return "↑"
 }

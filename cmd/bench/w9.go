@@ -10,6 +10,7 @@ import (
 	"github.com/vmihailenco/msgpack/v5"
 
 	"github.com/goproc/manager"
+	"github.com/goproc/manager/internal/redisengine"
 )
 
 // currentRound is the round runOurs is running (0-based), so that a
@@ -48,7 +49,7 @@ func runW9(ctx context.Context) ([]*row, error) {
 		plainRow.set("note", "not measured: "+err.Error())
 	} else {
 		defer rs.stop()
-		if plain, err = plainClient(rs.url); err != nil {
+		if plain, err = redisengine.ClientFromURL(rs.url); err != nil {
 			return nil, err
 		}
 		defer plain.Close()

@@ -163,7 +163,7 @@ func start(t testing.TB, dir string, cluster bool) *Server {
 	// A free port can be taken by another process between the probe and
 	// the server's bind: try a few.
 	for range 5 {
-		port, err := freePort(cluster)
+		port, err := FreePort(cluster)
 		if err != nil {
 			t.Fatalf("redistest: find a free port: %v", err)
 		}
@@ -267,9 +267,10 @@ func tryRun(t testing.TB, dir string, args []string) (*Server, error) {
 	return s, nil
 }
 
-// freePort returns a loopback port that is free now; for a cluster node,
-// one whose bus port (port+10000) is free too.
-func freePort(cluster bool) (int, error) {
+// FreePort returns a loopback port that is free now; for a cluster node,
+// one whose bus port (port+10000) is free too. It needs no testing.TB, so
+// cmd/bench starts its own servers on ports found the same way.
+func FreePort(cluster bool) (int, error) {
 	for range 50 {
 		l, err := net.Listen("tcp", "127.0.0.1:0")
 		if err != nil {
