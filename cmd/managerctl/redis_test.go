@@ -24,9 +24,6 @@ type redisScene struct {
 
 func newRedisScene(t *testing.T) redisScene {
 	t.Helper()
-	if testing.Short() {
-		t.Skip("starts redis-server and a worker process")
-	}
 	ctx := testContext(t)
 	srv := redistest.Standalone(t)
 	url := "redis://" + srv.Addr
