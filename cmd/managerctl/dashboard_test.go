@@ -23,6 +23,7 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/goproc/manager"
+	"github.com/goproc/manager/internal/testkit"
 )
 
 func TestMain(m *testing.M) {
@@ -72,18 +73,8 @@ func testContext(t testing.TB) context.Context {
 }
 
 // startManager starts a manager process and shuts it down when the test
-// ends.
-func startManager(t testing.TB, opts ...manager.StartOption) *manager.Manager {
-	t.Helper()
-	m, err := manager.Start(testContext(t), opts...)
-	require.NoError(t, err)
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		require.NoError(t, m.Shutdown(ctx))
-	})
-	return m
-}
+// ends (the one of internal/testkit the other suites use).
+var startManager = testkit.StartManager
 
 // scene is a manager with a worker holding a lock, a queue with items in
 // it and named objects, as a user debugging a hang would find it.
