@@ -1,0 +1,177 @@
+package systest
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"os"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	"golang.org/x/sys/unix"
+
+	"github.com/goproc/manager"
+	"github.com/goproc/manager/internal/redistest"
+)
+
+// stopRedis SIGSTOPs srv (a stalled Redis: a long fork, a slow disk, a
+// paused VM) and waits until it has stopped; the returned func, also
+// run at Cleanup, lets it go on.
+func stopRedis(t testing.TB, srv *redistest.Server) (resume func()) {
+	t.Helper()
+	pid := srv.Pid()
+	require.NoError(t, syscall.Kill(pid, syscall.SIGSTOP))
+	var info unix.Siginfo
+	require.NoError(t, unix.Waitid(unix.P_PID, pid, &info, unix.WSTOPPED|unix.WNOWAIT, nil))
+	var once sync.Once
+	resume = func() { once.Do(func() { assert.NoError(t, syscall.Kill(pid, syscall.SIGCONT)) }) }
+	t.Cleanup(resume)
+	return resume
+}
+
+// TestRedisStalled: when Redis stops answering, a call returns at its
+// context's deadline (not go-redis's ReadTimeout, times its retries),
+// with an error that says both (ErrUnreachable and the context's); and
+// a call whose reply was lost is never run twice (go-redis retries a
+// command whose reply timed out: a Dict.Add would add twice).
+func TestRedisStalled(t *testing.T) {
+	t.Run("deadline", func(t *testing.T) {
+		ctx := longContext(t, time.Minute)
+		srv := redistest.Standalone(t)
+		s, err := manager.ConnectRedis(ctx, "redis://"+srv.Addr, manager.WithRedisNamespace("stall"))
+		require.NoError(t, err)
+		t.Cleanup(func() { s.Close() })
+		d, err := manager.NewDict[string, int](ctx, s)
+		require.NoError(t, err)
+		require.NoError(t, d.Store(ctx, "k", 1))
+
+		resume := stopRedis(t, srv)
+		cctx, cancel := context.WithTimeout(ctx, 100*time.Millisecond)
+		defer cancel()
+		deadline, _ := cctx.Deadline()
+		_, _, err = d.Load(cctx, "k")
+		late := time.Since(deadline)
+		resume()
+		require.ErrorIs(t, err, context.DeadlineExceeded)
+		require.ErrorIs(t, err, manager.ErrUnreachable)
+		t.Logf("returned %v after the deadline: %v", late, err)
+		assert.Less(t, late, time.Second, "go-redis's ReadTimeout is 3 s")
+
+		v, ok, err := d.Load(ctx, "k")
+		require.NoError(t, err, "the session works once Redis answers")
+		assert.True(t, ok)
+		assert.Equal(t, 1, v)
+	})
+	t.Run("lost reply runs once", func(t *testing.T) {
+		ctx := longContext(t, time.Minute)
+		srv := redistest.Standalone(t)
+		// A short ReadTimeout, so that the reply is lost quickly.
+		s, err := manager.ConnectRedis(ctx, "redis://"+srv.Addr+"?read_timeout=200ms", manager.WithRedisNamespace("stall"))
+		require.NoError(t, err)
+		t.Cleanup(func() { s.Close() })
+		d, err := manager.NewDict[string, int](ctx, s)
+		require.NoError(t, err)
+
+		before := redisConns(t, srv.Addr)
+		resume := stopRedis(t, srv)
+		added := make(chan error, 1)
+		go func() {
+			_, err := d.Add(ctx, "k", 1)
+			added <- err
+		}()
+		// Redis goes on while a retry would be in flight: when the call
+		// has failed, or when this process has dialed Redis again (as
+		// go-redis does to retry a command whose reply timed out).
+		var err1 error
+		waitUntil(t, 30*time.Second, "the Add failed or was retried", func() bool {
+			select {
+			case err1 = <-added:
+				return true
+			default:
+				return len(newConns(redisConns(t, srv.Addr), before)) > 0
+			}
+		})
+		resume()
+		if err1 == nil {
+			err1 = <-added
+		}
+		// The script may run now that Redis reads its socket again, or
+		// not at all: at most once.
+		v, _, err := d.Load(ctx, "k")
+		require.NoError(t, err)
+		assert.LessOrEqual(t, v, 1, "Dict.Add ran %d times", v)
+		require.ErrorIs(t, err1, manager.ErrUnreachable, "the caller is told the reply was lost")
+		assert.NotErrorIs(t, err1, context.DeadlineExceeded, "ctx did not end")
+	})
+}
+
+// TestRedisTooLarge: a call whose arguments pass the session's limit is
+// refused before anything is sent (Redis itself would take the whole
+// value, then drop the connection), singly and in a Batch, and the
+// session goes on.
+func TestRedisTooLarge(t *testing.T) {
+	ctx := longContext(t, time.Minute)
+	srv := redistest.Standalone(t)
+	s, err := manager.ConnectRedis(ctx, "redis://"+srv.Addr, manager.WithRedisNamespace("large"), manager.WithRedisMaxRequestSize(1<<10))
+	require.NoError(t, err)
+	t.Cleanup(func() { s.Close() })
+	d, err := manager.NewDict[string, string](ctx, s)
+	require.NoError(t, err)
+
+	err = d.Store(ctx, "big", strings.Repeat("x", 2<<10))
+	require.ErrorIs(t, err, manager.ErrTooLarge)
+	assert.Contains(t, err.Error(), "WithRedisMaxRequestSize")
+
+	b := manager.NewBatch(s)
+	big := manager.BatchStore(b, d, "big", strings.Repeat("x", 2<<10))
+	small := manager.BatchStore(b, d, "small", "y")
+	require.NoError(t, b.Flush(ctx))
+	_, err = big.Get()
+	require.ErrorIs(t, err, manager.ErrTooLarge)
+	_, err = small.Get()
+	require.NoError(t, err)
+
+	require.NoError(t, d.Store(ctx, "ok", strings.Repeat("x", 512)))
+	n, err := d.Len(ctx)
+	require.NoError(t, err)
+	assert.Equal(t, 2, n, "small and ok stored, big not")
+}
+
+// redisConns returns the local ports of this process's TCP connections
+// to addr (from /proc/net/tcp: the process's network namespace; the
+// test's own connections are the only ones to this server).
+func redisConns(t testing.TB, addr string) map[string]bool {
+	t.Helper()
+	_, port, err := net.SplitHostPort(addr)
+	require.NoError(t, err)
+	p, err := strconv.Atoi(port)
+	require.NoError(t, err)
+	remote := fmt.Sprintf(":%04X", p)
+	b, err := os.ReadFile("/proc/net/tcp")
+	require.NoError(t, err)
+	out := map[string]bool{}
+	for _, line := range strings.Split(string(b), "\n")[1:] {
+		f := strings.Fields(line)
+		if len(f) > 3 && strings.HasSuffix(f[2], remote) && f[3] == "01" { // ESTABLISHED
+			out[f[1]] = true
+		}
+	}
+	return out
+}
+
+// newConns returns the connections in now that were not in before.
+func newConns(now, before map[string]bool) []string {
+	var out []string
+	for c := range now {
+		if !before[c] {
+			out = append(out, c)
+		}
+	}
+	return out
+}
