@@ -7,33 +7,16 @@ import (
 	"os"
 	"strconv"
 	"strings"
-	"sync"
-	"syscall"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
-	"golang.org/x/sys/unix"
 
 	"github.com/goproc/manager"
 	"github.com/goproc/manager/internal/redistest"
+	"github.com/goproc/manager/internal/testkit"
 )
-
-// stopRedis SIGSTOPs srv (a stalled Redis: a long fork, a slow disk, a
-// paused VM) and waits until it has stopped; the returned func, also
-// run at Cleanup, lets it go on.
-func stopRedis(t testing.TB, srv *redistest.Server) (resume func()) {
-	t.Helper()
-	pid := srv.Pid()
-	require.NoError(t, syscall.Kill(pid, syscall.SIGSTOP))
-	var info unix.Siginfo
-	require.NoError(t, unix.Waitid(unix.P_PID, pid, &info, unix.WSTOPPED|unix.WNOWAIT, nil))
-	var once sync.Once
-	resume = func() { once.Do(func() { assert.NoError(t, syscall.Kill(pid, syscall.SIGCONT)) }) }
-	t.Cleanup(resume)
-	return resume
-}
 
 // TestRedisStalled: when Redis stops answering, a call returns at its
 // context's deadline (not go-redis's ReadTimeout, times its retries),
@@ -51,7 +34,7 @@ func TestRedisStalled(t *testing.T) {
 		require.NoError(t, err)
 		require.NoError(t, d.Store(ctx, "k", 1))
 
-		resume := stopRedis(t, srv)
+		resume := testkit.Stop(t, srv.Pid())
 		cctx, cancel := context.WithTimeout(ctx, 100*time.Millisecond)
 		defer cancel()
 		deadline, _ := cctx.Deadline()
@@ -79,7 +62,7 @@ func TestRedisStalled(t *testing.T) {
 		require.NoError(t, err)
 
 		before := redisConns(t, srv.Addr)
-		resume := stopRedis(t, srv)
+		resume := testkit.Stop(t, srv.Pid())
 		added := make(chan error, 1)
 		go func() {
 			_, err := d.Add(ctx, "k", 1)
