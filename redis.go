@@ -331,6 +331,9 @@ func redisError(ctx context.Context, err error) error {
 // connection), a connection closed under the call, or no free
 // connection in go-redis's pool.
 func unreachable(err error) bool {
+	if errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled) {
+		return false // ctx's own error (context.DeadlineExceeded is a net.Error)
+	}
 	var ne net.Error
 	return errors.As(err, &ne) || errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) ||
 		errors.Is(err, syscall.ECONNRESET) || errors.Is(err, syscall.EPIPE) || errors.Is(err, redis.ErrPoolTimeout)

@@ -94,6 +94,73 @@ func TestRedisStalled(t *testing.T) {
 	})
 }
 
+// TestRedisStalledWaiter: a Get blocked on an empty queue whose deadline
+// passes while Redis is stopped returns as soon as Redis answers again
+// (its wake-up signal, pushed when ctx ended, is pushed again until it
+// is in); and, while Redis stays stopped, within about two leases, with
+// ErrUnreachable: its BLPOP used to wait with no bound, for ever.
+func TestRedisStalledWaiter(t *testing.T) {
+	// blocked starts a Get on an empty queue with a 300 ms deadline on a
+	// new session, and returns its result's channel once it waits.
+	blocked := func(t *testing.T, srv *redistest.Server, lease time.Duration) (context.Context, <-chan error) {
+		ctx := longContext(t, time.Minute)
+		s, err := manager.ConnectRedis(ctx, "redis://"+srv.Addr+"?read_timeout=200ms", manager.WithRedisNamespace("stallw"), manager.WithRedisLease(lease))
+		require.NoError(t, err)
+		t.Cleanup(func() { s.Close() })
+		q, err := manager.OpenQueue[int](ctx, s, "q", 0)
+		require.NoError(t, err)
+		gctx, cancel := context.WithTimeout(ctx, 300*time.Millisecond)
+		t.Cleanup(cancel)
+		got := make(chan error, 1)
+		go func() {
+			_, err := q.Get(gctx)
+			got <- err
+		}()
+		waitUntil(t, 20*time.Second, "the Get is blocked", func() bool {
+			info, err := s.Inspect(ctx, "q")
+			require.NoError(t, err)
+			return len(info.Getters) == 1
+		})
+		return gctx, got
+	}
+	t.Run("resumed", func(t *testing.T) {
+		srv := redistest.Standalone(t)
+		// A long lease, so that the wait's own bound (a lease) is far off.
+		gctx, got := blocked(t, srv, 20*time.Second)
+		before := redisConns(t, srv.Addr)
+		resume := testkit.Stop(t, srv.Pid())
+		<-gctx.Done()
+		// The signal's first push fails (its connection is dropped); wait
+		// until it is sent again, on a new connection.
+		waitUntil(t, 20*time.Second, "the signal sent again", func() bool {
+			return len(newConns(redisConns(t, srv.Addr), before)) > 0
+		})
+		resume()
+		resumed := time.Now()
+		select {
+		case err := <-got:
+			require.ErrorIs(t, err, context.DeadlineExceeded)
+			t.Logf("returned %v after Redis went on: %v", time.Since(resumed), err)
+		case <-time.After(10 * time.Second):
+			t.Fatal("the Get still waits 10 s after Redis went on (its wait's own bound is a lease, 20 s)")
+		}
+	})
+	t.Run("stopped for good", func(t *testing.T) {
+		srv := redistest.Standalone(t)
+		_, got := blocked(t, srv, time.Second)
+		testkit.Stop(t, srv.Pid())
+		start := time.Now()
+		select {
+		case err := <-got:
+			require.ErrorIs(t, err, context.DeadlineExceeded)
+			require.ErrorIs(t, err, manager.ErrUnreachable)
+			t.Logf("returned %v after Redis stopped: %v", time.Since(start), err)
+		case <-time.After(20 * time.Second):
+			t.Fatal("the Get still waits 20 s after Redis stopped (its bound: a lease and 2 s for the BLPOP, a lease for the withdrawal)")
+		}
+	})
+}
+
 // TestRedisTooLarge: a call whose arguments pass the session's limit is
 // refused before anything is sent (Redis itself would take the whole
 // value, then drop the connection), singly and in a Batch, and the
