@@ -61,7 +61,8 @@ type Session struct {
 	// fast scripts, set when one fell back (see skipFast).
 	fastSkip sync.Map
 	touched  sync.Map     // object id -> typeid: called by the session (see touch)
-	scripts  sync.Map     // *redis.Script -> struct{}: loaded by CallBatch
+	scripts  sync.Map     // *luaScript -> struct{}: loaded by CallBatch
+	lua      atomic.Int32 // how family scripts run: luaUnknown, luaFunctions or luaScripts
 	beats    atomic.Int64 // heartbeats done, for tests
 	// withdrawFailures counts withdrawals that failed and will be retried,
 	// for tests.

@@ -9,14 +9,14 @@
 -- '2' shut down with immediate (an item that would come back, a dead
 -- session's, is discarded as the queue's items were).
 TYPES = { Queue = true, JoinableQueue = true }
-local Q, PD, TS, WX = P .. 'q', P .. 'p', P .. 'ts', P .. 'wx'
-local MAX, JQ, SD
-do
+local Q, PD, TS, WX, MAX, JQ, SD
+ONCALL(function()
+  Q, PD, TS, WX = P .. 'q', P .. 'p', P .. 'ts', P .. 'wx'
   local m = redis.call('HMGET', MKEY, 'max', 'jq', 'sd')
   MAX = tonumber(m[1] or '0')
   JQ = m[2] == '1'
   SD = m[3] -- false, '1' or '2'
-end
+end)
 
 local function full() return MAX > 0 and redis.call('LLEN', Q) >= MAX end
 local function added() if JQ then redis.call('HINCRBY', MKEY, 'unf', 1) end end
@@ -223,7 +223,9 @@ F.Shutdown = function()
   return OKNIL
 end
 
-if JQ then
+do -- a JoinableQueue's own methods
+  local F = {}
+  FT.JoinableQueue = F
   F.TaskDone = function()
     local item = redis.call('LPOP', takenkey(SID))
     if item then
