@@ -107,7 +107,8 @@ func testFunctionFlush(e *env) {
 }
 
 // testScriptsForced: a session that runs the family scripts as scripts
-// (EVALSHA) gives the replies builtin gives, through Call and CallBatch.
+// (EVALSHA) gives the replies builtin gives, through Call and CallBatch,
+// also after SCRIPT FLUSH.
 func testScriptsForced(e *env) {
 	t := e.t
 	s := e.session(0)
@@ -115,10 +116,15 @@ func testScriptsForced(e *env) {
 	recv, err := builtin.NewDict(context.Background(), nil)
 	require.NoError(t, err)
 	conform(t, recv, e.newObj(s, "Dict"), dictOps())
-	calls := []*BatchCall{{ID: e.newObj(s, "Value", 5).id, TypeID: "Value", Handle: 1, Method: "Load"}}
-	s.CallBatch(e.ctx(), calls)
-	require.NoError(t, calls[0].Err)
-	assert.Equal(t, mp(t, 5), calls[0].Result)
+	v := e.newObj(s, "Value", 5)
+	for i := range 2 {
+		calls := []*BatchCall{{ID: v.id, TypeID: "Value", Handle: 1, Method: "Add", Args: enc(t, 1)}}
+		s.CallBatch(e.ctx(), calls)
+		require.NoError(t, calls[0].Err, "batch %d", i)
+		assert.Equal(t, mp(t, 6+i), calls[0].Result, "batch %d", i)
+		require.NoError(t, e.srv.rdb.ScriptFlush(e.ctx()).Err())
+	}
+	assert.Equal(t, mp(t, 7), v.must("Load"))
 	assert.False(t, s.usesFunctions())
 }
 
