@@ -4,7 +4,7 @@
 TYPES = { Condition = true }
 local LP, LM, RE
 ONCALL(function()
-  LP = redis.call('HGET', MKEY, 'lp') or P
+  LP = META.lp or P
   LM = LP .. 'm'
-  RE = redis.call('HGET', MKEY, 'lt') == 'RLock'
-end)
+  RE = META.lt == 'RLock'
+end, 'lp', 'lt')

@@ -32,7 +32,7 @@ local function MAIN(keys, argv)
     -- Create if absent (A[1] is the name, "" for none; the rest, INIT's),
     -- then take a reference for the caller. An existing object of another
     -- type is an error; one of this type is kept as it is (get-or-create).
-    local t = redis.call('HGET', MKEY, 't')
+    local t = TMETA
     if t and t ~= TYPE then
       return fail('wrong_type', 'the name is taken by a ' .. t .. ', not a ' .. TYPE)
     end
@@ -48,7 +48,7 @@ local function MAIN(keys, argv)
     return OKNIL
   end
 
-  local t = redis.call('HGET', MKEY, 't')
+  local t = TMETA
   if not t then return fail('no_such_object', 'object ' .. P .. ' was freed, deleted, or never created') end
 
   if MODE == 'f' then -- a reference given back; the last one frees an unnamed object

@@ -28,9 +28,20 @@
 -- P for most objects, the lock's prefix for a Condition built on a Lock
 -- ("{ns:lock}:c<n>:"). Grants and wake-up lists live under T, so a lock
 -- can grant a Condition's waiter. A holds the method's arguments.
-local MKEY, P, T, TYPE, METHOD, SID, LEASE, HANDLE, CID, MODE, A
+-- TMETA is the object's type (meta 't', false if there is no object),
+-- META the meta fields the parts asked for (field -> value or false):
+-- one HMGET reads them all, before anything is written.
+local MKEY, P, T, TYPE, METHOD, SID, LEASE, HANDLE, CID, MODE, A, TMETA
+local META = {}
 local SETUPS = {} -- the parts' per-call setups, in their order
-local function ONCALL(setup) SETUPS[#SETUPS + 1] = setup end
+local METAF = { 't' } -- the meta fields BEGIN reads
+-- ONCALL adds a per-call setup, which may read META's fields (named
+-- after it: ONCALL(setup, 'max', 'sd')).
+local function ONCALL(setup, ...)
+  SETUPS[#SETUPS + 1] = setup
+  local fields = { ... }
+  for i = 1, #fields do METAF[#METAF + 1] = fields[i] end
+end
 local function BEGIN(keys, argv)
   MKEY = keys[1]
   P = string.sub(MKEY, 1, -2)
@@ -39,6 +50,9 @@ local function BEGIN(keys, argv)
     argv[1], argv[2], argv[3], tonumber(argv[4]), argv[5], argv[6], argv[7]
   A = {}
   for i = 8, #argv do A[#A + 1] = argv[i] end
+  local m = redis.call('HMGET', MKEY, unpack(METAF))
+  TMETA = m[1]
+  for i = 2, #METAF do META[METAF[i]] = m[i] end
   for i = 1, #SETUPS do SETUPS[i]() end
 end
 

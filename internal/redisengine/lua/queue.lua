@@ -12,11 +12,10 @@ TYPES = { Queue = true, JoinableQueue = true }
 local Q, PD, TS, WX, MAX, JQ, SD
 ONCALL(function()
   Q, PD, TS, WX = P .. 'q', P .. 'p', P .. 'ts', P .. 'wx'
-  local m = redis.call('HMGET', MKEY, 'max', 'jq', 'sd')
-  MAX = tonumber(m[1] or '0')
-  JQ = m[2] == '1'
-  SD = m[3] -- false, '1' or '2'
-end)
+  MAX = tonumber(META.max or '0')
+  JQ = META.jq == '1'
+  SD = META.sd -- false, '1' or '2'
+end, 'max', 'jq', 'sd')
 
 local function full() return MAX > 0 and redis.call('LLEN', Q) >= MAX end
 local function added() if JQ then redis.call('HINCRBY', MKEY, 'unf', 1) end end
