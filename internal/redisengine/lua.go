@@ -90,20 +90,29 @@ func (s *Session) runLua(ctx context.Context, ls *luaScript, keys []string, args
 }
 
 // loadLua loads ls's library on every master (the session's only
-// server unless it is a cluster or a ring). A server without functions
-// makes the session run scripts from then on (it returns nil then).
+// server unless it is a cluster or a ring) that does not have it yet: a
+// load is written to the AOF and sent to the replicas, and every
+// session's first batch loads. A server without functions makes the
+// session run scripts from then on (it returns nil then).
 func (s *Session) loadLua(ctx context.Context, ls *luaScript) error {
-	load := func(ctx context.Context, c *redis.Client) error {
+	load := func(ctx context.Context, c redis.Cmdable) error {
+		libs, err := c.FunctionList(ctx, redis.FunctionListQuery{LibraryNamePattern: ls.name}).Result()
+		if err == nil && len(libs) > 0 {
+			return nil
+		}
+		// (An error here, as an ACL refusing FUNCTION LIST, leaves it to
+		// FUNCTION LOAD.)
 		return c.FunctionLoadReplace(ctx, ls.lib).Err()
 	}
+	eachLoad := func(ctx context.Context, c *redis.Client) error { return load(ctx, c) }
 	var err error
 	switch c := s.rdb.(type) {
 	case *redis.ClusterClient:
-		err = c.ForEachMaster(ctx, load)
+		err = c.ForEachMaster(ctx, eachLoad)
 	case *redis.Ring:
-		err = c.ForEachShard(ctx, load)
+		err = c.ForEachShard(ctx, eachLoad)
 	default:
-		err = s.rdb.FunctionLoadReplace(ctx, ls.lib).Err()
+		err = load(ctx, s.rdb)
 	}
 	if noFunctions(err) {
 		s.lua.Store(luaScripts)

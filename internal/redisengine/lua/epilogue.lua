@@ -24,6 +24,18 @@ local function liverefs()
   return false
 end
 
+-- taken returns the grant of waiting call CID (nil if none), which it
+-- takes.
+local function taken()
+  local g = redis.call('HGET', T .. 'g', CID)
+  if g then
+    redis.call('HDEL', T .. 'g', CID)
+    redis.call('DEL', T .. 's:' .. CID)
+    COLLECT()
+  end
+  return g
+end
+
 -- MAIN is the call: a script runs it once, a function library on every
 -- FCALL.
 local function MAIN(keys, argv)
@@ -101,15 +113,6 @@ local function MAIN(keys, argv)
   end
 
   if MODE == 'x' or MODE == 'X' or MODE == 'r' then -- a waiter withdraws, or resumes
-    local function taken()
-      local g = redis.call('HGET', T .. 'g', CID)
-      if g then
-        redis.call('HDEL', T .. 'g', CID)
-        redis.call('DEL', T .. 's:' .. CID)
-        COLLECT()
-      end
-      return g
-    end
     local g = taken()
     if g then return g end
     if MODE == 'r' then
