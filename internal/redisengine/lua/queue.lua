@@ -162,8 +162,7 @@ local function getter(blocking, shaped)
     end
     if SD then return fail('shut_down', 'get: the queue is shut down and empty') end
     if not blocking then return fail('empty', 'get') end
-    touch()
-    return wait('wa', raw)
+    return wait('wa', raw) -- (which touches)
   end
 end
 F.Get = getter(true, false)
