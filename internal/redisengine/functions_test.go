@@ -4,6 +4,8 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"strings"
+	"sync/atomic"
 	"testing"
 
 	"github.com/redis/go-redis/v9"
@@ -24,7 +26,33 @@ func TestFunctions(t *testing.T) {
 		{name: "FlushSurvived", fn: testFunctionFlush},
 		{name: "ScriptsForced", fn: testScriptsForced},
 		{name: "RefusedByACL", fn: testFunctionsRefused},
+		{name: "TwoVersions", fn: testFunctionVersions},
 	})
+}
+
+// testFunctionVersions: the library of another version of a family's
+// script (a rolling upgrade: processes built from two versions of this
+// package) has its own name, and both run side by side.
+func testFunctionVersions(e *env) {
+	t := e.t
+	s := e.session(0)
+	v := e.newObj(s, "Value", "x")
+	old := families["Value"]
+	lib := strings.SplitN(old.script.lib, "\n", 2)[1] // without the #!lua line
+	chunk := lib[:strings.LastIndex(lib, "redis.register_function(")]
+	other := *old
+	other.script = newLuaScript("value", chunk+"-- another version\n")
+	require.Regexp(t, `^manager_value_[0-9a-f]{8}$`, other.script.name)
+	require.NotEqual(t, old.script.name, other.script.name)
+
+	assert.Equal(t, mp(t, "x"), v.must("Load"))
+	reply, err := s.run(e.ctx(), &other, v.id, "Value", "Swap", "1", "c", []any{mp(t, "y")}, s.newCID())
+	require.NoError(t, err)
+	assert.Equal(t, "="+string(mp(t, "x")), reply)
+	assert.Equal(t, mp(t, "y"), v.must("Load"))
+	for _, name := range []string{old.script.name, other.script.name} {
+		assert.True(t, libraryOnEveryMaster(t, e.ctx(), e.srv.rdb, name), name)
+	}
 }
 
 // eachMaster runs fn on rdb's server, or on each master of a cluster.
@@ -42,18 +70,18 @@ func eachMaster(t testing.TB, ctx context.Context, rdb redis.UniversalClient, fn
 // libraryOnEveryMaster reports whether every master has library name.
 func libraryOnEveryMaster(t testing.TB, ctx context.Context, rdb redis.UniversalClient, name string) bool {
 	t.Helper()
-	all := true
+	var missing atomic.Bool // ForEachMaster runs on the masters at once
 	eachMaster(t, ctx, rdb, func(ctx context.Context, c *redis.Client) error {
 		libs, err := c.FunctionList(ctx, redis.FunctionListQuery{LibraryNamePattern: name}).Result()
 		if err != nil {
 			return err
 		}
 		if len(libs) != 1 || libs[0].Name != name {
-			all = false
+			missing.Store(true)
 		}
 		return nil
 	})
-	return all
+	return !missing.Load()
 }
 
 // testFunctionsUsed: a session's first family call loads the family's
