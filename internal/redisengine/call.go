@@ -25,7 +25,7 @@ var luaFS embed.FS
 // A family is the script of one or more built-in types, and how their
 // arguments become the script's.
 type family struct {
-	script *redis.Script
+	script *luaScript
 	// ctor turns the constructor's msgpack arguments into INIT's.
 	ctor func(args []msgpack.RawMessage) ([]any, error)
 	// adapt turns a method's arguments into the script's, for the
@@ -139,7 +139,10 @@ local item = redis.call('LPOP', KEYS[2])
 if not item then return 'F' end
 return '=' .. item`)
 
-func mustLua(parts ...string) *redis.Script {
+// mustLua returns the script of the family whose parts (files of lua/)
+// are parts, the last one naming the family: lua/prelude.lua, the parts
+// and lua/epilogue.lua.
+func mustLua(parts ...string) *luaScript {
 	var b strings.Builder
 	for _, p := range append(append([]string{"prelude"}, parts...), "epilogue") {
 		src, err := luaFS.ReadFile("lua/" + p + ".lua")
@@ -149,7 +152,7 @@ func mustLua(parts ...string) *redis.Script {
 		b.Write(src)
 		b.WriteByte('\n')
 	}
-	return redis.NewScript(b.String())
+	return newLuaScript(parts[len(parts)-1], b.String())
 }
 
 // families maps each built-in typeid to its family. It is built on first
@@ -475,14 +478,14 @@ func (s *Session) fellBack(id uint64) {
 	v.(*atomic.Int32).Store(fastSkipCalls)
 }
 
-// slow makes pc a run of its family's script: the call's own path, or a
-// fast script's fallback.
+// slow makes pc a run of its family's script (pc.script is nil then):
+// the call's own path, or a fast script's fallback.
 func (s *Session) slow(pc *preparedCall, handle uint64) {
 	s.touch(pc.id, pc.typeid)
 	pc.fast = false
 	pc.cid = s.newCID()
 	pc.handle = strconv.FormatUint(handle, 10)
-	pc.script, pc.keys = pc.fam.script, []string{s.prefix(pc.id) + "m"}
+	pc.script, pc.keys = nil, []string{s.prefix(pc.id) + "m"}
 	pc.args = s.scriptArgs(pc.typeid, pc.method, pc.handle, "c", pc.argv, pc.cid)
 }
 
@@ -572,7 +575,7 @@ func (s *Session) run(ctx context.Context, fam *family, id uint64, typeid, metho
 	if len(cid) > 0 {
 		c = cid[0]
 	}
-	reply, err := fam.script.Run(ctx, s.rdb, []string{s.prefix(id) + "m"}, s.scriptArgs(typeid, method, handle, mode, argv, c)...).Text()
+	reply, err := s.runLua(ctx, fam.script, []string{s.prefix(id) + "m"}, s.scriptArgs(typeid, method, handle, mode, argv, c)...).Text()
 	if err != nil {
 		return "", fmt.Errorf("manager: redis: %w", err)
 	}

@@ -38,6 +38,16 @@ const DefaultNamespace = "manager"
 
 // Session is one process's session on a Redis engine: the owner of its
 // locks, permits and references. It is safe for concurrent use.
+//
+// A session runs each type's Lua script as a Redis 7 function (FCALL of
+// a library it loads with FUNCTION LOAD on every master, named
+// manager_<family>_<hash of the script> so that two versions of this
+// package can run side by side), or, when the server has no functions
+// (Redis before 7) or refuses them (an ACL without FUNCTION or FCALL),
+// with EVALSHA: it finds out at its first call of a type's script. A
+// library the server lost (FUNCTION FLUSH, a restart without
+// persistence, a new or failed-over cluster node) is loaded again by the
+// call that finds it missing, which then runs.
 type Session struct {
 	rdb      redis.UniversalClient
 	ns       string
@@ -61,7 +71,8 @@ type Session struct {
 	// fast scripts, set when one fell back (see skipFast).
 	fastSkip sync.Map
 	touched  sync.Map     // object id -> typeid: called by the session (see touch)
-	scripts  sync.Map     // *redis.Script -> struct{}: loaded by CallBatch
+	scripts  sync.Map     // *luaScript -> struct{}: loaded by CallBatch
+	lua      atomic.Int32 // how family scripts run: luaUnknown, luaFunctions or luaScripts
 	beats    atomic.Int64 // heartbeats done, for tests
 	// withdrawFailures counts withdrawals that failed and will be retried,
 	// for tests.

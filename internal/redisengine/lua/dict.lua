@@ -3,7 +3,8 @@
 -- version comes from the dict's counter (meta 'seq'), so it changes on
 -- every write and is unique across the dict.
 TYPES = { Dict = true, Namespace = true }
-local H, V, Z = P .. 'h', P .. 'v', P .. 'z'
+local H, V, Z
+ONCALL(function() H, V, Z = P .. 'h', P .. 'v', P .. 'z' end)
 
 local function dset(k, v) -- returns the previous value or false
   local prev = redis.call('HGET', H, k)
@@ -205,11 +206,10 @@ end
 
 -- Namespace is a Dict keyed by attribute names, kept as their msgpack
 -- encoding (so Names is Keys, and Items a map).
-if TYPE == 'Namespace' then
-  F.Get = F.Load
-  F.Set = F.Store
-  F.Names = F.Keys
-  F.Items = function()
+do
+  local NS = { Get = F.Load, Set = F.Store, Names = F.Keys }
+  FT.Namespace = NS
+  NS.Items = function()
     local ks, vs = ordered()
     local out = { mmap(#ks) }
     for i = 1, #ks do out[#out + 1] = ks[i] .. vs[i] end

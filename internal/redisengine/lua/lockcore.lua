@@ -4,8 +4,11 @@
 -- RLock), 'c' its levels, 'tk' its fencing token (from the counter 'tok',
 -- which only grows), 'at' when it took the lock (ms), 'ab' set when a
 -- holder died holding the lock.
-local OWNER = SID
-if RE then OWNER = SID .. ':' .. HANDLE end
+local OWNER
+ONCALL(function()
+  OWNER = SID
+  if RE then OWNER = SID .. ':' .. HANDLE end
+end)
 
 local function holder() return redis.call('HGET', LM, 'h') end
 
