@@ -15,14 +15,18 @@ import (
 )
 
 // anchorSections are the Go anchors' sections -compare runs after the
-// workloads: Redis (L4), the cheap floors for shared memory (L5) and
-// re-exec start-up (L6), and the raw Unix-socket floor (L1) unless the
-// interleaved blocks measure it (withL1 false).
-func anchorSections(withL1 bool) string {
+// workloads: Redis (L4) and the floor for shared memory (L5), and the raw
+// Unix-socket floor (L1) and re-exec start-up (L6) unless the interleaved
+// blocks measure them (withL1, withL6 false).
+func anchorSections(withL1, withL6 bool) string {
+	secs := []string{"L4", "L5"}
 	if withL1 {
-		return "L1,L4,L5,L6"
+		secs = append([]string{"L1"}, secs...)
 	}
-	return "L4,L5,L6"
+	if withL6 {
+		secs = append(secs, "L6")
+	}
+	return strings.Join(secs, ",")
 }
 
 // A trial is one round of every program, side by side.
@@ -110,32 +114,42 @@ func runRound(secs []section, round int) (trial, error) {
 // with curves.
 func sections(sel []string, dir string, compare, curves bool) []section {
 	var secs []section
-	var std, il []string
+	// std: ours in the workloads section; pyStd: Python's (W7 stays there:
+	// its W7 runs every start method, too long for a block).
+	var std, pyStd, il []string
 	for _, w := range sel {
 		switch {
+		case w == "W10":
 		case compare && slices.Contains(ilWorkloads, w):
 			il = append(il, w)
-		case w != "W10":
+			if !slices.Contains(ilPythonWorkloads, w) {
+				pyStd = append(pyStd, w)
+			}
+		default:
 			std = append(std, w)
+			pyStd = append(pyStd, w)
 		}
 	}
 	if len(il) > 0 {
 		secs = append(secs, interleavedSection(il, dir))
 	}
-	if len(std) > 0 {
-		sec := section{name: "workloads " + strings.Join(std, ",")}
-		sec.run[sideOurs] = func(rd *trial, round int) error {
-			rows, err := runOurs(std, round)
-			rd.ours = append(rd.ours, rows...)
-			return err
+	if len(std) > 0 || (compare && len(pyStd) > 0) {
+		sec := section{name: "workloads " + strings.Join(pyStd, ",")}
+		if len(std) > 0 {
+			sec.run[sideOurs] = func(rd *trial, round int) error {
+				rows, err := runOurs(std, round)
+				rd.ours = append(rd.ours, rows...)
+				return err
+			}
 		}
 		if compare {
 			sec.run[sidePython] = func(rd *trial, round int) error {
-				rd.python = append(rd.python, runPython(dir, std, round)...)
+				rd.python = append(rd.python, runPython(dir, pyStd, round)...)
 				return nil
 			}
+			withL1, withL6 := len(il) == 0, !slices.Contains(il, "W7")
 			sec.run[sideAnchors] = func(rd *trial, round int) error {
-				rd.anchor = append(rd.anchor, runAnchors(dir, round, len(il) == 0)...)
+				rd.anchor = append(rd.anchor, runAnchors(dir, round, withL1, withL6)...)
 				return nil
 			}
 		}
@@ -194,14 +208,14 @@ func runPython(dir string, sel []string, run int) []map[string]any {
 	return runAnchorProgram(cmd, "python", run, 0)
 }
 
-// runAnchors runs the Go anchors (anchorbench -only L4,L5,L6, and L1
-// with withL1) and returns their rows, printing each with "source":
-// "anchorbench".
-func runAnchors(dir string, run int, withL1 bool) []map[string]any {
+// runAnchors runs the Go anchors (anchorbench -only L4,L5, and L1 with
+// withL1, L6 with withL6) and returns their rows, printing each with
+// "source": "anchorbench".
+func runAnchors(dir string, run int, withL1, withL6 bool) []map[string]any {
 	if anchorBin == "" {
 		return nil
 	}
-	args := []string{"-only", anchorSections(withL1)}
+	args := []string{"-only", anchorSections(withL1, withL6)}
 	if *quick {
 		args = append(args, "-quick")
 	}

@@ -23,14 +23,17 @@ import (
 //
 //   - ours: W1 on a fresh manager for 1/ilBlocks of its iterations (with
 //     its 200 warm-up iterations and its own interleaved floor), then W4
-//     for 1/ilBlocks of its pairs;
+//     for 1/ilBlocks of its pairs, then W7 for 1/ilBlocks of its repeats
+//     (its figures are medians of repeats; a round's is the median of its
+//     blocks', as for L6's);
 //   - Python: one python_manager_bench.py --quick process running W1 and
 //     W4 (1,000 iterations each, a fresh Manager each) as often as it
 //     takes to match ours, by repeating them in --only (W1,W4,W1,W4 in
 //     full mode): the script has no iteration-count flag;
 //   - the raw floor: one anchorbench -only L1 -quick process (its L1 is
 //     all or nothing: 20,000 sequential round trips, which give W1's floor,
-//     then the multiplexed and 8-connection figures, which give W8's);
+//     then the multiplexed and 8-connection figures, which give W8's),
+//     -only L1,L6 when W7 runs (L6's 8 repeats of each re-exec);
 //   - Redis: one anchorbench -only L4 -quick process (its L4 is all or
 //     nothing: a fresh redis-server, W1 for 2,000 iterations and W4 for
 //     2,000 pairs, then W2, W3, W6 and redis-benchmark, whose figures the
@@ -68,8 +71,24 @@ var ilSideNames = [ilSides]string{"manager", "python", "floor (L1)", "redis (L4)
 // are the rows' fields.
 type block [ilSides][]map[string]any
 
-// ilWorkloads are the workloads that run interleaved with -compare.
-var ilWorkloads = []string{"W1", "W4"}
+// ilWorkloads are our workloads that run interleaved with -compare;
+// Python's part of a block runs ilPythonWorkloads (its W7 runs every
+// start method, seconds each, and stays in the workloads section).
+var (
+	ilWorkloads       = []string{"W1", "W4", "W7"}
+	ilPythonWorkloads = []string{"W1", "W4"}
+)
+
+// inList is the workloads of sel that are in among.
+func inList(sel, among []string) []string {
+	var out []string
+	for _, w := range sel {
+		if slices.Contains(among, w) {
+			out = append(out, w)
+		}
+	}
+	return out
+}
 
 // anchorBin is the anchorbench binary, built once per invocation in
 // buildAnchors so that no block pays go run's build; empty when the
@@ -162,8 +181,12 @@ func runBlockSide(s int, sel []string, dir string, round, b int) ([]map[string]a
 		}
 		return out, err
 	case ilPython:
+		py := inList(sel, ilPythonWorkloads)
+		if len(py) == 0 {
+			return nil, nil
+		}
 		args := []string{filepath.Join(dir, "python_manager_bench.py"), "--quick",
-			"--only", pythonOnly(sel, pythonReps(oursPerBlock()))}
+			"--only", pythonOnly(py, pythonReps(oursPerBlock()))}
 		cmd := exec.Command(pythonBin(), args...)
 		fmt.Fprintf(os.Stderr, "bench: running %s\n", strings.Join(cmd.Args, " "))
 		return runAnchorProgram(cmd, "python", round, b+1), nil
@@ -172,7 +195,13 @@ func runBlockSide(s int, sel []string, dir string, round, b int) ([]map[string]a
 			return nil, nil
 		}
 		sec := "L1"
+		if slices.Contains(sel, "W7") {
+			sec += ",L6"
+		}
 		if s == ilRedis {
+			if len(inList(sel, ilPythonWorkloads)) == 0 {
+				return nil, nil // Redis has no W7
+			}
 			sec = "L4"
 		}
 		cmd := exec.Command(anchorBin, "-only", sec, "-quick")
@@ -200,6 +229,8 @@ func runOursBlock(sel []string, round, b int) ([]*row, error) {
 			rows, err = w1(ctx, oursPerBlock())
 		case "W4":
 			rows, err = w4(ctx, oursPerBlock())
+		case "W7":
+			rows, err = w7(ctx, max(1, n(10, 3)/ilBlocks))
 		default:
 			err = fmt.Errorf("%s does not run interleaved", w)
 		}
@@ -291,6 +322,10 @@ var (
 	ilW1InFloor = ilMedian(ilOurs, "workload", "W1", "floor_p50_us", 1)
 	ilW1VsFloor = ilMedian(ilOurs, "workload", "W1", "p50_vs_floor", 1)
 	ilW1Allocs  = ilMedian(ilOurs, "workload", "W1", "client_allocs_per_op", 1)
+	ilW7First   = ilMedian(ilOurs, "workload", "W7", "manager_start_plus_first_op_ms", 1)
+	ilW7Four    = ilMedian(ilOurs, "workload", "W7", "start_join_4_procs_ms", 1)
+	ilL6Ready   = ilMedian(ilFloor, "id", "L6.spawn.server-ready", "median_ms", 1)
+	ilL6Four    = ilMedian(ilFloor, "id", "L6.spawn.4", "median_ms", 1)
 	conn8Floor  = either(ilRate(ilFloor, "id", "L1.uds.conn8", "n", "rt_per_s", 1), anchor("L1.uds.conn8", "rt_per_s", 1))
 )
 

@@ -112,7 +112,7 @@ func TestComparisonReportsInterleavedW1Ratios(t *testing.T) {
 		w1Block(4000, 20000, 45, []float64{40000}, 25000, 25000),
 	}}
 	out := comparison(t, []trial{rd}, "W1")
-	assert.Contains(t, out, "W1 and W4 are interleaved")
+	assert.Contains(t, out, "W1, W4 and our W7 are interleaved")
 	assert.Equal(t, "| W1 | ops/s, interleaved (pooled) ↑ | 20,000 | 16,000 | 25,000 | 25,000 | 1.25× | 0.80× | 0.80× |",
 		tableLine(t, out, "| W1 | ops/s"))
 	assert.Equal(t, "| W1 ops/s ≥ 2× Python (interleaved) | 1.25× | **no** | 1.56× |",
@@ -133,4 +133,59 @@ func TestComparisonRefusesInterleavedFigureOfAnIncorrectBlock(t *testing.T) {
 	assert.Contains(t, line, "refused")
 	assert.Contains(t, tableLine(t, out, "| W1 ops/s ≥ 2× Python"), "**refused**")
 	assert.NotContains(t, out, "99,999")
+}
+
+func TestSectionsRunPythonsW7OutsideTheBlocks(t *testing.T) {
+	tests := []struct {
+		name string
+		sel  []string
+		want []string // the sections' names
+		ours []bool   // whether ours runs in each
+	}{
+		{"W1, W2, W7", []string{"W1", "W2", "W7"},
+			[]string{"W1,W7 interleaved in blocks (every side)", "workloads W2,W7"}, []bool{true, true}},
+		{"W7 alone: ours in the blocks, Python's in the section", []string{"W7"},
+			[]string{"W7 interleaved in blocks (every side)", "workloads W7"}, []bool{true, false}},
+		{"no interleaved workload", []string{"W3"}, []string{"workloads W3"}, []bool{true}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			secs := sections(tt.sel, t.TempDir(), true, false)
+			var names []string
+			var ours []bool
+			for _, s := range secs {
+				names = append(names, s.name)
+				ours = append(ours, s.run[sideOurs] != nil)
+			}
+			assert.Equal(t, tt.want, names)
+			assert.Equal(t, tt.ours, ours)
+		})
+	}
+}
+
+func TestAnchorSectionsLeaveOutWhatTheBlocksMeasure(t *testing.T) {
+	assert.Equal(t, "L1,L4,L5,L6", anchorSections(true, true))
+	assert.Equal(t, "L4,L5,L6", anchorSections(false, true))
+	assert.Equal(t, "L4,L5", anchorSections(false, false))
+}
+
+// w7Block is one block's W7: our start + first op and L6's server-ready
+// child, in milliseconds.
+func w7Block(ours, l6 float64) block {
+	var blk block
+	blk[ilOurs] = []map[string]any{{"workload": "W7", "manager_start_plus_first_op_ms": ours, "start_join_4_procs_ms": 4 * ours}}
+	blk[ilFloor] = []map[string]any{{"id": "L6.spawn.server-ready", "median_ms": l6}, {"id": "L6.spawn.4", "median_ms": 4 * l6}}
+	return blk
+}
+
+func TestComparisonReportsInterleavedW7AgainstL6(t *testing.T) {
+	// The medians of the blocks: ours 40 ms (30, 40, 90), L6 20 ms (20,
+	// 20, 25): 2.00×, where the mean of ours would say 53 ms.
+	rd := trial{blocks: []block{w7Block(30, 20), w7Block(90, 25), w7Block(40, 20)}}
+	out := comparison(t, []trial{rd}, "W7")
+	assert.Equal(t, "| W7 | start + first op ms, interleaved with L6 (Python per section) ↓ | 40 | — | — | 20 | — | — | 2.00× |",
+		tableLine(t, out, "| W7 | start + first op"))
+	assert.Equal(t, "| W7 manager start + first op ≤ 1.1× a bare re-exec serving one round trip (L6, interleaved) | 2× | **no** |  |",
+		tableLine(t, out, "| W7 manager start"))
+	assert.Contains(t, tableLine(t, out, "| W7 4 workers"), "| 2× | **no** |")
 }
