@@ -14,10 +14,20 @@ import (
 	"strings"
 )
 
-// anchorSections are the Go anchors' sections -compare runs: the raw
-// Unix-socket floor (L1), Redis (L4), and the cheap floors for shared
-// memory (L5) and re-exec start-up (L6).
-const anchorSections = "L1,L4,L5,L6"
+// anchorSections are the Go anchors' sections -compare runs after the
+// workloads: Redis (L4) and the floor for shared memory (L5), and the raw
+// Unix-socket floor (L1) and re-exec start-up (L6) unless the interleaved
+// blocks measure them (withL1, withL6 false).
+func anchorSections(withL1, withL6 bool) string {
+	secs := []string{"L4", "L5"}
+	if withL1 {
+		secs = append([]string{"L1"}, secs...)
+	}
+	if withL6 {
+		secs = append(secs, "L6")
+	}
+	return strings.Join(secs, ",")
+}
 
 // A trial is one round of every program, side by side.
 type trial struct {
@@ -25,6 +35,7 @@ type trial struct {
 	python  []map[string]any // python_manager_bench.py, by "workload"
 	anchor  []map[string]any // the Go anchors, by "id"
 	scaling []map[string]any // the scaling programs (Python and Redis), by "sys" and "exp"
+	blocks  []block          // W1 and W4 of every side, interleaved (interleave.go)
 }
 
 // A side is one of the programs compared in a round.
@@ -103,26 +114,42 @@ func runRound(secs []section, round int) (trial, error) {
 // with curves.
 func sections(sel []string, dir string, compare, curves bool) []section {
 	var secs []section
-	var std []string
+	// std: ours in the workloads section; pyStd: Python's (W7 stays there:
+	// its W7 runs every start method, too long for a block).
+	var std, pyStd, il []string
 	for _, w := range sel {
-		if w != "W10" {
+		switch {
+		case w == "W10":
+		case compare && slices.Contains(ilWorkloads, w):
+			il = append(il, w)
+			if !slices.Contains(ilPythonWorkloads, w) {
+				pyStd = append(pyStd, w)
+			}
+		default:
 			std = append(std, w)
+			pyStd = append(pyStd, w)
 		}
 	}
-	if len(std) > 0 {
-		sec := section{name: "workloads " + strings.Join(std, ",")}
-		sec.run[sideOurs] = func(rd *trial, round int) error {
-			rows, err := runOurs(std, round)
-			rd.ours = append(rd.ours, rows...)
-			return err
+	if len(il) > 0 {
+		secs = append(secs, interleavedSection(il, dir))
+	}
+	if len(std) > 0 || (compare && len(pyStd) > 0) {
+		sec := section{name: "workloads " + strings.Join(pyStd, ",")}
+		if len(std) > 0 {
+			sec.run[sideOurs] = func(rd *trial, round int) error {
+				rows, err := runOurs(std, round)
+				rd.ours = append(rd.ours, rows...)
+				return err
+			}
 		}
 		if compare {
 			sec.run[sidePython] = func(rd *trial, round int) error {
-				rd.python = append(rd.python, runPython(dir, std, round)...)
+				rd.python = append(rd.python, runPython(dir, pyStd, round)...)
 				return nil
 			}
+			withL1, withL6 := len(il) == 0, !slices.Contains(il, "W7")
 			sec.run[sideAnchors] = func(rd *trial, round int) error {
-				rd.anchor = append(rd.anchor, runAnchors(dir, round)...)
+				rd.anchor = append(rd.anchor, runAnchors(dir, round, withL1, withL6)...)
 				return nil
 			}
 		}
@@ -176,22 +203,25 @@ func runPython(dir string, sel []string, run int) []map[string]any {
 	if *quick {
 		args = append(args, "--quick")
 	}
-	cmd := exec.Command("python3", args...)
+	cmd := exec.Command(pythonBin(), args...)
 	fmt.Fprintf(os.Stderr, "bench: running %s\n", strings.Join(cmd.Args, " "))
-	return runAnchorProgram(cmd, "python", run)
+	return runAnchorProgram(cmd, "python", run, 0)
 }
 
-// runAnchors runs the Go anchors (go run . -only L1,L4,L5,L6) and returns
-// their rows, printing each with "source": "anchorbench".
-func runAnchors(dir string, run int) []map[string]any {
-	args := []string{"run", ".", "-only", anchorSections}
+// runAnchors runs the Go anchors (anchorbench -only L4,L5, and L1 with
+// withL1, L6 with withL6) and returns their rows, printing each with
+// "source": "anchorbench".
+func runAnchors(dir string, run int, withL1, withL6 bool) []map[string]any {
+	if anchorBin == "" {
+		return nil
+	}
+	args := []string{"-only", anchorSections(withL1, withL6)}
 	if *quick {
 		args = append(args, "-quick")
 	}
-	cmd := exec.Command("go", args...)
-	cmd.Dir = filepath.Join(dir, "go")
-	fmt.Fprintf(os.Stderr, "bench: running %s (in %s)\n", strings.Join(cmd.Args, " "), cmd.Dir)
-	return runAnchorProgram(cmd, "anchorbench", run)
+	cmd := exec.Command(anchorBin, args...)
+	fmt.Fprintf(os.Stderr, "bench: running %s\n", strings.Join(cmd.Args, " "))
+	return runAnchorProgram(cmd, "anchorbench", run, 0)
 }
 
 // runPythonScaling runs one experiment of python_scaling_bench.py (--exp
@@ -199,9 +229,9 @@ func runAnchors(dir string, run int) []map[string]any {
 // "source": "python-scaling".
 func runPythonScaling(dir string, run int, exp, list string, extra ...string) []map[string]any {
 	args := append([]string{filepath.Join(dir, "python_scaling_bench.py"), "--exp", exp, "-n", list}, extra...)
-	cmd := exec.Command("python3", args...)
+	cmd := exec.Command(pythonBin(), args...)
 	fmt.Fprintf(os.Stderr, "bench: running %s\n", strings.Join(cmd.Args, " "))
-	return runAnchorProgram(cmd, "python-scaling", run)
+	return runAnchorProgram(cmd, "python-scaling", run, 0)
 }
 
 // runRedisScaling runs one experiment of the Redis scaling program (go
@@ -212,13 +242,14 @@ func runRedisScaling(dir string, run int, exp, list string, extra ...string) []m
 	cmd := exec.Command("go", args...)
 	cmd.Dir = filepath.Join(dir, "scaling")
 	fmt.Fprintf(os.Stderr, "bench: running %s (in %s)\n", strings.Join(cmd.Args, " "), cmd.Dir)
-	return runAnchorProgram(cmd, "redis-scaling", run)
+	return runAnchorProgram(cmd, "redis-scaling", run, 0)
 }
 
 // runAnchorProgram runs cmd, whose stdout (and, for Python's metadata,
 // stderr) holds one JSON object per line, and returns the objects. Each
-// is printed as it comes, tagged with its source.
-func runAnchorProgram(cmd *exec.Cmd, source string, run int) []map[string]any {
+// is printed as it comes, tagged with its source (and its interleaved
+// block, 1-based, when block > 0).
+func runAnchorProgram(cmd *exec.Cmd, source string, run, block int) []map[string]any {
 	var stderr bytes.Buffer
 	cmd.Stderr = io.MultiWriter(&stderr, os.Stderr)
 	out, err := cmd.StdoutPipe()
@@ -234,7 +265,7 @@ func runAnchorProgram(cmd *exec.Cmd, source string, run int) []map[string]any {
 	sc := bufio.NewScanner(out)
 	sc.Buffer(make([]byte, 1<<20), 16<<20)
 	for sc.Scan() {
-		if r := tagged(sc.Bytes(), source, run); r != nil {
+		if r := tagged(sc.Bytes(), source, run, block); r != nil {
 			rows = append(rows, r)
 		}
 	}
@@ -244,15 +275,16 @@ func runAnchorProgram(cmd *exec.Cmd, source string, run int) []map[string]any {
 	// Python prints its environment as one JSON object on stderr.
 	for _, line := range bytes.Split(stderr.Bytes(), []byte("\n")) {
 		if bytes.Contains(line, []byte(`"meta": true`)) {
-			tagged(line, source, run)
+			tagged(line, source, run, block)
 		}
 	}
 	return rows
 }
 
 // tagged parses one JSON line and prints it with its source (and run
-// number) first; it returns nil for a line that is not a JSON object.
-func tagged(line []byte, source string, run int) map[string]any {
+// number and interleaved block) first; it returns nil for a line that is
+// not a JSON object.
+func tagged(line []byte, source string, run, block int) map[string]any {
 	line = bytes.TrimSpace(line)
 	if len(line) < 2 || line[0] != '{' {
 		return nil
@@ -264,6 +296,9 @@ func tagged(line []byte, source string, run int) map[string]any {
 	prefix := fmt.Sprintf(`{"source": %q, `, source)
 	if *compare && *runs > 1 {
 		prefix += fmt.Sprintf(`"run": %d, `, run+1)
+	}
+	if block > 0 {
+		prefix += fmt.Sprintf(`"interleaved": true, "block": %d, `, block)
 	}
 	if len(m) == 0 {
 		prefix = strings.TrimSuffix(prefix, ", ")

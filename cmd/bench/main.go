@@ -8,7 +8,7 @@
 //	go run ./cmd/bench -engine redis [-runs 3] [-only W1,W4] [-redis-url URL | -redis-cluster]
 //
 // With -compare it also runs, in the same invocation, Python's Manager
-// (python3 DIR/python_manager_bench.py and, for W10 and the curves,
+// (Debian's /usr/bin/python3 DIR/python_manager_bench.py and, for W10 and the curves,
 // DIR/python_scaling_bench.py) and the Go anchors (go run . -only
 // L1,L4,L5,L6 in DIR/go, and the Redis scaling program in DIR/scaling;
 // redis-server is installed with apt-get when missing), prints their rows
@@ -20,6 +20,13 @@
 // round (the workloads, W10, each curve) the three sides — ours, Python,
 // the Go anchors — run one after the other, and the order rotates from
 // round to round, so that no side always runs minutes after another.
+// W1 and W4, whose ratios moved most with the machine's drift, and our
+// W7 run interleaved instead: each round is 5 blocks, and each block
+// runs every side once (ours for a fifth of the iterations or repeats,
+// one Python process for W1 and W4, one Go anchors process for L1 (and
+// L6, W7's floor) and one for L4), in an order that rotates block by
+// block; see interleave.go. The Go anchors are
+// built once (go build) and their binary run by every section and block.
 // A figure whose row says its run was incorrect ("correct" or
 // "exactly_once" false) is refused, never put in the table.
 //
@@ -149,6 +156,12 @@ func run() error {
 			return err
 		}
 		ensureRedis()
+		tmp, err := os.MkdirTemp("", "bench-anchors-")
+		if err != nil {
+			return err
+		}
+		defer os.RemoveAll(tmp)
+		buildAnchors(dir, tmp)
 	}
 	secs := sections(sel, dir, *compare, *curves)
 	rounds := 1

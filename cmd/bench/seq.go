@@ -54,8 +54,12 @@ func startWithDict(ctx context.Context) (*manager.Manager, *manager.Dict[int, in
 // the raw-socket floor measured in blocks interleaved with ours (see
 // floor.go), so that p50_vs_floor compares like with like.
 func runW1(ctx context.Context) ([]*row, error) {
+	return w1(ctx, n(10000, 1000))
+}
+
+// w1 is W1 for iters iterations.
+func w1(ctx context.Context, iters int) ([]*row, error) {
 	const blocks = 20
-	iters := n(10000, 1000)
 	m, d, stop, err := startWithDict(ctx)
 	if err != nil {
 		return nil, err
@@ -134,7 +138,11 @@ func runW1(ctx context.Context) ([]*row, error) {
 
 // runW4 is lock: one client, sequential acquire and release.
 func runW4(ctx context.Context) ([]*row, error) {
-	pairs := n(10000, 1000)
+	return w4(ctx, n(10000, 1000))
+}
+
+// w4 is W4 for pairs acquire-release pairs.
+func w4(ctx context.Context, pairs int) ([]*row, error) {
 	m, stop, err := startManager(ctx)
 	if err != nil {
 		return nil, err

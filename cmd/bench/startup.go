@@ -12,7 +12,11 @@ import (
 // worker processes forked and waited for; medians of several repeats.
 // The in-process manager (manager.InProcess) is reported beside.
 func runW7(ctx context.Context) ([]*row, error) {
-	reps := n(10, 3)
+	return w7(ctx, n(10, 3))
+}
+
+// w7 is W7 with reps repeats of each measurement.
+func w7(ctx context.Context, reps int) ([]*row, error) {
 	var startOnly, firstOp, shutdown, inProc, four []time.Duration
 	for range reps {
 		s, f, d, err := startFirstOp(ctx)
