@@ -320,7 +320,13 @@ func redisError(ctx context.Context, err error) error {
 	if !unreachable(err) {
 		return err
 	}
-	if cerr := ctx.Err(); cerr != nil {
+	cerr := ctx.Err()
+	if d, ok := ctx.Deadline(); ok && cerr == nil && !time.Now().Before(d) {
+		// The socket's deadline (ctx's, set by go-redis) can fire before
+		// ctx's own timer has marked it done.
+		cerr = context.DeadlineExceeded
+	}
+	if cerr != nil {
 		return errs.Errorf("%w: %w (%w)", cerr, ErrUnreachable, err)
 	}
 	return errs.Errorf("%w (%w)", ErrUnreachable, err)
