@@ -50,6 +50,12 @@ type family struct {
 	fastFallback bool
 	// fastTypes limits the fast scripts to these typeids (nil: all).
 	fastTypes map[string]bool
+	// hget names the method that Call sends as a plain HGET of the
+	// values hash (fastKeys[1]) with its one argument, without a script:
+	// a hit is the answer, a miss runs the method's fast script, which
+	// tells an absent key from a missing or wrong-typed object. This
+	// checks no type, so no other type may have a key of that name.
+	hget string
 }
 
 // fastHead starts every fast script: it reads the meta hash's fields
@@ -75,21 +81,26 @@ end
 var fastCheck = fastHead()
 
 // dictFast are the Dict's fast scripts: the methods of W1 (Load, Store)
-// and Has. KEYS: meta, values, versions, order.
+// and Has. An entry of the values hash is the value's encoding followed
+// by its version's (see lua/dict.lua). KEYS: meta, values, order.
 var dictFast = map[string]*redis.Script{
 	"Load": redis.NewScript(fastCheck + `
 local v = redis.call('HGET', KEYS[2], ARGV[2])
-if v then return '=\146' .. v .. '\195' end
+if v then return '=\146' .. string.sub(v, 1, -10) .. '\195' end
 return '=\146\192\194'`),
 	"Has": redis.NewScript(fastCheck + `
 if redis.call('HEXISTS', KEYS[2], ARGV[2]) == 1 then return '=\195' end
 return '=\194'`),
 	"Store": redis.NewScript(fastCheck + `
 local s = redis.call('HINCRBY', KEYS[1], 'seq', 1)
-if redis.call('HSET', KEYS[2], ARGV[2], ARGV[3]) == 1 then redis.call('ZADD', KEYS[4], s, ARGV[2]) end
-redis.call('HSET', KEYS[3], ARGV[2], s)
+local e = ARGV[3] .. '\207' .. struct.pack('>I4I4', math.floor(s / 4294967296), s % 4294967296)
+if redis.call('HSET', KEYS[2], ARGV[2], e) == 1 then redis.call('ZADD', KEYS[3], s, ARGV[2]) end
 return '=\192'`),
 }
+
+// entryVersionLen is the length of the version that ends an entry of a
+// Dict's values hash (see lua/dict.lua).
+const entryVersionLen = 9
 
 // lockTake is a Lock's Acquire or TryAcquire (reply) of a free lock that
 // nobody waits for and no dead holder abandoned: the family script's
@@ -206,7 +217,8 @@ func init() {
 		ctor:     pairsArg,
 		adapt:    map[string]func([]msgpack.RawMessage) ([]any, error){"Update": pairsArg, "LoadMany": listArg(0)},
 		fast:     dictFast,
-		fastKeys: []string{"m", "h", "v", "z"},
+		fastKeys: []string{"m", "h", "z"},
+		hget:     "Load",
 	}, "Dict")
 	register(&family{script: mustLua("shape", "numeric", "dict"), ctor: attrsArg}, "Namespace")
 	register(&family{
@@ -341,6 +353,11 @@ func (s *Session) Call(ctx context.Context, id uint64, typeid string, handle uin
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
+	if pc.fast && pc.method == pc.fam.hget {
+		if res, err := s.hgetEntry(ctx, pc); res != nil || err != nil {
+			return res, err
+		}
+	}
 	if pc.fast {
 		reply, err := pc.script.Run(pc.runCtx(ctx), s.rdb, pc.keys, pc.args...).Text()
 		if err != nil || reply != "F" {
@@ -354,6 +371,30 @@ func (s *Session) Call(ctx context.Context, id uint64, typeid string, handle uin
 		return nil, s.callErr(typeid, method, err)
 	}
 	return s.finish(ctx, pc, reply)
+}
+
+// hgetEntry answers a call of its family's hget method with one HGET of
+// the entry (see family.hget): it returns the method's result as the
+// fast script would give it, or nil and no error when there is no entry
+// (or none that the script would read alike), for the script to decide.
+// A batch does not use it, as its miss would run after the batch's
+// later calls.
+func (s *Session) hgetEntry(ctx context.Context, pc *preparedCall) ([]byte, error) {
+	key := pc.argv[0].([]byte)
+	e, err := s.rdb.HGet(ctx, pc.keys[1], string(key)).Bytes()
+	if errors.Is(err, redis.Nil) || err == nil && len(e) < entryVersionLen {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, s.callErr(pc.typeid, pc.method, fmt.Errorf("manager: redis: %w", err))
+	}
+	// builtin.LoadResult [value, true]: the value is the entry without
+	// its version.
+	v := e[:len(e)-entryVersionLen]
+	res := make([]byte, 0, len(v)+2)
+	res = append(res, 0x92)
+	res = append(res, v...)
+	return append(res, 0xc3), nil
 }
 
 // A preparedCall is a call checked and turned into one script's run.
