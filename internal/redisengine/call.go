@@ -104,25 +104,27 @@ const entryVersionLen = 9
 
 // lockTake is a Lock's Acquire or TryAcquire (reply) of a free lock that
 // nobody waits for and no dead holder abandoned: the family script's
-// touch and ltake (lua/lockcore.lua). KEYS: meta, waiters.
+// touch and ltake (lua/lockcore.lua), with the counter 'tok' read and
+// written by the commands that read and write the rest, and the queue
+// seen in 'w' (see lqueue). KEYS: meta.
 func lockTake(reply string) *redis.Script {
-	return redis.NewScript(fastHead("h", "ab") + `
-if m[2] or m[3] or redis.call('EXISTS', KEYS[2]) == 1 then return 'F' end
+	return redis.NewScript(fastHead("h", "ab", "w", "tok") + `
+if m[2] or m[3] or m[4] then return 'F' end
 if ARGV[2] ~= '' then redis.call('SET', string.sub(KEYS[1], 1, -2) .. 'l:' .. ARGV[2], '1', 'PX', ARGV[3]) end
-local tk = redis.call('HINCRBY', KEYS[1], 'tok', 1)
+local tk = (tonumber(m[5]) or 0) + 1
 local now = redis.call('TIME')
-redis.call('HSET', KEYS[1], 'h', ARGV[2], 'c', 1, 'tk', tk, 'at', now[1] * 1000 + math.floor(now[2] / 1000))
+redis.call('HSET', KEYS[1], 'h', ARGV[2], 'c', 1, 'tk', tk, 'tok', tk, 'at', now[1] * 1000 + math.floor(now[2] / 1000))
 return '` + reply + `'`)
 }
 
 // lockFast are the Lock's fast scripts: W4's Acquire and Release, and
 // TryAcquire. Release is fast when the caller holds the lock once and
-// nobody waits for it. KEYS: meta, waiters.
+// nobody waits for it. KEYS: meta.
 var lockFast = map[string]*redis.Script{
 	"Acquire":    lockTake(`=\192`),
 	"TryAcquire": lockTake(`=\195`),
-	"Release": redis.NewScript(fastHead("h", "c") + `
-if m[2] ~= ARGV[2] or m[3] ~= '1' or redis.call('EXISTS', KEYS[2]) == 1 then return 'F' end
+	"Release": redis.NewScript(fastHead("h", "c", "w") + `
+if m[2] ~= ARGV[2] or m[3] ~= '1' or m[4] then return 'F' end
 redis.call('HDEL', KEYS[1], 'h', 'c', 'tk')
 return '=\192'`),
 }
@@ -250,7 +252,7 @@ func init() {
 	acquires := map[string]bool{"Acquire": true, "TryAcquire": true, "Wait": true}
 	register(&family{
 		script: mustLua("locksetup", "lockcore", "lock"), ctor: noArgs, consume: acquires,
-		fast: lockFast, fastKeys: []string{"m", "wa"}, fastSession: true, fastFallback: true,
+		fast: lockFast, fastKeys: []string{"m"}, fastSession: true, fastFallback: true,
 		fastTypes: map[string]bool{"Lock": true},
 	}, "Lock", "RLock")
 	register(&family{script: mustLua("condsetup", "lockcore", "condition"), consume: acquires, ctor: func(args []msgpack.RawMessage) ([]any, error) {
