@@ -91,10 +91,17 @@ return '=\146\192\194'`),
 	"Has": redis.NewScript(fastCheck + `
 if redis.call('HEXISTS', KEYS[2], ARGV[2]) == 1 then return '=\195' end
 return '=\194'`),
-	"Store": redis.NewScript(fastCheck + `
-local s = redis.call('HINCRBY', KEYS[1], 'seq', 1)
+	// Store checks the type by the counter in the values hash, which
+	// only a Dict has (see lua/dict.lua): one HMGET less than fastCheck.
+	"Store": redis.NewScript(`
+local c = redis.call('HGET', KEYS[2], '')
+if not c then
+` + fastCheck + `
+  return 'F'
+end
+local s = c + 1
 local e = ARGV[3] .. '\207' .. struct.pack('>I4I4', math.floor(s / 4294967296), s % 4294967296)
-if redis.call('HSET', KEYS[2], ARGV[2], e) == 1 then redis.call('ZADD', KEYS[3], s, ARGV[2]) end
+if redis.call('HSET', KEYS[2], ARGV[2], e, '', s) == 1 then redis.call('ZADD', KEYS[3], s, ARGV[2]) end
 return '=\192'`),
 }
 
@@ -435,6 +442,13 @@ func (s *Session) prepare(id uint64, typeid string, handle uint64, method string
 	}
 	if len(args) != want {
 		return nil, errs.Errorf("%w: %d arguments, want %d", errs.BadArguments, len(args), want)
+	}
+	for i, a := range args {
+		// Never a msgpack value; the scripts rely on it (a Dict's
+		// counter is its values hash's field '').
+		if len(a) == 0 {
+			return nil, errs.Errorf("%w: argument %d is empty, not a msgpack value", errs.BadArguments, i+1)
+		}
 	}
 	var argv []any
 	var err error

@@ -58,17 +58,19 @@ func testDictVersionsMove(e *env) {
 	s := e.session(0)
 	d := e.newObj(s, "Dict")
 	seen := map[uint64]string{}
-	version := func(what string) uint64 {
+	versionOf := func(key, what string) uint64 {
 		t.Helper()
 		var vv builtin.VersionedValue
-		require.NoError(t, msgpack.Unmarshal(d.must("LoadVersion", "k"), &vv))
+		require.NoError(t, msgpack.Unmarshal(d.must("LoadVersion", key), &vv))
 		require.True(t, vv.OK, what)
 		prev, dup := seen[vv.Version]
 		require.False(t, dup, "%s: version %d again (first after %s)", what, vv.Version, prev)
 		seen[vv.Version] = what
 		return vv.Version
 	}
+	version := func(what string) uint64 { t.Helper(); return versionOf("k", what) }
 	d.must("Store", "first", 0)
+	versionOf("first", "Store first")
 	d.must("Store", "k", 1)
 	version("Store")
 	d.must("Store", "k", 2)
@@ -82,6 +84,7 @@ func testDictVersionsMove(e *env) {
 	assert.Equal(t, mp(t, true), d.must("StoreIfVersion", "k", v, 6))
 	v = version("StoreIfVersion")
 	d.must("Store", "last", 0)
+	versionOf("last", "Store last")
 	d.must("Store", "k", 7)
 	assert.Equal(t, mp(t, []string{"first", "k", "last"}), d.must("Keys"), "an overwrite keeps the key's place")
 	assert.Equal(t, mp(t, false), d.must("StoreIfVersion", "k", v, 8), "the version moved")
@@ -94,6 +97,18 @@ func testDictVersionsMove(e *env) {
 	d.must("Update", []builtin.Pair{{Key: mp(t, "k"), Value: mp(t, 10)}})
 	version("Update after Clear")
 	assert.Equal(t, mp(t, []any{10, true}), d.must("Load", "k"))
+	assert.Equal(t, mp(t, 1), d.must("Len"))
+	d.must("Store", "first", 1)
+	versionOf("first", "Store after Clear")
+	// An empty argument is no msgpack value: refused, the dict intact.
+	for _, m := range []string{"Load", "Store", "Has"} {
+		args := []msgpack.RawMessage{{}, mp(t, 1)}[:map[string]int{"Load": 1, "Store": 2, "Has": 1}[m]]
+		_, err := s.Call(e.ctx(), d.id, "Dict", 1, m, args)
+		require.ErrorIs(t, err, errs.BadArguments, m)
+	}
+	d.must("Store", "k", 11)
+	version("Store after the refused calls")
+	assert.Equal(t, mp(t, 2), d.must("Len"))
 }
 
 // testLockNotifyQueues: a Condition on a Lock queues the waiter it

@@ -3,8 +3,10 @@
 -- followed by its version's, as muint64 writes it (9 bytes): one field
 -- per key, so that a write sets both with one HSET and a read of the
 -- value is one HGET, which call.go's Load sends without a script. A
--- version comes from the dict's counter (meta 'seq'), so it changes on
--- every write and is unique across the dict.
+-- version comes from the dict's counter, in P..'h' under the field ''
+-- (no key is empty: Call refuses empty arguments), so it changes on every
+-- write and is unique across the dict, and a Store reads and writes it
+-- with the entry. P..'h' exists as long as the dict, with its counter.
 --
 -- A Namespace keeps its entries in P..'a': call.go's Load reads P..'h'
 -- without checking the object's type, so no other type may have a key
@@ -32,7 +34,7 @@ end
 
 local function dset(k, v) -- returns the previous value or false
   local prev = redis.call('HGET', H, k)
-  local s = seq()
+  local s = redis.call('HINCRBY', H, '', 1)
   redis.call('HSET', H, k, v .. muint64(s))
   if not prev then redis.call('ZADD', Z, s, k) end
   return val(prev)
@@ -54,6 +56,7 @@ local function loadresFalse(v) -- [value, false]: stored, not loaded
 end
 
 INIT = function()
+  redis.call('HSET', H, '', 0)
   for i = 1, #A, 2 do dset(A[i], A[i + 1]) end
 end
 
@@ -123,10 +126,12 @@ F.CompareAndDelete = function()
   return ok(TRUE)
 end
 F.Clear = function()
+  local s = redis.call('HGET', H, '')
   redis.call('DEL', H, Z)
+  redis.call('HSET', H, '', s) -- versions are never reused
   return OKNIL
 end
-F.Len = function() return ok(mint(redis.call('HLEN', H))) end
+F.Len = function() return ok(mint(redis.call('HLEN', H) - 1)) end
 F.Has = function() return ok(mbool(redis.call('HEXISTS', H, A[1]) == 1)) end
 F.Keys = function() return ok(mraws(redis.call('ZRANGE', Z, 0, -1))) end
 local function ordered()
