@@ -50,11 +50,12 @@ type family struct {
 	fastFallback bool
 	// fastTypes limits the fast scripts to these typeids (nil: all).
 	fastTypes map[string]bool
-	// hget names the method that Call sends as a plain HGET of the
-	// values hash (fastKeys[1]) with its one argument, without a script:
-	// a hit is the answer, a miss runs the method's fast script, which
-	// tells an absent key from a missing or wrong-typed object. This
-	// checks no type, so no other type may have a key of that name.
+	// hget names the method that Call sends as a plain HMGET of the
+	// values hash (fastKeys[1]) without a script: the field of its one
+	// argument, and the counter '' that only a live Dict's values hash
+	// has (see lua/dict.lua). The entry, or the counter without it, is
+	// the answer; with neither the method's fast script says what the
+	// object is (missing, or of another type).
 	hget string
 }
 
@@ -382,23 +383,27 @@ func (s *Session) Call(ctx context.Context, id uint64, typeid string, handle uin
 	return s.finish(ctx, pc, reply)
 }
 
-// hgetEntry answers a call of its family's hget method with one HGET of
-// the entry (see family.hget): it returns the method's result as the
-// fast script would give it, or nil and no error when there is no entry
-// (or none that the script would read alike), for the script to decide.
-// A batch does not use it, as its miss would run after the batch's
-// later calls.
+// hgetEntry answers a call of its family's hget method with one HMGET
+// (see family.hget): it returns the method's result as the fast script
+// would give it, or nil and no error when the values hash is not there
+// (or holds an entry the script would read alike), for the script to
+// decide. A batch does not use it, as its fallback would run after the
+// batch's later calls.
 func (s *Session) hgetEntry(ctx context.Context, pc *preparedCall) ([]byte, error) {
 	key := pc.argv[0].([]byte)
-	e, err := s.rdb.HGet(ctx, pc.keys[1], string(key)).Bytes()
-	if errors.Is(err, redis.Nil) || err == nil && len(e) < entryVersionLen {
-		return nil, nil
-	}
+	r, err := s.rdb.HMGet(ctx, pc.keys[1], string(key), "").Result()
 	if err != nil {
 		return nil, s.callErr(pc.typeid, pc.method, fmt.Errorf("manager: redis: %w", err))
 	}
-	// builtin.LoadResult [value, true]: the value is the entry without
-	// its version.
+	e, hit := r[0].(string)
+	switch {
+	case !hit && r[1] != nil:
+		// The dict is there, the key is not: builtin.LoadResult [nil, false].
+		return []byte{0x92, 0xc0, 0xc2}, nil
+	case !hit || len(e) < entryVersionLen:
+		return nil, nil
+	}
+	// [value, true]: the value is the entry without its version.
 	v := e[:len(e)-entryVersionLen]
 	res := make([]byte, 0, len(v)+2)
 	res = append(res, 0x92)
