@@ -32,6 +32,10 @@ func (r *RedisSession) flushBatch(ctx context.Context, calls []*batchCall, buf [
 			call.err = &opError{call.op, errs.Errorf("%w: %v", ErrProtocol, err)}
 			continue
 		}
+		if err := r.checkSize(args); err != nil {
+			call.err = &opError{call.op, err}
+			continue
+		}
 		sent = append(sent, call)
 		bcs = append(bcs, &redisengine.BatchCall{ID: call.object, TypeID: call.typeid, Handle: call.handle, Method: call.method, Args: args})
 	}
@@ -43,7 +47,7 @@ func (r *RedisSession) flushBatch(ctx context.Context, calls []*batchCall, buf [
 		bc := bcs[i]
 		call.answered = true
 		if bc.Err != nil {
-			call.err = &opError{call.op, redisError(bc.Err)}
+			call.err = &opError{call.op, redisError(ctx, bc.Err)}
 			continue
 		}
 		call.err = r.decode(ctx, call.op, bc.Result, call.out)

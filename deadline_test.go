@@ -5,15 +5,14 @@ import (
 	"errors"
 	"fmt"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
-	"golang.org/x/sys/unix"
 
 	"github.com/goproc/manager"
+	"github.com/goproc/manager/internal/testkit"
 )
 
 // Stall is a custom type whose Hold ignores its context: it blocks until
@@ -54,20 +53,11 @@ const callDeadline = 50 * time.Millisecond
 // loaded machine stays green, and still far below the 2 s it used to be.
 const maxOverrun = 500 * time.Millisecond
 
-// stopManager SIGSTOPs m's process; the returned func (also registered
-// with Cleanup, so the manager never stays stopped) SIGCONTs it.
+// stopManager SIGSTOPs m's process until the returned func (see
+// testkit.Stop).
 func stopManager(t testing.TB, m *manager.Manager) (resume func()) {
 	t.Helper()
-	pid := m.Pid()
-	require.NoError(t, syscall.Kill(pid, syscall.SIGSTOP))
-	// The stop is asynchronous: wait until every thread has stopped (the
-	// manager is our child), leaving the event for its real waiter.
-	var info unix.Siginfo
-	require.NoError(t, unix.Waitid(unix.P_PID, pid, &info, unix.WSTOPPED|unix.WNOWAIT, nil))
-	var once sync.Once
-	resume = func() { once.Do(func() { assert.NoError(t, syscall.Kill(pid, syscall.SIGCONT)) }) }
-	t.Cleanup(resume)
-	return resume
+	return testkit.Stop(t, m.Pid())
 }
 
 // overrun runs call under a context with callDeadline and returns how long

@@ -20,6 +20,12 @@ var (
 	// ErrManagerGone: the manager process exited or became unreachable.
 	// Every pending and later call on a client fails with it.
 	ErrManagerGone = errs.ManagerGone
+	// ErrUnreachable: the Redis server of a RedisSession did not answer
+	// in time (go-redis's ReadTimeout, 3 s by default) or the connection
+	// to it failed. Unlike ErrManagerGone it is not final: later calls
+	// work again once Redis answers. A call that writes may have been
+	// applied before the answer was lost.
+	ErrUnreachable = errs.Unreachable
 	// ErrNoSuchObject: the object was freed or deleted, or never existed.
 	ErrNoSuchObject = errs.NoSuchObject
 	// ErrNoSuchMethod: the object's type has no exported method by that name.

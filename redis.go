@@ -3,15 +3,20 @@ package manager
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
+	"io"
+	"net"
 	"os"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/redis/go-redis/v9"
 	"github.com/vmihailenco/msgpack/v5"
 
+	"github.com/goproc/manager/internal/errs"
 	"github.com/goproc/manager/internal/proc"
 	"github.com/goproc/manager/internal/redisengine"
 	"github.com/goproc/manager/internal/server"
@@ -60,6 +65,7 @@ type RedisOption interface{ applyRedis(*redisOptions) }
 type redisOptions struct {
 	namespace    string
 	lease        time.Duration
+	maxRequest   int           // see WithRedisMaxRequestSize; 0: the default
 	interceptors []Interceptor // see hooks.go
 	callChain    CallFunc
 }
@@ -82,11 +88,35 @@ func WithRedisLease(d time.Duration) RedisOption {
 	return redisOptionFunc(func(o *redisOptions) { o.lease = d })
 }
 
+// DefaultRedisMaxRequestSize is how many bytes of encoded arguments one
+// call on a RedisSession may send, unless WithRedisMaxRequestSize says
+// otherwise: a manager's default frame size, so that a program moved
+// from a manager to Redis meets the same limit.
+const DefaultRedisMaxRequestSize = wire.DefaultMaxFrameSize
+
+// maxRedisRequestSize is Redis's own limit on one argument
+// (proto-max-bulk-len, 512 MB by default): past it Redis closes the
+// connection, after the whole value was sent.
+const maxRedisRequestSize = 512 << 20
+
+// WithRedisMaxRequestSize sets how many bytes of encoded arguments one
+// call may send (default DefaultRedisMaxRequestSize, at most 512 MiB,
+// Redis's proto-max-bulk-len). A larger call fails with ErrTooLarge
+// before anything is sent.
+func WithRedisMaxRequestSize(n int) RedisOption {
+	return redisOptionFunc(func(o *redisOptions) { o.maxRequest = min(max(n, 1), maxRedisRequestSize) })
+}
+
 // ConnectRedis opens a session on the Redis at url: "redis://host:port/db"
 // (or "rediss://…" for TLS) for a standalone server; for a Redis Cluster,
 // the seed nodes as "redis://host1:port?addr=host2:port&addr=host3:port"
 // (go-redis's ParseClusterURL form) or "redis+cluster://host1:port".
 // ctx bounds the connection only; the session lasts until Close.
+//
+// The client it makes does not retry a command whose reply was lost
+// (unless the URL sets max_retries): the call fails with ErrUnreachable
+// instead, and a write may or may not have been applied. It puts each
+// call's ctx deadline on the socket.
 func ConnectRedis(ctx context.Context, url string, opts ...RedisOption) (*RedisSession, error) {
 	rdb, err := redisengine.ClientFromURL(url)
 	if err != nil {
@@ -106,6 +136,12 @@ func ConnectRedis(ctx context.Context, url string, opts ...RedisOption) (*RedisS
 // client); Close leaves the client open. Blocking calls (Queue.Get,
 // Lock.Acquire, …) each hold one of the client's connections while they
 // wait, so size its pool for the calls that may wait at once.
+//
+// Set MaxRetries: -1 and ContextTimeoutEnabled: true on the client, as
+// ConnectRedis does: go-redis otherwise sends a command again when its
+// reply timed out, and a script that adds to a counter or takes an item
+// must not run twice; and it returns from a call to a Redis that stopped
+// answering only after ReadTimeout, whatever ctx's deadline.
 func NewRedisSession(ctx context.Context, rdb redis.UniversalClient, opts ...RedisOption) (*RedisSession, error) {
 	if rdb == nil {
 		return nil, fmt.Errorf("manager: NewRedisSession: %w", ErrNilProxy)
@@ -203,9 +239,12 @@ func (r *RedisSession) invoke(ctx context.Context, ref wire.ProxyRef, handle uin
 	if err != nil {
 		return &opError{method, err}
 	}
+	if err := r.checkSize(args); err != nil {
+		return &opError{method, err}
+	}
 	res, err := r.s.Call(ctx, ref.ID, ref.TypeID, handle, method, args)
 	if err != nil {
-		return &opError{method, redisError(err)}
+		return &opError{method, redisError(ctx, err)}
 	}
 	return r.decode(ctx, method, res, out)
 }
@@ -226,7 +265,7 @@ func (r *RedisSession) decode(ctx context.Context, op string, res []byte, out an
 		return &opError{op, fmt.Errorf("%w: result: %v", ErrProtocol, err)}
 	}
 	if retainErr != nil {
-		return &opError{op, redisError(retainErr)}
+		return &opError{op, redisError(ctx, retainErr)}
 	}
 	if err := checkResult(out, res); err != nil {
 		return &opError{op, err}
@@ -258,24 +297,63 @@ func (r *RedisSession) create(ctx context.Context, name, typeid string, args []a
 		id, err = r.s.Open(ctx, name, typeid, raw)
 	}
 	if err != nil {
-		return nil, &opError{op, redisError(err)}
+		return nil, &opError{op, redisError(ctx, err)}
 	}
 	return &Proxy{eng: r, ref: wire.ProxyRef{Server: r.serverID(), ID: id, TypeID: typeid}, handle: r.newHandle(), ownsRef: true}, nil
 }
 
 func (r *RedisSession) release(ctx context.Context, ref wire.ProxyRef) error {
 	if err := r.s.Release(ctx, ref.ID); err != nil {
-		return &opError{"Proxy.Close", redisError(err)}
+		return &opError{"Proxy.Close", redisError(ctx, err)}
 	}
 	return nil
 }
 
-// redisError is err with a closed session reported as ErrClosed.
-func redisError(err error) error {
+// redisError is err, an error of a call to Redis, as the caller should
+// see it: a closed session is ErrClosed; a Redis that did not answer, or
+// a broken connection, is ErrUnreachable — and, when ctx ended meanwhile
+// (go-redis then reports only "i/o timeout"), ctx's error too.
+func redisError(ctx context.Context, err error) error {
 	if err == redis.ErrClosed {
 		return ErrClosed
 	}
-	return err
+	if !unreachable(err) {
+		return err
+	}
+	if cerr := ctx.Err(); cerr != nil {
+		return errs.Errorf("%w: %w (%w)", cerr, ErrUnreachable, err)
+	}
+	return errs.Errorf("%w (%w)", ErrUnreachable, err)
+}
+
+// unreachable reports whether err says that Redis could not be reached
+// or did not answer: a network error (a timeout, a refused or reset
+// connection), a connection closed under the call, or no free
+// connection in go-redis's pool.
+func unreachable(err error) bool {
+	if errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled) {
+		return false // ctx's own error (context.DeadlineExceeded is a net.Error)
+	}
+	var ne net.Error
+	return errors.As(err, &ne) || errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) ||
+		errors.Is(err, syscall.ECONNRESET) || errors.Is(err, syscall.EPIPE) || errors.Is(err, redis.ErrPoolTimeout)
+}
+
+// checkSize refuses arguments larger than the session's limit (see
+// WithRedisMaxRequestSize) before they are sent.
+func (r *RedisSession) checkSize(args []msgpack.RawMessage) error {
+	limit := r.opts.maxRequest
+	if limit == 0 {
+		limit = DefaultRedisMaxRequestSize
+	}
+	n := 0
+	for _, a := range args {
+		n += len(a)
+	}
+	if n > limit {
+		return errs.Errorf("%w: the arguments take %d bytes, over the session's limit of %d (WithRedisMaxRequestSize; Redis itself refuses more than 512 MiB)", ErrTooLarge, n, limit)
+	}
+	return nil
 }
 
 var encodeBufs = sync.Pool{New: func() any { return new(bytes.Buffer) }}
@@ -402,9 +480,9 @@ func (rc *redisWorkerConfig) connect(ctx context.Context) (*RedisSession, error)
 	}
 	var rdb redis.UniversalClient
 	if rc.Cluster {
-		rdb = redis.NewClusterClient(&redis.ClusterOptions{Addrs: rc.Addrs, Username: rc.Username, Password: rc.Password})
+		rdb = redisengine.NewClusterClient(&redis.ClusterOptions{Addrs: rc.Addrs, Username: rc.Username, Password: rc.Password})
 	} else {
-		rdb = redis.NewClient(&redis.Options{Addr: rc.Addrs[0], Username: rc.Username, Password: rc.Password, DB: rc.DB})
+		rdb = redisengine.NewClient(&redis.Options{Addr: rc.Addrs[0], Username: rc.Username, Password: rc.Password, DB: rc.DB})
 	}
 	r, err := newRedisSession(ctx, rdb, opts)
 	if err != nil {
@@ -429,7 +507,7 @@ func (r *RedisSession) pinArgs(ctx context.Context, args encodedArgs) error {
 			return serr
 		}
 		if err != nil {
-			return redisError(err)
+			return redisError(ctx, err)
 		}
 	}
 	return nil

@@ -14,7 +14,6 @@ import (
 	"strconv"
 	"strings"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
 
@@ -530,9 +529,8 @@ func TestDashboardManagerStopped(t *testing.T) {
 	d := startDashboard(t, m.Addr().String(), m.AuthKey(), "-interval", "100ms")
 	d.waitState(ctx, t, "the manager", func(v view) bool { return v.OK })
 
-	require.NoError(t, syscall.Kill(m.Pid(), syscall.SIGSTOP))
-	// Runs before the dashboard's and the manager's cleanups.
-	t.Cleanup(func() { syscall.Kill(m.Pid(), syscall.SIGCONT) })
+	// Its cleanup runs before the dashboard's and the manager's.
+	resume := testkit.Stop(t, m.Pid())
 	// httpClient's 10 s timeout is shorter than the dashboard's poll
 	// timeout (-timeout, 10 s) plus the time to notice: a handler that
 	// waited on the manager would fail this.
@@ -540,6 +538,6 @@ func TestDashboardManagerStopped(t *testing.T) {
 	assert.Contains(t, v.Status, "the manager has not answered for")
 	assert.Equal(t, strconv.Itoa(m.Pid()), v.Summary[0].Value)
 
-	require.NoError(t, syscall.Kill(m.Pid(), syscall.SIGCONT))
+	resume()
 	d.waitState(ctx, t, "the manager again", func(v view) bool { return v.OK })
 }

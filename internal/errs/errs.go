@@ -57,6 +57,7 @@ var (
 	NotSupported    = newErr("not_supported", "manager: not supported on this platform")
 	ProcessExited   = newErr("process_exited", "manager: process exited")
 	NoAuthKey       = newErr("no_auth_key", "manager: a TCP server needs an explicit key: pass WithAuthKey(key) to NewServer, and the same key to Connect")
+	Unreachable     = newErr("unreachable", "manager: the Redis server did not answer (a timeout or a lost connection); a call that writes may or may not have been applied: check its effect, or retry once Redis answers")
 )
 
 // Prefix begins every error text the library builds, once.

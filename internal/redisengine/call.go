@@ -648,14 +648,32 @@ func (s *Session) block(ctx context.Context, fam *family, id uint64, typeid, met
 	key := s.tag(id) + "s:" + cid
 	// The script calls outlive ctx: a withdrawal must run after ctx ended.
 	bg := context.WithoutCancel(ctx)
+	over := make(chan struct{}) // closed when the wait is over
+	defer close(over)
+	// wake pushes the call's signal. When Redis does not answer (stalled,
+	// partitioned) it tries again until the signal is in or the wait is
+	// over: a signal lost while Redis was stopped left a Get whose
+	// deadline had passed waiting in BLPOP for as long as no item came.
 	wake := func() {
-		wctx, cancel := context.WithTimeout(bg, s.lease)
-		defer cancel()
-		s.rdb.Pipelined(wctx, func(p redis.Pipeliner) error {
-			p.LPush(wctx, key, "w")
-			p.PExpire(wctx, key, time.Minute)
-			return nil
-		})
+		for {
+			wctx, cancel := context.WithTimeout(bg, s.lease)
+			_, err := s.rdb.Pipelined(wctx, func(p redis.Pipeliner) error {
+				p.LPush(wctx, key, "w")
+				p.PExpire(wctx, key, time.Minute)
+				return nil
+			})
+			cancel()
+			if err == nil {
+				return
+			}
+			retry := time.NewTimer(withdrawRetry)
+			select {
+			case <-over:
+				retry.Stop()
+				return
+			case <-retry.C:
+			}
+		}
 	}
 	stopCtx := context.AfterFunc(ctx, wake)
 	defer stopCtx()
@@ -679,9 +697,16 @@ func (s *Session) block(ctx context.Context, fam *family, id uint64, typeid, met
 			// finds it expired.
 			timer = time.AfterFunc(time.Duration(n)*time.Millisecond+5*time.Millisecond, wake)
 		}
-		_, err := s.rdb.BLPop(bg, 0, key).Result()
+		// A lease at most, so that a Redis that stopped answering is
+		// noticed (the read then fails) rather than waited for without end.
+		bctx, cancel := context.WithTimeout(bg, s.lease+blpopMargin)
+		_, err := s.rdb.BLPop(bctx, s.lease, key).Result()
+		cancel()
 		if timer != nil {
 			timer.Stop()
+		}
+		if err == redis.Nil {
+			err = nil // no signal for a lease: look again (mode "r")
 		}
 		if err != nil {
 			// The wait broke (the connection, or Redis restarting):
@@ -760,7 +785,12 @@ func (s *Session) withdraw(ctx context.Context, fam *family, id uint64, typeid, 
 	}
 }
 
-// withdrawRetry is the pause between two attempts of withdraw.
+// blpopMargin is how long past its timeout a BLPOP's reply may take
+// before the wait counts Redis as unreachable.
+const blpopMargin = 2 * time.Second
+
+// withdrawRetry is the pause between two attempts of withdraw (and of a
+// waiter's wake-up signal).
 const withdrawRetry = 50 * time.Millisecond
 
 // withdrawGrace bounds how long a Condition.Wait whose ctx has ended

@@ -14,14 +14,23 @@ const clusterScheme = "redis+cluster://"
 // make a cluster client, anything else a client of one server. It is the
 // one parser of these URLs, so that cmd/bench's plain client is set up
 // as the library's own.
+//
+// The client gets the settings of NewClient and NewClusterClient (see
+// safeOptions), but a max_retries the URL sets is kept.
 func ClientFromURL(url string) (redis.UniversalClient, error) {
 	if strings.HasPrefix(url, clusterScheme) {
 		url = "redis://" + strings.TrimPrefix(url, clusterScheme)
 	}
+	retries := strings.Contains(url, "max_retries=")
 	if IsClusterURL(url) {
 		o, err := redis.ParseClusterURL(url)
 		if err != nil {
 			return nil, err
+		}
+		keep := o.MaxRetries
+		safeOptions(&o.MaxRetries, &o.ContextTimeoutEnabled)
+		if retries {
+			o.MaxRetries = keep
 		}
 		return redis.NewClusterClient(o), nil
 	}
@@ -29,7 +38,38 @@ func ClientFromURL(url string) (redis.UniversalClient, error) {
 	if err != nil {
 		return nil, err
 	}
+	keep := o.MaxRetries
+	safeOptions(&o.MaxRetries, &o.ContextTimeoutEnabled)
+	if retries {
+		o.MaxRetries = keep
+	}
 	return redis.NewClient(o), nil
+}
+
+// NewClient is redis.NewClient with what the library's own clients need:
+// see safeOptions.
+func NewClient(o *redis.Options) *redis.Client {
+	safeOptions(&o.MaxRetries, &o.ContextTimeoutEnabled)
+	return redis.NewClient(o)
+}
+
+// NewClusterClient is redis.NewClusterClient with what the library's own
+// clients need: see safeOptions.
+func NewClusterClient(o *redis.ClusterOptions) *redis.ClusterClient {
+	safeOptions(&o.MaxRetries, &o.ContextTimeoutEnabled)
+	return redis.NewClusterClient(o)
+}
+
+// safeOptions turns off go-redis's retries and turns on its use of the
+// context's deadline. go-redis retries a command whose reply timed out
+// or whose connection broke after it was sent; a script that takes a
+// queue's item, or adds to a counter, must not run twice, so a lost
+// reply is reported (manager.ErrUnreachable) instead. And without the
+// context's deadline on the socket, a call to a Redis that stopped
+// answering returns only after ReadTimeout (3 s), times each retry.
+func safeOptions(maxRetries *int, contextTimeout *bool) {
+	*maxRetries = -1
+	*contextTimeout = true
 }
 
 // IsClusterURL reports whether url names a cluster, as ClientFromURL

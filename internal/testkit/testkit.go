@@ -20,6 +20,7 @@ import (
 	"time"
 
 	"github.com/stretchr/testify/require"
+	"golang.org/x/sys/unix"
 
 	"github.com/goproc/manager"
 )
@@ -244,4 +245,22 @@ func RequireErrorIsOrNil(t testing.TB, want, err error) {
 		return
 	}
 	require.ErrorIs(t, err, want)
+}
+
+// Stop SIGSTOPs process pid (a child of this process: a manager, a
+// redis-server) and waits until every thread of it has stopped; the
+// returned func, also run at Cleanup so that it never stays stopped,
+// SIGCONTs it. A stopped peer is the hostile case of a frozen one: it
+// accepts bytes on its sockets and never answers.
+func Stop(t testing.TB, pid int) (resume func()) {
+	t.Helper()
+	require.NoError(t, syscall.Kill(pid, syscall.SIGSTOP))
+	// The stop is asynchronous: wait for it, leaving the event for the
+	// child's real waiter (WNOWAIT).
+	var info unix.Siginfo
+	require.NoError(t, unix.Waitid(unix.P_PID, pid, &info, unix.WSTOPPED|unix.WNOWAIT, nil))
+	var once sync.Once
+	resume = func() { once.Do(func() { require.NoError(t, syscall.Kill(pid, syscall.SIGCONT)) }) }
+	t.Cleanup(resume)
+	return resume
 }
