@@ -393,7 +393,7 @@ func (s *Session) hgetEntry(ctx context.Context, pc *preparedCall) ([]byte, erro
 	key := pc.argv[0].([]byte)
 	r, err := s.rdb.HMGet(ctx, pc.keys[1], string(key), "").Result()
 	if err != nil {
-		return nil, s.callErr(pc.typeid, pc.method, fmt.Errorf("manager: redis: %w", err))
+		return s.fastResult(pc, "", err) // worded as a fast script's
 	}
 	e, hit := r[0].(string)
 	switch {
