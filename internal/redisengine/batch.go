@@ -24,17 +24,19 @@ type BatchCall struct {
 }
 
 // CallBatch runs calls in their order with one pipeline: every call's
-// script is sent with EVALSHA in one round trip (on Redis Cluster, one
-// per node), and then each call that waits (a Queue.Get on an empty
-// queue, an Acquire of a held lock) blocks as [Session.Call] does, all
-// of them at once, until granted or ctx ends (then withdrawn). Each call
-// gets its own result or error; calls of other sessions may run between
-// them.
+// script is sent in one round trip (on Redis Cluster, one per node),
+// with FCALL or EVALSHA as [Session.Call] would, and then each call that
+// waits (a Queue.Get on an empty queue, an Acquire of a held lock)
+// blocks as [Session.Call] does, all of them at once, until granted or
+// ctx ends (then withdrawn). Each call gets its own result or error;
+// calls of other sessions may run between them.
 //
-// The scripts are loaded (SCRIPT LOAD, on every master) the first time
-// the session pipelines them, so that the calls run in their order; one
-// whose script the server has forgotten since (a restart, SCRIPT FLUSH)
-// is loaded again and run once more after the pipeline, out of order.
+// The function libraries and scripts are loaded (FUNCTION LOAD or
+// SCRIPT LOAD, on every master) the first time the session pipelines
+// them, so that the calls run in their order; one whose library or
+// script the server has lost since (a restart, FUNCTION FLUSH, SCRIPT
+// FLUSH) is loaded again and run once more after the pipeline, out of
+// order.
 func (s *Session) CallBatch(ctx context.Context, calls []*BatchCall) {
 	pcs := make([]*preparedCall, len(calls))
 	consume := false
@@ -73,10 +75,17 @@ func (s *Session) CallBatch(ctx context.Context, calls []*BatchCall) {
 		return
 	}
 	cmds := make([]*redis.Cmd, len(calls))
+	functions := s.lua.Load() != luaScripts
 	s.rdb.Pipelined(pctx, func(p redis.Pipeliner) error {
 		for i, pc := range pcs {
-			if pc != nil {
+			switch {
+			case pc == nil:
+			case pc.script != nil:
 				cmds[i] = p.EvalSha(pctx, pc.script.Hash(), pc.keys, pc.args...)
+			case functions:
+				cmds[i] = p.FCall(pctx, pc.fam.script.name, pc.keys, pc.args...)
+			default:
+				cmds[i] = p.EvalSha(pctx, pc.fam.script.script.Hash(), pc.keys, pc.args...)
 			}
 		}
 		return nil
@@ -88,10 +97,16 @@ func (s *Session) CallBatch(ctx context.Context, calls []*BatchCall) {
 			continue
 		}
 		reply, err := cmds[i].Text()
-		if redis.HasErrorPrefix(err, "NOSCRIPT") {
+		switch {
+		case pc.script != nil && redis.HasErrorPrefix(err, "NOSCRIPT"):
 			// Forgotten since loadScripts: Run loads it again.
 			s.scripts.Delete(pc.script)
 			reply, err = pc.script.Run(pctx, s.rdb, pc.keys, pc.args...).Text()
+		case pc.script == nil && (redis.HasErrorPrefix(err, "NOSCRIPT") || isNoFunction(err) || noFunctions(err)):
+			// Lost since loadScripts, or FCALL refused: runLua loads it
+			// again, or runs it as a script.
+			s.scripts.Delete(pc.fam.script)
+			reply, err = s.runLua(pctx, pc.fam.script, pc.keys, pc.args...).Text()
 		}
 		switch {
 		case pc.fast:
@@ -109,20 +124,37 @@ func (s *Session) CallBatch(ctx context.Context, calls []*BatchCall) {
 	wg.Wait()
 }
 
-// loadScripts loads the scripts of pcs that the session has not loaded
-// yet, on every master.
+// loadScripts loads the scripts and function libraries of pcs that the
+// session has not loaded yet, on every master.
 func (s *Session) loadScripts(ctx context.Context, pcs []*preparedCall) error {
 	for _, pc := range pcs {
 		if pc == nil {
 			continue
 		}
-		if _, ok := s.scripts.Load(pc.script); ok {
+		var key any = pc.script
+		if pc.script == nil {
+			key = pc.fam.script
+		}
+		if _, ok := s.scripts.Load(key); ok {
 			continue
 		}
-		if err := pc.script.Load(ctx, s.rdb).Err(); err != nil {
+		var err error
+		switch {
+		case pc.script != nil:
+			err = pc.script.Load(ctx, s.rdb).Err()
+		case s.lua.Load() != luaScripts:
+			// loadLua finds out whether the server has functions.
+			if err = s.loadLua(ctx, pc.fam.script); err != nil || s.lua.Load() != luaScripts {
+				break
+			}
+			fallthrough
+		default:
+			err = pc.fam.script.script.Load(ctx, s.rdb).Err()
+		}
+		if err != nil {
 			return err
 		}
-		s.scripts.Store(pc.script, struct{}{})
+		s.scripts.Store(key, struct{}{})
 	}
 	return nil
 }

@@ -9,6 +9,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -24,7 +25,7 @@ var luaFS embed.FS
 // A family is the script of one or more built-in types, and how their
 // arguments become the script's.
 type family struct {
-	script *redis.Script
+	script *luaScript
 	// ctor turns the constructor's msgpack arguments into INIT's.
 	ctor func(args []msgpack.RawMessage) ([]any, error)
 	// adapt turns a method's arguments into the script's, for the
@@ -159,7 +160,10 @@ local item = redis.call('LPOP', KEYS[2])
 if not item then return 'F' end
 return '=' .. item`)
 
-func mustLua(parts ...string) *redis.Script {
+// mustLua returns the script of the family whose parts (files of lua/)
+// are parts, the last one naming the family: lua/prelude.lua, the parts
+// and lua/epilogue.lua.
+func mustLua(parts ...string) *luaScript {
 	var b strings.Builder
 	for _, p := range append(append([]string{"prelude"}, parts...), "epilogue") {
 		src, err := luaFS.ReadFile("lua/" + p + ".lua")
@@ -169,11 +173,24 @@ func mustLua(parts ...string) *redis.Script {
 		b.Write(src)
 		b.WriteByte('\n')
 	}
-	return redis.NewScript(b.String())
+	return newLuaScript(parts[len(parts)-1], b.String())
 }
 
-// families maps each built-in typeid to its family.
-var families = map[string]*family{}
+// families maps each built-in typeid to its family. It is built on first
+// use (familyOf), not at init: building it (reading, joining and hashing
+// the Lua sources) took 9–43 ms and 1.5 MB of every process's start —
+// forked workers and manager processes included, which never use Redis.
+var (
+	families     = map[string]*family{}
+	familiesOnce sync.Once
+)
+
+// familyOf returns typeid's family, or nil for a type that is not
+// built in.
+func familyOf(typeid string) *family {
+	familiesOnce.Do(buildFamilies)
+	return families[typeid]
+}
 
 func register(f *family, typeids ...string) {
 	for _, t := range typeids {
@@ -221,7 +238,8 @@ type pairRaw struct {
 	Value    msgpack.RawMessage
 }
 
-func init() {
+// buildFamilies registers every family (see familyOf).
+func buildFamilies() {
 	register(&family{
 		script:   mustLua("shape", "numeric", "dict"),
 		ctor:     pairsArg,
@@ -437,8 +455,8 @@ func (pc *preparedCall) runCtx(ctx context.Context) context.Context {
 // prepare checks a call (type, method, arity, session open) and returns
 // the script run that starts it.
 func (s *Session) prepare(id uint64, typeid string, handle uint64, method string, args []msgpack.RawMessage) (*preparedCall, error) {
-	fam, ok := families[typeid]
-	if !ok {
+	fam := familyOf(typeid)
+	if fam == nil {
 		return nil, errs.Errorf("%w: the Redis engine hosts the built-in types only", errs.NotSupported)
 	}
 	want, ok := arity[typeid][method]
@@ -522,14 +540,14 @@ func (s *Session) fellBack(id uint64) {
 	v.(*atomic.Int32).Store(fastSkipCalls)
 }
 
-// slow makes pc a run of its family's script: the call's own path, or a
-// fast script's fallback.
+// slow makes pc a run of its family's script (pc.script is nil then):
+// the call's own path, or a fast script's fallback.
 func (s *Session) slow(pc *preparedCall, handle uint64) {
 	s.touch(pc.id, pc.typeid)
 	pc.fast = false
 	pc.cid = s.newCID()
 	pc.handle = strconv.FormatUint(handle, 10)
-	pc.script, pc.keys = pc.fam.script, []string{s.prefix(pc.id) + "m"}
+	pc.script, pc.keys = nil, []string{s.prefix(pc.id) + "m"}
 	pc.args = s.scriptArgs(pc.typeid, pc.method, pc.handle, "c", pc.argv, pc.cid)
 }
 
@@ -619,7 +637,7 @@ func (s *Session) run(ctx context.Context, fam *family, id uint64, typeid, metho
 	if len(cid) > 0 {
 		c = cid[0]
 	}
-	reply, err := fam.script.Run(ctx, s.rdb, []string{s.prefix(id) + "m"}, s.scriptArgs(typeid, method, handle, mode, argv, c)...).Text()
+	reply, err := s.runLua(ctx, fam.script, []string{s.prefix(id) + "m"}, s.scriptArgs(typeid, method, handle, mode, argv, c)...).Text()
 	if err != nil {
 		return "", fmt.Errorf("manager: redis: %w", err)
 	}

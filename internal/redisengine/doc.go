@@ -14,6 +14,10 @@
 //     Release, a plain Queue's Put/Get/TryGet) first try a small script
 //     of their own, which handles the common state only; in any other it
 //     changes nothing and replies "F", and the type's script runs.
+//   - A type's script is loaded once as a Redis 7 function library and
+//     called with FCALL, so that a call runs only its method; on Redis
+//     before 7, or when an ACL refuses functions, the same script runs
+//     with EVALSHA (see [Session]). Both give the same replies.
 //   - Values are stored as the msgpack bytes the client sent.
 //   - Every key of one object shares one hash slot (the hash tag
 //     {ns:id}), so every method works on Redis Cluster; named objects

@@ -38,6 +38,16 @@ const DefaultNamespace = "manager"
 
 // Session is one process's session on a Redis engine: the owner of its
 // locks, permits and references. It is safe for concurrent use.
+//
+// A session runs each type's Lua script as a Redis 7 function (FCALL of
+// a library it loads with FUNCTION LOAD on every master, named
+// manager_<family>_<hash of the script> so that two versions of this
+// package can run side by side), or, when the server has no functions
+// (Redis before 7) or refuses them (an ACL without FUNCTION or FCALL),
+// with EVALSHA: it finds out at its first call of a type's script. A
+// library the server lost (FUNCTION FLUSH, a restart without
+// persistence, a new or failed-over cluster node) is loaded again by the
+// call that finds it missing, which then runs.
 type Session struct {
 	rdb      redis.UniversalClient
 	ns       string
@@ -61,7 +71,8 @@ type Session struct {
 	// fast scripts, set when one fell back (see skipFast).
 	fastSkip sync.Map
 	touched  sync.Map     // object id -> typeid: called by the session (see touch)
-	scripts  sync.Map     // *redis.Script -> struct{}: loaded by CallBatch
+	scripts  sync.Map     // *luaScript -> struct{}: loaded by CallBatch
+	lua      atomic.Int32 // how family scripts run: luaUnknown, luaFunctions or luaScripts
 	beats    atomic.Int64 // heartbeats done, for tests
 	// withdrawFailures counts withdrawals that failed and will be retried,
 	// for tests.
@@ -320,8 +331,8 @@ func (s *Session) create(ctx context.Context, name, typeid string, args []msgpac
 	if err := s.checkOpen(); err != nil {
 		return 0, err
 	}
-	fam, ok := families[typeid]
-	if !ok {
+	fam := familyOf(typeid)
+	if fam == nil {
 		return 0, fmt.Errorf("manager: new %s: %w: the Redis engine hosts the built-in types only", typeid, errs.NotSupported)
 	}
 	init, err := fam.ctor(args)
@@ -442,8 +453,8 @@ func (s *Session) Retain(ctx context.Context, id uint64, typeid string) error {
 	if err := s.checkOpen(); err != nil {
 		return err
 	}
-	fam, ok := families[typeid]
-	if !ok {
+	fam := familyOf(typeid)
+	if fam == nil {
 		return fmt.Errorf("manager: retain %s: %w", typeid, errs.NotSupported)
 	}
 	s.addRef(id, typeid)
@@ -464,7 +475,7 @@ func (s *Session) Release(ctx context.Context, id uint64) error {
 	if typeid == "" {
 		return fmt.Errorf("manager: release: %w: this session holds no reference to object %d", errs.NoSuchObject, id)
 	}
-	reply, err := s.run(ctx, families[typeid], id, typeid, "", "", "f", nil)
+	reply, err := s.run(ctx, familyOf(typeid), id, typeid, "", "", "f", nil)
 	if err != nil {
 		return fmt.Errorf("manager: release: %w", err)
 	}
@@ -493,7 +504,7 @@ func (s *Session) Delete(ctx context.Context, name string) (bool, error) {
 		return false, fmt.Errorf("manager: delete: bad id %q under name %q", idText, name)
 	}
 	// Any family's script deletes any object: the keys are the same.
-	if _, err := s.run(ctx, families["Dict"], id, "", "", "", "d", nil); err != nil && !errors.Is(err, errs.NoSuchObject) {
+	if _, err := s.run(ctx, familyOf("Dict"), id, "", "", "", "d", nil); err != nil && !errors.Is(err, errs.NoSuchObject) {
 		return false, fmt.Errorf("manager: delete: %w", err)
 	}
 	n, err := s.rdb.HDel(ctx, s.nsKey("names"), name).Result()
@@ -531,7 +542,7 @@ func (s *Session) Close() error {
 	})
 	s.rdb.Del(ctx, s.sessionKey(s.sid))
 	for id, r := range refs {
-		reply, err := s.run(ctx, families[r.typeid], id, r.typeid, "", "", "e", nil)
+		reply, err := s.run(ctx, familyOf(r.typeid), id, r.typeid, "", "", "e", nil)
 		if err != nil && !errors.Is(err, errs.NoSuchObject) && firstErr == nil {
 			firstErr = fmt.Errorf("manager: close redis session: %w", err)
 		}
@@ -598,7 +609,7 @@ func (s *Session) sweepFrom(ctx context.Context, cursor uint64) (int, uint64, er
 		if err != nil {
 			continue
 		}
-		reply, err := s.run(ctx, families["Dict"], id, "", "", "", "s", nil)
+		reply, err := s.run(ctx, familyOf("Dict"), id, "", "", "", "s", nil)
 		switch {
 		case errors.Is(err, errs.NoSuchObject):
 			s.rdb.SRem(ctx, s.nsKey("objs"), id)

@@ -55,10 +55,11 @@ var dictRawMethods = map[string]rawMethod{
 }
 
 // setRawMethods attaches rawMethods to methods of the registered type
-// typeid. It panics (at init, so any test run catches it) when a method
-// is missing or does not take only encoded arguments.
+// typeid. It panics (on the first lookup of a type, see
+// registerBuiltins, so any test run catches it) when a method is missing
+// or does not take only encoded arguments.
 func setRawMethods(typeid string, fns map[string]rawMethod) {
-	t, ok := lookupType(typeid)
+	t, ok := registeredType(typeid)
 	if !ok {
 		panic(fmt.Sprintf("manager: setRawMethods: type %q is not registered", typeid))
 	}

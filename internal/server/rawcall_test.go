@@ -20,6 +20,7 @@ func TestSetRawMethodsRejectsUnfitMethods(t *testing.T) {
 		{"no such method", builtin.TypeDict, "NoSuchMethod"},
 		{"a typed parameter", builtin.TypeDict, "Update"},
 	}
+	lookupType(builtin.TypeDict) // registers the built-in types
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			assert.Panics(t, func() {

@@ -7,12 +7,14 @@ import (
 	"sort"
 	"strings"
 	"sync"
+
+	"github.com/goproc/manager/internal/builtin"
 )
 
 // A type registry maps typeids to the Go types a manager can host. It is
 // filled in init functions, before main runs, so that the parent, the
 // manager process and every worker (the same binary, re-executed) hold the
-// same table. Method tables are built once here, with reflection, so that
+// same table; the built-in types join it on the first lookup. Method tables are built once here, with reflection, so that
 // a call does no method lookup beyond one map read.
 
 var registry = struct {
@@ -63,8 +65,16 @@ type RegisterConfig struct {
 // the constructor ctor (see the root package's Register for what both
 // may be). It panics, with a message saying what to fix, on a bad ctor,
 // a method of an unsupported shape that is exposed, and a duplicate
-// typeid.
+// typeid (a built-in type's included).
 func Register(typeid string, t reflect.Type, ctor any, cfg RegisterConfig) {
+	if builtin.IsType(typeid) {
+		panic(fmt.Sprintf("manager: Register(%q): typeid already registered: it is a built-in type's; pick another typeid", typeid))
+	}
+	register(typeid, t, ctor, cfg)
+}
+
+// register is Register for any typeid, the built-in types' too.
+func register(typeid string, t reflect.Type, ctor any, cfg RegisterConfig) {
 	fail := func(format string, args ...any) {
 		panic(fmt.Sprintf("manager: Register(%q): ", typeid) + fmt.Sprintf(format, args...))
 	}
@@ -160,7 +170,15 @@ func newMethodInfo(m reflect.Method) (*methodInfo, error) {
 	return mi, nil
 }
 
+// lookupType returns the type registered as typeid. The built-in types
+// are registered by the first lookup (see registerBuiltins).
 func lookupType(typeid string) (*typeInfo, bool) {
+	builtinsOnce.Do(registerBuiltins)
+	return registeredType(typeid)
+}
+
+// registeredType is lookupType without registering the built-in types.
+func registeredType(typeid string) (*typeInfo, bool) {
 	registry.mu.RLock()
 	defer registry.mu.RUnlock()
 	t, ok := registry.types[typeid]

@@ -3,7 +3,8 @@
 -- waiting party whose session is dead breaks the barrier (it would never
 -- come), as does a waiting party that withdraws.
 TYPES = { Barrier = true }
-local BM = P .. 'bm'
+local BM
+ONCALL(function() BM = P .. 'bm' end)
 local function parties() return tonumber(redis.call('HGET', MKEY, 'parties')) end
 local function broken() return redis.call('HGET', MKEY, 'broken') == '1' end
 

@@ -2,6 +2,9 @@
 -- existing Lock or RLock: then its keys are in the lock's hash slot
 -- ("{ns:lock}:c<n>:") and meta 'lp' is the lock's prefix, 'lt' its type.
 TYPES = { Condition = true }
-local LP = redis.call('HGET', MKEY, 'lp') or P
-local LM = LP .. 'm'
-local RE = redis.call('HGET', MKEY, 'lt') == 'RLock'
+local LP, LM, RE
+ONCALL(function()
+  LP = META.lp or P
+  LM = LP .. 'm'
+  RE = META.lt == 'RLock'
+end, 'lp', 'lt')

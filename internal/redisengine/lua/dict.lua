@@ -13,8 +13,11 @@
 -- P..'h' (a Dict proxy forged onto a Namespace finds nothing there and
 -- falls back to a script, which says wrong_type).
 TYPES = { Dict = true, Namespace = true }
-local H, Z = P .. 'h', P .. 'z'
-if TYPE == 'Namespace' then H = P .. 'a' end
+local H, Z
+ONCALL(function()
+  H, Z = P .. 'h', P .. 'z'
+  if TYPE == 'Namespace' then H = P .. 'a' end
+end)
 
 local VLEN = 9 -- the version's bytes at the end of an entry
 local function val(e) -- an entry's value (false: none)
@@ -233,11 +236,10 @@ end
 
 -- Namespace is a Dict keyed by attribute names, kept as their msgpack
 -- encoding (so Names is Keys, and Items a map).
-if TYPE == 'Namespace' then
-  F.Get = F.Load
-  F.Set = F.Store
-  F.Names = F.Keys
-  F.Items = function()
+do
+  local NS = { Get = F.Load, Set = F.Store, Names = F.Keys }
+  FT.Namespace = NS
+  NS.Items = function()
     local ks, vs = ordered()
     local out = { mmap(#ks) }
     for i = 1, #ks do out[#out + 1] = ks[i] .. vs[i] end

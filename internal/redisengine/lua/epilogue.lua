@@ -25,112 +25,120 @@ local function liverefs()
   return false
 end
 
-if MODE == 'n' then
-  -- Create if absent (A[1] is the name, "" for none; the rest, INIT's),
-  -- then take a reference for the caller. An existing object of another
-  -- type is an error; one of this type is kept as it is (get-or-create).
-  local t = redis.call('HGET', MKEY, 't')
-  if t and t ~= TYPE then
-    return fail('wrong_type', 'the name is taken by a ' .. t .. ', not a ' .. TYPE)
+-- taken returns the grant of waiting call CID (nil if none), which it
+-- takes.
+local function taken()
+  local g = redis.call('HGET', T .. 'g', CID)
+  if g then
+    redis.call('HDEL', T .. 'g', CID)
+    redis.call('DEL', T .. 's:' .. CID)
+    COLLECT()
   end
-  if not t then
-    local name = table.remove(A, 1)
-    local e = INIT()
-    if e then return e end
-    redis.call('HSET', MKEY, 't', TYPE)
-    if name ~= '' then redis.call('HSET', MKEY, 'n', name) end
-  end
-  redis.call('HINCRBY', P .. 'r', SID, 1)
-  touch()
-  return OKNIL
+  return g
 end
 
-local t = redis.call('HGET', MKEY, 't')
-if not t then return fail('no_such_object', 'object ' .. P .. ' was freed, deleted, or never created') end
-
-if MODE == 'f' then -- a reference given back; the last one frees an unnamed object
-  local n = redis.call('HINCRBY', P .. 'r', SID, -1)
-  if n > 0 then return ok(FALSE) end
-  redis.call('HDEL', P .. 'r', SID)
-  if redis.call('HEXISTS', MKEY, 'n') == 0 and not liverefs() then
-    destroy()
-    return ok(TRUE)
+-- MAIN is the call: a script runs it once, a function library on every
+-- FCALL.
+local function MAIN(keys, argv)
+  BEGIN(keys, argv)
+  if MODE == 'n' then
+    -- Create if absent (A[1] is the name, "" for none; the rest, INIT's),
+    -- then take a reference for the caller. An existing object of another
+    -- type is an error; one of this type is kept as it is (get-or-create).
+    local t = TMETA
+    if t and t ~= TYPE then
+      return fail('wrong_type', 'the name is taken by a ' .. t .. ', not a ' .. TYPE)
+    end
+    if not t then
+      local name = table.remove(A, 1)
+      local e = INIT()
+      if e then return e end
+      redis.call('HSET', MKEY, 't', TYPE)
+      if name ~= '' then redis.call('HSET', MKEY, 'n', name) end
+    end
+    redis.call('HINCRBY', P .. 'r', SID, 1)
+    touch()
+    return OKNIL
   end
-  -- The session references this object no more: what it still holds
-  -- here is released now, as when a session ends.
-  redis.call('DEL', leasekey(SID))
-  SID = ''
-  REAP()
-  DISPATCH()
-  return ok(FALSE)
-elseif MODE == 'r+' then -- a reference taken (a proxy received)
+
+  local t = TMETA
+  if not t then return fail('no_such_object', 'object ' .. P .. ' was freed, deleted, or never created') end
+
+  if MODE == 'f' then -- a reference given back; the last one frees an unnamed object
+    local n = redis.call('HINCRBY', P .. 'r', SID, -1)
+    if n > 0 then return ok(FALSE) end
+    redis.call('HDEL', P .. 'r', SID)
+    if redis.call('HEXISTS', MKEY, 'n') == 0 and not liverefs() then
+      destroy()
+      return ok(TRUE)
+    end
+    -- The session references this object no more: what it still holds
+    -- here is released now, as when a session ends.
+    redis.call('DEL', leasekey(SID))
+    SID = ''
+    REAP()
+    DISPATCH()
+    return ok(FALSE)
+  elseif MODE == 'r+' then -- a reference taken (a proxy received)
+    if t ~= TYPE then
+      return fail('wrong_type', 'object ' .. P .. ' is a ' .. t .. ', not a ' .. TYPE)
+    end
+    redis.call('HINCRBY', P .. 'r', SID, 1)
+    touch()
+    return OKNIL
+  elseif MODE == 'd' then -- deleted by name
+    destroy()
+    return OKNIL
+  elseif MODE == 'e' then -- the session ended: drop its references and holdings
+    redis.call('HDEL', P .. 'r', SID)
+    redis.call('DEL', leasekey(SID))
+    SID = ''
+    if redis.call('HEXISTS', MKEY, 'n') == 0 and not liverefs() then
+      destroy()
+      return ok(TRUE)
+    end
+    REAP()
+    DISPATCH()
+    return ok(FALSE)
+  elseif MODE == 's' then -- sweep: free an unnamed object no live session references
+    SID = '' -- the sweeper's own references count, by their lease
+    if redis.call('HEXISTS', MKEY, 'n') == 0 and not liverefs() then
+      destroy()
+      return ok(TRUE)
+    end
+    return ok(FALSE)
+  end
+
   if t ~= TYPE then
     return fail('wrong_type', 'object ' .. P .. ' is a ' .. t .. ', not a ' .. TYPE)
   end
-  redis.call('HINCRBY', P .. 'r', SID, 1)
-  touch()
-  return OKNIL
-elseif MODE == 'd' then -- deleted by name
-  destroy()
-  return OKNIL
-elseif MODE == 'e' then -- the session ended: drop its references and holdings
-  redis.call('HDEL', P .. 'r', SID)
-  redis.call('DEL', leasekey(SID))
-  SID = ''
-  if redis.call('HEXISTS', MKEY, 'n') == 0 and not liverefs() then
-    destroy()
-    return ok(TRUE)
-  end
-  REAP()
-  DISPATCH()
-  return ok(FALSE)
-elseif MODE == 's' then -- sweep: free an unnamed object no live session references
-  SID = '' -- the sweeper's own references count, by their lease
-  if redis.call('HEXISTS', MKEY, 'n') == 0 and not liverefs() then
-    destroy()
-    return ok(TRUE)
-  end
-  return ok(FALSE)
-end
 
-if t ~= TYPE then
-  return fail('wrong_type', 'object ' .. P .. ' is a ' .. t .. ', not a ' .. TYPE)
-end
-
-if MODE == 'x' or MODE == 'X' or MODE == 'r' then -- a waiter withdraws, or resumes
-  local function taken()
-    local g = redis.call('HGET', T .. 'g', CID)
-    if g then
-      redis.call('HDEL', T .. 'g', CID)
-      redis.call('DEL', T .. 's:' .. CID)
-      COLLECT()
-    end
-    return g
-  end
-  local g = taken()
-  if g then return g end
-  if MODE == 'r' then
-    touch() -- the caller is alive, even if its lease lapsed meanwhile
-    REAP()
-    DISPATCH()
-    g = taken()
+  if MODE == 'x' or MODE == 'X' or MODE == 'r' then -- a waiter withdraws, or resumes
+    local g = taken()
     if g then return g end
-    -- A waiter whose lease lapsed (its process was paused) may have been
-    -- dropped as dead: it calls again.
-    if LOST() then return 'L' end
-    local r = RECHECK()
-    if r then return 'W' .. r end
-    return 'W'
+    if MODE == 'r' then
+      touch() -- the caller is alive, even if its lease lapsed meanwhile
+      REAP()
+      DISPATCH()
+      g = taken()
+      if g then return g end
+      -- A waiter whose lease lapsed (its process was paused) may have been
+      -- dropped as dead: it calls again.
+      if LOST() then return 'L' end
+      local r = RECHECK()
+      if r then return 'W' .. r end
+      return 'W'
+    end
+    local w = WITHDRAW()
+    if w then return w end
+    for _, list in ipairs({ 'wa', 'wb', 'wc' }) do redis.call('LREM', P .. list, 0, CID) end
+    redis.call('HDEL', P .. 'wx', CID)
+    redis.call('DEL', T .. 's:' .. CID)
+    DISPATCH() -- what this waiter blocked (a queue slot, FIFO order) moves on
+    return 'C'
   end
-  local w = WITHDRAW()
-  if w then return w end
-  for _, list in ipairs({ 'wa', 'wb', 'wc' }) do redis.call('LREM', P .. list, 0, CID) end
-  redis.call('HDEL', P .. 'wx', CID)
-  redis.call('DEL', T .. 's:' .. CID)
-  DISPATCH() -- what this waiter blocked (a queue slot, FIFO order) moves on
-  return 'C'
-end
 
-local f = F[METHOD]
-if not f then return fail('no_such_method', TYPE .. '.' .. METHOD) end
-return f()
+  local f = FT[TYPE] and FT[TYPE][METHOD] or F[METHOD]
+  if not f then return fail('no_such_method', TYPE .. '.' .. METHOD) end
+  return f()
+end

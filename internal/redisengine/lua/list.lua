@@ -2,8 +2,8 @@
 -- the whole list is the meta 'seq' (1 when created, +1 per write, as in
 -- internal/builtin). Python's index and slice rules.
 TYPES = { List = true, Array = true }
-local L = P .. 'l'
-local ARRAY = TYPE == 'Array'
+local L, ARRAY
+ONCALL(function() L, ARRAY = P .. 'l', TYPE == 'Array' end)
 local TOMB = '\193' -- msgpack's never-used code: no encoded value is it
 local BIG = 9.3e18
 
@@ -154,7 +154,9 @@ F.StoreIfVersion = function()
   return ok(TRUE)
 end
 
-if ARRAY then
+do -- an Array's own methods
+  local F = {}
+  FT.Array = F
   F.Add = function()
     local k, e = index(A[1], len(), 'array index')
     if not k then return e end
@@ -164,7 +166,10 @@ if ARRAY then
     bump()
     return ok(sum)
   end
-else
+end
+do -- a List's own methods
+  local F = {}
+  FT.List = F
   F.Append = function() redis.call('RPUSH', L, A[1]); bump(); return OKNIL end
   F.Extend = function() push(A); bump(); return OKNIL end
   F.Insert = function()

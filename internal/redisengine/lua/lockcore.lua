@@ -5,8 +5,11 @@
 -- which only grows), 'at' when it took the lock (ms), 'ab' set when a
 -- holder died holding the lock, 'w' set when a waiter was queued (see
 -- lqueue).
-local OWNER = SID
-if RE then OWNER = SID .. ':' .. HANDLE end
+local OWNER
+ONCALL(function()
+  OWNER = SID
+  if RE then OWNER = SID .. ':' .. HANDLE end
+end)
 
 local function holder() return redis.call('HGET', LM, 'h') end
 

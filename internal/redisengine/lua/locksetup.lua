@@ -1,4 +1,4 @@
 -- A Lock or RLock object is its own lock.
 TYPES = { Lock = true, RLock = true }
-local LP, LM = P, MKEY
-local RE = TYPE == 'RLock'
+local LP, LM, RE
+ONCALL(function() LP, LM, RE = P, MKEY, TYPE == 'RLock' end)

@@ -1,6 +1,14 @@
 -- The prelude of every script. One script per type family: it is the
 -- prelude, then the family's part (which fills F, the methods, and sets
--- TYPES, KEYSOF, REAP, DISPATCH, RECHECK as it needs), then the epilogue.
+-- TYPES, KEYSOF, REAP, DISPATCH, RECHECK as it needs), then the epilogue,
+-- which defines MAIN(keys, argv), the call. The chunk is run either as a
+-- script (EVALSHA; it ends "return MAIN(KEYS, ARGV)") or loaded once as
+-- a Redis 7 function library (it ends registering MAIN). So the chunk's
+-- top level only defines: it reads no key and calls no library (a
+-- library's load sees neither redis.call nor string, table, struct...).
+-- What a call sets (the locals below, and the parts' own, which they
+-- set in a function they add with ONCALL) is set by BEGIN at the start
+-- of each call, and the functions see it through their upvalues.
 --
 -- KEYS[1] is the object's meta hash, "{ns:id}:m"; every other key of the
 -- object is P..suffix, in the same hash slot.
@@ -15,18 +23,41 @@
 --       waiter under its call id); resume when woken, or after that many
 --       ms, when a holder's lease may have expired
 --   "C": the waiting call was withdrawn, nothing changed
-local MKEY = KEYS[1]
-local P = string.sub(MKEY, 1, -2)
--- T is the hash tag's prefix, "{ns:id}:": P for most objects, the lock's
--- prefix for a Condition built on a Lock ("{ns:lock}:c<n>:"). Grants and
--- wake-up lists live under T, so a lock can grant a Condition's waiter.
-local T = string.match(MKEY, '^(%b{}:)')
-local TYPE, METHOD, SID, LEASE, HANDLE, CID, MODE =
-  ARGV[1], ARGV[2], ARGV[3], tonumber(ARGV[4]), ARGV[5], ARGV[6], ARGV[7]
-local A = {}
-for i = 8, #ARGV do A[#A + 1] = ARGV[i] end
+--
+-- MKEY is KEYS[1], P its prefix. T is the hash tag's prefix, "{ns:id}:":
+-- P for most objects, the lock's prefix for a Condition built on a Lock
+-- ("{ns:lock}:c<n>:"). Grants and wake-up lists live under T, so a lock
+-- can grant a Condition's waiter. A holds the method's arguments.
+-- TMETA is the object's type (meta 't', false if there is no object),
+-- META the meta fields the parts asked for (field -> value or false):
+-- one HMGET reads them all, before anything is written.
+local MKEY, P, T, TYPE, METHOD, SID, LEASE, HANDLE, CID, MODE, A, TMETA
+local META = {}
+local SETUPS = {} -- the parts' per-call setups, in their order
+local METAF = { 't' } -- the meta fields BEGIN reads
+-- ONCALL adds a per-call setup, which may read META's fields (named
+-- after it: ONCALL(setup, 'max', 'sd')).
+local function ONCALL(setup, ...)
+  SETUPS[#SETUPS + 1] = setup
+  local fields = { ... }
+  for i = 1, #fields do METAF[#METAF + 1] = fields[i] end
+end
+local function BEGIN(keys, argv)
+  MKEY = keys[1]
+  P = string.sub(MKEY, 1, -2)
+  T = string.match(MKEY, '^(%b{}:)')
+  TYPE, METHOD, SID, LEASE, HANDLE, CID, MODE =
+    argv[1], argv[2], argv[3], tonumber(argv[4]), argv[5], argv[6], argv[7]
+  A = {}
+  for i = 8, #argv do A[#A + 1] = argv[i] end
+  local m = redis.call('HMGET', MKEY, unpack(METAF))
+  TMETA = m[1]
+  for i = 2, #METAF do META[METAF[i]] = m[i] end
+  for i = 1, #SETUPS do SETUPS[i]() end
+end
 
 local F = {}            -- method name -> function returning a reply
+local FT = {}           -- typeid -> the methods only it has, or has its own way
 local TYPES = {}        -- typeids this family serves
 local REAP = function() end   -- releases what dead sessions held
 local DISPATCH = function() end -- hands what is free to live waiters

@@ -9,14 +9,13 @@
 -- '2' shut down with immediate (an item that would come back, a dead
 -- session's, is discarded as the queue's items were).
 TYPES = { Queue = true, JoinableQueue = true }
-local Q, PD, TS, WX = P .. 'q', P .. 'p', P .. 'ts', P .. 'wx'
-local MAX, JQ, SD
-do
-  local m = redis.call('HMGET', MKEY, 'max', 'jq', 'sd')
-  MAX = tonumber(m[1] or '0')
-  JQ = m[2] == '1'
-  SD = m[3] -- false, '1' or '2'
-end
+local Q, PD, TS, WX, MAX, JQ, SD
+ONCALL(function()
+  Q, PD, TS, WX = P .. 'q', P .. 'p', P .. 'ts', P .. 'wx'
+  MAX = tonumber(META.max or '0')
+  JQ = META.jq == '1'
+  SD = META.sd -- false, '1' or '2'
+end, 'max', 'jq', 'sd')
 
 local function full() return MAX > 0 and redis.call('LLEN', Q) >= MAX end
 local function added() if JQ then redis.call('HINCRBY', MKEY, 'unf', 1) end end
@@ -163,8 +162,7 @@ local function getter(blocking, shaped)
     end
     if SD then return fail('shut_down', 'get: the queue is shut down and empty') end
     if not blocking then return fail('empty', 'get') end
-    touch()
-    return wait('wa', raw)
+    return wait('wa', raw) -- (which touches)
   end
 end
 F.Get = getter(true, false)
@@ -223,7 +221,9 @@ F.Shutdown = function()
   return OKNIL
 end
 
-if JQ then
+do -- a JoinableQueue's own methods
+  local F = {}
+  FT.JoinableQueue = F
   F.TaskDone = function()
     local item = redis.call('LPOP', takenkey(SID))
     if item then

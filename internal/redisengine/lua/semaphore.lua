@@ -2,8 +2,8 @@
 -- initial value, 'ab' the permits returned for dead sessions and not yet
 -- reported; P..'sh' the permits each session holds. Waiters in P..'wa'.
 TYPES = { Semaphore = true, BoundedSemaphore = true }
-local BOUNDED = TYPE == 'BoundedSemaphore'
-local SH = P .. 'sh'
+local BOUNDED, SH
+ONCALL(function() BOUNDED, SH = TYPE == 'BoundedSemaphore', P .. 'sh' end)
 local function val() return tonumber(redis.call('HGET', MKEY, 'val')) end
 local function init() return tonumber(redis.call('HGET', MKEY, 'init')) end
 

@@ -11,9 +11,11 @@
 -- recursive types (KindRef). Integers are read as two 32-bit halves,
 -- since Lua's numbers are doubles. It is one table, so that it adds one
 -- local to the script's main chunk (Lua allows 200), and it is built on
--- first use: every call of the family's script defines it, and most
--- calls never check a shape.
-local SHAPE = setmetatable({}, { __index = function(lib, name)
+-- first use (each of its functions first builds it): a script defines
+-- it on every call, and most calls never check a shape; a function
+-- library could not build it at load, which calls no library function.
+local SHAPE = {}
+local function shapebuild()
   for k, v in pairs((function()
   local byte, sub, floor = string.byte, string.sub, math.floor
   local MAXDEPTH = 64
@@ -563,7 +565,9 @@ local SHAPE = setmetatable({}, { __index = function(lib, name)
   -- arg parses a method's shape argument, caching by its encoding; it
   -- returns the shape, or nil and an error reply. nil (msgpack's) means
   -- any value, as for internal/builtin, which decodes it as no bytes.
-  local cache = {}
+  -- A function library keeps the cache from call to call: it holds
+  -- cachemax shapes at most.
+  local cache, cached, cachemax = {}, 0, 64
   local function arg(raw)
     if raw == nil or raw == '' or raw == '\192' then return nil end
     local sh = cache[raw]
@@ -571,11 +575,14 @@ local SHAPE = setmetatable({}, { __index = function(lib, name)
     local e
     sh, e = parse(raw)
     if not sh then return nil, 'Ebad_arguments ' .. e end
-    cache[raw] = sh
+    if cached == cachemax then cache, cached = {}, 0 end
+    cache[raw], cached = sh, cached + 1
     return sh
   end
 
   return { parse = parse, fits = fits, arg = arg }
-end)()) do rawset(lib, k, v) end
-  return rawget(lib, name)
-end })
+end)()) do SHAPE[k] = v end
+end
+SHAPE.parse = function(...) shapebuild(); return SHAPE.parse(...) end
+SHAPE.fits = function(...) shapebuild(); return SHAPE.fits(...) end
+SHAPE.arg = function(...) shapebuild(); return SHAPE.arg(...) end

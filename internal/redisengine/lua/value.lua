@@ -1,6 +1,7 @@
 -- Value: the encoded value in P..'x'; its version is the meta 'seq'.
 TYPES = { Value = true }
-local X = P .. 'x'
+local X
+ONCALL(function() X = P .. 'x' end)
 
 local function vset(v)
   local prev = redis.call('GET', X)
