@@ -51,6 +51,13 @@ type family struct {
 	fastFallback bool
 	// fastTypes limits the fast scripts to these typeids (nil: all).
 	fastTypes map[string]bool
+	// hget names the method that Call sends as a plain HMGET of the
+	// values hash (fastKeys[1]) without a script: the field of its one
+	// argument, and the counter '' that only a live Dict's values hash
+	// has (see lua/dict.lua). The entry, or the counter without it, is
+	// the answer; with neither the method's fast script says what the
+	// object is (missing, or of another type).
+	hget string
 }
 
 // fastHead starts every fast script: it reads the meta hash's fields
@@ -76,43 +83,57 @@ end
 var fastCheck = fastHead()
 
 // dictFast are the Dict's fast scripts: the methods of W1 (Load, Store)
-// and Has. KEYS: meta, values, versions, order.
+// and Has. An entry of the values hash is the value's encoding followed
+// by its version's (see lua/dict.lua). KEYS: meta, values, order.
 var dictFast = map[string]*redis.Script{
 	"Load": redis.NewScript(fastCheck + `
 local v = redis.call('HGET', KEYS[2], ARGV[2])
-if v then return '=\146' .. v .. '\195' end
+if v then return '=\146' .. string.sub(v, 1, -10) .. '\195' end
 return '=\146\192\194'`),
 	"Has": redis.NewScript(fastCheck + `
 if redis.call('HEXISTS', KEYS[2], ARGV[2]) == 1 then return '=\195' end
 return '=\194'`),
-	"Store": redis.NewScript(fastCheck + `
-local s = redis.call('HINCRBY', KEYS[1], 'seq', 1)
-if redis.call('HSET', KEYS[2], ARGV[2], ARGV[3]) == 1 then redis.call('ZADD', KEYS[4], s, ARGV[2]) end
-redis.call('HSET', KEYS[3], ARGV[2], s)
+	// Store checks the type by the counter in the values hash, which
+	// only a Dict has (see lua/dict.lua): one HMGET less than fastCheck.
+	"Store": redis.NewScript(`
+local c = redis.call('HGET', KEYS[2], '')
+if not c then
+` + fastCheck + `
+  return 'F'
+end
+local s = c + 1
+local e = ARGV[3] .. '\207' .. struct.pack('>I4I4', math.floor(s / 4294967296), s % 4294967296)
+if redis.call('HSET', KEYS[2], ARGV[2], e, '', s) == 1 then redis.call('ZADD', KEYS[3], s, ARGV[2]) end
 return '=\192'`),
 }
 
+// entryVersionLen is the length of the version that ends an entry of a
+// Dict's values hash (see lua/dict.lua).
+const entryVersionLen = 9
+
 // lockTake is a Lock's Acquire or TryAcquire (reply) of a free lock that
 // nobody waits for and no dead holder abandoned: the family script's
-// touch and ltake (lua/lockcore.lua). KEYS: meta, waiters.
+// touch and ltake (lua/lockcore.lua), with the counter 'tok' read and
+// written by the commands that read and write the rest, and the queue
+// seen in 'w' (see lqueue). KEYS: meta.
 func lockTake(reply string) *redis.Script {
-	return redis.NewScript(fastHead("h", "ab") + `
-if m[2] or m[3] or redis.call('EXISTS', KEYS[2]) == 1 then return 'F' end
+	return redis.NewScript(fastHead("h", "ab", "w", "tok") + `
+if m[2] or m[3] or m[4] then return 'F' end
 if ARGV[2] ~= '' then redis.call('SET', string.sub(KEYS[1], 1, -2) .. 'l:' .. ARGV[2], '1', 'PX', ARGV[3]) end
-local tk = redis.call('HINCRBY', KEYS[1], 'tok', 1)
+local tk = (tonumber(m[5]) or 0) + 1
 local now = redis.call('TIME')
-redis.call('HSET', KEYS[1], 'h', ARGV[2], 'c', 1, 'tk', tk, 'at', now[1] * 1000 + math.floor(now[2] / 1000))
+redis.call('HSET', KEYS[1], 'h', ARGV[2], 'c', 1, 'tk', tk, 'tok', tk, 'at', now[1] * 1000 + math.floor(now[2] / 1000))
 return '` + reply + `'`)
 }
 
 // lockFast are the Lock's fast scripts: W4's Acquire and Release, and
 // TryAcquire. Release is fast when the caller holds the lock once and
-// nobody waits for it. KEYS: meta, waiters.
+// nobody waits for it. KEYS: meta.
 var lockFast = map[string]*redis.Script{
 	"Acquire":    lockTake(`=\192`),
 	"TryAcquire": lockTake(`=\195`),
-	"Release": redis.NewScript(fastHead("h", "c") + `
-if m[2] ~= ARGV[2] or m[3] ~= '1' or redis.call('EXISTS', KEYS[2]) == 1 then return 'F' end
+	"Release": redis.NewScript(fastHead("h", "c", "w") + `
+if m[2] ~= ARGV[2] or m[3] ~= '1' or m[4] then return 'F' end
 redis.call('HDEL', KEYS[1], 'h', 'c', 'tk')
 return '=\192'`),
 }
@@ -224,7 +245,8 @@ func buildFamilies() {
 		ctor:     pairsArg,
 		adapt:    map[string]func([]msgpack.RawMessage) ([]any, error){"Update": pairsArg, "LoadMany": listArg(0)},
 		fast:     dictFast,
-		fastKeys: []string{"m", "h", "v", "z"},
+		fastKeys: []string{"m", "h", "z"},
+		hget:     "Load",
 	}, "Dict")
 	register(&family{script: mustLua("shape", "numeric", "dict"), ctor: attrsArg}, "Namespace")
 	register(&family{
@@ -256,7 +278,7 @@ func buildFamilies() {
 	acquires := map[string]bool{"Acquire": true, "TryAcquire": true, "Wait": true}
 	register(&family{
 		script: mustLua("locksetup", "lockcore", "lock"), ctor: noArgs, consume: acquires,
-		fast: lockFast, fastKeys: []string{"m", "wa"}, fastSession: true, fastFallback: true,
+		fast: lockFast, fastKeys: []string{"m"}, fastSession: true, fastFallback: true,
 		fastTypes: map[string]bool{"Lock": true},
 	}, "Lock", "RLock")
 	register(&family{script: mustLua("condsetup", "lockcore", "condition"), consume: acquires, ctor: func(args []msgpack.RawMessage) ([]any, error) {
@@ -359,6 +381,11 @@ func (s *Session) Call(ctx context.Context, id uint64, typeid string, handle uin
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
+	if pc.fast && pc.method == pc.fam.hget {
+		if res, err := s.hgetEntry(ctx, pc); res != nil || err != nil {
+			return res, err
+		}
+	}
 	if pc.fast {
 		reply, err := pc.script.Run(pc.runCtx(ctx), s.rdb, pc.keys, pc.args...).Text()
 		if err != nil || reply != "F" {
@@ -372,6 +399,34 @@ func (s *Session) Call(ctx context.Context, id uint64, typeid string, handle uin
 		return nil, s.callErr(typeid, method, err)
 	}
 	return s.finish(ctx, pc, reply)
+}
+
+// hgetEntry answers a call of its family's hget method with one HMGET
+// (see family.hget): it returns the method's result as the fast script
+// would give it, or nil and no error when the values hash is not there
+// (or holds an entry the script would read alike), for the script to
+// decide. A batch does not use it, as its fallback would run after the
+// batch's later calls.
+func (s *Session) hgetEntry(ctx context.Context, pc *preparedCall) ([]byte, error) {
+	key := pc.argv[0].([]byte)
+	r, err := s.rdb.HMGet(ctx, pc.keys[1], string(key), "").Result()
+	if err != nil {
+		return s.fastResult(pc, "", err) // worded as a fast script's
+	}
+	e, hit := r[0].(string)
+	switch {
+	case !hit && r[1] != nil:
+		// The dict is there, the key is not: builtin.LoadResult [nil, false].
+		return []byte{0x92, 0xc0, 0xc2}, nil
+	case !hit || len(e) < entryVersionLen:
+		return nil, nil
+	}
+	// [value, true]: the value is the entry without its version.
+	v := e[:len(e)-entryVersionLen]
+	res := make([]byte, 0, len(v)+2)
+	res = append(res, 0x92)
+	res = append(res, v...)
+	return append(res, 0xc3), nil
 }
 
 // A preparedCall is a call checked and turned into one script's run.
@@ -410,6 +465,13 @@ func (s *Session) prepare(id uint64, typeid string, handle uint64, method string
 	}
 	if len(args) != want {
 		return nil, errs.Errorf("%w: %d arguments, want %d", errs.BadArguments, len(args), want)
+	}
+	for i, a := range args {
+		// Never a msgpack value; the scripts rely on it (a Dict's
+		// counter is its values hash's field '').
+		if len(a) == 0 {
+			return nil, errs.Errorf("%w: argument %d is empty, not a msgpack value", errs.BadArguments, i+1)
+		}
 	}
 	var argv []any
 	var err error

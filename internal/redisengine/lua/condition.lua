@@ -35,8 +35,7 @@ LOST = function()
   if inlist(P .. 'wb') or inlist(LP .. 'wa') then return false end
   local w = redis.call('HGET', P .. 'lv', CID)
   if not w then return true end
-  redis.call('RPUSH', LP .. 'wa', CID)
-  redis.call('HSET', LP .. 'wx', CID, w)
+  lqueue(CID, w)
   ldispatch()
   return false
 end
@@ -47,8 +46,7 @@ local function notify(n)
     if not cid then return end
     local w = redis.call('HGET', P .. 'wx', cid)
     redis.call('HDEL', P .. 'wx', cid)
-    redis.call('RPUSH', LP .. 'wa', cid)
-    redis.call('HSET', LP .. 'wx', cid, w)
+    lqueue(cid, w)
   end
 end
 F.Notify = function()
@@ -77,8 +75,7 @@ WITHDRAW = function()
       redis.call('HDEL', P .. 'lv', CID)
       return 'C'
     end
-    redis.call('RPUSH', LP .. 'wa', CID)
-    redis.call('HSET', LP .. 'wx', CID, w)
+    lqueue(CID, w)
     ldispatch()
     local g = redis.call('HGET', T .. 'g', CID)
     if g then

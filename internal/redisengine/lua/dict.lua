@@ -1,27 +1,54 @@
--- Dict: P..'h' hash key -> value, P..'v' hash key -> version, P..'z'
--- sorted set key -> insertion number (Python's insertion order). A
--- version comes from the dict's counter (meta 'seq'), so it changes on
--- every write and is unique across the dict.
+-- Dict: P..'h' hash key -> entry, P..'z' sorted set key -> insertion
+-- number (Python's insertion order). An entry is the value's encoding
+-- followed by its version's, as muint64 writes it (9 bytes): one field
+-- per key, so that a write sets both with one HSET and a read of the
+-- value is one HGET, which call.go's Load sends without a script. A
+-- version comes from the dict's counter, in P..'h' under the field ''
+-- (no key is empty: Call refuses empty arguments), so it changes on every
+-- write and is unique across the dict, and a Store reads and writes it
+-- with the entry. P..'h' exists as long as the dict, with its counter.
+--
+-- A Namespace keeps its entries in P..'a': call.go's Load reads P..'h'
+-- without checking the object's type, so no other type may have a key
+-- P..'h' (a Dict proxy forged onto a Namespace finds nothing there and
+-- falls back to a script, which says wrong_type).
 TYPES = { Dict = true, Namespace = true }
-local H, V, Z
-ONCALL(function() H, V, Z = P .. 'h', P .. 'v', P .. 'z' end)
+local H, Z
+ONCALL(function()
+  H, Z = P .. 'h', P .. 'z'
+  if TYPE == 'Namespace' then H = P .. 'a' end
+end)
+
+local VLEN = 9 -- the version's bytes at the end of an entry
+local function val(e) -- an entry's value (false: none)
+  if e then return string.sub(e, 1, -VLEN - 1) end
+  return e
+end
+local function ver(e) -- an entry's version
+  local hi, lo = struct.unpack('>I4I4', e, #e - 7)
+  return hi * 4294967296 + lo
+end
+local function hget(k) return val(redis.call('HGET', H, k)) end
+local function hmget(ks) -- the values of keys ks, false for none
+  local es = callchunked('HMGET', H, ks)
+  for i = 1, #es do es[i] = val(es[i]) end
+  return es
+end
 
 local function dset(k, v) -- returns the previous value or false
   local prev = redis.call('HGET', H, k)
-  local s = seq()
-  redis.call('HSET', H, k, v)
-  redis.call('HSET', V, k, s)
+  local s = redis.call('HINCRBY', H, '', 1)
+  redis.call('HSET', H, k, v .. muint64(s))
   if not prev then redis.call('ZADD', Z, s, k) end
-  return prev
+  return val(prev)
 end
 local function ddel(k) -- returns the deleted value or false
   local prev = redis.call('HGET', H, k)
   if prev then
     redis.call('HDEL', H, k)
-    redis.call('HDEL', V, k)
     redis.call('ZREM', Z, k)
   end
-  return prev
+  return val(prev)
 end
 local function loadres(v) -- builtin.LoadResult: [value, ok]
   if v then return ok('\146' .. v .. TRUE) end
@@ -32,13 +59,14 @@ local function loadresFalse(v) -- [value, false]: stored, not loaded
 end
 
 INIT = function()
+  redis.call('HSET', H, '', 0)
   for i = 1, #A, 2 do dset(A[i], A[i + 1]) end
 end
 
-F.Load = function() return loadres(redis.call('HGET', H, A[1])) end
+F.Load = function() return loadres(hget(A[1])) end
 F.Store = function() dset(A[1], A[2]); return OKNIL end
 F.LoadOrStore = function()
-  local v = redis.call('HGET', H, A[1])
+  local v = hget(A[1])
   if v then return loadres(v) end
   dset(A[1], A[2])
   return loadresFalse(A[2])
@@ -56,7 +84,7 @@ F.Swap = function() return loadres(dset(A[1], A[2])) end
 local function unfit(at, what)
   local sh, bad = SHAPE.arg(A[at])
   if bad then return bad end
-  local v = redis.call('HGET', H, A[1])
+  local v = hget(A[1])
   if v then return SHAPE.fits(sh, v, what) end
   return nil
 end
@@ -83,34 +111,36 @@ F.PopItemAs = function()
     local code, msg = string.match(bad, '^E(%S+) (.*)$')
     return fail(code, 'key: ' .. msg)
   end
-  bad = SHAPE.fits(vs, redis.call('HGET', H, last[1]), 'the entry stays in the dict')
+  bad = SHAPE.fits(vs, hget(last[1]), 'the entry stays in the dict')
   if bad then return bad end
   local v = ddel(last[1])
   return ok('\146' .. last[1] .. v)
 end
 F.CompareAndSwap = function()
-  local v = redis.call('HGET', H, A[1])
+  local v = hget(A[1])
   if not v or v ~= A[2] then return ok(FALSE) end
   dset(A[1], A[3])
   return ok(TRUE)
 end
 F.CompareAndDelete = function()
-  local v = redis.call('HGET', H, A[1])
+  local v = hget(A[1])
   if not v or v ~= A[2] then return ok(FALSE) end
   ddel(A[1])
   return ok(TRUE)
 end
 F.Clear = function()
-  redis.call('DEL', H, V, Z)
+  local s = redis.call('HGET', H, '')
+  redis.call('DEL', H, Z)
+  redis.call('HSET', H, '', s) -- versions are never reused
   return OKNIL
 end
-F.Len = function() return ok(mint(redis.call('HLEN', H))) end
+F.Len = function() return ok(mint(redis.call('HLEN', H) - 1)) end
 F.Has = function() return ok(mbool(redis.call('HEXISTS', H, A[1]) == 1)) end
 F.Keys = function() return ok(mraws(redis.call('ZRANGE', Z, 0, -1))) end
 local function ordered()
   local ks = redis.call('ZRANGE', Z, 0, -1)
   local vs = {}
-  if #ks > 0 then vs = callchunked('HMGET', H, ks) end
+  if #ks > 0 then vs = hmget(ks) end
   return ks, vs
 end
 F.Values = function()
@@ -128,7 +158,7 @@ F.Copy = F.Items
 F.LoadMany = function()
   local out = { marr(#A) }
   if #A > 0 then
-    local vs = callchunked('HMGET', H, A)
+    local vs = hmget(A)
     for i = 1, #A do
       if vs[i] then out[#out + 1] = '\146' .. vs[i] .. TRUE
       else out[#out + 1] = '\146' .. NIL .. FALSE end
@@ -150,7 +180,7 @@ F.ItemsFrom = function()
   local keys = {}
   for i = 1, n do keys[i] = ks[2 * i - 1] end
   local vs = {}
-  if n > 0 then vs = callchunked('HMGET', H, keys) end
+  if n > 0 then vs = hmget(keys) end
   local items, size, next = {}, 0, cursor
   for i = 1, n do
     local sz = #keys[i] + #vs[i] + PAGE_OVERHEAD
@@ -175,24 +205,24 @@ F.PopItem = function()
   return ok('\146' .. last[1] .. v)
 end
 F.LoadVersion = function()
-  local v = redis.call('HGET', H, A[1])
-  if not v then return ok('\147' .. NIL .. muint64(0) .. FALSE) end
-  return ok('\147' .. v .. muint64(tonumber(redis.call('HGET', V, A[1]))) .. TRUE)
+  local e = redis.call('HGET', H, A[1])
+  if not e then return ok('\147' .. NIL .. muint64(0) .. FALSE) end
+  return ok('\147' .. e .. TRUE) -- the value, then the version
 end
 F.StoreIfVersion = function()
   local want = unpack1(A[2])
   if type(want) ~= 'number' then return fail('bad_arguments', 'StoreIfVersion: version is not a number') end
-  local cur = redis.call('HGET', V, A[1])
+  local cur = redis.call('HGET', H, A[1])
   if want == 0 then
     if cur then return ok(FALSE) end
-  elseif not cur or tonumber(cur) ~= want then
+  elseif not cur or ver(cur) ~= want then
     return ok(FALSE)
   end
   dset(A[1], A[3])
   return ok(TRUE)
 end
 F.Add = function()
-  local cur = redis.call('HGET', H, A[1])
+  local cur = hget(A[1])
   if not cur then
     local z, e = nzero(A[2])
     if not z then return e end

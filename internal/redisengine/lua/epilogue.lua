@@ -1,10 +1,11 @@
 -- The epilogue: object life, and the dispatch on METHOD and MODE.
 
 -- allkeys lists every key an object of any type may have, so that any
--- family's script can delete any object.
+-- family's script can delete any object. ('h' is the Dict's only: see
+-- dict.lua.)
 local function allkeys()
   local ks = { MKEY }
-  for _, s in ipairs({ 'r', 'g', 'wa', 'wb', 'wc', 'wx', 'h', 'v', 'z', 'x', 'q', 'p', 'ts', 'sh', 'bm', 'l', 'lv' }) do
+  for _, s in ipairs({ 'r', 'g', 'wa', 'wb', 'wc', 'wx', 'h', 'a', 'z', 'x', 'q', 'p', 'ts', 'sh', 'bm', 'l', 'lv' }) do
     ks[#ks + 1] = P .. s
   end
   for _, sid in ipairs(redis.call('HKEYS', P .. 'r')) do ks[#ks + 1] = leasekey(sid) end

@@ -3,7 +3,8 @@
 -- (a session id for a Lock, a session id and a proxy handle for an
 -- RLock), 'c' its levels, 'tk' its fencing token (from the counter 'tok',
 -- which only grows), 'at' when it took the lock (ms), 'ab' set when a
--- holder died holding the lock.
+-- holder died holding the lock, 'w' set when a waiter was queued (see
+-- lqueue).
 local OWNER
 ONCALL(function()
   OWNER = SID
@@ -35,10 +36,23 @@ local function ltake(owner, level)
   return OKNIL
 end
 
+-- lqueue queues waiter cid (w: its owner|level) for the lock. It sets
+-- 'w', which stays until a dispatch finds the queue empty: the fast
+-- scripts (call.go) read it with the holder instead of looking at the
+-- queue, and leave the lock to this script while it is set.
+local function lqueue(cid, w)
+  redis.call('RPUSH', LP .. 'wa', cid)
+  redis.call('HSET', LP .. 'wx', cid, w)
+  redis.call('HSET', LM, 'w', '1')
+end
+
 local function lpopwaiter()
   while true do
     local cid = redis.call('LPOP', LP .. 'wa')
-    if not cid then return nil end
+    if not cid then
+      redis.call('HDEL', LM, 'w')
+      return nil
+    end
     local w = redis.call('HGET', LP .. 'wx', cid)
     redis.call('HDEL', LP .. 'wx', cid)
     if w and alive(sidof(cid)) then return cid, w end
@@ -61,8 +75,7 @@ end
 
 local function lwait(level)
   touch()
-  redis.call('RPUSH', LP .. 'wa', CID)
-  redis.call('HSET', LP .. 'wx', CID, OWNER .. '|' .. level)
+  lqueue(CID, OWNER .. '|' .. level)
   local r = lrecheck()
   if r then return 'W' .. r end
   return 'W'
