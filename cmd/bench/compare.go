@@ -35,7 +35,7 @@ type trial struct {
 	python  []map[string]any // python_manager_bench.py, by "workload"
 	anchor  []map[string]any // the Go anchors, by "id"
 	scaling []map[string]any // the scaling programs (Python and Redis), by "sys" and "exp"
-	blocks  []block          // W1 and W4 of every side, interleaved (interleave.go)
+	blocks  []block          // W1, W4, W6 and W7 of every side, interleaved (interleave.go)
 }
 
 // A side is one of the programs compared in a round.
@@ -147,7 +147,7 @@ func sections(sel []string, dir string, compare, curves bool) []section {
 				rd.python = append(rd.python, runPython(dir, pyStd, round)...)
 				return nil
 			}
-			withL1, withL6 := len(il) == 0, !slices.Contains(il, "W7")
+			withL1, withL6 := !blockSideRuns(ilFloor, il), !slices.Contains(il, "W7")
 			sec.run[sideAnchors] = func(rd *trial, round int) error {
 				rd.anchor = append(rd.anchor, runAnchors(dir, round, withL1, withL6)...)
 				return nil

@@ -13,31 +13,39 @@ import (
 	"strings"
 )
 
-// W1 and W4 of every side, interleaved in blocks (with -compare). Each
-// side running its whole section minutes apart from the others let the
-// drift of a shared machine into the ratios (W1 ÷ Python went 3.43× →
-// 1.15× between two quiet runs while ours ÷ the raw floor, measured
-// interleaved inside W1, stayed 1.10–1.15×). So each round runs
-// ilBlocks blocks, and each block runs every side once, in an order that
-// rotates block by block and round by round (blockOrder):
+// W1, W4, W6 and W7 of every side, interleaved in blocks (with
+// -compare). Each side running its whole section minutes apart from the
+// others let the drift of a shared machine into the ratios (W1 ÷ Python
+// went 3.43× → 1.15× between two quiet runs while ours ÷ the raw floor,
+// measured interleaved inside W1, stayed 1.10–1.15×; W6 ÷ Python read
+// 3.69× in one run and 0.20× in another, Python's W6 1,542 and 244 MB/s
+// in two runs back to back). So each round runs ilBlocks blocks, and
+// each block runs every side once, in an order that rotates block by
+// block and round by round (blockOrder):
 //
 //   - ours: W1 on a fresh manager for 1/ilBlocks of its iterations (with
 //     its 200 warm-up iterations and its own interleaved floor), then W4
-//     for 1/ilBlocks of its pairs, then W7 for 1/ilBlocks of its repeats
-//     (its figures are medians of repeats; a round's is the median of its
-//     blocks', as for L6's);
-//   - Python: one python_manager_bench.py --quick process running W1 and
-//     W4 (1,000 iterations each, a fresh Manager each) as often as it
-//     takes to match ours, by repeating them in --only (W1,W4,W1,W4 in
-//     full mode): the script has no iteration-count flag;
-//   - the raw floor: one anchorbench -only L1 -quick process (its L1 is
-//     all or nothing: 20,000 sequential round trips, which give W1's floor,
-//     then the multiplexed and 8-connection figures, which give W8's),
-//     -only L1,L6 when W7 runs (L6's 8 repeats of each re-exec);
-//   - Redis: one anchorbench -only L4 -quick process (its L4 is all or
-//     nothing: a fresh redis-server, W1 for 2,000 iterations and W4 for
-//     2,000 pairs, then W2, W3, W6 and redis-benchmark, whose figures the
-//     table does not use; the per-section L4 gives those).
+//     for 1/ilBlocks of its pairs, then W6 on a fresh manager for 50
+//     stores and loads of 1 MiB (10 with -quick; see oursBlockIters),
+//     then W7 for 1/ilBlocks of its repeats (its figures are medians of
+//     repeats; a round's is the median of its blocks', as for L6's);
+//   - Python: one python_manager_bench.py --quick process running W1,
+//     W4 and W6 (a fresh Manager each; --quick runs 1,000 iterations of
+//     W1 and W4 and 50 of W6), each as often as it takes to match ours, by
+//     repeating them in --only (W1,W4,W6,W1,W4 in full mode): the script
+//     has no iteration-count flag. W6 runs once: its 50 iterations are
+//     ours in full mode, so both sides move 250 × 2 MiB a round (the
+//     per-section runs moved 200); with -quick ours does 10;
+//   - the raw floor, when W1, W4 or W7 runs: one anchorbench -only L1
+//     -quick process (its L1 is all or nothing: 20,000 sequential round
+//     trips, which give W1's floor, then the multiplexed and 8-connection
+//     figures, which give W8's), -only L1,L6 when W7 runs (L6's 8 repeats
+//     of each re-exec);
+//   - Redis, when W1, W4 or W6 runs: one anchorbench -only L4 -quick
+//     process (its L4 is all or nothing: a fresh redis-server, W1 for
+//     2,000 iterations, W2, W3, W4 for 2,000 pairs, W6 for 50 SETs then
+//     50 GETs of 1 MiB, then redis-benchmark; the table uses W1, W4 and
+//     W6, and the per-section L4 gives W2 and W3).
 //
 // Each block's figures are what each program measured itself: nothing is
 // subtracted, and the processes' start-up is outside every timing. A
@@ -73,11 +81,18 @@ type block [ilSides][]map[string]any
 
 // ilWorkloads are our workloads that run interleaved with -compare;
 // Python's part of a block runs ilPythonWorkloads (its W7 runs every
-// start method, seconds each, and stays in the workloads section).
+// start method, seconds each, and stays in the workloads section), the
+// floor's runs for ilFloorWorkloads and Redis's for ilRedisWorkloads.
 var (
-	ilWorkloads       = []string{"W1", "W4", "W7"}
-	ilPythonWorkloads = []string{"W1", "W4"}
+	ilWorkloads       = []string{"W1", "W4", "W6", "W7"}
+	ilPythonWorkloads = []string{"W1", "W4", "W6"}
+	ilFloorWorkloads  = []string{"W1", "W4", "W7"}
+	ilRedisWorkloads  = []string{"W1", "W4", "W6"}
 )
+
+// pyQuickIters is how many iterations (W4: pairs) one --quick run of
+// each of ilPythonWorkloads does in python_manager_bench.py.
+var pyQuickIters = map[string]int{"W1": 1000, "W4": 1000, "W6": 50}
 
 // inList is the workloads of sel that are in among.
 func inList(sel, among []string) []string {
@@ -118,19 +133,28 @@ func pythonBin() string {
 	return "python3"
 }
 
-// pythonReps is how many times each Python block repeats W1 and W4
-// (1,000 iterations each with --quick) to match ours' iterations per
-// block.
-func pythonReps(oursPerBlock int) int {
-	return max(1, (oursPerBlock+500)/1000)
+// pythonReps is how many times a Python block repeats a workload whose
+// --quick run does perRun iterations to match ours' iterations per
+// block: the nearest whole number, at least one.
+func pythonReps(oursPerBlock, perRun int) int {
+	return max(1, (oursPerBlock+perRun/2)/perRun)
 }
 
-// pythonOnly is the --only list of a Python block: the workloads, reps
-// times over.
-func pythonOnly(sel []string, reps int) string {
+// pythonOnly is the --only list of a Python block: each workload of sel
+// as often as it takes to match ours' iterations per block (oursPer),
+// the repeats taking turns (W1,W4,W6,W1,W4).
+func pythonOnly(sel []string, oursPer func(w string) int) string {
+	reps := make([]int, len(sel))
+	for i, w := range sel {
+		reps[i] = pythonReps(oursPer(w), pyQuickIters[w])
+	}
 	var ws []string
-	for range reps {
-		ws = append(ws, sel...)
+	for r := range slices.Max(reps) {
+		for i, w := range sel {
+			if r < reps[i] {
+				ws = append(ws, w)
+			}
+		}
 	}
 	return strings.Join(ws, ",")
 }
@@ -143,6 +167,9 @@ func interleavedSection(sel []string, dir string) section {
 		for b, order := range ilSchedule(round) {
 			var blk block
 			for _, s := range order {
+				if !blockSideRuns(s, sel) {
+					continue
+				}
 				fmt.Fprintf(os.Stderr, "bench: block %d of %d: %s\n", b+1, ilBlocks, ilSideNames[s])
 				rows, err := runBlockSide(s, sel, dir, round, b)
 				if err != nil {
@@ -170,6 +197,22 @@ func ilSchedule(r int) [][]int {
 	return s
 }
 
+// blockSideRuns reports whether side s has a part in the blocks of the
+// workloads sel: Python and Redis for W1, W4 or W6 (Python's W7 stays in
+// the workloads section; Redis has none), the floor for W1, W4 or W7
+// (W6 has none), ours always.
+func blockSideRuns(s int, sel []string) bool {
+	switch s {
+	case ilPython:
+		return len(inList(sel, ilPythonWorkloads)) > 0
+	case ilFloor:
+		return len(inList(sel, ilFloorWorkloads)) > 0
+	case ilRedis:
+		return len(inList(sel, ilRedisWorkloads)) > 0
+	}
+	return true
+}
+
 // runBlockSide runs one side's part of block b and returns its rows.
 func runBlockSide(s int, sel []string, dir string, round, b int) ([]map[string]any, error) {
 	switch s {
@@ -182,11 +225,8 @@ func runBlockSide(s int, sel []string, dir string, round, b int) ([]map[string]a
 		return out, err
 	case ilPython:
 		py := inList(sel, ilPythonWorkloads)
-		if len(py) == 0 {
-			return nil, nil
-		}
 		args := []string{filepath.Join(dir, "python_manager_bench.py"), "--quick",
-			"--only", pythonOnly(py, pythonReps(oursPerBlock()))}
+			"--only", pythonOnly(py, oursBlockIters)}
 		cmd := exec.Command(pythonBin(), args...)
 		fmt.Fprintf(os.Stderr, "bench: running %s\n", strings.Join(cmd.Args, " "))
 		return runAnchorProgram(cmd, "python", round, b+1), nil
@@ -199,9 +239,6 @@ func runBlockSide(s int, sel []string, dir string, round, b int) ([]map[string]a
 			sec += ",L6"
 		}
 		if s == ilRedis {
-			if len(inList(sel, ilPythonWorkloads)) == 0 {
-				return nil, nil // Redis has no W7
-			}
 			sec = "L4"
 		}
 		cmd := exec.Command(anchorBin, "-only", sec, "-quick")
@@ -211,13 +248,22 @@ func runBlockSide(s int, sel []string, dir string, round, b int) ([]map[string]a
 	return nil, fmt.Errorf("no side %d", s)
 }
 
-// oursPerBlock is our W1 iterations (and W4 pairs) per block.
-func oursPerBlock() int {
+// oursBlockIters is our iterations of workload w (W4: pairs; W7:
+// repeats) per block: 1/ilBlocks of a per-section run's, but W6's, whose
+// 50 (10 with -quick) match one python_manager_bench.py --quick W6 run
+// (five blocks of 40 would leave Python moving a quarter more bytes).
+func oursBlockIters(w string) int {
+	switch w {
+	case "W6":
+		return n(50, 10)
+	case "W7":
+		return max(1, n(10, 3)/ilBlocks)
+	}
 	return n(10000, 1000) / ilBlocks
 }
 
 // runOursBlock runs our part of block b: each selected workload for
-// oursPerBlock iterations, on a fresh manager, printing its rows.
+// oursBlockIters iterations, on a fresh manager, printing its rows.
 func runOursBlock(sel []string, round, b int) ([]*row, error) {
 	var all []*row
 	for _, w := range sel {
@@ -226,11 +272,13 @@ func runOursBlock(sel []string, round, b int) ([]*row, error) {
 		var err error
 		switch w {
 		case "W1":
-			rows, err = w1(ctx, oursPerBlock())
+			rows, err = w1(ctx, oursBlockIters(w))
 		case "W4":
-			rows, err = w4(ctx, oursPerBlock())
+			rows, err = w4(ctx, oursBlockIters(w))
+		case "W6":
+			rows, err = w6(ctx, oursBlockIters(w))
 		case "W7":
-			rows, err = w7(ctx, max(1, n(10, 3)/ilBlocks))
+			rows, err = w7(ctx, oursBlockIters(w))
 		default:
 			err = fmt.Errorf("%s does not run interleaved", w)
 		}
@@ -329,6 +377,11 @@ var (
 	conn8Floor  = either(ilRate(ilFloor, "id", "L1.uds.conn8", "n", "rt_per_s", 1), anchor("L1.uds.conn8", "rt_per_s", 1))
 )
 
+// W6's MB/s pooled over the blocks: bytes (Redis: its iterations,
+// whose bytes are proportional) over the time they took; Redis's from
+// the per-section L4 when no block ran it.
+var ilW6MB = [ilSides]getter{ilRate(ilOurs, "workload", "W6", "bytes_moved", "mb_per_s", 1), ilRate(ilPython, "workload", "W6", "bytes_moved", "MB_per_s", 1), nil, either(ilRate(ilRedis, "id", "L4.redis.W6.large", "n", "both_MB_per_s", 1), anchor("L4.redis.W6.large", "both_MB_per_s", 1))}
+
 // printBlockSpread prints, for each interleaved throughput, the spread of
 // ours ÷ each other side block by block: how far the ratio moves within
 // a run, on this machine at this time.
@@ -336,11 +389,14 @@ func printBlockSpread(w io.Writer, rounds []trial) {
 	lines := []struct {
 		what string
 		gs   [ilSides]getter
-	}{{"W1 ops/s", ilW1Ops}, {"W4 pairs/s", ilW4Pairs}}
+	}{{"W1 ops/s", ilW1Ops}, {"W4 pairs/s", ilW4Pairs}, {"W6 MB/s", ilW6MB}}
 	var out []string
 	for _, l := range lines {
 		var parts []string
 		for s := ilPython; s < ilSides; s++ {
+			if l.gs[s] == nil {
+				continue // no floor for W6
+			}
 			xs := blockRatios(rounds, l.gs[ilOurs], l.gs[s])
 			if len(xs) == 0 {
 				continue

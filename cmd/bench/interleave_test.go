@@ -50,20 +50,35 @@ func TestILScheduleRotatesTheFirstSideFromRoundToRound(t *testing.T) {
 
 func TestPythonBlockRepeatsWorkloadsToMatchOurs(t *testing.T) {
 	tests := []struct {
-		name         string
-		oursPerBlock int
-		sel          []string
-		want         string
+		name   string
+		oursW1 int // our W1 and W4 iterations per block
+		oursW6 int
+		sel    []string
+		want   string
 	}{
-		{"full: 2,000 per block is two --quick runs", 2000, []string{"W1", "W4"}, "W1,W4,W1,W4"},
-		{"quick: 200 per block is one", 200, []string{"W1"}, "W1"},
-		{"2,500 per block rounds to three", 2500, []string{"W4"}, "W4,W4,W4"},
+		{"full: 2,000 per block is two --quick runs, W6's 50 one", 2000, 50, []string{"W1", "W4", "W6"}, "W1,W4,W6,W1,W4"},
+		{"quick: 200 per block is one, W6's 10 one", 200, 10, []string{"W1", "W6"}, "W1,W6"},
+		{"2,500 per block rounds to three", 2500, 50, []string{"W4"}, "W4,W4,W4"},
+		{"W6: 125 per block rounds to three", 2000, 125, []string{"W6"}, "W6,W6,W6"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			assert.Equal(t, tt.want, pythonOnly(tt.sel, pythonReps(tt.oursPerBlock)))
+			oursPer := func(w string) int {
+				if w == "W6" {
+					return tt.oursW6
+				}
+				return tt.oursW1
+			}
+			assert.Equal(t, tt.want, pythonOnly(tt.sel, oursPer))
 		})
 	}
+}
+
+func TestOursBlockMovesWhatPythonsQuickW6Moves(t *testing.T) {
+	// Ours and Python's move the same bytes per block in full mode: 50
+	// stores and loads of 1 MiB each, one --quick W6 run of Python's.
+	assert.Equal(t, pyQuickIters["W6"], oursBlockIters("W6"))
+	assert.Equal(t, "W1,W4,W6,W1,W4", pythonOnly([]string{"W1", "W4", "W6"}, oursBlockIters))
 }
 
 // w1Block is one interleaved block's W1 rows: ours, Python's (one row
@@ -112,7 +127,7 @@ func TestComparisonReportsInterleavedW1Ratios(t *testing.T) {
 		w1Block(4000, 20000, 45, []float64{40000}, 25000, 25000),
 	}}
 	out := comparison(t, []trial{rd}, "W1")
-	assert.Contains(t, out, "W1, W4 and our W7 are interleaved")
+	assert.Contains(t, out, "W1, W4, W6 and our W7 are interleaved")
 	assert.Equal(t, "| W1 | ops/s, interleaved (pooled) ↑ | 20,000 | 16,000 | 25,000 | 25,000 | 1.25× | 0.80× | 0.80× |",
 		tableLine(t, out, "| W1 | ops/s"))
 	assert.Equal(t, "| W1 ops/s ≥ 2× Python (interleaved) | 1.25× | **no** | 1.56× |",
@@ -147,6 +162,8 @@ func TestSectionsRunPythonsW7OutsideTheBlocks(t *testing.T) {
 		{"W7 alone: ours in the blocks, Python's in the section", []string{"W7"},
 			[]string{"W7 interleaved in blocks (every side)", "workloads W7"}, []bool{true, false}},
 		{"no interleaved workload", []string{"W3"}, []string{"workloads W3"}, []bool{true}},
+		{"W6 in the blocks, Python's too", []string{"W2", "W6"},
+			[]string{"W6 interleaved in blocks (every side)", "workloads W2"}, []bool{true, true}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -188,4 +205,76 @@ func TestComparisonReportsInterleavedW7AgainstL6(t *testing.T) {
 	assert.Equal(t, "| W7 manager start + first op ≤ 1.1× a bare re-exec serving one round trip (L6, interleaved) | 2× | **no** |  |",
 		tableLine(t, out, "| W7 manager start"))
 	assert.Contains(t, tableLine(t, out, "| W7 4 workers"), "| 2× | **no** |")
+}
+
+// w6Block is one block's W6: ours and Python's bytes moved and MB/s, and
+// Redis's iterations and MB/s (L4 prints no bytes).
+func w6Block(oursBytes, oursMB, pyBytes, pyMB, redisN, redisMB float64) block {
+	var blk block
+	blk[ilOurs] = []map[string]any{{"workload": "W6", "bytes_moved": oursBytes, "mb_per_s": oursMB, "correct": true}}
+	blk[ilPython] = []map[string]any{{"workload": "W6", "bytes_moved": pyBytes, "MB_per_s": pyMB}}
+	blk[ilRedis] = []map[string]any{{"id": "L4.redis.W6.large", "n": redisN, "both_MB_per_s": redisMB}}
+	return blk
+}
+
+func TestComparisonReportsInterleavedW6(t *testing.T) {
+	// Two blocks of 100 MB each side. Ours 1,000 and 250 MB/s (0.1 s +
+	// 0.4 s) pool to 400 MB/s; Python's 2,000 and 500 MB/s (0.05 s +
+	// 0.2 s) to 800 MB/s, not the 1,250 of the mean of its rates; Redis's
+	// 50 iterations at 800 and 50 at 3,200 MB/s pool to 1,280 MB/s. The
+	// per-section rows, which say otherwise, are not used.
+	rd := trial{
+		blocks: []block{w6Block(100e6, 1000, 100e6, 2000, 50, 800), w6Block(100e6, 250, 100e6, 500, 50, 3200)},
+		ours:   []*row{newRow("workload", "W6", "mb_per_s", 9999.0, "correct", true)},
+		python: []map[string]any{{"workload": "W6", "MB_per_s": 7777.0}},
+		anchor: []map[string]any{{"id": "L4.redis.W6.large", "both_MB_per_s": 5555.0}},
+	}
+	out := comparison(t, []trial{rd}, "W6")
+	assert.Contains(t, out, "W1, W4, W6 and our W7 are interleaved")
+	assert.Equal(t, "| W6 | MB/s, interleaved (pooled) ↑ | 400 | 800 | 1,280 | — | 0.50× | 0.31× | — |",
+		tableLine(t, out, "| W6 | MB/s"))
+	assert.Equal(t, "| W6 ≥ 2× Python MB/s (interleaved) | 0.5× | **no** | 1.6× |",
+		tableLine(t, out, "| W6 ≥ 2× Python"))
+	// Block by block, ours ÷ Python was 0.5× in both; ÷ Redis 1.25× and 0.08×.
+	assert.Contains(t, out, "W6 MB/s per block: ÷ python 0.50×–0.50× (median 0.50×, 2 blocks); ÷ redis (L4) 0.08×–1.25× (median 0.66×, 2 blocks)")
+}
+
+func TestComparisonTakesRedisW6FromTheSectionWhenNoBlockRanIt(t *testing.T) {
+	blk := w6Block(100e6, 1000, 100e6, 500, 50, 800)
+	blk[ilRedis] = nil
+	rd := trial{blocks: []block{blk}, anchor: []map[string]any{{"id": "L4.redis.W6.large", "both_MB_per_s": 2000.0}}}
+	out := comparison(t, []trial{rd}, "W6")
+	assert.Equal(t, "| W6 | MB/s, interleaved (pooled) ↑ | 1,000 | 500 | 2,000 | — | 2.00× | 0.50× | — |",
+		tableLine(t, out, "| W6 | MB/s"))
+	assert.Equal(t, "| W6 ≥ 2× Python MB/s (interleaved) | 2× | yes | 4× |",
+		tableLine(t, out, "| W6 ≥ 2× Python"))
+}
+
+func TestComparisonRefusesInterleavedW6OfAnIncorrectBlock(t *testing.T) {
+	good := w6Block(100e6, 1000, 100e6, 500, 50, 800)
+	bad := w6Block(100e6, 9999, 100e6, 500, 50, 800)
+	bad[ilOurs][0]["correct"] = false
+	out := comparison(t, []trial{{blocks: []block{good, bad}}}, "W6")
+	line := tableLine(t, out, "| W6 | MB/s")
+	assert.Contains(t, line, "**incorrect run** (1)")
+	assert.Contains(t, tableLine(t, out, "| W6 ≥ 2× Python"), "**refused**")
+	assert.NotContains(t, out, "9,999")
+}
+
+func TestBlocksRunEachSideOnlyForItsWorkloads(t *testing.T) {
+	tests := []struct {
+		sel                  []string
+		python, floor, redis bool
+	}{
+		{[]string{"W6"}, true, false, true},  // W6 has no floor
+		{[]string{"W7"}, false, true, false}, // Python's W7 is per section; Redis has none
+		{[]string{"W1", "W6"}, true, true, true},
+		{[]string{"W4"}, true, true, true},
+	}
+	for _, tt := range tests {
+		assert.True(t, blockSideRuns(ilOurs, tt.sel), "%v: ours", tt.sel)
+		assert.Equal(t, tt.python, blockSideRuns(ilPython, tt.sel), "%v: python", tt.sel)
+		assert.Equal(t, tt.floor, blockSideRuns(ilFloor, tt.sel), "%v: floor", tt.sel)
+		assert.Equal(t, tt.redis, blockSideRuns(ilRedis, tt.sel), "%v: redis", tt.sel)
+	}
 }

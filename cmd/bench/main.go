@@ -20,12 +20,13 @@
 // round (the workloads, W10, each curve) the three sides — ours, Python,
 // the Go anchors — run one after the other, and the order rotates from
 // round to round, so that no side always runs minutes after another.
-// W1 and W4, whose ratios moved most with the machine's drift, and our
-// W7 run interleaved instead: each round is 5 blocks, and each block
+// W1, W4 and W6, whose ratios moved most with the machine's drift, and
+// our W7 run interleaved instead: each round is 5 blocks, and each block
 // runs every side once (ours for a fifth of the iterations or repeats,
-// one Python process for W1 and W4, one Go anchors process for L1 (and
-// L6, W7's floor) and one for L4), in an order that rotates block by
-// block; see interleave.go. The Go anchors are
+// W6 for 50; one Python --quick process for W1, W4 and W6; one Go
+// anchors process for L1 (and L6, W7's floor) and one for L4, Redis's
+// W1, W4 and W6), in an order that rotates block by block; see
+// interleave.go. The Go anchors are
 // built once (go build) and their binary run by every section and block.
 // A figure whose row says its run was incorrect ("correct" or
 // "exactly_once" false) is refused, never put in the table.

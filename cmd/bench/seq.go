@@ -185,7 +185,12 @@ func lockPair(ctx context.Context, l *manager.Lock) error {
 
 // runW6 is large: sequential store and load of a 1 MiB byte value.
 func runW6(ctx context.Context) ([]*row, error) {
-	iters, size := n(200, 50), 1<<20
+	return w6(ctx, n(200, 50))
+}
+
+// w6 is W6 for iters iterations, on a fresh manager.
+func w6(ctx context.Context, iters int) ([]*row, error) {
+	size := 1 << 20
 	blob, d, stop, err := newBlobDict(ctx, size)
 	if err != nil {
 		return nil, err
