@@ -289,6 +289,15 @@ func printCurves(w io.Writer, rounds []trial) {
 		}
 		fmt.Fprintf(w, "| %s |\n", strings.Join(cells, " | "))
 	}
+	fmt.Fprintln(w)
+	printTargets(w, rounds, curveTargets, []string{"curves"}, "the same for Python")
+}
+
+// curveTargets are the targets the curves check (issue 13).
+var curveTargets = []target{
+	{"curves", "64 KiB values: MB/s ≥ Redis's (value-size curve)",
+		ratio(curveAt("manager", "vsize", "value_bytes", 64<<10, "mb_per_s"), curveAt("redis", "vsize", "value_bytes", 64<<10, "mb_per_s")),
+		false, 1, "×", ratio(curveAt("python", "vsize", "value_bytes", 64<<10, "mb_per_s"), curveAt("redis", "vsize", "value_bytes", 64<<10, "mb_per_s"))},
 }
 
 // pairCell is "store / load", or "—" when neither was measured.

@@ -159,3 +159,17 @@ func TestCurvesRefuseIncorrectRun(t *testing.T) {
 	assert.Equal(t, "| 4 | **incorrect run** (1) | 5,000 | 8,000 | refused | refused | **incorrect run** (1) | 200 | 50 |",
 		tableLine(t, b.String(), "| 4 |"))
 }
+
+func TestCurvesTarget64KiB(t *testing.T) {
+	rd := trial{
+		ours: []*row{newRow("exp", "vsize", "sys", "manager", "value_bytes", 65536, "mb_per_s", 600.0, "correct", true)},
+		scaling: []map[string]any{
+			{"exp": "vsize", "sys": "python", "value_bytes": 65536.0, "mb_per_s": 300.0, "correct": true},
+			{"exp": "vsize", "sys": "redis", "value_bytes": 65536.0, "mb_per_s": 500.0, "correct": true},
+		},
+	}
+	var b bytes.Buffer
+	printCurves(&b, []trial{rd})
+	assert.Equal(t, "| 64 KiB values: MB/s ≥ Redis's (value-size curve) | 1.2× | yes | 0.6× |",
+		tableLine(t, b.String(), "| 64 KiB values"))
+}
