@@ -116,6 +116,9 @@ func Open(ctx context.Context, rdb redis.UniversalClient, o Options) (*Session, 
 		refs:     make(map[uint64]*ref),
 		started:  time.Now(),
 	}
+	if err := s.checkLayout(ctx); err != nil {
+		return nil, err
+	}
 	if _, err := rdb.Pipelined(ctx, func(p redis.Pipeliner) error { s.announce(ctx, p); return nil }); err != nil {
 		return nil, fmt.Errorf("manager: redis: %w", err)
 	}
@@ -671,4 +674,39 @@ func globEscape(s string) string {
 		b.WriteRune(r)
 	}
 	return b.String()
+}
+
+// Layout names the way this package keeps objects in Redis: the keys of
+// each type and what they hold. It changes whenever a build could not
+// read what an earlier one wrote (layout 2: a Dict entry carries its
+// version, a Namespace's entries are in their own hash, a Lock says in a
+// field that waiters are queued). Each namespace records the layout of
+// the first session that opened it.
+const Layout = "2"
+
+// layoutScript returns the namespace's layout, recording this build's on
+// a namespace that has none and no object; "" for objects written before
+// layouts were recorded. KEYS: the layout key, the id counter.
+var layoutScript = redis.NewScript(`
+local l = redis.call('GET', KEYS[1])
+if l then return l end
+if redis.call('EXISTS', KEYS[2]) == 1 then return '' end
+redis.call('SET', KEYS[1], ARGV[1])
+return ARGV[1]`)
+
+// checkLayout refuses a namespace written by a build with another key
+// layout (see Layout): its objects would be misread, or changed in ways
+// that build does not expect.
+func (s *Session) checkLayout(ctx context.Context) error {
+	l, err := layoutScript.Run(ctx, s.rdb, []string{s.nsKey("layout"), s.nsKey("id")}, Layout).Text()
+	if err != nil {
+		return fmt.Errorf("manager: redis: %w", err)
+	}
+	if l == Layout {
+		return nil
+	}
+	if l == "" {
+		l = "1 (not recorded)"
+	}
+	return errs.Errorf("%w: Redis namespace %q holds objects in key layout %s, and this build reads layout %s: empty it (RedisSession.Purge) if its objects can go, or open another namespace (WithRedisNamespace)", errs.NotSupported, s.ns, l, Layout)
 }

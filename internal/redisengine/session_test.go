@@ -66,7 +66,7 @@ func testReleaseFrees(e *env) {
 	assert.False(t, exists(t, a, d.id), "the last reference freed it")
 	_, err := db.call(e.ctx(), "Len")
 	require.ErrorIs(t, err, errs.NoSuchObject)
-	assert.Equal(t, 1, namespaceKeys(t, e.srv.rdb, e.ns), "only the id counter is left")
+	assert.Equal(t, 2, namespaceKeys(t, e.srv.rdb, e.ns), "only the id counter and the layout are left")
 }
 
 func testCloseFrees(e *env) {
