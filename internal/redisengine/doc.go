@@ -106,12 +106,25 @@
 //
 // # Keys
 //
-// Namespace ns: "{ns}:id" (the id counter), "{ns}:names" (name to id) and
-// "{ns}:objs" (the unnamed objects, for the sweep).
+// Namespace ns: "{ns}:id" (the id counter), "{ns}:names" (name to id),
+// "{ns}:objs" (the unnamed objects, for the sweep) and "{ns}:layout" (the
+// key layout the namespace's objects are in, see Layout).
 // Object id: "{ns:id}:m" (a hash: type, name, version counter and the
 // type's scalars), "{ns:id}:r" (references per session), "{ns:id}:l:<sid>"
 // (the session's lease in this slot), "{ns:id}:g" (grants to waiters),
 // "{ns:id}:s:<call>" (a waiter's wake-up list), and the type's own keys
 // (see lua/*.lua). A Condition on an existing lock has its keys in the
 // lock's slot, "{ns:lock}:c<n>:...".
+//
+// # Files
+//
+// session.go: a session, its heartbeat, leases and sweep; families.go:
+// the built-in types' Lua families and how their arguments become the
+// scripts'; lua.go: running a family as a Redis function (FCALL) or a
+// script (EVALSHA); call.go: one call, from its checks to its reply;
+// fast.go: the small scripts (and one plain HMGET) of the hottest
+// methods in their common state; wait.go: a call that waits, until it
+// is granted, withdrawn or ended; batch.go: calls in one pipeline;
+// introspect.go: sessions, objects and their state for Stats and
+// Inspect; url.go: clients from URLs; lua/*.lua: the scripts.
 package redisengine
