@@ -27,36 +27,28 @@ func ClientFromURL(url string) (redis.UniversalClient, error) {
 		if err != nil {
 			return nil, err
 		}
-		keep := o.MaxRetries
-		safeOptions(&o.MaxRetries, &o.ContextTimeoutEnabled)
-		if retries {
-			o.MaxRetries = keep
-		}
+		safeOptions(&o.MaxRetries, &o.ContextTimeoutEnabled, retries)
 		return redis.NewClusterClient(o), nil
 	}
 	o, err := redis.ParseURL(url)
 	if err != nil {
 		return nil, err
 	}
-	keep := o.MaxRetries
-	safeOptions(&o.MaxRetries, &o.ContextTimeoutEnabled)
-	if retries {
-		o.MaxRetries = keep
-	}
+	safeOptions(&o.MaxRetries, &o.ContextTimeoutEnabled, retries)
 	return redis.NewClient(o), nil
 }
 
 // NewClient is redis.NewClient with what the library's own clients need:
 // see safeOptions.
 func NewClient(o *redis.Options) *redis.Client {
-	safeOptions(&o.MaxRetries, &o.ContextTimeoutEnabled)
+	safeOptions(&o.MaxRetries, &o.ContextTimeoutEnabled, false)
 	return redis.NewClient(o)
 }
 
 // NewClusterClient is redis.NewClusterClient with what the library's own
 // clients need: see safeOptions.
 func NewClusterClient(o *redis.ClusterOptions) *redis.ClusterClient {
-	safeOptions(&o.MaxRetries, &o.ContextTimeoutEnabled)
+	safeOptions(&o.MaxRetries, &o.ContextTimeoutEnabled, false)
 	return redis.NewClusterClient(o)
 }
 
@@ -67,8 +59,11 @@ func NewClusterClient(o *redis.ClusterOptions) *redis.ClusterClient {
 // reply is reported (manager.ErrUnreachable) instead. And without the
 // context's deadline on the socket, a call to a Redis that stopped
 // answering returns only after ReadTimeout (3 s), times each retry.
-func safeOptions(maxRetries *int, contextTimeout *bool) {
-	*maxRetries = -1
+// keepRetries leaves the retries as a URL's max_retries set them.
+func safeOptions(maxRetries *int, contextTimeout *bool, keepRetries bool) {
+	if !keepRetries {
+		*maxRetries = -1
+	}
 	*contextTimeout = true
 }
 
