@@ -43,6 +43,9 @@ func (s *Session) Call(ctx context.Context, id uint64, typeid string, handle uin
 		s.fellBack(id)
 		s.slow(pc, handle)
 	}
+	if wait := s.pipeWaitFor(ctx, pc); wait > 0 {
+		return s.callPiped(ctx, pc, wait)
+	}
 	reply, err := s.run(pc.runCtx(ctx), pc.fam, id, typeid, method, pc.handle, "c", pc.argv, pc.cid)
 	if err != nil {
 		return nil, s.callErr(typeid, method, err)

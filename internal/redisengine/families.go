@@ -29,6 +29,11 @@ type family struct {
 	// item, a lock): their script call is not cut short by ctx, so that
 	// what it handed over is never lost with an unread reply.
 	consume map[string]bool
+	// direct lists the methods that may wait and whose grant is handed
+	// straight into the caller's reply list (see lua/queue.lua): a call
+	// sends its script run and its first BLPOP in one pipeline (see
+	// Session.callPiped).
+	direct map[string]bool
 	// fast holds small scripts for the hottest methods: the family's
 	// script defines every method of the type on each call, which costs
 	// more in Redis than the method itself. A fast script takes the keys
@@ -164,6 +169,7 @@ func buildFamilies() {
 			return []any{strconv.Itoa(max)}, nil
 		},
 		consume:     map[string]bool{"Get": true, "TryGet": true, "GetAs": true, "TryGetAs": true},
+		direct:      map[string]bool{"Get": true, "GetAs": true},
 		fast:        queueFast,
 		fastKeys:    []string{"m", "q", "wa", "wb", "p"},
 		fastSession: true, fastFallback: true,

@@ -89,14 +89,14 @@ redis.call('HDEL', KEYS[1], 'h', 'c', 'tk')
 return '=\192'`),
 }
 
-// queueFast are a plain Queue's fast scripts (W3): Put with room, and
-// Get or TryGet of the front item, when nobody waits (getters, putters)
-// and no item waits for a getter to collect it (lua/queue.lua's REAP and
-// DISPATCH then do nothing). KEYS: meta, items, getters, putters,
-// pending items.
+// queueFast are a plain Queue's fast scripts (W3): Put with room when
+// nobody waits (getters, putters), and Get or TryGet of the front item
+// when, besides, no reply handed to a getter is on record (lua/queue.lua's
+// REAP and DISPATCH then do nothing; a Put leaves REAP to the getters).
+// KEYS: meta, items, getters, putters, replies out.
 var queueFast = map[string]*redis.Script{
 	"Put": redis.NewScript(fastHead("max", "sd") + `
-if m[3] or redis.call('EXISTS', KEYS[3], KEYS[4], KEYS[5]) > 0 then return 'F' end
+if m[3] or redis.call('EXISTS', KEYS[3], KEYS[4]) > 0 then return 'F' end
 local max = tonumber(m[2] or '0')
 if max > 0 and redis.call('LLEN', KEYS[2]) >= max then return 'F' end
 redis.call('RPUSH', KEYS[2], ARGV[4])

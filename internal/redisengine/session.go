@@ -49,11 +49,14 @@ const DefaultNamespace = "manager"
 // persistence, a new or failed-over cluster node) is loaded again by the
 // call that finds it missing, which then runs.
 type Session struct {
-	rdb      redis.UniversalClient
-	ns       string
-	sid      string // 32 hex digits
-	lease    time.Duration
-	leaseMS  string
+	rdb     redis.UniversalClient
+	ns      string
+	sid     string // 32 hex digits
+	lease   time.Duration
+	leaseMS string
+	// pipeWait bounds the BLPOP of a piped call (see callPiped); 0: the
+	// session does not pipe calls.
+	pipeWait time.Duration
 	serverID [16]byte
 	started  time.Time
 
@@ -110,6 +113,7 @@ func Open(ctx context.Context, rdb redis.UniversalClient, o Options) (*Session, 
 		sid:      hex.EncodeToString(id[:]),
 		lease:    o.Lease,
 		leaseMS:  strconv.FormatInt(o.Lease.Milliseconds(), 10),
+		pipeWait: pipeWaitOf(rdb),
 		serverID: ServerID(o.Namespace),
 		hbStop:   make(chan struct{}),
 		hbDone:   make(chan struct{}),

@@ -13,11 +13,14 @@ import (
 )
 
 // block waits for the grant of waiting call cid: it blocks in BLPOP on the
-// call's own signal list, which is pushed by whoever grants the call, by
-// ctx's end or Close (then the call is withdrawn), and by a timer when a
-// holder's lease may have expired (then the call re-checks).
+// call's own reply and signal lists. A reply handed straight to the call
+// (a Queue's item, see lua/queue.lua) is its result: that pop is the
+// delivery. The signal list is pushed by whoever grants the call
+// otherwise, by ctx's end or Close (then the call is withdrawn), and by a
+// timer when a holder's lease may have expired (then the call re-checks).
 func (s *Session) block(ctx context.Context, fam *family, id uint64, typeid, method, h, cid, reply string) (string, error) {
 	key := s.tag(id) + "s:" + cid
+	replyKey := s.tag(id) + "r:" + cid
 	// The script calls outlive ctx: a withdrawal must run after ctx ended.
 	bg := context.WithoutCancel(ctx)
 	over := make(chan struct{}) // closed when the wait is over
@@ -28,14 +31,7 @@ func (s *Session) block(ctx context.Context, fam *family, id uint64, typeid, met
 	// deadline had passed waiting in BLPOP for as long as no item came.
 	wake := func() {
 		for {
-			wctx, cancel := context.WithTimeout(bg, s.lease)
-			_, err := s.rdb.Pipelined(wctx, func(p redis.Pipeliner) error {
-				p.LPush(wctx, key, "w")
-				p.PExpire(wctx, key, time.Minute)
-				return nil
-			})
-			cancel()
-			if err == nil {
+			if s.signalWait(bg, key) == nil {
 				return
 			}
 			retry := time.NewTimer(withdrawRetry)
@@ -72,10 +68,13 @@ func (s *Session) block(ctx context.Context, fam *family, id uint64, typeid, met
 		// A lease at most, so that a Redis that stopped answering is
 		// noticed (the read then fails) rather than waited for without end.
 		bctx, cancel := context.WithTimeout(bg, s.lease+blpopMargin)
-		_, err := s.rdb.BLPop(bctx, s.lease, key).Result()
+		popped, err := s.rdb.BLPop(bctx, s.lease, replyKey, key).Result()
 		cancel()
 		if timer != nil {
 			timer.Stop()
+		}
+		if err == nil && popped[0] == replyKey {
+			return popped[1], nil
 		}
 		if err == redis.Nil {
 			err = nil // no signal for a lease: look again (mode "r")
@@ -133,6 +132,134 @@ func (s *Session) block(ctx context.Context, fam *family, id uint64, typeid, met
 		}
 		return reply, nil
 	}
+}
+
+// signalWait pushes a waiting call's signal list, key, once: its BLPOP
+// returns, and it looks again.
+func (s *Session) signalWait(ctx context.Context, key string) error {
+	ctx, cancel := context.WithTimeout(ctx, s.lease)
+	defer cancel()
+	_, err := s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+		p.LPush(ctx, key, "w")
+		p.PExpire(ctx, key, time.Minute)
+		return nil
+	})
+	return err
+}
+
+// pipeWait is the longest a piped call's BLPOP waits (see callPiped):
+// long enough for the item a busy queue's next Put brings, short
+// enough that a script run the pipeline lost (a library Redis no longer
+// has) costs little.
+const pipeWait = 100 * time.Millisecond
+
+// pipeWaitOf returns a session's pipeWait on rdb: shorter than half
+// its read timeout, since a pipeline's reply must come within it; 0
+// when the client is of a kind whose read timeout is unknown.
+func pipeWaitOf(rdb redis.UniversalClient) time.Duration {
+	var rt time.Duration
+	switch c := rdb.(type) {
+	case *redis.Client:
+		rt = c.Options().ReadTimeout
+	case *redis.ClusterClient:
+		rt = c.Options().ReadTimeout
+	default:
+		return 0
+	}
+	switch {
+	case rt == 0:
+		rt = 3 * time.Second // go-redis's default
+	case rt < 0:
+		return pipeWait // no read deadline
+	}
+	return min(pipeWait, rt/2)
+}
+
+// pipeWaitFor returns how long call pc's first BLPOP may wait in a
+// pipeline with its script run, or 0 when the call is not piped: a
+// method of family.direct, once the session runs functions (a piped
+// run that Redis lost, as after FUNCTION FLUSH, is known only when the
+// BLPOP returns), and not after ctx's deadline, which ends the BLPOP
+// at the millisecond.
+func (s *Session) pipeWaitFor(ctx context.Context, pc *preparedCall) time.Duration {
+	if pc.fast || !pc.fam.direct[pc.method] || s.pipeWait <= 0 || !s.usesFunctions() {
+		return 0
+	}
+	wait := s.pipeWait
+	if d, ok := ctx.Deadline(); ok {
+		wait = min(wait, time.Until(d))
+	}
+	if wait < time.Millisecond {
+		return 0
+	}
+	return wait
+}
+
+// callPiped runs call pc, a method of family.direct, as one pipeline: its
+// script run (mode "p") and a BLPOP of at most wait on its reply and
+// signal lists. A Get whose item comes within wait so takes one round
+// trip, not the two of a script run and then a BLPOP. The script puts a
+// reply that does not wait in the reply list, for the BLPOP.
+func (s *Session) callPiped(ctx context.Context, pc *preparedCall, wait time.Duration) ([]byte, error) {
+	key, replyKey := s.tag(pc.id)+"s:"+pc.cid, s.tag(pc.id)+"r:"+pc.cid
+	// A ctx that ends meanwhile cuts the BLPOP short; block then
+	// withdraws the call.
+	stop := context.AfterFunc(ctx, func() { _ = s.signalWait(context.Background(), key) })
+	bg := context.WithoutCancel(ctx)
+	var run *redis.Cmd
+	pop := redis.NewStringSliceCmd(bg, "blpop", replyKey, key, strconv.FormatFloat(wait.Seconds(), 'f', 3, 64))
+	_, _ = s.rdb.Pipelined(bg, func(p redis.Pipeliner) error {
+		run = p.FCall(bg, pc.fam.script.name, pc.keys, s.scriptArgs(pc.typeid, pc.method, pc.handle, "p", pc.argv, pc.cid)...)
+		return p.Process(bg, pop)
+	})
+	stop()
+	reply, err := run.Text()
+	var rerr redis.Error
+	switch {
+	case isNoFunction(err):
+		// Redis lost the library (FUNCTION FLUSH, a restart): the call
+		// did not run; run loads the library and runs it.
+		if reply, err = s.run(bg, pc.fam, pc.id, pc.typeid, pc.method, pc.handle, "c", pc.argv, pc.cid); err != nil {
+			return nil, s.callErr(pc.typeid, pc.method, err)
+		}
+		return s.finish(ctx, pc, reply)
+	case errors.As(err, &rerr):
+		return nil, s.callErr(pc.typeid, pc.method, fmt.Errorf("manager: redis: %w", err))
+	case err != nil:
+		// The connection failed: the script may have run (go-redis then
+		// gives its reply the connection's error too), and waits, or has
+		// put its reply in the list.
+		return s.takeBack(ctx, pc, err)
+	case reply == "":
+		return nil, errors.New("manager: redis engine: empty script reply")
+	}
+	popped, err := pop.Result()
+	switch {
+	case err == nil && popped[0] == replyKey:
+		return s.finish(ctx, pc, popped[1]) // the script's reply, or an item handed over
+	case reply == "P":
+		// The BLPOP did not get the reply the script put in the list.
+		if err == nil {
+			err = errors.New("the reply list was empty")
+		}
+		return s.takeBack(ctx, pc, err)
+	case err == nil:
+		// A signal (ctx's end, or a grant kept in T..'g'): block's BLPOP
+		// must find it. Should this push fail, block looks again after a
+		// lease.
+		_ = s.signalWait(bg, key)
+	}
+	return s.finish(ctx, pc, reply)
+}
+
+// takeBack ends call pc, whose piped run failed with err, by withdrawing
+// it: it returns the reply the call got meanwhile (an item), or err.
+func (s *Session) takeBack(ctx context.Context, pc *preparedCall, err error) ([]byte, error) {
+	r, werr := s.withdraw(context.WithoutCancel(ctx), pc.fam, pc.id, pc.typeid, pc.method, pc.handle, pc.cid)
+	if werr == nil && r[0] != 'C' && r[0] != 'W' {
+		return s.finish(ctx, pc, r)
+	}
+	return nil, s.callErr(pc.typeid, pc.method, fmt.Errorf("manager: redis: %w", err))
 }
 
 // withdraw withdraws waiting call cid for good (mode "X"), retrying for a

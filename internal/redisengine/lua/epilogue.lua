@@ -11,6 +11,7 @@ local function allkeys()
   for _, sid in ipairs(redis.call('HKEYS', P .. 'r')) do ks[#ks + 1] = leasekey(sid) end
   if SID ~= '' then ks[#ks + 1] = leasekey(SID) end
   for _, sid in ipairs(redis.call('SMEMBERS', P .. 'ts')) do ks[#ks + 1] = P .. 't:' .. sid end
+  for _, cid in ipairs(redis.call('HKEYS', P .. 'p')) do ks[#ks + 1] = T .. 'r:' .. cid end
   return ks
 end
 local function destroy()
@@ -26,20 +27,20 @@ local function liverefs()
 end
 
 -- taken returns the grant of waiting call CID (nil if none), which it
--- takes.
+-- takes: one kept in T..'g', or one handed straight to the waiter (TAKE).
 local function taken()
   local g = redis.call('HGET', T .. 'g', CID)
   if g then
     redis.call('HDEL', T .. 'g', CID)
     redis.call('DEL', T .. 's:' .. CID)
     COLLECT()
+    return g
   end
-  return g
+  return TAKE()
 end
 
--- MAIN is the call: a script runs it once, a function library on every
--- FCALL.
-local function MAIN(keys, argv)
+-- CALL runs the call MAIN is given.
+local function CALL(keys, argv)
   BEGIN(keys, argv)
   if MODE == 'n' then
     -- Create if absent (A[1] is the name, "" for none; the rest, INIT's),
@@ -141,4 +142,18 @@ local function MAIN(keys, argv)
   local f = FT[TYPE] and FT[TYPE][METHOD] or F[METHOD]
   if not f then return fail('no_such_method', TYPE .. '.' .. METHOD) end
   return f()
+end
+
+-- MAIN is the call: a script runs it once, a function library on every
+-- FCALL. Mode 'p' is a method's call ('c') sent in one pipeline with
+-- the caller's BLPOP on its reply list (see Session.callPiped): unless
+-- the call waits, its reply goes into that list, for the BLPOP, and the
+-- script replies 'P'.
+local function MAIN(keys, argv)
+  local r = CALL(keys, argv)
+  if MODE == 'p' and string.byte(r, 1) ~= 87 then -- 87: 'W'
+    PIPED(r)
+    return 'P'
+  end
+  return r
 end

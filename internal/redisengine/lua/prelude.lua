@@ -64,6 +64,8 @@ local DISPATCH = function() end -- hands what is free to live waiters
 local RECHECK = function() return nil end -- ms until a holder's lease may expire
 local INIT = function() return nil end  -- fills a new object from A
 local COLLECT = function() end -- a waiter takes its grant (the reply it gets)
+local TAKE = function() return nil end -- a reply handed straight to the waiter (a Queue's item), taken
+local PIPED -- mode 'p': hands a call's reply to the BLPOP piped with it (see lua/queue.lua)
 local LOST -- reports that a waiter is in no waiting list (defined below)
 local WITHDRAW = function() end -- mode 'x': a waiter withdraws, before it is removed
 

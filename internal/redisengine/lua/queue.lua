@@ -1,11 +1,14 @@
 -- Queue and JoinableQueue: P..'q' the items (pushed at the right, taken
 -- at the left); waiting getters in P..'wa', putters in P..'wb' (their
 -- items in P..'wx'), joiners in P..'wc'. An item handed to a waiting Get
--- waits in P..'p' (call id -> item) until the getter takes it with its
--- grant, so a getter that withdraws or dies first consumes nothing. A
--- JoinableQueue keeps a delivered item in P..'t:'..session until
--- TaskDone, and puts it back when that session dies; meta 'unf' counts
--- the unfinished items. Meta 'sd' is set by Shutdown: '1' shut down,
+-- goes straight into the getter's reply list T..'r:'..cid, which the
+-- getter's BLPOP pops: that pop is the delivery, with no second script.
+-- P..'p' records the call ids with a reply out (cid -> '1'): REAP gives
+-- back the item of a getter that died before its pop, and forgets the
+-- calls whose reply was popped. A JoinableQueue keeps a delivered item
+-- in P..'t:'..session until TaskDone (from its hand-over on), and puts
+-- it back when that session dies; meta 'unf' counts the unfinished
+-- items. Meta 'sd' is set by Shutdown: '1' shut down,
 -- '2' shut down with immediate (an item that would come back, a dead
 -- session's, is discarded as the queue's items were).
 TYPES = { Queue = true, JoinableQueue = true }
@@ -33,12 +36,23 @@ local function discarded(n)
   if JQ and n > 0 and redis.call('HINCRBY', MKEY, 'unf', -n) == 0 then joined() end
 end
 
+local function replykey(cid) return T .. 'r:' .. cid end
+-- REAP returns true when it put an item back.
 REAP = function()
-  local pd = redis.call('HGETALL', PD)
-  for i = 1, #pd, 2 do
-    if not alive(sidof(pd[i])) then
-      if SD == '2' then discarded(1) else redis.call('LPUSH', Q, pd[i + 1]) end
-      redis.call('HDEL', PD, pd[i])
+  local back = false
+  for _, cid in ipairs(redis.call('HKEYS', PD)) do
+    local rk = replykey(cid)
+    if redis.call('EXISTS', rk) == 0 then
+      redis.call('HDEL', PD, cid) -- popped: delivered
+    elseif not alive(sidof(cid)) then
+      local reply = redis.call('LPOP', rk)
+      -- (A JoinableQueue's item is in the getter's taken list: it comes
+      -- back with that list, below.)
+      if not JQ and SD ~= '2' then
+        redis.call('LPUSH', Q, string.sub(reply, 2))
+        back = true
+      end
+      redis.call('HDEL', PD, cid)
     end
   end
   if JQ then
@@ -49,14 +63,63 @@ REAP = function()
           discarded(#items)
         else
           for i = #items, 1, -1 do redis.call('LPUSH', Q, items[i]) end
+          back = back or #items > 0
         end
         redis.call('DEL', takenkey(sid))
         redis.call('SREM', TS, sid)
       end
     end
   end
+  return back
 end
 
+-- deliver puts reply, "=" and an item taken for call cid, in the call's
+-- reply list, recorded in PD (see the top).
+local function deliver(cid, reply)
+  redis.call('HSET', PD, cid, '1')
+  redis.call('RPUSH', replykey(cid), reply)
+end
+-- handover hands item to waiting Get cid.
+local function handover(cid, item)
+  if JQ then
+    local sid = sidof(cid)
+    redis.call('RPUSH', takenkey(sid), item)
+    redis.call('SADD', TS, sid)
+  end
+  deliver(cid, ok(item))
+end
+-- A piped Get's item is delivered as a waiting one's; an error, which
+-- gives nothing back, goes in its reply list as it is.
+PIPED = function(reply)
+  if string.byte(reply, 1) == 61 then -- 61: '='
+    touch() -- (REAP takes a call without a lease here for dead)
+    deliver(CID, reply)
+    return
+  end
+  redis.call('RPUSH', replykey(CID), reply)
+  redis.call('PEXPIRE', replykey(CID), 60000)
+end
+-- serve offers item to waiting Get cid: it hands it over and returns
+-- true, or, when a GetAs (waiting with its shape in WX) cannot decode
+-- it, wakes cid with the error and returns false: the item stays for
+-- the next getter.
+local function serve(cid, item)
+  local raw = redis.call('HGET', WX, cid)
+  if raw then
+    redis.call('HDEL', WX, cid)
+    local bad = SHAPE.fits((SHAPE.arg(raw)), item, 'it stays in the queue')
+    if bad then
+      grant(cid, bad)
+      return false
+    end
+  end
+  handover(cid, item)
+  return true
+end
+
+-- DISPATCH hands the front items to the waiting Gets, then lets waiting
+-- Puts in while there is room (only a bounded queue has them); what they
+-- put goes round again.
 DISPATCH = function()
   local moved = true
   while moved do
@@ -64,25 +127,9 @@ DISPATCH = function()
     while redis.call('LLEN', Q) > 0 do
       local cid = popwaiter('wa')
       if not cid then break end
-      -- A GetAs waits with its shape in WX: an item it cannot decode
-      -- wakes it with the error and stays for the next getter.
-      local item = redis.call('LINDEX', Q, 0)
-      local raw = redis.call('HGET', WX, cid)
-      local bad = nil
-      if raw then
-        redis.call('HDEL', WX, cid)
-        bad = SHAPE.fits((SHAPE.arg(raw)), item, 'it stays in the queue')
-      end
-      if bad then
-        grant(cid, bad)
-      else
-        redis.call('LPOP', Q)
-        redis.call('HSET', PD, cid, item)
-        grant(cid, ok(item))
-      end
-      moved = true
+      if serve(cid, redis.call('LINDEX', Q, 0)) then redis.call('LPOP', Q) end
     end
-    while not full() do
+    while MAX > 0 and not full() do
       local cid = popwaiter('wb')
       if not cid then break end
       local item = redis.call('HGET', WX, cid)
@@ -100,8 +147,7 @@ end
 RECHECK = function()
   if METHOD == 'Put' then return nil end
   local acc = nil
-  local pd = redis.call('HKEYS', PD)
-  for _, cid in ipairs(pd) do acc = minpttl(acc, sidof(cid)) end
+  for _, cid in ipairs(redis.call('HKEYS', PD)) do acc = minpttl(acc, sidof(cid)) end
   if JQ then
     for _, sid in ipairs(redis.call('SMEMBERS', TS)) do acc = minpttl(acc, sid) end
   end
@@ -115,22 +161,23 @@ INIT = function()
   if TYPE == 'JoinableQueue' then redis.call('HSET', MKEY, 'jq', '1', 'unf', 0) end
 end
 
--- A getter granted an item while it waited takes it with its grant:
--- from then on it is delivered (a JoinableQueue's is this session's
--- until TaskDone).
-COLLECT = function()
-  local item = redis.call('HGET', PD, CID)
-  if not item then return end
-  redis.call('HDEL', PD, CID)
-  if JQ then
-    redis.call('RPUSH', takenkey(SID), item)
-    redis.call('SADD', TS, SID)
-    touch()
+-- A getter that withdraws, or resumes, takes the item handed to it
+-- meanwhile.
+TAKE = function()
+  local reply = redis.call('LPOP', replykey(CID))
+  if reply then
+    redis.call('HDEL', PD, CID)
+    redis.call('DEL', T .. 's:' .. CID)
   end
+  return reply
 end
 
 -- take hands the front item to the caller: delivered by this reply
 -- (a JoinableQueue keeps it as this session's until TaskDone).
+-- settle releases what dead sessions held. DISPATCH runs after every
+-- change, so only what REAP put back can be waiting for it.
+local function settle() if REAP() then DISPATCH() end end
+
 local function take()
   local item = redis.call('LPOP', Q)
   if JQ then
@@ -151,8 +198,7 @@ local function getter(blocking, shaped)
       sh, bad = SHAPE.arg(raw)
       if bad then return bad end
     end
-    REAP()
-    DISPATCH()
+    settle()
     if redis.call('LLEN', Q) > 0 then
       if sh then -- (SHAPE is built on first use: not for a plain Get)
         bad = SHAPE.fits(sh, redis.call('LINDEX', Q, 0), 'it stays at the front of the queue')
@@ -169,30 +215,35 @@ F.Get = getter(true, false)
 F.TryGet = getter(false, false)
 F.GetAs = getter(true, true)
 F.TryGetAs = getter(false, true)
+-- insert puts item in: to the longest-waiting Get, if any (only an
+-- empty queue has them). Nothing else can move: a Put makes no room.
 local function insert(item)
-  redis.call('RPUSH', Q, item)
   added()
-  DISPATCH() -- to the longest-waiting Get
+  if redis.call('LLEN', Q) == 0 then
+    while true do
+      local cid = popwaiter('wa')
+      if not cid then break end
+      if serve(cid, item) then return OKNIL end
+    end
+  end
+  redis.call('RPUSH', Q, item)
   return OKNIL
 end
 local function shut() return fail('shut_down', 'put: the queue is shut down') end
+-- (A Put leaves REAP to the getters: what it gives back is theirs.)
 F.Put = function()
   if SD then return shut() end
-  REAP()
-  DISPATCH()
   if not full() then return insert(A[1]) end
   return wait('wb', A[1])
 end
 F.TryPut = function()
   if SD then return shut() end
-  REAP()
-  DISPATCH()
   if full() then return fail('full', 'put') end
   return insert(A[1])
 end
-F.Len = function() REAP(); DISPATCH(); return ok(mint(redis.call('LLEN', Q))) end
-F.Empty = function() REAP(); DISPATCH(); return ok(mbool(redis.call('LLEN', Q) == 0)) end
-F.Full = function() REAP(); DISPATCH(); return ok(mbool(full())) end
+F.Len = function() settle(); return ok(mint(redis.call('LLEN', Q))) end
+F.Empty = function() settle(); return ok(mbool(redis.call('LLEN', Q) == 0)) end
+F.Full = function() settle(); return ok(mbool(full())) end
 F.Cap = function() return ok(mint(MAX)) end
 
 -- Shutdown is Python 3.13's Queue.shutdown(immediate): every waiting
