@@ -50,6 +50,9 @@ func (s *Session) Call(ctx context.Context, id uint64, typeid string, handle uin
 	if err != nil {
 		return nil, s.callErr(typeid, method, err)
 	}
+	if reply[0] == 'W' && pc.fam.direct[method] {
+		s.unwaitedOf(id).Store(0) // the next one is piped
+	}
 	return s.finish(ctx, pc, reply)
 }
 

@@ -196,6 +196,36 @@ func testJoinableRedelivery(e *env) {
 	require.ErrorIs(t, err, errs.BadArguments)
 }
 
+// testQueueHandedToDead: an item handed to a waiting Get goes into the
+// getter's reply list, and the getter's pop is its delivery; a getter
+// that died before its pop (its process killed, here: it registered and
+// never popped) has the item put back once its lease expires, for a Get
+// that was waiting meanwhile.
+func testQueueHandedToDead(e *env) {
+	t := e.t
+	ctx := e.ctx()
+	const lease = 2 * time.Second // long enough to Put before it lapses on a loaded machine
+	dead, live := e.session(lease), e.session(liveLease)
+	q := e.newObj(live, "Queue", 0)
+	cid := dead.newCID()
+	reply, err := dead.run(ctx, familyOf("Queue"), q.id, "Queue", "Get", "1", "c", nil, cid)
+	require.NoError(t, err)
+	require.Equal(t, "W", reply[:1], "registered as a waiting Get")
+	q.must("Put", "x")
+	replyKey := dead.tag(q.id) + "r:" + cid
+	handed, err := live.rdb.LRange(ctx, replyKey, 0, -1).Result()
+	require.NoError(t, err)
+	assert.Equal(t, []string{"=" + string(mp(t, "x"))}, handed, "the item waits in the getter's reply list")
+	assert.Equal(t, mp(t, 0), q.must("Len"))
+	dead.stopHeartbeat()
+	start := time.Now()
+	assert.Equal(t, mp(t, "x"), q.must("Get"), "put back when the getter's lease expired")
+	t.Logf("put back %v after the heartbeat stopped (lease %v)", time.Since(start), lease)
+	n, err := live.rdb.Exists(ctx, replyKey, live.prefix(q.id)+"p").Result()
+	require.NoError(t, err)
+	assert.Zero(t, n, "no reply list, no record left")
+}
+
 // testSessionClose: Close wakes the session's blocked calls with
 // errs.Closed and puts back its unacknowledged items at once.
 func testSessionClose(e *env) {
@@ -224,5 +254,6 @@ func TestQueue(t *testing.T) {
 		{name: "PutBlocks", fn: testQueuePutBlocks},
 		{name: "JoinableRedelivery", fn: testJoinableRedelivery},
 		{name: "SessionClose", fn: testSessionClose},
+		{name: "HandedToDead", fn: testQueueHandedToDead, long: true},
 	})
 }

@@ -73,6 +73,10 @@ type Session struct {
 	// fastSkip: object id -> *atomic.Int32, the calls left that skip the
 	// fast scripts, set when one fell back (see skipFast).
 	fastSkip sync.Map
+	// unwaited: object id -> *atomic.Int32, how many of the session's
+	// last calls of a family.direct method on it in a row did not wait
+	// (see pipeWaitFor).
+	unwaited sync.Map
 	touched  sync.Map     // object id -> typeid: called by the session (see touch)
 	scripts  sync.Map     // *luaScript -> struct{}: loaded by CallBatch
 	lua      atomic.Int32 // how family scripts run: luaUnknown, luaFunctions or luaScripts
@@ -295,6 +299,7 @@ func (s *Session) dropRef(id uint64) string {
 		delete(s.refs, id)
 		s.keys.Delete(id)
 		s.fastSkip.Delete(id)
+		s.unwaited.Delete(id)
 	}
 	return r.typeid
 }

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
+	"sync/atomic"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -180,9 +181,15 @@ func pipeWaitOf(rdb redis.UniversalClient) time.Duration {
 // method of family.direct, once the session runs functions (a piped
 // run that Redis lost, as after FUNCTION FLUSH, is known only when the
 // BLPOP returns), and not after ctx's deadline, which ends the BLPOP
-// at the millisecond.
+// at the millisecond. Nor after unpipeAfter calls in a row on the
+// object that did not wait, until one does: a call that does not wait
+// takes one round trip either way, and piped it costs Redis more (its
+// reply goes through the reply list).
 func (s *Session) pipeWaitFor(ctx context.Context, pc *preparedCall) time.Duration {
 	if pc.fast || !pc.fam.direct[pc.method] || s.pipeWait <= 0 || !s.usesFunctions() {
+		return 0
+	}
+	if s.unwaitedOf(pc.id).Load() >= unpipeAfter {
 		return 0
 	}
 	wait := s.pipeWait
@@ -193,6 +200,21 @@ func (s *Session) pipeWaitFor(ctx context.Context, pc *preparedCall) time.Durati
 		return 0
 	}
 	return wait
+}
+
+// unpipeAfter is how many calls in a row that did not wait stop the
+// piping of the next ones (see pipeWaitFor): a Get that sometimes finds
+// an item at once, in a queue that is mostly empty, stays piped.
+const unpipeAfter = 4
+
+// unwaitedOf returns the count of calls on object id in a row that did
+// not wait (see pipeWaitFor).
+func (s *Session) unwaitedOf(id uint64) *atomic.Int32 {
+	v, ok := s.unwaited.Load(id)
+	if !ok {
+		v, _ = s.unwaited.LoadOrStore(id, new(atomic.Int32))
+	}
+	return v.(*atomic.Int32)
 }
 
 // callPiped runs call pc, a method of family.direct, as one pipeline: its
@@ -232,6 +254,11 @@ func (s *Session) callPiped(ctx context.Context, pc *preparedCall, wait time.Dur
 		return s.takeBack(ctx, pc, err)
 	case reply == "":
 		return nil, errors.New("manager: redis engine: empty script reply")
+	}
+	if reply == "P" {
+		s.unwaitedOf(pc.id).Add(1)
+	} else {
+		s.unwaitedOf(pc.id).Store(0)
 	}
 	popped, err := pop.Result()
 	switch {
