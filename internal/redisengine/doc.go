@@ -96,7 +96,10 @@
 //   - Custom registered types are not hosted: New and Call return
 //     errs.NotSupported.
 //   - Cost: one round trip per method (a blocking call that waits: two
-//     more, the wake-up and the taking). The heartbeat sets one key per
+//     more, the wake-up and the taking; a Queue's Get that waits, one in
+//     all when its item comes within 100 ms, as its script run and its
+//     BLPOP go in one pipeline, and the item is handed straight into its
+//     reply list; else one more). The heartbeat sets one key per
 //     object the session references or called every Lease/3, and each
 //     session sweeps the namespace's unnamed objects every 3 leases.
 //   - A reply lost in transit (the connection broke after the script
@@ -112,7 +115,8 @@
 // Object id: "{ns:id}:m" (a hash: type, name, version counter and the
 // type's scalars), "{ns:id}:r" (references per session), "{ns:id}:l:<sid>"
 // (the session's lease in this slot), "{ns:id}:g" (grants to waiters),
-// "{ns:id}:s:<call>" (a waiter's wake-up list), and the type's own keys
+// "{ns:id}:s:<call>" (a waiter's wake-up list), "{ns:id}:r:<call>" (a
+// waiting Get's reply list: the item a Put handed it), and the type's own keys
 // (see lua/*.lua). A Condition on an existing lock has its keys in the
 // lock's slot, "{ns:lock}:c<n>:...".
 //

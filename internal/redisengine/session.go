@@ -689,9 +689,11 @@ func globEscape(s string) string {
 // each type and what they hold. It changes whenever a build could not
 // read what an earlier one wrote (layout 2: a Dict entry carries its
 // version, a Namespace's entries are in their own hash, a Lock says in a
-// field that waiters are queued). Each namespace records the layout of
-// the first session that opened it.
-const Layout = "2"
+// field that waiters are queued; layout 3: a Queue's item handed to a
+// waiting Get is in the getter's reply list, and P..'p' records only
+// the call). Each namespace records the layout of the first session
+// that opened it.
+const Layout = "3"
 
 // layoutScript returns the namespace's layout, recording this build's on
 // a namespace that has none and no object; "" for objects written before
