@@ -224,9 +224,11 @@ func (s *Session) unwaitedOf(id uint64) *atomic.Int32 {
 // reply that does not wait in the reply list, for the BLPOP.
 func (s *Session) callPiped(ctx context.Context, pc *preparedCall, wait time.Duration) ([]byte, error) {
 	key, replyKey := s.tag(pc.id)+"s:"+pc.cid, s.tag(pc.id)+"r:"+pc.cid
-	// A ctx that ends meanwhile cuts the BLPOP short; block then
-	// withdraws the call.
-	stop := context.AfterFunc(ctx, func() { _ = s.signalWait(context.Background(), key) })
+	// A ctx that ends meanwhile, or Close, cuts the BLPOP short; block
+	// then withdraws the call.
+	cut := func() { _ = s.signalWait(context.Background(), key) }
+	stop := context.AfterFunc(ctx, cut)
+	stopClose := context.AfterFunc(s.closeCtx, cut)
 	bg := context.WithoutCancel(ctx)
 	var run *redis.Cmd
 	pop := redis.NewStringSliceCmd(bg, "blpop", replyKey, key, strconv.FormatFloat(wait.Seconds(), 'f', 3, 64))
@@ -235,6 +237,7 @@ func (s *Session) callPiped(ctx context.Context, pc *preparedCall, wait time.Dur
 		return p.Process(bg, pop)
 	})
 	stop()
+	stopClose()
 	reply, err := run.Text()
 	var rerr redis.Error
 	switch {
