@@ -97,7 +97,7 @@
 //     errs.NotSupported.
 //   - Cost: one round trip per method (a blocking call that waits: two
 //     more, the wake-up and the taking; a Queue's Get that waits, one in
-//     all when its item comes within 100 ms, as its script run and its
+//     all when its item comes within 20 ms, as its script run and its
 //     BLPOP go in one pipeline, and the item is handed straight into its
 //     reply list; else one more). The heartbeat sets one key per
 //     object the session references or called every Lease/3, and each

@@ -151,8 +151,9 @@ func (s *Session) signalWait(ctx context.Context, key string) error {
 // pipeWait is the longest a piped call's BLPOP waits (see callPiped):
 // long enough for the item a busy queue's next Put brings, short
 // enough that a script run the pipeline lost (a library Redis no longer
-// has) costs little.
-const pipeWait = 100 * time.Millisecond
+// has) costs little, and that a re-check the script asked for (a
+// holder's lease that may expire sooner) is not late by more.
+const pipeWait = 20 * time.Millisecond
 
 // pipeWaitOf returns a session's pipeWait on rdb: shorter than half
 // its read timeout, since a pipeline's reply must come within it; 0
@@ -230,6 +231,7 @@ func (s *Session) callPiped(ctx context.Context, pc *preparedCall, wait time.Dur
 	stop := context.AfterFunc(ctx, cut)
 	stopClose := context.AfterFunc(s.closeCtx, cut)
 	bg := context.WithoutCancel(ctx)
+	sent := time.Now()
 	var run *redis.Cmd
 	pop := redis.NewStringSliceCmd(bg, "blpop", replyKey, key, strconv.FormatFloat(wait.Seconds(), 'f', 3, 64))
 	_, _ = s.rdb.Pipelined(bg, func(p redis.Pipeliner) error {
@@ -278,6 +280,12 @@ func (s *Session) callPiped(ctx context.Context, pc *preparedCall, wait time.Dur
 		// must find it. Should this push fail, block looks again after a
 		// lease.
 		_ = s.signalWait(bg, key)
+	}
+	if ms := reply[1:]; ms != "" {
+		// The re-check the script asked for is due sooner by the BLPOP's
+		// wait.
+		n, _ := strconv.Atoi(ms)
+		reply = "W" + strconv.FormatInt(max(0, int64(n)-time.Since(sent).Milliseconds()), 10)
 	}
 	return s.finish(ctx, pc, reply)
 }
