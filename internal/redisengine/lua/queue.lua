@@ -172,12 +172,12 @@ TAKE = function()
   return reply
 end
 
--- take hands the front item to the caller: delivered by this reply
--- (a JoinableQueue keeps it as this session's until TaskDone).
 -- settle releases what dead sessions held. DISPATCH runs after every
 -- change, so only what REAP put back can be waiting for it.
 local function settle() if REAP() then DISPATCH() end end
 
+-- take hands the front item to the caller: delivered by this reply
+-- (a JoinableQueue keeps it as this session's until TaskDone).
 local function take()
   local item = redis.call('LPOP', Q)
   if JQ then
