@@ -70,7 +70,8 @@ var (
 	// ErrNilProxy: a method was called on a nil typed proxy (or one never
 	// created by New*/Open*), or a constructor was given a nil session.
 	ErrNilProxy = errs.NilProxy
-	// ErrNotSupported: the feature is not available on this platform.
+	// ErrNotSupported: the feature is not available on this platform, or on
+	// this engine (the Redis engine hosts the built-in types only).
 	ErrNotSupported = errs.NotSupported
 	// ErrProcessExited: a worker process exited unsuccessfully.
 	ErrProcessExited = errs.ProcessExited

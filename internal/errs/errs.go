@@ -54,7 +54,7 @@ var (
 	NotFound        = newErr("not_found", "manager: value not found")
 	WrongType       = newErr("wrong_type", "manager: wrong type (the object, or the stored value, is not of the proxy's type)")
 	NilProxy        = newErr("nil_proxy", "manager: nil proxy or session (use what New*, Open*, Start or Connect returned)")
-	NotSupported    = newErr("not_supported", "manager: not supported on this platform")
+	NotSupported    = newErr("not_supported", "manager: not supported")
 	ProcessExited   = newErr("process_exited", "manager: process exited")
 	NoAuthKey       = newErr("no_auth_key", "manager: a TCP server needs an explicit key: pass WithAuthKey(key) to NewServer, and the same key to Connect")
 	Unreachable     = newErr("unreachable", "manager: the Redis server did not answer (a timeout or a lost connection); a call that writes may or may not have been applied: check its effect, or retry once Redis answers")

@@ -157,7 +157,7 @@ class WrongType(ManagerError, TypeError):
 
 
 class NotSupported(ManagerError):
-    """Not supported on this platform."""
+    """Not supported (on this platform, or by this engine)."""
     code = "not_supported"
 
 
