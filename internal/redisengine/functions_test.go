@@ -100,7 +100,7 @@ func testFunctionsUsed(e *env) {
 // testFunctionFlush: after FUNCTION FLUSH on every master (as after a
 // restart without persistence, or a failover to a node without the
 // library), the next call loads the library again and succeeds, through
-// Call and through CallBatch.
+// Call (a piped Get too) and through CallBatch.
 func testFunctionFlush(e *env) {
 	t := e.t
 	s := e.session(0)
@@ -132,6 +132,17 @@ func testFunctionFlush(e *env) {
 	assert.Equal(t, mp(t, []string{"a"}), calls[0].Result)
 	assert.Equal(t, mp(t, 1), calls[1].Result)
 	assert.True(t, s.usesFunctions())
+
+	// A Get's script run piped with its BLPOP (see callPiped) finds the
+	// library gone only when the BLPOP returns: it runs again, and waits.
+	q := e.newObj(s, "Queue", 0)
+	flush()
+	got := goCall(e.ctx(), q, "Get")
+	waitWaiters(t, q, "wa", 1)
+	q.must("Put", "x")
+	r := recv(t, got)
+	require.NoError(t, r.err, "a piped Get after FUNCTION FLUSH")
+	assert.Equal(t, mp(t, "x"), r.b)
 }
 
 // testScriptsForced: a session that runs the family scripts as scripts
